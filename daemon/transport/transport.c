@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "transport/transport.h"
+
+G_DEFINE_QUARK(transport-error-quark, transport_error)
+
+void transport_slot_free(TransportSlot *slot)
+{
+  if (!slot)
+    return;
+  g_free(slot->eid);
+  g_free(slot);
+}
+
+const char *transport_kind_to_string(TransportKind kind)
+{
+  switch (kind) {
+  case TRANSPORT_KIND_QMI:
+    return "qmi";
+  case TRANSPORT_KIND_QRTR:
+    return "qrtr";
+  case TRANSPORT_KIND_MBIM:
+    return "mbim";
+  case TRANSPORT_KIND_AT:
+    return "at";
+  }
+  return "unknown";
+}
+
+void transport_free(Transport *t)
+{
+  if (!t)
+    return;
+  if (t->ops->finalize)
+    t->ops->finalize(t);
+  g_free(t->port);
+  g_free(t);
+}
+
+void transport_set_removed_func(Transport *t, TransportRemovedFunc func, gpointer data)
+{
+  t->removed_func = func;
+  t->removed_data = data;
+}
+
+void transport_report_removed(Transport *t)
+{
+  if (t->removed)
+    return;
+  t->removed = TRUE;
+  g_info("%s port %s is gone", transport_kind_to_string(t->kind), t->port);
+  if (t->removed_func)
+    t->removed_func(t, t->removed_data);
+}
+
+/*
+ * A call the transport cannot make at all (port gone, backend without the
+ * operation) fails here, tagged with the wrapper, so that every backend does
+ * not repeat the same checks. The _finish wrappers tell such results apart by
+ * their source tag.
+ */
+/* Source tags for results refused before reaching the backend: data
+ * addresses, since ISO C does not let a function pointer pass as gpointer. */
+static const char tag_open;
+static const char tag_list_slots;
+static const char tag_open_channel;
+static const char tag_transmit;
+static const char tag_close_channel;
+static const char tag_switch_slot;
+static const char tag_reload_sim;
+
+static gboolean refuse_early(Transport *t, gboolean supported, gpointer tag,
+                             GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (!t->removed && supported)
+    return FALSE;
+  task = g_task_new(NULL, cancellable, cb, data);
+  g_task_set_source_tag(task, tag);
+  if (t->removed)
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE,
+                            "The modem port %s is gone", t->port);
+  else
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                            "The %s backend cannot do this", transport_kind_to_string(t->kind));
+  return TRUE;
+}
+
+#define REFUSED(res, tag) g_async_result_is_tagged((res), (gpointer)(tag))
+
+void transport_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+{
+  if (!refuse_early(t, TRUE, (gpointer)&tag_open, cancellable, cb, data))
+    t->ops->open(t, cancellable, cb, data);
+}
+
+gboolean transport_open_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_open))
+    return g_task_propagate_boolean(G_TASK(res), error);
+  return t->ops->open_finish(t, res, error);
+}
+
+void transport_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                          gpointer data)
+{
+  if (!refuse_early(t, TRUE, (gpointer)&tag_list_slots, cancellable, cb, data))
+    t->ops->list_slots(t, cancellable, cb, data);
+}
+
+GPtrArray *transport_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_list_slots))
+    return g_task_propagate_pointer(G_TASK(res), error);
+  return t->ops->list_slots_finish(t, res, error);
+}
+
+void transport_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
+                            GAsyncReadyCallback cb, gpointer data)
+{
+  if (!refuse_early(t, TRUE, (gpointer)&tag_open_channel, cancellable, cb, data))
+    t->ops->open_channel(t, slot, aid, cancellable, cb, data);
+}
+
+guint transport_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_open_channel))
+    return (guint)g_task_propagate_int(G_TASK(res), error);
+  return t->ops->open_channel_finish(t, res, error);
+}
+
+void transport_transmit(Transport *t, guint slot, guint channel, GBytes *apdu,
+                        GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+{
+  if (!refuse_early(t, TRUE, (gpointer)&tag_transmit, cancellable, cb, data))
+    t->ops->transmit(t, slot, channel, apdu, cancellable, cb, data);
+}
+
+GBytes *transport_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_transmit))
+    return g_task_propagate_pointer(G_TASK(res), error);
+  return t->ops->transmit_finish(t, res, error);
+}
+
+void transport_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
+                             GAsyncReadyCallback cb, gpointer data)
+{
+  if (!refuse_early(t, TRUE, (gpointer)&tag_close_channel, cancellable, cb, data))
+    t->ops->close_channel(t, slot, channel, cancellable, cb, data);
+}
+
+gboolean transport_close_channel_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_close_channel))
+    return g_task_propagate_boolean(G_TASK(res), error);
+  return t->ops->close_channel_finish(t, res, error);
+}
+
+void transport_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
+                           GAsyncReadyCallback cb, gpointer data)
+{
+  if (!refuse_early(t, t->ops->switch_slot != NULL, (gpointer)&tag_switch_slot, cancellable, cb, data))
+    t->ops->switch_slot(t, slot, cancellable, cb, data);
+}
+
+gboolean transport_switch_slot_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_switch_slot))
+    return g_task_propagate_boolean(G_TASK(res), error);
+  return t->ops->switch_slot_finish(t, res, error);
+}
+
+void transport_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
+                          GAsyncReadyCallback cb, gpointer data)
+{
+  if (!refuse_early(t, t->ops->reload_sim != NULL, (gpointer)&tag_reload_sim, cancellable, cb, data))
+    t->ops->reload_sim(t, slot, cancellable, cb, data);
+}
+
+gboolean transport_reload_sim_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  if (REFUSED(res, &tag_reload_sim))
+    return g_task_propagate_boolean(G_TASK(res), error);
+  return t->ops->reload_sim_finish(t, res, error);
+}
+
+void transport_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                     gpointer data)
+{
+  /* Closing a port that is already gone is not an error: there is nothing
+   * left to release on the modem, only local state. */
+  t->ops->close(t, cancellable, cb, data);
+}
+
+gboolean transport_close_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return t->ops->close_finish(t, res, error);
+}

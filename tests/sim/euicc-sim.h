@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * euicc-sim: a model of one UICC slot's card. An eUICC answers SGP.22 ES10 on
+ * its ISD-R and follows SGP.22's state rules; a plain SIM (card file
+ * "type plain") refuses the ISD-R with 6A82. Command APDUs in, response APDUs
+ * (data followed by SW1 SW2) out; no I/O of its own except the APDU log.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdio.h>
+
+G_BEGIN_DECLS
+
+#define EUICC_SIM_ERROR (euicc_sim_error_quark())
+GQuark euicc_sim_error_quark(void);
+
+typedef enum {
+  EUICC_SIM_ERROR_CARD_FILE, /* the card file is not valid: message names the line */
+  EUICC_SIM_ERROR_FAULT,     /* a fault spec is not valid */
+} EuiccSimError;
+
+typedef struct _EuiccSim EuiccSim;
+
+/* The GSMA ISD-R AID, SGP.22 2.2.3. */
+#define EUICC_SIM_ISDR_AID "A0000005591010FFFFFFFF8900000100"
+
+EuiccSim *euicc_sim_new_from_file(const char *path, GError **error);
+EuiccSim *euicc_sim_new_from_data(const char *text, GError **error);
+void euicc_sim_free(EuiccSim *sim);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EuiccSim, euicc_sim_free)
+
+/*
+ * Processes one command APDU and returns the response APDU. Returns NULL when
+ * a "drop" fault swallowed the response (the caller then sends nothing).
+ */
+GBytes *euicc_sim_transmit(EuiccSim *sim, const guint8 *apdu, gsize len);
+
+/* TRUE for an eUICC, FALSE for a plain SIM. */
+gboolean euicc_sim_is_euicc(EuiccSim *sim);
+/* The EID as 32 upper-case hex digits, NULL for a plain SIM. */
+const char *euicc_sim_get_eid(EuiccSim *sim);
+/* The ICCID of the plain SIM, or of the enabled profile; NULL when none. */
+const char *euicc_sim_get_iccid(EuiccSim *sim);
+/* Logical channels open on the card: bit n set for channel n (1..19). */
+guint32 euicc_sim_get_open_channels(EuiccSim *sim);
+/* How many logical channels the card offers (default 19, minimum 0). */
+void euicc_sim_set_max_channels(EuiccSim *sim, guint max);
+
+/*
+ * Fault knobs, one spec each (the grammar is in euicc-sim(1) usage and
+ * tests/sim/README.md):
+ *   sw:CMD=SWSW     answer CMD with that status word and no data
+ *   drop:CMD        swallow the response to CMD
+ *   garbage:CMD     answer CMD with bytes that are no valid DER, SW 9000
+ * CMD is an ES10 tag in hex (BF2D, BF31, ...), or select, manage-channel,
+ * get-response, any. A spec ending in "@N" fires only N times.
+ */
+gboolean euicc_sim_add_fault(EuiccSim *sim, const char *spec, GError **error);
+void euicc_sim_clear_faults(EuiccSim *sim);
+/* Latency to add to every APDU; the caller decides how to wait it out. */
+void euicc_sim_set_delay_ms(EuiccSim *sim, guint ms);
+guint euicc_sim_get_delay_ms(EuiccSim *sim);
+
+/* Writes every command and response as "> HEX" / "< HEX" lines; NULL stops it. */
+gboolean euicc_sim_set_apdu_log(EuiccSim *sim, const char *path, GError **error);
+/* Number of command APDUs seen so far (what the APDU log would count). */
+guint euicc_sim_get_apdu_count(EuiccSim *sim);
+
+G_END_DECLS

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * modem-sim: euicc-sim cards behind a pty that speaks a modem's control
+ * protocol (QMUX, MBIM or AT) to the real libqmi, libmbim or an AT client.
+ * It runs on the thread-default GMainContext it was started on, so a test can
+ * drive the daemon's transport and the simulated modem from one main loop.
+ *
+ * Layout: modem-sim.c owns the pty, the slots, the knobs shared by every
+ * protocol and the write path; modem-sim-qmi.c, modem-sim-mbim.c and
+ * modem-sim-at.c each implement ModemSimProtocolOps.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "euicc-sim.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  MODEM_SIM_PROTOCOL_QMI,
+  MODEM_SIM_PROTOCOL_MBIM,
+  MODEM_SIM_PROTOCOL_AT,
+} ModemSimProtocol;
+
+typedef struct _ModemSim ModemSim;
+
+typedef struct {
+  /* Called with every chunk read from the pty; returns how many bytes of the
+   * buffered input it consumed (whole frames or lines); the rest stays
+   * buffered until more bytes arrive. */
+  gsize (*feed)(ModemSim *ms, const guint8 *data, gsize len);
+  /* Protocol-specific knob, "name" or "name=value"; FALSE if unknown. */
+  gboolean (*set_option)(ModemSim *ms, const char *option, GError **error);
+  void (*finalize)(ModemSim *ms);
+} ModemSimProtocolOps;
+
+extern const ModemSimProtocolOps modem_sim_qmi_ops;
+extern const ModemSimProtocolOps modem_sim_mbim_ops;
+extern const ModemSimProtocolOps modem_sim_at_ops;
+
+/* One physical slot: an eUICC, a plain SIM, or nothing. */
+typedef struct {
+  EuiccSim *card; /* NULL for an empty slot */
+} ModemSimSlot;
+
+ModemSim *modem_sim_new(ModemSimProtocol protocol);
+void modem_sim_free(ModemSim *ms);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ModemSim, modem_sim_free)
+
+/* Adds the next slot (1, 2, ...) holding the card from that file, or an empty
+ * slot when card_file is NULL. */
+gboolean modem_sim_add_slot(ModemSim *ms, const char *card_file, GError **error);
+guint modem_sim_get_n_slots(ModemSim *ms);
+/* 1-based; NULL card for an empty slot. */
+EuiccSim *modem_sim_get_card(ModemSim *ms, guint slot);
+/* The slot the modem uses now (1 at start). */
+guint modem_sim_get_active_slot(ModemSim *ms);
+void modem_sim_set_active_slot(ModemSim *ms, guint slot);
+
+/* Creates the pty and starts serving on the thread-default main context. */
+gboolean modem_sim_start(ModemSim *ms, GError **error);
+/* The pty slave a client opens as its modem port. */
+const char *modem_sim_get_port(ModemSim *ms);
+
+/*
+ * Knobs shared by every protocol:
+ *   delay-ms=N        add N ms before every answer
+ *   close-after=N     close the pty instead of answering the Nth APDU
+ *   max-channels=N    the modem offers only N logical channels
+ *   apdu-log=PATH     log every APDU the cards see
+ * anything else goes to the protocol's set_option (e.g. QMI's
+ * "error=0x003B:0x0010" or AT's "quirk=cme-error").
+ */
+gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error);
+/* Closes the pty now, as if the modem was unplugged. */
+void modem_sim_unplug(ModemSim *ms);
+
+/* For protocol modules: queue bytes to the client, honouring delay-ms. */
+void modem_sim_write(ModemSim *ms, const guint8 *data, gsize len);
+/*
+ * For protocol modules: pass a command APDU to the card in a slot. Applies
+ * close-after and counts APDUs. Returns NULL when the card dropped the
+ * response or the port was closed (check modem_sim_is_unplugged()).
+ */
+GBytes *modem_sim_transmit(ModemSim *ms, guint slot, const guint8 *apdu, gsize len);
+gboolean modem_sim_is_unplugged(ModemSim *ms);
+/* The protocol module's private state. */
+gpointer modem_sim_get_protocol_data(ModemSim *ms);
+void modem_sim_set_protocol_data(ModemSim *ms, gpointer data);
+guint modem_sim_get_max_channels(ModemSim *ms);
+
+G_END_DECLS
