@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The service layer's face: what main.c and bus/ may use. The manager owns
+ * the modems (one Transport each), the eUICCs found on their slots and the
+ * profiles cached for each eUICC. Every card operation goes through the
+ * eUICC's FIFO queue; every getter here reads the cache and never touches the
+ * card. Changes are reported through one ServiceListener (bus/ turns them
+ * into PropertiesChanged / InterfacesAdded / InterfacesRemoved / signals).
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "transport/transport.h"
+
+G_BEGIN_DECLS
+
+/* One error domain for everything a D-Bus caller can be told; bus/ maps each
+ * code to one org.esimd.Error.* name. Messages are for people. */
+#define ESIMD_ERROR (esimd_error_quark())
+GQuark esimd_error_quark(void);
+
+typedef enum {
+  ESIMD_ERROR_FAILED,
+  ESIMD_ERROR_NOT_FOUND,             /* no such profile / notification */
+  ESIMD_ERROR_PROFILE_ENABLED,       /* delete or enable of an enabled profile */
+  ESIMD_ERROR_PROFILE_NOT_ENABLED,   /* disable of a disabled profile */
+  ESIMD_ERROR_DISALLOWED_BY_POLICY,  /* PPR1/PPR2, or the card's own refusal */
+  ESIMD_ERROR_CAT_BUSY,              /* the card's proactive session is busy */
+  ESIMD_ERROR_CARD_ERROR,            /* the card answered an error not listed above */
+  ESIMD_ERROR_TRANSPORT,             /* the modem failed to carry the command */
+  ESIMD_ERROR_TIMEOUT,               /* the modem or card did not answer in time */
+  ESIMD_ERROR_REMOVED,               /* the modem went away */
+  ESIMD_ERROR_NOT_SUPPORTED,         /* the modem or card cannot do this */
+  ESIMD_ERROR_SMDP_UNREACHABLE,      /* the SM-DP+ could not be reached */
+  ESIMD_ERROR_SMDP_REJECTED,         /* the SM-DP+ answered with an error */
+  ESIMD_ERROR_INVALID_ARGS,          /* the caller's arguments are wrong */
+  ESIMD_ERROR_CANCELLED,             /* the caller left before the card was asked */
+} EsimdError;
+
+typedef enum {
+  PROFILE_STATE_DISABLED,
+  PROFILE_STATE_ENABLED,
+} ProfileState;
+
+typedef enum {
+  PROFILE_CLASS_TEST,
+  PROFILE_CLASS_PROVISIONING,
+  PROFILE_CLASS_OPERATIONAL,
+} ProfileClass;
+
+typedef enum {
+  PROFILE_ICON_NONE,
+  PROFILE_ICON_JPG,
+  PROFILE_ICON_PNG,
+} ProfileIconType;
+
+/* One cached profile. Read-only outside service/; valid until profile_removed. */
+typedef struct {
+  guint id;      /* M in /org/esimd/euicc/N/profile/M; never reused by this eUICC */
+  gchar *iccid;  /* digits, no padding */
+  gchar *isdp_aid; /* upper-case hex */
+  ProfileState state;
+  ProfileClass profile_class;
+  gchar *name;
+  gchar *service_provider;
+  gchar *nickname;
+  gchar *owner_mccmnc; /* "" when the card does not say */
+  ProfileIconType icon_type;
+  GBytes *icon; /* empty when none */
+} Profile;
+
+const char *profile_state_to_string(ProfileState state);
+const char *profile_class_to_string(ProfileClass profile_class);
+const char *profile_icon_type_to_string(ProfileIconType type);
+
+/* EUICCInfo2 as the API shows it (Euicc1.Info). Strings are "" when absent. */
+typedef struct {
+  gchar *svn;              /* "2.2.0" */
+  gchar *profile_version;
+  gchar *firmware_version;
+  gchar *pp_version;
+  gchar *sas_accreditation;
+  gchar *category;         /* "other" | "basic" | "medium" | "contactless" | "" */
+  gint64 free_nv_memory;   /* bytes, -1 when unknown */
+  gint64 free_volatile_memory;
+  gint64 installed_applications;
+  gchar **ci_pkid_verification; /* hex key ids, NULL-terminated */
+  gchar **ci_pkid_signing;
+} EuiccInfo;
+
+typedef struct _Euicc Euicc;
+typedef struct _Manager Manager;
+
+/* Bits of what changed, for euicc_changed / profile_changed. */
+typedef enum {
+  EUICC_CHANGED_EID = 1 << 0,
+  EUICC_CHANGED_SLOT_ACTIVE = 1 << 1,
+  EUICC_CHANGED_PROFILES = 1 << 2,
+  EUICC_CHANGED_ENABLED_PROFILE = 1 << 3,
+  EUICC_CHANGED_ADDRESSES = 1 << 4, /* DefaultSmdpAddress, RootSmdsAddress */
+  EUICC_CHANGED_INFO = 1 << 5,
+  EUICC_CHANGED_PENDING_NOTIFICATIONS = 1 << 6,
+} EuiccChanged;
+
+typedef enum {
+  PROFILE_CHANGED_STATE = 1 << 0,
+  PROFILE_CHANGED_NICKNAME = 1 << 1,
+  PROFILE_CHANGED_OTHER = 1 << 2, /* name, provider, class, icon, owner after a refresh */
+} ProfileChanged;
+
+typedef struct {
+  void (*euicc_added)(Euicc *euicc, gpointer user_data);
+  /* Called before the Euicc is freed; its profiles are gone with it (no
+   * profile_removed for each). */
+  void (*euicc_removed)(Euicc *euicc, gpointer user_data);
+  void (*euicc_changed)(Euicc *euicc, EuiccChanged what, gpointer user_data);
+  void (*profile_added)(Euicc *euicc, const Profile *profile, gpointer user_data);
+  void (*profile_removed)(Euicc *euicc, const Profile *profile, gpointer user_data);
+  void (*profile_changed)(Euicc *euicc, const Profile *profile, ProfileChanged what,
+                          gpointer user_data);
+  void (*notification_delivered)(Euicc *euicc, guint seq, const char *operation,
+                                 const char *iccid, const char *address, gpointer user_data);
+} ServiceListener;
+
+/* A modem the daemon was told about (command line, config) or found. */
+typedef struct {
+  TransportKind kind;
+  gchar *port;        /* control port path */
+  gchar *device;      /* sysfs path of the modem, "" when unknown */
+  guint baudrate;     /* AT only, 0 = default */
+  TransportOpenFlags flags;
+} ModemSpec;
+
+typedef struct {
+  gboolean auto_send_notifications; /* deliver notifications after each operation */
+  guint transport_timeout_ms;       /* 0 = backend default */
+  gboolean full_identifiers;        /* log EIDs/ICCIDs unshortened */
+} ManagerConfig;
+
+Manager *manager_new(const ManagerConfig *config, const ServiceListener *listener,
+                     gpointer user_data);
+void manager_free(Manager *manager);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
+
+/* Adds a modem and starts probing it (open, slots, ISD-R on each slot). */
+void manager_add_modem(Manager *manager, const ModemSpec *spec);
+/* Completes once every modem added so far has been probed once (found or
+ * not): main.c sends READY=1 then. */
+void manager_wait_probed(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
+                         gpointer user_data);
+gboolean manager_wait_probed_finish(Manager *manager, GAsyncResult *res, GError **error);
+/* Manager1.Scan(): probes every known modem again. */
+void manager_scan(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
+                  gpointer user_data);
+gboolean manager_scan_finish(Manager *manager, GAsyncResult *res, GError **error);
+/* Closes every channel and port; completes when all are closed. */
+void manager_shutdown(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer user_data);
+gboolean manager_shutdown_finish(Manager *manager, GAsyncResult *res, GError **error);
+
+/* The eUICCs in id order (borrowed). */
+GPtrArray *manager_get_euiccs(Manager *manager);
+Euicc *manager_lookup_euicc(Manager *manager, guint id);
+
+/* Cached state of one eUICC. */
+guint euicc_get_id(Euicc *euicc); /* N in /org/esimd/euicc/N */
+const char *euicc_get_eid(Euicc *euicc);
+const char *euicc_get_transport(Euicc *euicc); /* qmi | qrtr | mbim | at */
+const char *euicc_get_port(Euicc *euicc);
+const char *euicc_get_device(Euicc *euicc);
+guint euicc_get_slot(Euicc *euicc);
+gboolean euicc_get_slot_active(Euicc *euicc);
+GPtrArray *euicc_get_profiles(Euicc *euicc); /* const Profile*, in id order, borrowed */
+const Profile *euicc_lookup_profile(Euicc *euicc, guint id);
+const Profile *euicc_get_enabled_profile(Euicc *euicc); /* NULL when none */
+const char *euicc_get_default_smdp_address(Euicc *euicc);
+const char *euicc_get_root_smds_address(Euicc *euicc);
+const EuiccInfo *euicc_get_info(Euicc *euicc);
+guint euicc_get_pending_notifications(Euicc *euicc);
+
+/*
+ * Card operations: each is queued behind the ones before it on this eUICC and
+ * reaches the card only when its turn comes; one cancelled before its turn
+ * (the caller left the bus) never reaches the card. Errors are ESIMD_ERROR.
+ */
+void euicc_refresh(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
+                   gpointer user_data);
+void euicc_set_default_smdp_address(Euicc *euicc, const char *address, GCancellable *cancellable,
+                                    GAsyncReadyCallback cb, gpointer user_data);
+/* options: SGP.22 eUICCMemoryReset bits: 1<<0 operational profiles, 1<<1
+ * field-loaded test profiles, 1<<2 default SM-DP+ address. */
+void euicc_reset_memory(Euicc *euicc, guint options, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer user_data);
+void euicc_remove_notification(Euicc *euicc, guint seq, GCancellable *cancellable,
+                               GAsyncReadyCallback cb, gpointer user_data);
+void euicc_profile_enable(Euicc *euicc, guint profile_id, GCancellable *cancellable,
+                          GAsyncReadyCallback cb, gpointer user_data);
+void euicc_profile_disable(Euicc *euicc, guint profile_id, GCancellable *cancellable,
+                           GAsyncReadyCallback cb, gpointer user_data);
+void euicc_profile_delete(Euicc *euicc, guint profile_id, GCancellable *cancellable,
+                          GAsyncReadyCallback cb, gpointer user_data);
+void euicc_profile_set_nickname(Euicc *euicc, guint profile_id, const char *nickname,
+                                GCancellable *cancellable, GAsyncReadyCallback cb,
+                                gpointer user_data);
+/* The _finish for every operation above that returns nothing. */
+gboolean euicc_operation_finish(Euicc *euicc, GAsyncResult *res, GError **error);
+
+typedef struct {
+  guint seq;
+  gchar *operation; /* install | enable | disable | delete */
+  gchar *address;   /* the SM-DP+ to tell */
+  gchar *iccid;
+} EuiccNotification;
+
+void euicc_notification_free(EuiccNotification *n);
+
+/* Reads the card's list (it is not cached in full). Returns EuiccNotification*. */
+void euicc_list_notifications(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
+                              gpointer user_data);
+GPtrArray *euicc_list_notifications_finish(Euicc *euicc, GAsyncResult *res, GError **error);
+
+typedef struct {
+  guint seq;
+  gboolean delivered;
+  gchar *message; /* what happened, for people */
+} EuiccDeliveryResult;
+
+void euicc_delivery_result_free(EuiccDeliveryResult *r);
+
+/* Delivers the notifications with these sequence numbers (all when n_seqs is
+ * 0) to their SM-DP+ and removes each from the card once the SM-DP+
+ * confirmed it. Returns EuiccDeliveryResult*, one per notification tried. */
+void euicc_send_notifications(Euicc *euicc, const guint *seqs, gsize n_seqs,
+                              GCancellable *cancellable, GAsyncReadyCallback cb,
+                              gpointer user_data);
+GPtrArray *euicc_send_notifications_finish(Euicc *euicc, GAsyncResult *res, GError **error);
+
+G_END_DECLS
