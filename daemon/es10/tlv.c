@@ -3,7 +3,10 @@
 
 #include <string.h>
 
+/* The macro stringifies its first argument: keep it as one word. */
+/* clang-format off */
 G_DEFINE_QUARK(es10-error-quark, es10_error)
+/* clang-format on */
 
 static gboolean read_tag(const guint8 *p, const guint8 *end, guint32 *tag, gsize *n, GError **error)
 {
@@ -25,6 +28,11 @@ static gboolean read_tag(const guint8 *p, const guint8 *end, guint32 *tag, gsize
       }
       if (i >= 3) {
         g_set_error(error, ES10_ERROR, ES10_ERROR_MALFORMED, "TLV tag longer than three bytes");
+        return FALSE;
+      }
+      /* X.690 8.1.2.4.2 c): the first subsequent byte may not be 0x80. */
+      if (i == 1 && p[i] == 0x80) {
+        g_set_error(error, ES10_ERROR, ES10_ERROR_MALFORMED, "TLV tag with a padded number");
         return FALSE;
       }
       t = (t << 8) | p[i];
@@ -75,10 +83,16 @@ static gboolean read_length(const guint8 *p, const guint8 *end, gsize *length, g
 gboolean tlv_read(const guint8 *buf, gsize len, guint depth, Tlv *out, gsize *consumed,
                   GError **error)
 {
-  const guint8 *end = buf + len;
+  const guint8 *end;
   gsize tag_n, len_n, value_len;
   guint32 tag;
 
+  if (len == 0 || !buf) {
+    /* Also keeps NULL + 0 (undefined behaviour) out of the pointer arithmetic. */
+    g_set_error(error, ES10_ERROR, ES10_ERROR_MALFORMED, "TLV truncated before its tag");
+    return FALSE;
+  }
+  end = buf + len;
   if (depth >= TLV_MAX_DEPTH) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_TOO_DEEP, "TLV nested deeper than %d levels",
                 TLV_MAX_DEPTH);
@@ -90,8 +104,7 @@ gboolean tlv_read(const guint8 *buf, gsize len, guint depth, Tlv *out, gsize *co
     return FALSE;
   if (value_len > len - tag_n - len_n) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_MALFORMED,
-                "TLV %X claims %zu bytes but only %zu remain", tag, value_len,
-                len - tag_n - len_n);
+                "TLV %X claims %zu bytes but only %zu remain", tag, value_len, len - tag_n - len_n);
     return FALSE;
   }
   out->tag = tag;
@@ -135,7 +148,7 @@ gboolean tlv_iter_init(TlvIter *iter, const Tlv *parent, GError **error)
 void tlv_iter_init_buffer(TlvIter *iter, const guint8 *buf, gsize len)
 {
   iter->pos = buf;
-  iter->end = buf + len;
+  iter->end = len ? buf + len : buf;
   iter->depth = 0;
 }
 
@@ -230,7 +243,7 @@ static void put_tag(GByteArray *buf, guint32 tag)
   g_byte_array_append(buf, b, n);
 }
 
-static gsize encode_length(gsize len, guint8 out[5])
+static gsize encode_length(gsize len, guint8 out[1 + sizeof(gsize)])
 {
   gsize n = 0;
 
@@ -255,7 +268,7 @@ void tlv_writer_begin(TlvWriter *w, guint32 tag)
 
 void tlv_writer_end(TlvWriter *w)
 {
-  guint8 len_bytes[5];
+  guint8 len_bytes[1 + sizeof(gsize)];
   gsize start, content, n;
 
   g_return_if_fail(w->depth > 0);
@@ -270,7 +283,7 @@ void tlv_writer_end(TlvWriter *w)
 
 void tlv_writer_put(TlvWriter *w, guint32 tag, const guint8 *value, gsize len)
 {
-  guint8 len_bytes[5];
+  guint8 len_bytes[1 + sizeof(gsize)];
   gsize n = encode_length(len, len_bytes);
 
   put_tag(w->buf, tag);

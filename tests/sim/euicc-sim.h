@@ -55,6 +55,8 @@ void euicc_sim_set_max_channels(EuiccSim *sim, guint max);
  *   garbage:CMD     answer CMD with bytes that are no valid DER, SW 9000
  * CMD is an ES10 tag in hex (BF2D, BF31, ...), or select, manage-channel,
  * get-response, any. A spec ending in "@N" fires only N times.
+ * Also accepted: store-data (every STORE DATA block). A drop lets the card
+ * act and loses only the answer; sw and garbage answer without acting.
  */
 gboolean euicc_sim_add_fault(EuiccSim *sim, const char *spec, GError **error);
 void euicc_sim_clear_faults(EuiccSim *sim);
@@ -66,5 +68,30 @@ guint euicc_sim_get_delay_ms(EuiccSim *sim);
 gboolean euicc_sim_set_apdu_log(EuiccSim *sim, const char *path, GError **error);
 /* Number of command APDUs seen so far (what the APDU log would count). */
 guint euicc_sim_get_apdu_count(EuiccSim *sim);
+
+/*
+ * Additions for tests and tools: the card's state as a user of the card
+ * would see it, without an APDU.
+ */
+
+/* Largest response chunk handed out per APDU before 61xx (1..256, default 256). */
+void euicc_sim_set_response_chunk(EuiccSim *sim, guint bytes);
+/* Number of profiles installed. */
+guint euicc_sim_get_profile_count(EuiccSim *sim);
+/* 1 enabled, 0 disabled, -1 when no profile has that ICCID (digits). */
+int euicc_sim_get_profile_state(EuiccSim *sim, const char *iccid);
+/* The nickname of the profile, NULL when unset or unknown. */
+const char *euicc_sim_get_profile_nickname(EuiccSim *sim, const char *iccid);
+/* The default SM-DP+ address, NULL when none is set. */
+const char *euicc_sim_get_default_smdp_address(EuiccSim *sim);
+/* Pending notifications, in the order the card keeps them (ascending seq). */
+guint euicc_sim_get_notification_count(EuiccSim *sim);
+/*
+ * The notification at index: its sequence number, its event (0 install,
+ * 1 enable, 2 disable, 3 delete as in SGP.22 NotificationEvent), its SM-DP+
+ * address and ICCID (NULL when none); FALSE when index is out of range.
+ */
+gboolean euicc_sim_get_notification(EuiccSim *sim, guint index, guint *seq, guint *event,
+                                    const char **address, const char **iccid);
 
 G_END_DECLS
