@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Writes the seed corpus of the fuzz targets: one well-formed response per
+ * decoder, built with the TLV writer from rsp.asn's shapes.
+ *   fuzz-seeds es10 DIR   inputs for fuzz-es10 (first byte picks the decoder)
+ *   fuzz-seeds tlv DIR    the same responses as plain DER for fuzz-tlv
+ */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "es10/es10.h"
+#include "es10/iccid.h"
+#include "fuzz-es10.h"
+
+typedef struct {
+  int target;
+  const char *name;
+  void (*build)(TlvWriter *w);
+} Seed;
+
+static void put_str(TlvWriter *w, guint32 tag, const char *s)
+{
+  tlv_writer_put(w, tag, (const guint8 *)s, strlen(s));
+}
+
+static void put_iccid(TlvWriter *w, const char *iccid)
+{
+  guint8 bcd[ICCID_BCD_LEN];
+
+  if (!iccid_to_bcd(iccid, bcd, NULL))
+    g_error("bad seed ICCID %s", iccid);
+  tlv_writer_put(w, 0x5A, bcd, sizeof(bcd));
+}
+
+static void put_hex(TlvWriter *w, guint32 tag, const char *hex)
+{
+  g_autoptr(GBytes) b = es10_hex_decode(hex, NULL);
+
+  tlv_writer_put(w, tag, g_bytes_get_data(b, NULL), g_bytes_get_size(b));
+}
+
+static void result(TlvWriter *w, guint32 tag, guint64 code)
+{
+  tlv_writer_begin(w, tag);
+  tlv_writer_put_uint(w, 0x80, code);
+  tlv_writer_end(w);
+}
+
+static void build_addresses(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF3C);
+  put_str(w, 0x80, "smdp.example.com");
+  put_str(w, 0x81, "lpa.ds.gsma.com");
+  tlv_writer_end(w);
+}
+
+static void build_set_default_dp(TlvWriter *w)
+{
+  result(w, 0xBF3F, 0);
+}
+
+static void put_pkids(TlvWriter *w, guint32 tag)
+{
+  tlv_writer_begin(w, tag);
+  put_hex(w, 0x04, "F54172BDF98A95D65CBEB88A38A1C11D800A85C3");
+  put_hex(w, 0x04, "C0BC70BA36929D43B467FF57570530E57AB8FCD8");
+  tlv_writer_end(w);
+}
+
+static void build_info1(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF20);
+  put_hex(w, 0x82, "020200");
+  put_pkids(w, 0xA9);
+  put_pkids(w, 0xAA);
+  tlv_writer_end(w);
+}
+
+static void build_info2(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF22);
+  put_hex(w, 0x81, "020300");
+  put_hex(w, 0x82, "020200");
+  put_hex(w, 0x83, "040100");
+  put_hex(w, 0x84, "8101088203024F808302FF00");
+  put_hex(w, 0x85, "067A26C0");
+  put_hex(w, 0x86, "090200");
+  put_hex(w, 0x87, "020300");
+  put_hex(w, 0x88, "04F0");
+  put_pkids(w, 0xA9);
+  put_pkids(w, 0xAA);
+  put_hex(w, 0x8B, "02");
+  put_hex(w, 0x99, "0640");
+  put_hex(w, 0x04, "000201");
+  put_str(w, 0x0C, "GI-BA-UP-0419");
+  tlv_writer_begin(w, 0xAC);
+  put_str(w, 0x80, "PlatformLabel");
+  put_str(w, 0x81, "https://dloa.example.com");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void put_metadata(TlvWriter *w, guint seq, const char *event_bits, const char *iccid)
+{
+  tlv_writer_begin(w, 0xBF2F);
+  tlv_writer_put_uint(w, 0x80, seq);
+  put_hex(w, 0x81, event_bits);
+  put_str(w, 0x0C, "smdp.example.com");
+  if (iccid)
+    put_iccid(w, iccid);
+  tlv_writer_end(w);
+}
+
+static void build_list_notification(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF28);
+  tlv_writer_begin(w, 0xA0);
+  put_metadata(w, 1, "0780", "89014103211118510720");
+  put_metadata(w, 2, "0520", "8944500102198304826");
+  put_metadata(w, 200, "0410", NULL);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_retrieve(TlvWriter *w)
+{
+  g_autofree gchar *sig = g_strnfill(128, 'A');
+
+  tlv_writer_begin(w, 0xBF2B);
+  tlv_writer_begin(w, 0xA0);
+  /* ProfileInstallationResult */
+  tlv_writer_begin(w, 0xBF37);
+  tlv_writer_begin(w, 0xBF27);
+  put_hex(w, 0x80, "0102030405060708");
+  put_metadata(w, 10, "0780", "89014103211118510720");
+  put_hex(w, 0x06, "2B0601");
+  tlv_writer_begin(w, 0xA2); /* finalResult */
+  tlv_writer_begin(w, 0xA0); /* successResult, automatically tagged */
+  put_hex(w, 0x4F, "A0000005591010FFFFFFFF8900001000");
+  put_hex(w, 0x04, "9000");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  put_hex(w, 0x5F37, sig);
+  tlv_writer_end(w);
+  /* OtherSignedNotification */
+  tlv_writer_begin(w, 0x30);
+  put_metadata(w, 11, "0640", "898830300000000000");
+  put_hex(w, 0x5F37, sig);
+  tlv_writer_begin(w, 0x30);
+  tlv_writer_put_uint(w, 0x02, 1);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0x30);
+  tlv_writer_put_uint(w, 0x02, 2);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_remove(TlvWriter *w)
+{
+  result(w, 0xBF30, 1);
+}
+
+static void build_rat(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF43);
+  tlv_writer_begin(w, 0xA0);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "0640");
+  tlv_writer_begin(w, 0xA1);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "130014");
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "32F451");
+  put_hex(w, 0x81, "01");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  put_hex(w, 0x82, "0780");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_profiles(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF2D);
+  tlv_writer_begin(w, 0xA0);
+
+  tlv_writer_begin(w, 0xE3);
+  put_iccid(w, "89014103211118510720");
+  put_hex(w, 0x4F, "A0000005591010FFFFFFFF8900001000");
+  put_hex(w, 0x9F70, "01");
+  put_str(w, 0x90, "Work");
+  put_str(w, 0x91, "Example Co");
+  put_str(w, 0x92, "Unlimited");
+  put_hex(w, 0x93, "01");
+  put_hex(w, 0x94, "89504E470D0A1A0A0000000D4948445200000040000000400806000000AA6971");
+  put_hex(w, 0x95, "02");
+  tlv_writer_begin(w, 0xB6);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "0780");
+  put_str(w, 0x81, "smdp.example.com");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xB7);
+  put_hex(w, 0x80, "130014");
+  tlv_writer_end(w);
+  put_hex(w, 0x99, "0560");
+  tlv_writer_end(w);
+
+  tlv_writer_begin(w, 0xE3);
+  put_iccid(w, "8944500102198304826");
+  put_hex(w, 0x9F70, "00");
+  put_str(w, 0x90, "Caf\xc3\xa9");
+  put_hex(w, 0x95, "00");
+  tlv_writer_begin(w, 0xB8);
+  put_hex(w, 0x80, "2B0601");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_enable(TlvWriter *w)
+{
+  result(w, 0xBF31, 5);
+}
+
+static void build_disable(TlvWriter *w)
+{
+  result(w, 0xBF32, 2);
+}
+
+static void build_delete(TlvWriter *w)
+{
+  result(w, 0xBF33, 0);
+}
+
+static void build_reset(TlvWriter *w)
+{
+  result(w, 0xBF34, 1);
+}
+
+static void build_eid(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF3E);
+  put_hex(w, 0x5A, "89049032123451234512345678901235");
+  tlv_writer_end(w);
+}
+
+static void build_nickname(TlvWriter *w)
+{
+  result(w, 0xBF29, 0);
+}
+
+static void build_iccid(TlvWriter *w)
+{
+  guint8 bcd[ICCID_BCD_LEN];
+
+  iccid_to_bcd("898830300000000000", bcd, NULL);
+  tlv_writer_put_raw(w, bcd, sizeof(bcd));
+}
+
+static void build_mcc_mnc(TlvWriter *w)
+{
+  guint8 plmn[3];
+
+  es10_mcc_mnc_to_bytes("23415", plmn, NULL);
+  tlv_writer_put_raw(w, plmn, sizeof(plmn));
+}
+
+static const Seed seeds[] = {
+    {FUZZ_ES10_CONFIGURED_ADDRESSES, "configured-addresses", build_addresses},
+    {FUZZ_ES10_SET_DEFAULT_DP_ADDRESS, "set-default-dp-address", build_set_default_dp},
+    {FUZZ_ES10_EUICC_INFO1, "euicc-info1", build_info1},
+    {FUZZ_ES10_EUICC_INFO2, "euicc-info2", build_info2},
+    {FUZZ_ES10_LIST_NOTIFICATION, "list-notification", build_list_notification},
+    {FUZZ_ES10_RETRIEVE_NOTIFICATIONS, "retrieve-notifications", build_retrieve},
+    {FUZZ_ES10_REMOVE_NOTIFICATION, "remove-notification", build_remove},
+    {FUZZ_ES10_GET_RAT, "get-rat", build_rat},
+    {FUZZ_ES10_PROFILES_INFO, "profiles-info", build_profiles},
+    {FUZZ_ES10_ENABLE_PROFILE, "enable-profile", build_enable},
+    {FUZZ_ES10_DISABLE_PROFILE, "disable-profile", build_disable},
+    {FUZZ_ES10_DELETE_PROFILE, "delete-profile", build_delete},
+    {FUZZ_ES10_MEMORY_RESET, "memory-reset", build_reset},
+    {FUZZ_ES10_GET_EID, "get-eid", build_eid},
+    {FUZZ_ES10_SET_NICKNAME, "set-nickname", build_nickname},
+    {FUZZ_ES10_ICCID, "iccid", build_iccid},
+    {FUZZ_ES10_MCC_MNC, "mcc-mnc", build_mcc_mnc},
+};
+
+int main(int argc, char **argv)
+{
+  gboolean for_es10;
+
+  G_STATIC_ASSERT(G_N_ELEMENTS(seeds) == FUZZ_ES10_N_TARGETS);
+
+  if (argc != 3 || (strcmp(argv[1], "es10") != 0 && strcmp(argv[1], "tlv") != 0)) {
+    fprintf(stderr, "usage: %s es10|tlv DIR\n", argv[0]);
+    return 2;
+  }
+  for_es10 = strcmp(argv[1], "es10") == 0;
+  if (g_mkdir_with_parents(argv[2], 0755) < 0) {
+    fprintf(stderr, "%s: %s\n", argv[2], g_strerror(errno));
+    return 1;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(seeds); i++) {
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_autoptr(GBytes) der = NULL;
+    g_autofree gchar *path = NULL;
+    g_autoptr(GError) error = NULL;
+    TlvWriter w;
+    guint8 selector = (guint8)seeds[i].target;
+
+    if (!for_es10 && seeds[i].target >= FUZZ_ES10_ICCID)
+      continue; /* not TLV */
+    tlv_writer_init(&w);
+    seeds[i].build(&w);
+    der = tlv_writer_finish(&w);
+    if (for_es10)
+      g_byte_array_append(out, &selector, 1);
+    g_byte_array_append(out, g_bytes_get_data(der, NULL), g_bytes_get_size(der));
+    path = g_build_filename(argv[2], seeds[i].name, NULL);
+    if (!g_file_set_contents(path, (const gchar *)out->data, out->len, &error)) {
+      fprintf(stderr, "%s\n", error->message);
+      return 1;
+    }
+  }
+  return 0;
+}
