@@ -125,7 +125,7 @@ void transport_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable 
 guint transport_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   if (REFUSED(res, &tag_open_channel))
-    return (guint)g_task_propagate_int(G_TASK(res), error);
+    return MAX(g_task_propagate_int(G_TASK(res), error), 0); /* 0, not -1, on error */
   return t->ops->open_channel_finish(t, res, error);
 }
 

@@ -68,9 +68,16 @@ const char *modem_sim_get_port(ModemSim *ms);
  *   delay-ms=N        add N ms before every answer
  *   close-after=N     close the pty instead of answering the Nth APDU
  *   max-channels=N    the modem offers only N logical channels
- *   apdu-log=PATH     log every APDU the cards see
+ *   apdu-log=PATH     log every APDU the cards see (slot 1 to PATH, slot N > 1
+ *                     to "PATH.N")
  * anything else goes to the protocol's set_option (e.g. QMI's
  * "error=0x003B:0x0010" or AT's "quirk=cme-error").
+ *
+ * QMI options (modem-sim-qmi.c):
+ *   error=MSGID:QMIERR  answer that UIM message with that QMI error result
+ *   malformed=MSGID     answer that UIM message without its result TLV
+ *   no-slot-status      Get Slot Status and Switch Slot are unknown commands
+ *   clear-errors        forget every error= and malformed= rule
  */
 gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error);
 /* Closes the pty now, as if the modem was unplugged. */

@@ -1,0 +1,1693 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The MBIM backend: APDUs through Microsoft's "MS UICC Low Level Access"
+ * service, slots through "MS Basic Connect Extensions", on libmbim. The port
+ * is opened through mbim-proxy unless asked otherwise, so that ModemManager
+ * keeps its own session on the same modem.
+ *
+ * Facts this file relies on, and where they come from:
+ * - The MS UICC byte arrays (AppId, Command, Response) put the size before
+ *   the offset, unlike other MBIM OL pairs: libmbim's
+ *   data/mbim-service-ms-uicc-low-level-access.json ("uicc-ref-byte-array").
+ *   libmbim handles that; the simulator in tests/sim writes it by hand.
+ * - The Status field of open channel, close channel and APDU carries the
+ *   card's status word with SW1 in the low byte and SW2 in the next one:
+ *   ModemManager's src/mm-sim-mbim.c checks open channel success against
+ *   UICC_STATUS_OK = 144 (0x0090, i.e. SW 90 00), and lpac's MBIM APDU driver
+ *   (copy_data_with_status) appends status & 0xFF, then status >> 8 & 0xFF.
+ * - Channel groups: ModemManager (src/mm-sim-mbim.c, load_eid) and lpac open
+ *   their ISD-R channels in channel group 1. We use group 9, so that closing
+ *   our whole group never closes a channel of theirs, and theirs never ours.
+ * - The slot indexes of MS Basic Connect Extensions are 0-based; TransportSlot
+ *   numbers are 1-based.
+ * - The UICC can only be reached in the slot mapped to the executor: channels
+ *   on another slot need switch_slot() first.
+ *
+ * reload_sim() is MS UICC reset with pass-through disabled: the modem resets
+ * the card and initialises it again by itself, which makes it read the newly
+ * enabled profile. MBIM has no lighter "refresh" command.
+ */
+#include "transport/transport.h"
+
+#include <libmbim-glib.h>
+
+#define MBIM_DEFAULT_TIMEOUT_MS 10000
+/* See above: not ModemManager's group 1. */
+#define MBIM_CHANNEL_GROUP 9
+/*
+ * SELECT P2 '00': first or only occurrence, FCI returned, the one form the
+ * GlobalPlatform Card Specification (SELECT, 11.9.2) requires a security
+ * domain such as the ISD-R to accept. ModemManager sends '04' (FCP, ETSI
+ * TS 102 221 11.1.1.2), which a strictly GlobalPlatform card (and our card
+ * model) refuses with 6A86.
+ */
+#define MBIM_SELECT_P2 0x00
+/* How often to ask whether the card is ready after a switch or a reset, and
+ * for how many request timeouts at most. */
+#define MBIM_READY_POLL_MS 200
+#define MBIM_READY_TIMEOUTS 3
+
+/* MS UICC low level access status codes (Microsoft "MB low level UICC
+ * access"), which libmbim 1.28 has no names for. */
+#define MBIM_STATUS_MS_NO_LOGICAL_CHANNELS 0x87430001u
+#define MBIM_STATUS_MS_SELECT_FAILED 0x87430002u
+#define MBIM_STATUS_MS_INVALID_LOGICAL_CHANNEL 0x87430003u
+
+#define SW_OK 0x9000
+
+/*
+ * What outlives the Transport: the device and the requests in flight. Each
+ * request keeps a reference, so that a late answer from libmbim never
+ * touches a freed transport; t is NULL once the transport is finalized.
+ */
+typedef struct {
+  Transport *t;
+  MbimDevice *device;
+  GList *requests; /* Request*, in flight */
+  GList *waiters;  /* ReadyWait*, between two polls or polling */
+  gulong removed_id;
+  gulong indicate_id;
+} MbimPort;
+
+typedef struct {
+  Transport parent;
+  MbimPort *port;
+  TransportTristate slot_ext; /* MS Basic Connect Extensions answered */
+  guint active_slot;          /* 1-based */
+} MbimTransport;
+
+static MbimPort *port_ref(MbimPort *port)
+{
+  return g_atomic_rc_box_acquire(port);
+}
+
+static void port_clear(MbimPort *port)
+{
+  if (port->device) {
+    if (port->removed_id)
+      g_signal_handler_disconnect(port->device, port->removed_id);
+    if (port->indicate_id)
+      g_signal_handler_disconnect(port->device, port->indicate_id);
+    g_object_unref(port->device);
+  }
+}
+
+static void port_unref(MbimPort *port)
+{
+  g_atomic_rc_box_release_full(port, (GDestroyNotify)port_clear);
+}
+
+static guint timeout_ms(MbimTransport *mt)
+{
+  return mt->parent.timeout_ms ? mt->parent.timeout_ms : MBIM_DEFAULT_TIMEOUT_MS;
+}
+
+/* ---- errors ---- */
+
+static void set_status_error(GError **error, guint32 status, const char *what)
+{
+  const char *name = mbim_status_error_get_string((MbimStatusError)status);
+  TransportError code;
+
+  switch (status) {
+  case MBIM_STATUS_MS_NO_LOGICAL_CHANNELS:
+    code = TRANSPORT_ERROR_CHANNEL_REFUSED;
+    name = "no free logical channel";
+    break;
+  case MBIM_STATUS_MS_SELECT_FAILED:
+    code = TRANSPORT_ERROR_AID_NOT_FOUND;
+    name = "select failed";
+    break;
+  case MBIM_STATUS_MS_INVALID_LOGICAL_CHANNEL:
+    code = TRANSPORT_ERROR_FAILED;
+    name = "invalid logical channel";
+    break;
+  case MBIM_STATUS_ERROR_SIM_NOT_INSERTED:
+    code = TRANSPORT_ERROR_NO_CARD;
+    break;
+  case MBIM_STATUS_ERROR_NO_DEVICE_SUPPORT:
+    code = TRANSPORT_ERROR_NOT_SUPPORTED;
+    break;
+  case MBIM_STATUS_ERROR_BUSY:
+    code = TRANSPORT_ERROR_BUSY;
+    break;
+  default:
+    code = TRANSPORT_ERROR_FAILED;
+    break;
+  }
+  g_set_error(error, TRANSPORT_ERROR, code, "%s: MBIM status 0x%08x (%s)", what, status,
+              name ? name : "unknown");
+}
+
+static gboolean is_gone(GError *error)
+{
+  return g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE);
+}
+
+/* ---- one MBIM request, bounded by Transport.timeout_ms ---- */
+
+typedef struct {
+  MbimPort *port;
+  GMainContext *context;
+  GCancellable *cancel; /* ours, handed to libmbim */
+  GCancellable *user_cancel;
+  gulong user_cancel_id;
+  GSource *timer;
+  gboolean timed_out;
+  gboolean gone;
+} Request;
+
+static const char tag_request;
+
+static void request_free(Request *r)
+{
+  if (r->timer) {
+    g_source_destroy(r->timer);
+    g_source_unref(r->timer);
+  }
+  if (r->user_cancel) {
+    g_cancellable_disconnect(r->user_cancel, r->user_cancel_id);
+    g_object_unref(r->user_cancel);
+  }
+  g_clear_object(&r->cancel);
+  g_main_context_unref(r->context);
+  port_unref(r->port);
+  g_free(r);
+}
+
+static gboolean request_timed_out(gpointer data)
+{
+  Request *r = data;
+
+  g_source_unref(r->timer);
+  r->timer = NULL;
+  r->timed_out = TRUE;
+  g_cancellable_cancel(r->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean cancel_in_idle(gpointer data)
+{
+  g_cancellable_cancel(data);
+  return G_SOURCE_REMOVE;
+}
+
+/*
+ * Not at once: libmbim completes the request from inside the cancellation,
+ * and freeing the request there would disconnect this handler from inside
+ * itself, which GCancellable answers with a deadlock.
+ */
+static void request_user_cancelled(GCancellable *cancellable, gpointer data)
+{
+  Request *r = data;
+  GSource *idle = g_idle_source_new();
+
+  g_source_set_callback(idle, cancel_in_idle, g_object_ref(r->cancel), g_object_unref);
+  g_source_attach(idle, r->context);
+  g_source_unref(idle);
+}
+
+static void request_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  Request *r = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  MbimMessage *rsp = mbim_device_command_finish(MBIM_DEVICE(source), res, &error);
+  Transport *t = r->port->t;
+
+  r->port->requests = g_list_remove(r->port->requests, r);
+  if (r->timer) {
+    g_source_destroy(r->timer);
+    g_source_unref(r->timer);
+    r->timer = NULL;
+  }
+  if (rsp) {
+    g_task_return_pointer(task, rsp, (GDestroyNotify)mbim_message_unref);
+    return;
+  }
+  if (r->gone || (t && t->removed))
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE,
+                            "The modem port is gone");
+  else if (r->timed_out || g_error_matches(error, MBIM_CORE_ERROR, MBIM_CORE_ERROR_TIMEOUT))
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT,
+                            "The modem did not answer in time");
+  else if (r->user_cancel && g_cancellable_is_cancelled(r->user_cancel))
+    g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+  else if (!t)
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                            "The transport was closed");
+  else
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED, "MBIM request: %s",
+                            error->message);
+}
+
+/* Sends the message; the answer is a COMMAND_DONE whatever its status. */
+static void request_send(MbimTransport *mt, MbimMessage *msg, GCancellable *cancellable,
+                         GAsyncReadyCallback cb, gpointer data)
+{
+  MbimPort *port = mt->port;
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  Request *r;
+  guint ms = timeout_ms(mt);
+
+  g_task_set_source_tag(task, (gpointer)&tag_request);
+  if (mt->parent.removed || !port->device || !mbim_device_is_open(port->device)) {
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE,
+                            "The modem port %s is not open", mt->parent.port);
+    g_object_unref(task);
+    return;
+  }
+  r = g_new0(Request, 1);
+  r->port = port_ref(port);
+  r->context = g_main_context_ref_thread_default();
+  r->cancel = g_cancellable_new();
+  g_task_set_task_data(task, r, (GDestroyNotify)request_free);
+  port->requests = g_list_prepend(port->requests, r);
+
+  r->timer = g_timeout_source_new(ms);
+  g_source_set_callback(r->timer, request_timed_out, r, NULL);
+  g_source_attach(r->timer, r->context);
+  if (cancellable) {
+    r->user_cancel = g_object_ref(cancellable);
+    r->user_cancel_id =
+        g_cancellable_connect(cancellable, G_CALLBACK(request_user_cancelled), r, NULL);
+  }
+  /* libmbim counts in seconds; our own timer, above, is the one that counts. */
+  mbim_device_command(port->device, msg, ms / 1000 + 2, r->cancel, request_done, task);
+}
+
+/*
+ * Gives the COMMAND_DONE and its status. A FUNCTION_ERROR or any other
+ * message is a protocol error.
+ */
+static MbimMessage *request_finish(GAsyncResult *res, guint32 *status, GError **error)
+{
+  g_autoptr(MbimMessage) rsp = g_task_propagate_pointer(G_TASK(res), error);
+  g_autoptr(GError) inner = NULL;
+
+  if (!rsp)
+    return NULL;
+  *status = 0;
+  if (!mbim_message_response_get_result(rsp, MBIM_MESSAGE_TYPE_COMMAND_DONE, &inner)) {
+    if (inner->domain != MBIM_STATUS_ERROR) {
+      g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL, "MBIM: %s", inner->message);
+      return NULL;
+    }
+    *status = (guint32)inner->code;
+  }
+  return g_steal_pointer(&rsp);
+}
+
+/* For answers whose status must be success. */
+static MbimMessage *request_finish_ok(GAsyncResult *res, const char *what, GError **error)
+{
+  guint32 status;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, error);
+
+  if (rsp && status != 0) {
+    set_status_error(error, status, what);
+    return NULL;
+  }
+  return g_steal_pointer(&rsp);
+}
+
+static void set_parse_error(GError **error, const char *what, GError *inner)
+{
+  g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL, "Malformed %s answer: %s", what,
+              inner ? inner->message : "no data");
+}
+
+/* ---- port removal and indications ---- */
+
+typedef struct {
+  MbimTransport *mt;
+  GTask *task;
+  GSource *timer;
+  gint64 deadline_us;
+  gboolean done; /* returned; a query still out finds this */
+} ReadyWait;
+
+static void ready_poll(ReadyWait *w);
+
+static void poke_waiters(MbimPort *port)
+{
+  GList *copy = g_list_copy(port->waiters);
+
+  for (GList *l = copy; l; l = l->next) {
+    ReadyWait *w = l->data;
+
+    /* A waiter without a timer is in the middle of a query already. */
+    if (w->timer) {
+      g_source_destroy(w->timer);
+      g_source_unref(w->timer);
+      w->timer = NULL;
+      ready_poll(w);
+    }
+  }
+  g_list_free(copy);
+}
+
+static void cancel_requests(MbimPort *port, gboolean gone)
+{
+  g_autoptr(GPtrArray) cancels = g_ptr_array_new_with_free_func(g_object_unref);
+
+  for (GList *l = port->requests; l; l = l->next) {
+    Request *r = l->data;
+
+    r->gone = r->gone || gone;
+    g_ptr_array_add(cancels, g_object_ref(r->cancel));
+  }
+  for (guint i = 0; i < cancels->len; i++)
+    g_cancellable_cancel(g_ptr_array_index(cancels, i));
+}
+
+static void on_device_removed(MbimDevice *device, gpointer data)
+{
+  MbimPort *port = port_ref(data);
+
+  for (GList *l = port->requests; l; l = l->next)
+    ((Request *)l->data)->gone = TRUE;
+  if (port->t)
+    transport_report_removed(port->t);
+  cancel_requests(port, TRUE);
+  poke_waiters(port);
+  port_unref(port);
+}
+
+static void on_indicate_status(MbimDevice *device, MbimMessage *msg, gpointer data)
+{
+  MbimPort *port = data;
+  MbimService service = mbim_message_indicate_status_get_service(msg);
+  guint32 cid = mbim_message_indicate_status_get_cid(msg);
+
+  /* The modem tells that the card changed: whoever waits for it to be
+   * ready asks now instead of at its next poll. */
+  if ((service == MBIM_SERVICE_BASIC_CONNECT &&
+       cid == MBIM_CID_BASIC_CONNECT_SUBSCRIBER_READY_STATUS) ||
+      (service == MBIM_SERVICE_MS_BASIC_CONNECT_EXTENSIONS &&
+       cid == MBIM_CID_MS_BASIC_CONNECT_EXTENSIONS_SLOT_INFO_STATUS))
+    poke_waiters(port);
+}
+
+/* ---- waiting for the card after a slot switch or a reset ---- */
+
+static void ready_wait_free(ReadyWait *w)
+{
+  if (w->timer) {
+    g_source_destroy(w->timer);
+    g_source_unref(w->timer);
+  }
+  g_free(w);
+}
+
+static void ready_finish_wait(ReadyWait *w, GError *error)
+{
+  GTask *task = w->task;
+
+  w->done = TRUE;
+  w->mt->port->waiters = g_list_remove(w->mt->port->waiters, w);
+  if (w->timer) {
+    g_source_destroy(w->timer);
+    g_source_unref(w->timer);
+    w->timer = NULL;
+  }
+  if (error)
+    g_task_return_error(task, error);
+  else
+    g_task_return_boolean(task, TRUE);
+  g_object_unref(task);
+}
+
+static gboolean ready_timer_fired(gpointer data)
+{
+  ReadyWait *w = data;
+
+  g_source_unref(w->timer);
+  w->timer = NULL;
+  ready_poll(w);
+  return G_SOURCE_REMOVE;
+}
+
+static void ready_schedule(ReadyWait *w)
+{
+  w->timer = g_timeout_source_new(MBIM_READY_POLL_MS);
+  g_source_set_callback(w->timer, ready_timer_fired, w, NULL);
+  g_source_attach(w->timer, g_main_context_get_thread_default());
+}
+
+static gboolean ready_state_is_ready(MbimSubscriberReadyState state)
+{
+  switch (state) {
+  case MBIM_SUBSCRIBER_READY_STATE_INITIALIZED:
+  case MBIM_SUBSCRIBER_READY_STATE_NO_ESIM_PROFILE:
+  case MBIM_SUBSCRIBER_READY_STATE_NOT_ACTIVATED:
+  case MBIM_SUBSCRIBER_READY_STATE_DEVICE_LOCKED: /* PIN: the ISD-R answers anyway */
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
+
+static void ready_query_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data; /* the query's own reference */
+  ReadyWait *w = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Subscriber ready status", &error);
+  MbimSubscriberReadyState state = MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED;
+
+  if (w->done) /* ended while the query was out */
+    return;
+  if (!rsp && (is_gone(error) || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))) {
+    ready_finish_wait(w, g_steal_pointer(&error));
+    return;
+  }
+  if (rsp &&
+      mbim_message_subscriber_ready_status_response_parse(rsp, &state, NULL, NULL, NULL, NULL, NULL,
+                                                          NULL) &&
+      ready_state_is_ready(state)) {
+    ready_finish_wait(w, NULL);
+    return;
+  }
+  if (g_get_monotonic_time() >= w->deadline_us) {
+    ready_finish_wait(w, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT,
+                                     "The card was not ready in time (state %s)",
+                                     mbim_subscriber_ready_state_get_string(state)));
+    return;
+  }
+  ready_schedule(w);
+}
+
+static void ready_poll(ReadyWait *w)
+{
+  g_autoptr(MbimMessage) msg = mbim_message_subscriber_ready_status_query_new(NULL);
+
+  request_send(w->mt, msg, g_task_get_cancellable(w->task), ready_query_done,
+               g_object_ref(w->task));
+}
+
+/*
+ * Completes once the modem says the card is initialized, asking every
+ * MBIM_READY_POLL_MS and whenever an indication says something changed.
+ */
+static void ready_wait(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallback cb,
+                       gpointer data)
+{
+  ReadyWait *w = g_new0(ReadyWait, 1);
+
+  w->mt = mt;
+  w->task = g_task_new(NULL, cancellable, cb, data);
+  g_task_set_task_data(w->task, w, (GDestroyNotify)ready_wait_free);
+  w->deadline_us = g_get_monotonic_time() +
+                   (gint64)timeout_ms(mt) * MBIM_READY_TIMEOUTS * G_TIME_SPAN_MILLISECOND;
+  mt->port->waiters = g_list_prepend(mt->port->waiters, w);
+  /* Not at once: right after the command, a modem may still report the
+   * state from before it. An indication cuts the wait short. */
+  ready_schedule(w);
+}
+
+static gboolean ready_wait_finish(GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---- open ---- */
+
+typedef enum {
+  OPEN_STEP_FIRST,
+  OPEN_STEP_DEVICE_NEW,
+  OPEN_STEP_DEVICE_OPEN,
+  OPEN_STEP_RELEASE_STALE,
+  OPEN_STEP_SLOT_MAPPINGS,
+  OPEN_STEP_LAST,
+} OpenStep;
+
+typedef struct {
+  MbimTransport *mt;
+  OpenStep step;
+} OpenCtx;
+
+static const char tag_open;
+
+static void open_step(GTask *task);
+
+/* A failed open leaves nothing behind, so that open can be tried again. */
+static void open_fail(GTask *task, GError *error)
+{
+  OpenCtx *ctx = g_task_get_task_data(task);
+  MbimPort *port = ctx->mt->port;
+
+  if (port->device) {
+    if (port->removed_id)
+      g_signal_handler_disconnect(port->device, port->removed_id);
+    if (port->indicate_id)
+      g_signal_handler_disconnect(port->device, port->indicate_id);
+    port->removed_id = port->indicate_id = 0;
+    if (mbim_device_is_open(port->device))
+      mbim_device_close_force(port->device, NULL);
+    g_clear_object(&port->device);
+  }
+  g_task_return_error(task, error);
+  g_object_unref(task);
+}
+
+static void open_device_new_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  OpenCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  MbimDevice *device = mbim_device_new_finish(res, &error);
+
+  if (!device) {
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE, "Cannot use %s: %s",
+                            ctx->mt->parent.port, error->message);
+    g_object_unref(task);
+    return;
+  }
+  ctx->mt->port->device = device;
+  ctx->step++;
+  open_step(task);
+}
+
+static void open_device_open_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  OpenCtx *ctx = g_task_get_task_data(task);
+  MbimPort *port = ctx->mt->port;
+  g_autoptr(GError) error = NULL;
+
+  if (!mbim_device_open_full_finish(MBIM_DEVICE(source), res, &error)) {
+    TransportError code = TRANSPORT_ERROR_FAILED;
+
+    if (g_error_matches(error, MBIM_CORE_ERROR, MBIM_CORE_ERROR_TIMEOUT))
+      code = TRANSPORT_ERROR_TIMEOUT;
+    else if (!g_file_test(ctx->mt->parent.port, G_FILE_TEST_EXISTS))
+      code = TRANSPORT_ERROR_PORT_GONE;
+    open_fail(task, g_error_new(TRANSPORT_ERROR, code, "Cannot open %s: %s", ctx->mt->parent.port,
+                                error->message));
+    return;
+  }
+  port->removed_id = g_signal_connect(port->device, MBIM_DEVICE_SIGNAL_REMOVED,
+                                      G_CALLBACK(on_device_removed), port);
+  port->indicate_id = g_signal_connect(port->device, MBIM_DEVICE_SIGNAL_INDICATE_STATUS,
+                                       G_CALLBACK(on_indicate_status), port);
+  ctx->step++;
+  open_step(task);
+}
+
+static void open_release_stale_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  OpenCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  guint32 status;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+
+  /* Refusals are fine (nothing to close, or no group close on this modem);
+   * a modem that does not answer or went away is not. */
+  if (!rsp && error->domain == TRANSPORT_ERROR &&
+      (error->code == TRANSPORT_ERROR_TIMEOUT || error->code == TRANSPORT_ERROR_PORT_GONE)) {
+    open_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->step++;
+  open_step(task);
+}
+
+static void open_slot_mappings_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  OpenCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  guint32 status;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  guint32 count = 0;
+  g_autoptr(MbimSlotArray) map = NULL;
+
+  if (!rsp) {
+    open_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  /* A modem without the extensions has exactly one slot, the active one. */
+  ctx->mt->slot_ext = TRANSPORT_TRISTATE_NO;
+  ctx->mt->active_slot = 1;
+  if (status == 0 &&
+      mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(rsp, &count,
+                                                                                   &map, NULL) &&
+      count >= 1) {
+    ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
+    ctx->mt->active_slot = map[0]->slot + 1;
+  }
+  ctx->step++;
+  open_step(task);
+}
+
+static void open_step(GTask *task)
+{
+  OpenCtx *ctx = g_task_get_task_data(task);
+  MbimTransport *mt = ctx->mt;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case OPEN_STEP_FIRST:
+    if (mt->port->device) {
+      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED, "%s is open already",
+                              mt->parent.port);
+      g_object_unref(task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case OPEN_STEP_DEVICE_NEW: {
+    g_autoptr(GFile) file = g_file_new_for_path(mt->parent.port);
+
+    mbim_device_new(file, cancellable, open_device_new_done, task);
+    return;
+  }
+  case OPEN_STEP_DEVICE_OPEN: {
+    MbimDeviceOpenFlags flags = MBIM_DEVICE_OPEN_FLAGS_NONE;
+    /* Starting mbim-proxy takes a moment: never less than a few seconds. */
+    guint secs = MAX((timeout_ms(mt) + 999) / 1000, 5);
+
+    if (!(mt->parent.flags & TRANSPORT_OPEN_FLAGS_NO_PROXY))
+      flags |= MBIM_DEVICE_OPEN_FLAGS_PROXY;
+    mbim_device_open_full(mt->port->device, flags, secs, cancellable, open_device_open_done, task);
+    return;
+  }
+  case OPEN_STEP_RELEASE_STALE: {
+    /* Channel 0 closes the whole group: whatever an earlier run of ours left
+     * open (a crash, a timeout) is released before we start. */
+    g_autoptr(MbimMessage) msg =
+        mbim_message_ms_uicc_low_level_access_close_channel_set_new(0, MBIM_CHANNEL_GROUP, NULL);
+
+    request_send(mt, msg, cancellable, open_release_stale_done, task);
+    return;
+  }
+  case OPEN_STEP_SLOT_MAPPINGS: {
+    g_autoptr(MbimMessage) msg =
+        mbim_message_ms_basic_connect_extensions_device_slot_mappings_query_new(NULL);
+
+    request_send(mt, msg, cancellable, open_slot_mappings_done, task);
+    return;
+  }
+  case OPEN_STEP_LAST:
+    g_debug("mbim %s: open, %s, active slot %u", mt->parent.port,
+            mt->slot_ext == TRANSPORT_TRISTATE_YES ? "with slot extensions" : "single slot",
+            mt->active_slot);
+    g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    return;
+  }
+}
+
+static void mbim_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  OpenCtx *ctx = g_new0(OpenCtx, 1);
+
+  ctx->mt = (MbimTransport *)t;
+  g_task_set_source_tag(task, (gpointer)&tag_open);
+  g_task_set_task_data(task, ctx, g_free);
+  open_step(task);
+}
+
+static gboolean mbim_open_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---- list slots ---- */
+
+typedef enum {
+  SLOTS_STEP_FIRST,
+  SLOTS_STEP_SYS_CAPS,
+  SLOTS_STEP_MAPPINGS,
+  SLOTS_STEP_SLOT_INFO,
+  SLOTS_STEP_SINGLE,
+  SLOTS_STEP_LAST,
+} SlotsStep;
+
+typedef struct {
+  MbimTransport *mt;
+  SlotsStep step;
+  guint n_slots;
+  guint index; /* 0-based, the slot being asked about */
+  GPtrArray *slots;
+} SlotsCtx;
+
+static void slots_ctx_free(SlotsCtx *ctx)
+{
+  g_ptr_array_unref(ctx->slots);
+  g_free(ctx);
+}
+
+static void slots_step(GTask *task);
+
+static void slots_fail(GTask *task, GError *error)
+{
+  g_task_return_error(task, error);
+  g_object_unref(task);
+}
+
+static void slots_sys_caps_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SlotsCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  guint32 status;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  guint32 n = 0;
+
+  if (!rsp) {
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  if (status != 0) {
+    /* No extensions after all: one slot. */
+    ctx->mt->slot_ext = TRANSPORT_TRISTATE_NO;
+    ctx->step = SLOTS_STEP_SINGLE;
+    slots_step(task);
+    return;
+  }
+  if (!mbim_message_ms_basic_connect_extensions_sys_caps_response_parse(rsp, NULL, &n, NULL, NULL,
+                                                                        &error) ||
+      n == 0 || n > 32) {
+    set_parse_error(&error, "sys caps", NULL);
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->n_slots = n;
+  ctx->step++;
+  slots_step(task);
+}
+
+static void slots_mappings_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SlotsCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device slot mappings", &error);
+  guint32 count = 0;
+  g_autoptr(MbimSlotArray) map = NULL;
+  g_autoptr(GError) parse_error = NULL;
+
+  if (!rsp) {
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
+          rsp, &count, &map, &parse_error) ||
+      count < 1) {
+    set_parse_error(&error, "device slot mappings", parse_error);
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
+  ctx->mt->active_slot = map[0]->slot + 1;
+  ctx->step++;
+  slots_step(task);
+}
+
+static void slot_from_state(TransportSlot *slot, MbimUiccSlotState state)
+{
+  switch (state) {
+  case MBIM_UICC_SLOT_SATE_OFF_EMPTY:
+  case MBIM_UICC_SLOT_STATE_EMPTY:
+    slot->card_present = FALSE;
+    slot->is_euicc = TRANSPORT_TRISTATE_NO;
+    break;
+  case MBIM_UICC_SLOT_STATE_ACTIVE_ESIM:
+  case MBIM_UICC_SLOT_STATE_ACTIVE_ESIM_NO_PROFILES:
+    slot->card_present = TRUE;
+    slot->is_euicc = TRANSPORT_TRISTATE_YES;
+    break;
+  default:
+    /* "Active" is what many modems say of an eUICC too: only the ISD-R
+     * tells. Off, not ready, error, unknown: a card may be there. */
+    slot->card_present = TRUE;
+    slot->is_euicc = TRANSPORT_TRISTATE_UNKNOWN;
+    break;
+  }
+}
+
+static void slots_info_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SlotsCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Slot info status", &error);
+  g_autoptr(GError) parse_error = NULL;
+  guint32 index = 0;
+  MbimUiccSlotState state = MBIM_UICC_SLOT_STATE_UNKNOWN;
+  TransportSlot *slot;
+
+  if (!rsp) {
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  if (!mbim_message_ms_basic_connect_extensions_slot_info_status_response_parse(rsp, &index, &state,
+                                                                                &parse_error) ||
+      index != ctx->index) {
+    set_parse_error(&error, "slot info status", parse_error);
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  slot = g_new0(TransportSlot, 1);
+  slot->slot = ctx->index + 1;
+  slot->active = slot->slot == ctx->mt->active_slot;
+  slot_from_state(slot, state);
+  g_ptr_array_add(ctx->slots, slot);
+
+  if (++ctx->index < ctx->n_slots) {
+    slots_step(task);
+    return;
+  }
+  ctx->step = SLOTS_STEP_LAST;
+  slots_step(task);
+}
+
+static void slots_single_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SlotsCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Subscriber ready status", &error);
+  MbimSubscriberReadyState state = MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED;
+  TransportSlot *slot;
+
+  if (!rsp) {
+    slots_fail(task, g_steal_pointer(&error));
+    return;
+  }
+  mbim_message_subscriber_ready_status_response_parse(rsp, &state, NULL, NULL, NULL, NULL, NULL,
+                                                      NULL);
+  slot = g_new0(TransportSlot, 1);
+  slot->slot = 1;
+  slot->active = TRUE;
+  slot->card_present = state != MBIM_SUBSCRIBER_READY_STATE_SIM_NOT_INSERTED;
+  slot->is_euicc = state == MBIM_SUBSCRIBER_READY_STATE_NO_ESIM_PROFILE
+                       ? TRANSPORT_TRISTATE_YES
+                       : TRANSPORT_TRISTATE_UNKNOWN;
+  if (!slot->card_present)
+    slot->is_euicc = TRANSPORT_TRISTATE_NO;
+  g_ptr_array_add(ctx->slots, slot);
+  ctx->mt->active_slot = 1;
+  ctx->step = SLOTS_STEP_LAST;
+  slots_step(task);
+}
+
+static void slots_step(GTask *task)
+{
+  SlotsCtx *ctx = g_task_get_task_data(task);
+  MbimTransport *mt = ctx->mt;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+  g_autoptr(MbimMessage) msg = NULL;
+
+  switch (ctx->step) {
+  case SLOTS_STEP_FIRST:
+    ctx->step = mt->slot_ext == TRANSPORT_TRISTATE_NO ? SLOTS_STEP_SINGLE : SLOTS_STEP_SYS_CAPS;
+    slots_step(task);
+    return;
+  case SLOTS_STEP_SYS_CAPS:
+    msg = mbim_message_ms_basic_connect_extensions_sys_caps_query_new(NULL);
+    request_send(mt, msg, cancellable, slots_sys_caps_done, task);
+    return;
+  case SLOTS_STEP_MAPPINGS:
+    msg = mbim_message_ms_basic_connect_extensions_device_slot_mappings_query_new(NULL);
+    request_send(mt, msg, cancellable, slots_mappings_done, task);
+    return;
+  case SLOTS_STEP_SLOT_INFO:
+    msg = mbim_message_ms_basic_connect_extensions_slot_info_status_query_new(ctx->index, NULL);
+    request_send(mt, msg, cancellable, slots_info_done, task);
+    return;
+  case SLOTS_STEP_SINGLE:
+    msg = mbim_message_subscriber_ready_status_query_new(NULL);
+    request_send(mt, msg, cancellable, slots_single_done, task);
+    return;
+  case SLOTS_STEP_LAST:
+    g_task_return_pointer(task, g_ptr_array_ref(ctx->slots), (GDestroyNotify)g_ptr_array_unref);
+    g_object_unref(task);
+    return;
+  }
+}
+
+static void mbim_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                            gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  SlotsCtx *ctx = g_new0(SlotsCtx, 1);
+
+  ctx->mt = (MbimTransport *)t;
+  ctx->slots = g_ptr_array_new_with_free_func((GDestroyNotify)transport_slot_free);
+  g_task_set_task_data(task, ctx, (GDestroyNotify)slots_ctx_free);
+  slots_step(task);
+}
+
+static GPtrArray *mbim_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---- which slot is active ---- */
+
+static void mappings_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  MbimTransport *mt = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device slot mappings", &error);
+  guint32 count = 0;
+  g_autoptr(MbimSlotArray) map = NULL;
+  g_autoptr(GError) parse_error = NULL;
+
+  if (!rsp) {
+    g_task_return_error(task, g_steal_pointer(&error));
+  } else if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
+                 rsp, &count, &map, &parse_error) ||
+             count < 1) {
+    set_parse_error(&error, "device slot mappings", parse_error);
+    g_task_return_error(task, g_steal_pointer(&error));
+  } else {
+    mt->active_slot = map[0]->slot + 1;
+    g_task_return_int(task, (gssize)mt->active_slot);
+  }
+  g_object_unref(task);
+}
+
+/*
+ * The active slot as the modem sees it now: ModemManager or a user with
+ * mbimcli may have switched behind our back. One slot without the
+ * extensions.
+ */
+static void active_slot_query(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallback cb,
+                              gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  g_autoptr(MbimMessage) msg = NULL;
+
+  g_task_set_task_data(task, mt, NULL);
+  if (mt->slot_ext != TRANSPORT_TRISTATE_YES) {
+    g_task_return_int(task, 1);
+    g_object_unref(task);
+    return;
+  }
+  msg = mbim_message_ms_basic_connect_extensions_device_slot_mappings_query_new(NULL);
+  request_send(mt, msg, cancellable, mappings_done, task);
+}
+
+static guint active_slot_query_finish(GAsyncResult *res, GError **error)
+{
+  gssize slot = g_task_propagate_int(G_TASK(res), error);
+
+  return slot > 0 ? (guint)slot : 0;
+}
+
+static gboolean check_active(MbimTransport *mt, guint slot, GError **error)
+{
+  if (slot == mt->active_slot)
+    return TRUE;
+  g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+              "Slot %u is not the active one (%u): MBIM reaches only the card of the active slot",
+              slot, mt->active_slot);
+  return FALSE;
+}
+
+/* ---- open channel ---- */
+
+typedef enum {
+  OPEN_CH_STEP_FIRST,
+  OPEN_CH_STEP_ACTIVE_SLOT,
+  OPEN_CH_STEP_OPEN,
+  OPEN_CH_STEP_LAST,
+} OpenChannelStep;
+
+typedef struct {
+  MbimTransport *mt;
+  OpenChannelStep step;
+  guint slot;
+  GBytes *aid;
+  guint channel;
+} OpenChannelCtx;
+
+static void open_channel_ctx_free(OpenChannelCtx *ctx)
+{
+  g_bytes_unref(ctx->aid);
+  g_free(ctx);
+}
+
+static void open_channel_step(GTask *task);
+
+static void fail_task(GTask *task, GError *error)
+{
+  g_task_return_error(task, error);
+  g_object_unref(task);
+}
+
+static void open_channel_active_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  OpenChannelCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!active_slot_query_finish(res, &error) || !check_active(ctx->mt, ctx->slot, &error)) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->step++;
+  open_channel_step(task);
+}
+
+static void release_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  guint32 status;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+
+  if (!rsp || status != 0)
+    g_debug("mbim: releasing a channel: %s", rsp ? "refused" : error->message);
+}
+
+/* Best effort, nobody waits for it: a channel or group we do not want. */
+static void release_channel(MbimTransport *mt, guint channel)
+{
+  g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_close_channel_set_new(
+      channel, MBIM_CHANNEL_GROUP, NULL);
+
+  request_send(mt, msg, NULL, release_done, NULL);
+}
+
+static guint16 status_to_sw(guint32 status)
+{
+  return (guint16)((status & 0xFF) << 8 | (status >> 8 & 0xFF));
+}
+
+static void open_channel_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  OpenChannelCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  guint32 status = 0;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  guint32 uicc_status = 0, channel = 0;
+
+  if (!rsp) {
+    /* The modem may open the channel after all, once we stopped waiting,
+     * and nobody would ever learn its number: close our whole group so
+     * that the card keeps no orphan (cards often have three channels in
+     * all). That also closes any other channel this transport holds; the
+     * layer above keeps one ISD-R channel per card, and MBIM reaches one
+     * card at a time, so there is none in practice. */
+    if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT) ||
+        g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      release_channel(ctx->mt, 0);
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  /* The answer may carry the status word even when the MBIM status is a
+   * failure: a plain SIM answers SELECT of the ISD-R with 6A82. */
+  if (!mbim_message_ms_uicc_low_level_access_open_channel_response_parse(
+          rsp, &uicc_status, &channel, NULL, NULL, NULL))
+    uicc_status = 0;
+  if (status != 0) {
+    set_status_error(&error, status, "Opening a logical channel");
+    if (uicc_status)
+      g_prefix_error(&error, "SW %04X: ", status_to_sw(uicc_status));
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  if (channel == 0 || channel > 19) {
+    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
+                                "The modem opened channel %u, which cannot exist", channel));
+    return;
+  }
+  if (status_to_sw(uicc_status) != SW_OK && (status_to_sw(uicc_status) >> 8) != 0x61) {
+    guint16 sw = status_to_sw(uicc_status);
+
+    /* Some modems report a failed SELECT as success with the card's status
+     * word: the channel is open and useless. */
+    release_channel(ctx->mt, channel);
+    fail_task(task, g_error_new(TRANSPORT_ERROR,
+                                sw == 0x6A82 || sw == 0x6A81 ? TRANSPORT_ERROR_AID_NOT_FOUND
+                                                             : TRANSPORT_ERROR_FAILED,
+                                "SELECT on channel %u answered SW %04X", channel, sw));
+    return;
+  }
+  ctx->channel = channel;
+  ctx->step++;
+  open_channel_step(task);
+}
+
+static void open_channel_step(GTask *task)
+{
+  OpenChannelCtx *ctx = g_task_get_task_data(task);
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case OPEN_CH_STEP_FIRST:
+    ctx->step++;
+    /* fall through */
+  case OPEN_CH_STEP_ACTIVE_SLOT:
+    active_slot_query(ctx->mt, cancellable, open_channel_active_done, task);
+    return;
+  case OPEN_CH_STEP_OPEN: {
+    gsize len;
+    const guint8 *aid = g_bytes_get_data(ctx->aid, &len);
+    g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_open_channel_set_new(
+        (guint32)len, aid, MBIM_SELECT_P2, MBIM_CHANNEL_GROUP, NULL);
+
+    request_send(ctx->mt, msg, cancellable, open_channel_done, task);
+    return;
+  }
+  case OPEN_CH_STEP_LAST:
+    g_debug("mbim %s: slot %u channel %u open", ctx->mt->parent.port, ctx->slot, ctx->channel);
+    g_task_return_int(task, (gssize)ctx->channel);
+    g_object_unref(task);
+    return;
+  }
+}
+
+static void mbim_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
+                              GAsyncReadyCallback cb, gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  OpenChannelCtx *ctx = g_new0(OpenChannelCtx, 1);
+
+  ctx->mt = (MbimTransport *)t;
+  ctx->slot = slot;
+  ctx->aid = g_bytes_ref(aid);
+  g_task_set_task_data(task, ctx, (GDestroyNotify)open_channel_ctx_free);
+  if (g_bytes_get_size(aid) < 5 || g_bytes_get_size(aid) > 16) {
+    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                "An AID has 5 to 16 bytes, not %zu", g_bytes_get_size(aid)));
+    return;
+  }
+  open_channel_step(task);
+}
+
+static guint mbim_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  gssize channel = g_task_propagate_int(G_TASK(res), error);
+
+  return channel > 0 ? (guint)channel : 0;
+}
+
+/* ---- transmit ---- */
+
+static void transmit_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "APDU", &error);
+  g_autoptr(GError) parse_error = NULL;
+  guint32 status = 0, len = 0;
+  const guint8 *rdata = NULL;
+  GByteArray *out;
+  guint16 sw;
+
+  if (!rsp) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  if (!mbim_message_ms_uicc_low_level_access_apdu_response_parse(rsp, &status, &len, &rdata,
+                                                                 &parse_error)) {
+    set_parse_error(&error, "APDU", parse_error);
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  sw = status_to_sw(status);
+  out = g_byte_array_sized_new(len + 2);
+  if (len)
+    g_byte_array_append(out, rdata, len);
+  g_byte_array_append(out, (const guint8[]){(guint8)(sw >> 8), (guint8)sw}, 2);
+  g_task_return_pointer(task, g_byte_array_free_to_bytes(out), (GDestroyNotify)g_bytes_unref);
+}
+
+static void mbim_transmit(Transport *t, guint slot, guint channel, GBytes *apdu,
+                          GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+{
+  MbimTransport *mt = (MbimTransport *)t;
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data(apdu, &len);
+  g_autoptr(MbimMessage) msg = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (len < 4 || channel > 19) {
+    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                "Not a command APDU for channel %u (%zu bytes)", channel, len));
+    return;
+  }
+  if (!check_active(mt, slot, &error)) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  /*
+   * The modem writes the channel into the CLA itself (ISO 7816-4 5.4.1).
+   * ClassByteType says which coding to use (libmbim's MbimUiccClassByteType):
+   * the first interindustry one reaches channels 0..3, the extended one of
+   * ETSI TS 102 221 10.1.1 the channels 4..19.
+   */
+  msg = mbim_message_ms_uicc_low_level_access_apdu_set_new(
+      channel, MBIM_UICC_SECURE_MESSAGING_NONE,
+      channel <= 3 ? MBIM_UICC_CLASS_BYTE_TYPE_INTER_INDUSTRY : MBIM_UICC_CLASS_BYTE_TYPE_EXTENDED,
+      (guint32)len, bytes, NULL);
+  request_send(mt, msg, cancellable, transmit_done, task);
+}
+
+static GBytes *mbim_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---- close channel ---- */
+
+static void close_channel_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  g_autoptr(GError) error = NULL;
+  guint32 status = 0, uicc_status = 0;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+
+  if (!rsp) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  /* Closing a channel that is not open (a card reset closed it) leaves the
+   * state the caller wants. */
+  if (status == MBIM_STATUS_MS_INVALID_LOGICAL_CHANNEL) {
+    g_task_return_boolean(task, TRUE);
+    return;
+  }
+  if (status != 0) {
+    set_status_error(&error, status, "Closing a logical channel");
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  if (mbim_message_ms_uicc_low_level_access_close_channel_response_parse(rsp, &uicc_status, NULL) &&
+      uicc_status && status_to_sw(uicc_status) != SW_OK) {
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                            "Closing a logical channel: SW %04X", status_to_sw(uicc_status));
+    return;
+  }
+  g_task_return_boolean(task, TRUE);
+}
+
+static void mbim_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
+                               GAsyncReadyCallback cb, gpointer data)
+{
+  MbimTransport *mt = (MbimTransport *)t;
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  g_autoptr(MbimMessage) msg = NULL;
+
+  if (channel == 0 || channel > 19) {
+    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                "Channel %u cannot be closed", channel));
+    return;
+  }
+  msg = mbim_message_ms_uicc_low_level_access_close_channel_set_new(channel, MBIM_CHANNEL_GROUP,
+                                                                    NULL);
+  request_send(mt, msg, cancellable, close_channel_done, task);
+}
+
+static gboolean mbim_close_channel_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---- switch slot ---- */
+
+typedef enum {
+  SWITCH_STEP_FIRST,
+  SWITCH_STEP_ACTIVE_SLOT,
+  SWITCH_STEP_SLOT_INFO,
+  SWITCH_STEP_SET_MAPPINGS,
+  SWITCH_STEP_WAIT_READY,
+  SWITCH_STEP_LAST,
+} SwitchStep;
+
+typedef struct {
+  MbimTransport *mt;
+  SwitchStep step;
+  guint slot;
+} SwitchCtx;
+
+static void switch_step(GTask *task);
+
+static void switch_active_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SwitchCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  guint active = active_slot_query_finish(res, &error);
+
+  if (!active) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  /* Already there: switching anyway would reset a working card. */
+  ctx->step = active == ctx->slot ? SWITCH_STEP_LAST : ctx->step + 1;
+  switch_step(task);
+}
+
+static void switch_slot_info_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SwitchCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  guint32 status = 0;
+  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  MbimUiccSlotState state = MBIM_UICC_SLOT_STATE_UNKNOWN;
+
+  if (!rsp) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  if (status == MBIM_STATUS_ERROR_INVALID_PARAMETERS) {
+    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                                "The modem has no slot %u", ctx->slot));
+    return;
+  }
+  if (status == 0 &&
+      mbim_message_ms_basic_connect_extensions_slot_info_status_response_parse(rsp, NULL, &state,
+                                                                               NULL) &&
+      (state == MBIM_UICC_SLOT_STATE_EMPTY || state == MBIM_UICC_SLOT_SATE_OFF_EMPTY)) {
+    fail_task(task,
+              g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NO_CARD, "Slot %u is empty", ctx->slot));
+    return;
+  }
+  ctx->step++;
+  switch_step(task);
+}
+
+static void switch_set_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SwitchCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Setting the device slot mappings", &error);
+  guint32 count = 0;
+  g_autoptr(MbimSlotArray) map = NULL;
+
+  if (!rsp) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(rsp, &count,
+                                                                                    &map, NULL) ||
+      count < 1 || map[0]->slot + 1 != ctx->slot) {
+    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                "The modem did not switch to slot %u", ctx->slot));
+    return;
+  }
+  ctx->mt->active_slot = ctx->slot;
+  ctx->step++;
+  switch_step(task);
+}
+
+static void switch_ready_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  SwitchCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!ready_wait_finish(res, &error)) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->step++;
+  switch_step(task);
+}
+
+static void switch_step(GTask *task)
+{
+  SwitchCtx *ctx = g_task_get_task_data(task);
+  MbimTransport *mt = ctx->mt;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case SWITCH_STEP_FIRST:
+    if (mt->slot_ext != TRANSPORT_TRISTATE_YES) {
+      if (ctx->slot == 1)
+        ctx->step = SWITCH_STEP_LAST;
+      else {
+        fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                                    "The modem has one slot only"));
+        return;
+      }
+    } else {
+      ctx->step++;
+    }
+    switch_step(task);
+    return;
+  case SWITCH_STEP_ACTIVE_SLOT:
+    active_slot_query(mt, cancellable, switch_active_done, task);
+    return;
+  case SWITCH_STEP_SLOT_INFO: {
+    g_autoptr(MbimMessage) msg =
+        mbim_message_ms_basic_connect_extensions_slot_info_status_query_new(ctx->slot - 1, NULL);
+
+    request_send(mt, msg, cancellable, switch_slot_info_done, task);
+    return;
+  }
+  case SWITCH_STEP_SET_MAPPINGS: {
+    /* One executor: the map has one entry, the slot it is to use. */
+    MbimSlot entry = {.slot = ctx->slot - 1};
+    const MbimSlot *map[] = {&entry};
+    g_autoptr(MbimMessage) msg =
+        mbim_message_ms_basic_connect_extensions_device_slot_mappings_set_new(1, map, NULL);
+
+    g_info("mbim %s: switching to slot %u", mt->parent.port, ctx->slot);
+    request_send(mt, msg, cancellable, switch_set_done, task);
+    return;
+  }
+  case SWITCH_STEP_WAIT_READY:
+    ready_wait(mt, cancellable, switch_ready_done, task);
+    return;
+  case SWITCH_STEP_LAST:
+    g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    return;
+  }
+}
+
+static void mbim_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
+                             GAsyncReadyCallback cb, gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  SwitchCtx *ctx = g_new0(SwitchCtx, 1);
+
+  ctx->mt = (MbimTransport *)t;
+  ctx->slot = slot;
+  g_task_set_task_data(task, ctx, g_free);
+  if (slot == 0) {
+    fail_task(task,
+              g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED, "Slots count from 1"));
+    return;
+  }
+  switch_step(task);
+}
+
+static gboolean mbim_switch_slot_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---- reload SIM ---- */
+
+typedef enum {
+  RELOAD_STEP_FIRST,
+  RELOAD_STEP_ACTIVE_SLOT,
+  RELOAD_STEP_RESET,
+  RELOAD_STEP_WAIT_READY,
+  RELOAD_STEP_LAST,
+} ReloadStep;
+
+typedef struct {
+  MbimTransport *mt;
+  ReloadStep step;
+  guint slot;
+} ReloadCtx;
+
+static void reload_step(GTask *task);
+
+static void reload_active_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ReloadCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!active_slot_query_finish(res, &error) || !check_active(ctx->mt, ctx->slot, &error)) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->step++;
+  reload_step(task);
+}
+
+static void reload_reset_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ReloadCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "UICC reset", &error);
+
+  if (!rsp) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->step++;
+  reload_step(task);
+}
+
+static void reload_ready_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ReloadCtx *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!ready_wait_finish(res, &error)) {
+    fail_task(task, g_steal_pointer(&error));
+    return;
+  }
+  ctx->step++;
+  reload_step(task);
+}
+
+static void reload_step(GTask *task)
+{
+  ReloadCtx *ctx = g_task_get_task_data(task);
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case RELOAD_STEP_FIRST:
+    ctx->step++;
+    /* fall through */
+  case RELOAD_STEP_ACTIVE_SLOT:
+    active_slot_query(ctx->mt, cancellable, reload_active_done, task);
+    return;
+  case RELOAD_STEP_RESET: {
+    g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_reset_set_new(
+        MBIM_UICC_PASS_THROUGH_ACTION_DISABLE, NULL);
+
+    request_send(ctx->mt, msg, cancellable, reload_reset_done, task);
+    return;
+  }
+  case RELOAD_STEP_WAIT_READY:
+    ready_wait(ctx->mt, cancellable, reload_ready_done, task);
+    return;
+  case RELOAD_STEP_LAST:
+    g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    return;
+  }
+}
+
+static void mbim_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
+                            GAsyncReadyCallback cb, gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  ReloadCtx *ctx = g_new0(ReloadCtx, 1);
+
+  ctx->mt = (MbimTransport *)t;
+  ctx->slot = slot;
+  g_task_set_task_data(task, ctx, g_free);
+  reload_step(task);
+}
+
+static gboolean mbim_reload_sim_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---- close ---- */
+
+static void close_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  g_autoptr(GError) error = NULL;
+
+  /* The session is over for us either way; a modem that did not confirm is
+   * worth a line in the log, not a failure. */
+  if (!mbim_device_close_finish(MBIM_DEVICE(source), res, &error)) {
+    g_debug("mbim: closing: %s", error->message);
+    mbim_device_close_force(MBIM_DEVICE(source), NULL);
+  }
+  g_task_return_boolean(task, TRUE);
+}
+
+static void mbim_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                       gpointer data)
+{
+  MbimTransport *mt = (MbimTransport *)t;
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  MbimDevice *device = mt->port->device;
+
+  if (!device || t->removed || !mbim_device_is_open(device)) {
+    if (device)
+      mbim_device_close_force(device, NULL);
+    g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    return;
+  }
+  mbim_device_close(device, MAX(timeout_ms(mt) / 1000, 1), cancellable, close_done, task);
+}
+
+static gboolean mbim_close_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+static void mbim_finalize(Transport *t)
+{
+  MbimTransport *mt = (MbimTransport *)t;
+  MbimPort *port = mt->port;
+  GList *waiters = g_list_copy(port->waiters);
+
+  /* Everything still in flight ends now, while the transport still exists;
+   * answers that come later find port->t cleared. */
+  for (GList *l = waiters; l; l = l->next)
+    ready_finish_wait(
+        l->data, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED, "The transport was closed"));
+  g_list_free(waiters);
+  cancel_requests(port, FALSE);
+  port->t = NULL;
+  if (port->device && mbim_device_is_open(port->device))
+    mbim_device_close_force(port->device, NULL);
+  port_unref(port);
+}
+
+static const TransportOps mbim_ops = {
+    .open = mbim_open,
+    .open_finish = mbim_open_finish,
+    .list_slots = mbim_list_slots,
+    .list_slots_finish = mbim_list_slots_finish,
+    .open_channel = mbim_open_channel,
+    .open_channel_finish = mbim_open_channel_finish,
+    .transmit = mbim_transmit,
+    .transmit_finish = mbim_transmit_finish,
+    .close_channel = mbim_close_channel,
+    .close_channel_finish = mbim_close_channel_finish,
+    .switch_slot = mbim_switch_slot,
+    .switch_slot_finish = mbim_switch_slot_finish,
+    .reload_sim = mbim_reload_sim,
+    .reload_sim_finish = mbim_reload_sim_finish,
+    .close = mbim_close,
+    .close_finish = mbim_close_finish,
+    .finalize = mbim_finalize,
+};
+
+Transport *transport_new_mbim(const char *port, TransportOpenFlags flags)
+{
+  MbimTransport *mt = g_new0(MbimTransport, 1);
+
+  mt->parent.ops = &mbim_ops;
+  mt->parent.kind = TRANSPORT_KIND_MBIM;
+  mt->parent.port = g_strdup(port);
+  mt->parent.flags = flags;
+  mt->slot_ext = TRANSPORT_TRISTATE_UNKNOWN;
+  mt->active_slot = 1;
+  mt->port = g_atomic_rc_box_new0(MbimPort);
+  mt->port->t = &mt->parent;
+  return &mt->parent;
+}

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Debian's mbimcli against modem-sim --mbim: an MBIM client we did not write
+must see the slots, open a channel on the ISD-R, read the EID with a STORE
+DATA, close the channel and switch slots, on the simulator's bytes.
+
+Usage: test-mbimcli.py MODEM_SIM_BINARY   (ESIMD_CARDS_DIR names the card files)
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+TIMEOUT_S = 20
+ISDR_AID = "A0000005591010FFFFFFFF8900000100"
+PROXY = "/usr/libexec/mbim-proxy"
+
+
+def card_value(path, key):
+    """The first "key value" line of a card file."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            words = line.split()
+            if len(words) >= 2 and words[0] == key:
+                return words[1]
+    raise SystemExit(f"{path} has no {key}")
+
+
+class ModemSim:
+    def __init__(self, binary, slots):
+        args = [binary, "--mbim"]
+        for s in slots:
+            args += ["--slot", s]
+        # modem-sim leaves when its stdin reaches EOF: it cannot outlive us.
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"PTY (\S+)$", line.strip())
+        if not m:
+            self.stop()
+            raise SystemExit(f"modem-sim printed no pty: {line!r}")
+        self.port = m.group(1)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # A simulator that crashed or leaked (sanitizer builds) fails the test.
+        if self.proc.returncode != 0:
+            raise AssertionError(f"modem-sim exited with {self.proc.returncode}:\n"
+                                 f"{self.proc.stderr.read()}")
+
+
+class Session:
+    """One MBIM session kept open across mbimcli runs (--no-close, then
+    --no-open=TRID), so that a logical channel survives between commands."""
+
+    def __init__(self, port):
+        self.port = port
+        self.trid = None
+
+    def run(self, *args, keep=True, expect_ok=True):
+        cmd = ["mbimcli", "-d", self.port]
+        if self.trid is not None:
+            cmd.append(f"--no-open={self.trid}")
+        if keep:
+            cmd.append("--no-close")
+        cmd += list(args)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        m = re.search(r"TRID: '(\d+)'", r.stdout)
+        if m:
+            self.trid = int(m.group(1))
+        elif keep:
+            raise AssertionError(f"{' '.join(cmd)}: no transaction id to go on with\n{r.stdout}")
+        if expect_ok and r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+        if not expect_ok and r.returncode == 0:
+            raise AssertionError(f"{' '.join(cmd)} succeeded, expected a failure:\n{r.stdout}")
+        return r.stdout + r.stderr
+
+
+def check(cond, what, output):
+    if not cond:
+        raise AssertionError(f"{what}\n--- mbimcli said:\n{output}")
+
+
+def field(output, name):
+    m = re.search(rf"^\s*{name}: (.*)$", output, re.M)
+    check(m, f"no '{name}' in the output", output)
+    return m.group(1).strip()
+
+
+def hexbytes(text):
+    return text.replace(":", "").upper()
+
+
+def slot_state(session, index):
+    out = session.run(f"--ms-query-slot-info-status={index}")
+    m = re.search(rf"Slot '{index}': '([^']+)'", out)
+    check(m, f"no state for slot {index}", out)
+    return m.group(1)
+
+
+def test_isdr_and_eid(session, eid):
+    out = session.run("--ms-set-uicc-open-channel="
+                      f"application-id={ISDR_AID},selectp2arg=0,channel-group=1")
+    # Status carries SW 90 00 with SW1 in the low byte: 0x0090.
+    check(field(out, "status") == "144", "open channel: SW is not 9000", out)
+    channel = int(field(out, "channel"))
+    check(1 <= channel <= 19, "open channel: no channel number", out)
+    check(hexbytes(field(out, "response")).startswith("6F"), "open channel: no FCI", out)
+
+    # GetEuiccDataRequest for the EID: STORE DATA BF3E035C015A.
+    cla = 0x80 | channel if channel <= 3 else 0xC0 | (channel - 4)
+    out = session.run(f"--ms-set-uicc-apdu=channel={channel},"
+                      f"command={cla:02X}E2910006BF3E035C015A00")
+    check(field(out, "status") == "144", "GET EID: SW is not 9000", out)
+    check(hexbytes(field(out, "response")) == "BF3E125A10" + eid.upper(),
+          "GET EID: not the card's EID", out)
+
+    out = session.run(f"--ms-set-uicc-close-channel=channel={channel},channel-group=1")
+    check(field(out, "status") == "144", "close channel: SW is not 9000", out)
+
+    # Closed means closed: an APDU on it is refused.
+    out = session.run(f"--ms-set-uicc-apdu=channel={channel},command=80E2910006BF3E035C015A00",
+                      expect_ok=False)
+    check("0x87430003" in out, "APDU on a closed channel: not 'invalid logical channel'", out)
+
+
+def test_slots(session):
+    check(slot_state(session, 0) == "state-active-esim", "slot 0 is not an active eSIM", "")
+    check(slot_state(session, 1) == "state-active", "slot 1 is not an active UICC", "")
+    out = session.run("--ms-query-device-slot-mappings")
+    check(re.search(r"Executor '0': slot '0'", out), "executor 0 is not on slot 0", out)
+
+
+def wait_state(session, index, state):
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        if slot_state(session, index) == state:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"slot {index} never became {state}")
+
+
+def test_switch_to_plain_sim(session):
+    out = session.run("--ms-set-device-slot-mappings=1")
+    check(re.search(r"Executor '0': slot '1'", out), "the switch to slot 1 did not take", out)
+    wait_state(session, 1, "state-active")
+    # A plain SIM has no ISD-R: SELECT fails (MS status 0x87430002).
+    out = session.run("--ms-set-uicc-open-channel="
+                      f"application-id={ISDR_AID},selectp2arg=0,channel-group=1",
+                      expect_ok=False)
+    check("0x87430002" in out, "the plain SIM did not refuse the ISD-R", out)
+    out = session.run("--ms-set-device-slot-mappings=0")
+    check(re.search(r"Executor '0': slot '0'", out), "the switch back did not take", out)
+    wait_state(session, 0, "state-active-esim")
+
+
+def proxy_listening():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect("\0mbim-proxy")
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def test_through_proxy(port):
+    """mbimcli -p: through an mbim-proxy that this script starts and stops,
+    so that none is left behind."""
+    if not os.access(PROXY, os.X_OK):
+        print(f"SKIP proxy: {PROXY} is missing")
+        return
+    proxy = subprocess.Popen([PROXY, "--empty-timeout=5"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not proxy_listening():
+            if time.monotonic() > deadline:
+                raise AssertionError("mbim-proxy never listened")
+            time.sleep(0.02)
+        r = subprocess.run(["mbimcli", "-d", port, "-p", "--ms-query-slot-info-status=0"],
+                           capture_output=True, text=True, timeout=TIMEOUT_S)
+        check(r.returncode == 0 and "state-active-esim" in r.stdout,
+              "slot info through mbim-proxy", r.stdout + r.stderr)
+    finally:
+        proxy.terminate()
+        try:
+            proxy.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    cards = os.environ.get("ESIMD_CARDS_DIR")
+    if not cards:
+        raise SystemExit("ESIMD_CARDS_DIR is not set")
+    euicc = os.path.join(cards, "three-profiles.card")
+    plain = os.path.join(cards, "plain-sim.card")
+    eid = card_value(euicc, "eid")
+
+    sim = ModemSim(sys.argv[1], [euicc, plain])
+    ok = False
+    try:
+        session = Session(sim.port)
+        test_slots(session)
+        test_isdr_and_eid(session, eid)
+        test_switch_to_plain_sim(session)
+        test_isdr_and_eid(session, eid)
+        # End the session properly: CLOSE, and CLOSE_DONE from the modem.
+        session.run("--ms-query-device-slot-mappings", keep=False)
+        test_through_proxy(sim.port)
+        ok = True
+    finally:
+        if ok:
+            sim.stop()
+        else:
+            try:
+                sim.stop()
+            except AssertionError as e:
+                print(e, file=sys.stderr)
+    print("mbimcli: all checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * modem-sim: serve euicc-sim cards behind a pty that speaks QMI, MBIM or AT.
+ * Prints "PTY <path>" as its first line and serves until SIGTERM/SIGINT or,
+ * when stdin is a pipe, socket or terminal, until stdin reaches EOF: a test
+ * which dies takes it along.
+ */
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "modem-sim.h"
+
+static gboolean on_quit_signal(gpointer data)
+{
+  g_main_loop_quit(data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_stdin(gint fd, GIOCondition cond, gpointer data)
+{
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof buf);
+
+  if (n > 0)
+    return G_SOURCE_CONTINUE;
+  g_main_loop_quit(data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A pipe, socket or terminal on stdin ends with its owner; /dev/null or
+ * /dev/zero (a daemon-style start) say nothing, so they are not watched. */
+static gboolean stdin_is_a_lifeline(void)
+{
+  struct stat st;
+
+  if (isatty(STDIN_FILENO))
+    return TRUE;
+  if (fstat(STDIN_FILENO, &st) < 0)
+    return FALSE;
+  return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+}
+
+int main(int argc, char **argv)
+{
+  gboolean qmi = FALSE, mbim = FALSE, at = FALSE;
+  g_auto(GStrv) slots = NULL;
+  g_auto(GStrv) options = NULL;
+  g_autofree char *apdu_log = NULL;
+  const GOptionEntry entries[] = {
+      {"qmi", 0, 0, G_OPTION_ARG_NONE, &qmi, "Speak QMUX (QMI)", NULL},
+      {"mbim", 0, 0, G_OPTION_ARG_NONE, &mbim, "Speak MBIM", NULL},
+      {"at", 0, 0, G_OPTION_ARG_NONE, &at, "Speak AT commands", NULL},
+      {"slot", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &slots,
+       "Add a slot holding the card in CARD, or an empty slot for \"empty\"", "CARD"},
+      {"option", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options,
+       "A knob: delay-ms=N, close-after=N, max-channels=N, apdu-log=PATH or a protocol "
+       "option (QMI: error=MSGID:QMIERR, no-slot-status)",
+       "K=V"},
+      {"apdu-log", 0, 0, G_OPTION_ARG_FILENAME, &apdu_log,
+       "Log every APDU the cards see (slot N > 1 logs to FILE.N)", "FILE"},
+      {NULL},
+  };
+  g_autoptr(GOptionContext) octx = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ModemSim) ms = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  ModemSimProtocol protocol;
+
+  setlocale(LC_ALL, "");
+  octx = g_option_context_new("- a simulated modem with eUICC cards on a pty");
+  g_option_context_add_main_entries(octx, entries, NULL);
+  g_option_context_set_description(
+      octx, "Prints \"PTY <path>\" first, then serves until SIGTERM or SIGINT, or until EOF on\n"
+            "stdin when stdin is a pipe, socket or terminal.\n");
+  if (!g_option_context_parse(octx, &argc, &argv, &error)) {
+    fprintf(stderr, "modem-sim: %s\n", error->message);
+    return 2;
+  }
+  if (qmi + mbim + at != 1) {
+    fprintf(stderr, "modem-sim: give exactly one of --qmi, --mbim, --at\n");
+    return 2;
+  }
+  if (!slots || !slots[0]) {
+    fprintf(stderr, "modem-sim: give at least one --slot\n");
+    return 2;
+  }
+  protocol = qmi ? MODEM_SIM_PROTOCOL_QMI : mbim ? MODEM_SIM_PROTOCOL_MBIM : MODEM_SIM_PROTOCOL_AT;
+
+  ms = modem_sim_new(protocol);
+  for (guint i = 0; slots[i]; i++) {
+    const char *card = g_str_equal(slots[i], "empty") ? NULL : slots[i];
+
+    if (!modem_sim_add_slot(ms, card, &error)) {
+      fprintf(stderr, "modem-sim: slot %u: %s\n", i + 1, error->message);
+      return 1;
+    }
+  }
+  for (guint i = 0; options && options[i]; i++) {
+    if (!modem_sim_set_option(ms, options[i], &error)) {
+      fprintf(stderr, "modem-sim: %s\n", error->message);
+      return 2;
+    }
+  }
+  if (apdu_log) {
+    g_autofree char *opt = g_strconcat("apdu-log=", apdu_log, NULL);
+
+    if (!modem_sim_set_option(ms, opt, &error)) {
+      fprintf(stderr, "modem-sim: %s\n", error->message);
+      return 1;
+    }
+  }
+
+  loop = g_main_loop_new(NULL, FALSE);
+  if (!modem_sim_start(ms, &error)) {
+    fprintf(stderr, "modem-sim: %s\n", error->message);
+    return 1;
+  }
+  printf("PTY %s\n", modem_sim_get_port(ms));
+  fflush(stdout);
+
+  g_unix_signal_add(SIGTERM, on_quit_signal, loop);
+  g_unix_signal_add(SIGINT, on_quit_signal, loop);
+  if (stdin_is_a_lifeline())
+    g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, loop);
+  g_main_loop_run(loop);
+  return 0;
+}

@@ -1,0 +1,1033 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The AT backend against modem-sim's AT mode, in one process on one main
+ * context: every ES10 operation in every modem quirk and in the +CSIM
+ * fallback, faults (timeout, unplug, garbage), stale channels, a plain SIM
+ * and a port held by someone else. Every wait is bounded.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "es10/es10.h"
+#include "modem-sim.h"
+#include "transport/iso7816.h"
+#include "transport/transport.h"
+
+/* Far beyond any answer here, far below meson's timeout. */
+#define WAIT_LIMIT_MS 15000
+
+static const guint8 isdr_aid[] = {0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
+                                  0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x01, 0x00};
+
+/* How the simulated modem is set up for one test. */
+typedef struct {
+  const char *card;
+  const char *options[4];
+} SimSetup;
+
+typedef struct {
+  const SimSetup *setup;
+  ModemSim *ms;
+  Transport *t;
+  guint removed_calls;
+} Fixture;
+
+/* ---- bounded waiting ---- */
+
+static gboolean on_wait_limit(gpointer data)
+{
+  *(gboolean *)data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void got_result(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GAsyncResult **slot = data;
+
+  g_assert_null(*slot);
+  *slot = g_object_ref(res);
+}
+
+/* Runs the loop until *slot is set; fails the test after WAIT_LIMIT_MS. */
+static void wait_result(GAsyncResult **slot)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
+
+  while (!*slot && !expired)
+    g_main_context_iteration(NULL, TRUE);
+  if (!expired)
+    g_source_remove(id);
+  if (!*slot)
+    fail_msg("no answer within %d ms", WAIT_LIMIT_MS);
+}
+
+/* Lets the loop run for a while (late answers arriving, etc.). */
+static void run_loop_for(guint ms)
+{
+  gboolean expired = FALSE;
+
+  g_timeout_add(ms, on_wait_limit, &expired);
+  while (!expired)
+    g_main_context_iteration(NULL, TRUE);
+}
+
+/* ---- synchronous wrappers over the transport ---- */
+
+static gboolean t_open(Transport *t, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  transport_open(t, NULL, got_result, &res);
+  wait_result(&res);
+  return transport_open_finish(t, res, error);
+}
+
+static guint t_open_channel(Transport *t, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
+
+  transport_open_channel(t, 1, aid, NULL, got_result, &res);
+  wait_result(&res);
+  return transport_open_channel_finish(t, res, error);
+}
+
+static gboolean t_close_channel(Transport *t, guint channel, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  transport_close_channel(t, 1, channel, NULL, got_result, &res);
+  wait_result(&res);
+  return transport_close_channel_finish(t, res, error);
+}
+
+static GBytes *t_transmit(Transport *t, guint channel, GBytes *apdu, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  transport_transmit(t, 1, channel, apdu, NULL, got_result, &res);
+  wait_result(&res);
+  return transport_transmit_finish(t, res, error);
+}
+
+static gboolean t_close(Transport *t, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  transport_close(t, NULL, got_result, &res);
+  wait_result(&res);
+  return transport_close_finish(t, res, error);
+}
+
+/* One ES10 command through STORE DATA on the channel; the response DER. */
+static GBytes *es10_call(Transport *t, guint channel, GBytes *request, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  iso7816_store_data_async(t, 1, channel, request, NULL, NULL, got_result, &res);
+  wait_result(&res);
+  return iso7816_store_data_finish(res, error);
+}
+
+/* GET EUICC DATA (BF3E) on the channel, the EID it gives. */
+static gchar *get_eid(Transport *t, guint channel, GError **error)
+{
+  g_autoptr(GBytes) req = es10c_get_eid_encode();
+  g_autoptr(GBytes) rsp = es10_call(t, channel, req, error);
+  gchar *eid = NULL;
+
+  if (!rsp)
+    return NULL;
+  if (!es10c_get_eid_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &eid, error))
+    return NULL;
+  return eid;
+}
+
+static GPtrArray *list_profiles(Transport *t, guint channel)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) req = es10c_get_profiles_info_encode(NULL, &error);
+  g_autoptr(GBytes) rsp = NULL;
+  Es10cGetProfilesInfoResult result;
+  GPtrArray *profiles = NULL;
+
+  assert_non_null(req);
+  rsp = es10_call(t, channel, req, &error);
+  if (!rsp)
+    fail_msg("GetProfilesInfo: %s", error->message);
+  if (!es10c_get_profiles_info_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &result,
+                                      &profiles, &error))
+    fail_msg("GetProfilesInfo decode: %s", error->message);
+  assert_int_equal(result, ES10C_GET_PROFILES_INFO_OK);
+  return profiles;
+}
+
+static Es10ProfileInfo *find_profile(GPtrArray *profiles, const char *iccid)
+{
+  for (guint i = 0; i < profiles->len; i++) {
+    Es10ProfileInfo *p = g_ptr_array_index(profiles, i);
+
+    if (p->iccid && g_str_equal(p->iccid, iccid))
+      return p;
+  }
+  return NULL;
+}
+
+static GPtrArray *list_notifications(Transport *t, guint channel)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) req = es10b_list_notification_encode(0, &error);
+  g_autoptr(GBytes) rsp = NULL;
+  Es10bListNotificationResult result;
+  GPtrArray *list = NULL;
+
+  assert_non_null(req);
+  rsp = es10_call(t, channel, req, &error);
+  if (!rsp)
+    fail_msg("ListNotification: %s", error->message);
+  if (!es10b_list_notification_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &result,
+                                      &list, &error))
+    fail_msg("ListNotification decode: %s", error->message);
+  assert_int_equal(result, ES10B_LIST_NOTIFICATION_OK);
+  return list;
+}
+
+/* ---- fixture ---- */
+
+static void on_removed(Transport *t, gpointer data)
+{
+  Fixture *f = data;
+
+  f->removed_calls++;
+}
+
+static gchar *card_path(const char *name)
+{
+  const char *dir = g_getenv("ESIMD_CARDS_DIR");
+
+  assert_non_null(dir);
+  return g_build_filename(dir, name, NULL);
+}
+
+static ModemSim *start_modem(const SimSetup *setup)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = card_path(setup && setup->card ? setup->card : "three-profiles.card");
+  ModemSim *ms = modem_sim_new(MODEM_SIM_PROTOCOL_AT);
+
+  if (!modem_sim_add_slot(ms, path, &error))
+    fail_msg("card %s: %s", path, error->message);
+  for (guint i = 0; setup && i < G_N_ELEMENTS(setup->options) && setup->options[i]; i++)
+    if (!modem_sim_set_option(ms, setup->options[i], &error))
+      fail_msg("option %s: %s", setup->options[i], error->message);
+  if (!modem_sim_start(ms, &error))
+    fail_msg("modem-sim: %s", error->message);
+  return ms;
+}
+
+static Transport *new_transport(Fixture *f)
+{
+  Transport *t = transport_new_at(modem_sim_get_port(f->ms), 0);
+
+  transport_set_removed_func(t, on_removed, f);
+  return t;
+}
+
+static int setup(void **state)
+{
+  Fixture *f = g_new0(Fixture, 1);
+  g_autoptr(GError) error = NULL;
+
+  f->setup = *state;
+  f->ms = start_modem(f->setup);
+  f->t = new_transport(f);
+  if (!t_open(f->t, &error))
+    fail_msg("open: %s", error->message);
+  *state = f;
+  return 0;
+}
+
+/* A fixture whose transport is created but not opened. */
+static int setup_unopened(void **state)
+{
+  Fixture *f = g_new0(Fixture, 1);
+
+  f->setup = *state;
+  f->ms = start_modem(f->setup);
+  f->t = new_transport(f);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  Fixture *f = *state;
+
+  if (f->t && !f->t->removed) {
+    g_autoptr(GError) error = NULL;
+
+    t_close(f->t, &error);
+  }
+  g_clear_pointer(&f->t, transport_free);
+  g_clear_pointer(&f->ms, modem_sim_free);
+  /* Answers queued for a closed pty, sources being destroyed: let them go. */
+  while (g_main_context_iteration(NULL, FALSE))
+    ;
+  g_free(f);
+  return 0;
+}
+
+static EuiccSim *card_of(Fixture *f)
+{
+  return modem_sim_get_card(f->ms, 1);
+}
+
+static guint open_isdr(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  guint channel = t_open_channel(f->t, &error);
+
+  if (!channel)
+    fail_msg("open channel: %s", error->message);
+  assert_true(channel >= 1 && channel <= ISO7816_MAX_CHANNEL);
+  assert_true(euicc_sim_get_open_channels(card_of(f)) & (1u << channel));
+  return channel;
+}
+
+/* ---- the ES10 surface, per modem flavour ---- */
+
+static void test_es10_operations_work_over_this_modem(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  g_autofree gchar *eid = NULL;
+  g_autoptr(GBytes) info2_req = es10b_get_euicc_info2_encode();
+  g_autoptr(GBytes) info2_rsp = NULL;
+  g_autoptr(Es10bEuiccInfo2) info2 = NULL;
+  g_autoptr(GPtrArray) profiles = NULL;
+  g_autoptr(GPtrArray) notifications = NULL;
+  g_autoptr(GBytes) req = NULL;
+  g_autoptr(GBytes) rsp = NULL;
+  guint n_notifications;
+  Es10cSetNicknameResult nickname_result;
+  Es10cDisableProfileResult disable_result;
+  Es10cEnableProfileResult enable_result;
+  Es10cDeleteProfileResult delete_result;
+  Es10bRemoveNotificationResult remove_result;
+
+  /* EID */
+  eid = get_eid(f->t, channel, &error);
+  if (!eid)
+    fail_msg("GetEID: %s", error->message);
+  assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
+
+  /* EUICCInfo2 */
+  info2_rsp = es10_call(f->t, channel, info2_req, &error);
+  if (!info2_rsp)
+    fail_msg("GetEuiccInfo2: %s", error->message);
+  assert_true(es10b_get_euicc_info2_decode(g_bytes_get_data(info2_rsp, NULL),
+                                           g_bytes_get_size(info2_rsp), &info2, &error));
+  assert_int_equal(info2->svn.major, 2);
+  assert_int_equal(info2->svn.minor, 2);
+  assert_int_equal(info2->svn.revision, 2);
+  assert_true(info2->has_free_nv_memory);
+  assert_int_equal(info2->free_nv_memory, 380512);
+
+  /* list */
+  profiles = list_profiles(f->t, channel);
+  assert_int_equal(profiles->len, 3);
+  assert_int_equal(find_profile(profiles, "8944476500001234567")->state,
+                   ES10_PROFILE_STATE_ENABLED);
+  assert_string_equal(find_profile(profiles, "8944476500001234567")->nickname, "Work");
+  g_clear_pointer(&profiles, g_ptr_array_unref);
+
+  notifications = list_notifications(f->t, channel);
+  n_notifications = notifications->len;
+  g_clear_pointer(&notifications, g_ptr_array_unref);
+
+  /* nickname */
+  req = es10c_set_nickname_encode("89012604100000123456", "Abroad", &error);
+  rsp = es10_call(f->t, channel, req, &error);
+  assert_non_null(rsp);
+  assert_true(es10c_set_nickname_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
+                                        &nickname_result, &error));
+  assert_int_equal(nickname_result, ES10C_SET_NICKNAME_OK);
+  g_clear_pointer(&req, g_bytes_unref);
+  g_clear_pointer(&rsp, g_bytes_unref);
+
+  /* disable the enabled profile */
+  req = es10c_disable_profile_encode(ES10_PROFILE_ID_ICCID, "8944476500001234567", FALSE, &error);
+  rsp = es10_call(f->t, channel, req, &error);
+  assert_non_null(rsp);
+  assert_true(es10c_disable_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
+                                           &disable_result, &error));
+  assert_int_equal(disable_result, ES10C_DISABLE_PROFILE_OK);
+  g_clear_pointer(&req, g_bytes_unref);
+  g_clear_pointer(&rsp, g_bytes_unref);
+
+  /* enable another */
+  req = es10c_enable_profile_encode(ES10_PROFILE_ID_ICCID, "89012604100000123456", FALSE, &error);
+  rsp = es10_call(f->t, channel, req, &error);
+  assert_non_null(rsp);
+  assert_true(es10c_enable_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
+                                          &enable_result, &error));
+  assert_int_equal(enable_result, ES10C_ENABLE_PROFILE_OK);
+  g_clear_pointer(&req, g_bytes_unref);
+  g_clear_pointer(&rsp, g_bytes_unref);
+
+  /* delete a disabled one */
+  req = es10c_delete_profile_encode(ES10_PROFILE_ID_ICCID, "89445001000000654321", &error);
+  rsp = es10_call(f->t, channel, req, &error);
+  assert_non_null(rsp);
+  assert_true(es10c_delete_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
+                                          &delete_result, &error));
+  assert_int_equal(delete_result, ES10C_DELETE_PROFILE_OK);
+  g_clear_pointer(&req, g_bytes_unref);
+  g_clear_pointer(&rsp, g_bytes_unref);
+
+  /* what a user would see afterwards */
+  profiles = list_profiles(f->t, channel);
+  assert_int_equal(profiles->len, 2);
+  assert_null(find_profile(profiles, "89445001000000654321"));
+  assert_int_equal(find_profile(profiles, "8944476500001234567")->state,
+                   ES10_PROFILE_STATE_DISABLED);
+  assert_int_equal(find_profile(profiles, "89012604100000123456")->state,
+                   ES10_PROFILE_STATE_ENABLED);
+  assert_string_equal(find_profile(profiles, "89012604100000123456")->nickname, "Abroad");
+  assert_string_equal(euicc_sim_get_iccid(card_of(f)), "89012604100000123456");
+
+  /* notifications: disable, enable and delete each left one behind */
+  notifications = list_notifications(f->t, channel);
+  assert_int_equal(notifications->len, n_notifications + 3);
+  {
+    Es10NotificationMetadata *last = g_ptr_array_index(notifications, notifications->len - 1);
+    guint32 seq = last->seq_number;
+    g_autoptr(GBytes) rreq =
+        es10b_retrieve_notifications_list_encode(ES10B_SEARCH_SEQ_NUMBER, seq, &error);
+    g_autoptr(GBytes) rrsp = es10_call(f->t, channel, rreq, &error);
+    g_autoptr(GPtrArray) pending = NULL;
+    g_autoptr(GBytes) dreq = es10b_remove_notification_from_list_encode(seq);
+    g_autoptr(GBytes) drsp = NULL;
+    Es10bRetrieveNotificationsResult rresult;
+
+    assert_non_null(rrsp);
+    assert_true(es10b_retrieve_notifications_list_decode(
+        g_bytes_get_data(rrsp, NULL), g_bytes_get_size(rrsp), &rresult, &pending, &error));
+    assert_int_equal(rresult, ES10B_RETRIEVE_NOTIFICATIONS_OK);
+    assert_int_equal(pending->len, 1);
+
+    drsp = es10_call(f->t, channel, dreq, &error);
+    assert_non_null(drsp);
+    assert_true(es10b_remove_notification_from_list_decode(
+        g_bytes_get_data(drsp, NULL), g_bytes_get_size(drsp), &remove_result, &error));
+    assert_int_equal(remove_result, ES10B_REMOVE_NOTIFICATION_OK);
+  }
+  g_clear_pointer(&notifications, g_ptr_array_unref);
+  notifications = list_notifications(f->t, channel);
+  assert_int_equal(notifications->len, n_notifications + 2);
+
+  assert_true(t_close_channel(f->t, channel, &error));
+  assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0);
+}
+
+/* A response longer than one APDU: the card announces the rest with 61xx
+ * and GET RESPONSE fetches it, through +CGLA or through +CSIM. */
+static void test_long_response_is_fetched_whole(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  g_autoptr(GBytes) req = es10c_get_profiles_info_encode(NULL, &error);
+  guint before = euicc_sim_get_apdu_count(card_of(f));
+  g_autoptr(GBytes) rsp = es10_call(f->t, channel, req, &error);
+  g_autoptr(GPtrArray) profiles = NULL;
+  Es10cGetProfilesInfoResult result;
+
+  if (!rsp)
+    fail_msg("GetProfilesInfo: %s", error->message);
+  assert_true(g_bytes_get_size(rsp) > 256);
+  /* STORE DATA and at least one GET RESPONSE. */
+  assert_true(euicc_sim_get_apdu_count(card_of(f)) - before >= 2);
+  assert_true(es10c_get_profiles_info_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
+                                             &result, &profiles, &error));
+  assert_int_equal(profiles->len, 3);
+}
+
+/* The same by hand, one APDU at a time: the transport hands back 61xx
+ * untouched, and GET RESPONSE on the channel gives the data in pieces. */
+static void test_get_response_by_hand(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  /* STORE DATA, last block, GetProfilesInfo with no argument; no Le, as a
+   * T=0 card gets every command (SGP.22 5.7.2). */
+  guint8 store[] = {0x80, 0xE2, 0x91, 0x00, 0x03, 0xBF, 0x2D, 0x00};
+  guint8 get_response[] = {0x00, 0xC0, 0x00, 0x00, 0x00};
+  g_autoptr(GBytes) cmd = NULL;
+  g_autoptr(GBytes) rsp = NULL;
+  g_autoptr(GByteArray) data = g_byte_array_new();
+  guint pieces = 0;
+  const guint8 *p;
+  gsize len;
+
+  assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_PROPRIETARY, &store[0], NULL));
+  assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_INTERINDUSTRY, &get_response[0], NULL));
+  cmd = g_bytes_new(store, sizeof store);
+  rsp = t_transmit(f->t, channel, cmd, &error);
+  if (!rsp)
+    fail_msg("STORE DATA: %s", error->message);
+  p = g_bytes_get_data(rsp, &len);
+  assert_int_equal(len, 2);
+  assert_int_equal(p[0], 0x61);
+
+  g_clear_pointer(&cmd, g_bytes_unref);
+  cmd = g_bytes_new(get_response, sizeof get_response);
+  while (p[len - 2] == 0x61) {
+    assert_true(++pieces < 10);
+    g_clear_pointer(&rsp, g_bytes_unref);
+    rsp = t_transmit(f->t, channel, cmd, &error);
+    if (!rsp)
+      fail_msg("GET RESPONSE: %s", error->message);
+    p = g_bytes_get_data(rsp, &len);
+    assert_true(len >= 2);
+    g_byte_array_append(data, p, (guint)(len - 2));
+  }
+  assert_int_equal(p[len - 2], 0x90);
+  assert_int_equal(p[len - 1], 0x00);
+  assert_true(pieces >= 2);
+  assert_true(data->len > 256);
+  assert_int_equal(data->data[0], 0xBF);
+  assert_int_equal(data->data[1], 0x2D);
+}
+
+/* ---- faults ---- */
+
+static void test_timeout_fails_cleanly_and_next_command_works(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  g_autofree gchar *eid = NULL;
+  g_autoptr(GBytes) req = es10c_get_profiles_info_encode(NULL, NULL);
+  g_autoptr(GBytes) rsp = NULL;
+
+  f->t->timeout_ms = 200;
+  assert_true(modem_sim_set_option(f->ms, "delay-ms=800", NULL));
+  eid = get_eid(f->t, channel, &error);
+  assert_null(eid);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
+  g_clear_error(&error);
+
+  /* The modem recovers; its late answer must not be taken for the next. */
+  assert_true(modem_sim_set_option(f->ms, "delay-ms=0", NULL));
+  f->t->timeout_ms = 0;
+  rsp = es10_call(f->t, channel, req, &error);
+  if (!rsp)
+    fail_msg("after a timeout: %s", error->message);
+  assert_int_equal(((const guint8 *)g_bytes_get_data(rsp, NULL))[0], 0xBF);
+  assert_int_equal(((const guint8 *)g_bytes_get_data(rsp, NULL))[1], 0x2D);
+  eid = get_eid(f->t, channel, &error);
+  assert_non_null(eid);
+  assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
+  assert_false(f->t->removed);
+}
+
+/* A modem that does not answer at first: open fails with a timeout, and
+ * once it answers, a new open works although its late answers are still
+ * on their way. */
+static void test_silent_modem_fails_open_then_recovers(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *eid = NULL;
+
+  f->t->timeout_ms = 200;
+  assert_true(modem_sim_set_option(f->ms, "delay-ms=800", NULL));
+  assert_false(t_open(f->t, &error));
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
+  assert_false(f->t->removed);
+  g_clear_error(&error);
+
+  assert_true(modem_sim_set_option(f->ms, "delay-ms=0", NULL));
+  f->t->timeout_ms = 0;
+  if (!t_open(f->t, &error))
+    fail_msg("second open: %s", error->message);
+  eid = get_eid(f->t, open_isdr(f), &error);
+  assert_non_null(eid);
+  assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
+}
+
+static void test_unplug_mid_command_reports_port_gone(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  g_autofree gchar *eid = NULL;
+
+  /* The modem dies instead of passing the next APDU to the card. */
+  assert_true(modem_sim_set_option(f->ms, "close-after=1", NULL));
+  eid = get_eid(f->t, channel, &error);
+  assert_null(eid);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
+  assert_int_equal(f->removed_calls, 1);
+  assert_true(f->t->removed);
+  g_clear_error(&error);
+
+  /* Every later call fails the same way, at once. */
+  assert_int_equal(t_open_channel(f->t, &error), 0);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
+  assert_int_equal(f->removed_calls, 1);
+  g_clear_error(&error);
+
+  /* Closing what is gone is no error. */
+  assert_true(t_close(f->t, &error));
+}
+
+static void test_unplug_while_waiting_fails_queued_commands(void **state)
+{
+  Fixture *f = *state;
+  guint channel = open_isdr(f);
+  guint8 apdu[] = {0x80, 0xE2, 0x91, 0x00, 0x03, 0xBF, 0x3E, 0x00};
+  g_autoptr(GBytes) cmd = NULL;
+  GAsyncResult *res[3] = {NULL, NULL, NULL};
+
+  /* GET EUICC DATA as one STORE DATA block (SGP.22 5.7.2). */
+  assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_PROPRIETARY, &apdu[0], NULL));
+  cmd = g_bytes_new(apdu, sizeof apdu);
+  assert_true(modem_sim_set_option(f->ms, "delay-ms=5000", NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(res); i++)
+    transport_transmit(f->t, 1, channel, cmd, NULL, got_result, &res[i]);
+  run_loop_for(50);
+  modem_sim_unplug(f->ms);
+  for (guint i = 0; i < G_N_ELEMENTS(res); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) rsp = NULL;
+
+    wait_result(&res[i]);
+    rsp = transport_transmit_finish(f->t, res[i], &error);
+    assert_null(rsp);
+    assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
+    g_object_unref(res[i]);
+  }
+  assert_int_equal(f->removed_calls, 1);
+}
+
+static void test_garbage_answer_is_protocol_error(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  g_autofree gchar *eid = NULL;
+
+  assert_true(modem_sim_set_option(f->ms, "quirk=garbage", NULL));
+  eid = get_eid(f->t, channel, &error);
+  assert_null(eid);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
+  g_clear_error(&error);
+
+  eid = get_eid(f->t, channel, &error);
+  if (!eid)
+    fail_msg("after garbage: %s", error->message);
+  assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
+}
+
+/* Commands given at once run one at a time, in order, and each gets its own
+ * answer. */
+static void test_commands_queue_in_order(void **state)
+{
+  Fixture *f = *state;
+  guint channel = open_isdr(f);
+  g_autoptr(GBytes) eid_req = es10c_get_eid_encode();
+  g_autoptr(GBytes) info_req = es10b_get_euicc_info2_encode();
+  GAsyncResult *res[4] = {NULL};
+
+  for (guint i = 0; i < G_N_ELEMENTS(res); i++)
+    iso7816_store_data_async(f->t, 1, channel, i % 2 ? info_req : eid_req, NULL, NULL, got_result,
+                             &res[i]);
+  for (guint i = 0; i < G_N_ELEMENTS(res); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) rsp = NULL;
+    const guint8 *p;
+
+    wait_result(&res[i]);
+    rsp = iso7816_store_data_finish(res[i], &error);
+    if (!rsp)
+      fail_msg("request %u: %s", i, error->message);
+    p = g_bytes_get_data(rsp, NULL);
+    assert_int_equal(p[0], 0xBF);
+    assert_int_equal(p[1], i % 2 ? 0x22 : 0x3E);
+    g_object_unref(res[i]);
+  }
+}
+
+static void test_cancelled_command_leaves_the_others(void **state)
+{
+  Fixture *f = *state;
+  guint channel = open_isdr(f);
+  g_autoptr(GBytes) eid_req = es10c_get_eid_encode();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  g_autoptr(GAsyncResult) first = NULL;
+  g_autoptr(GAsyncResult) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) rsp = NULL;
+  g_autofree gchar *eid = NULL;
+
+  iso7816_store_data_async(f->t, 1, channel, eid_req, NULL, NULL, got_result, &first);
+  iso7816_store_data_async(f->t, 1, channel, eid_req, NULL, cancellable, got_result, &second);
+  g_cancellable_cancel(cancellable);
+  wait_result(&second);
+  assert_null(iso7816_store_data_finish(second, &error));
+  assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  g_clear_error(&error);
+  wait_result(&first);
+  rsp = iso7816_store_data_finish(first, &error);
+  assert_non_null(rsp);
+
+  eid = get_eid(f->t, channel, &error);
+  assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
+}
+
+/* ---- channels, slots, ports ---- */
+
+static void open_channel_on_card(EuiccSim *card)
+{
+  const guint8 open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+  g_autoptr(GBytes) rsp = euicc_sim_transmit(card, open, sizeof open);
+
+  assert_non_null(rsp);
+  assert_int_equal(g_bytes_get_size(rsp), 3);
+}
+
+/* An earlier client crashed with channels open: opening the port closes
+ * them, so that the card does not run out. */
+static void test_stale_channels_are_closed_on_open(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  Transport *crashed = new_transport(f);
+
+  /* A client that died before it could close anything: one channel it
+   * opened through the modem, two with its own MANAGE CHANNEL. */
+  assert_true(t_open(crashed, &error));
+  assert_int_equal(t_open_channel(crashed, &error), 1);
+  open_channel_on_card(card_of(f));
+  open_channel_on_card(card_of(f));
+  transport_free(crashed);
+  assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0x2 | 0x4 | 0x8);
+
+  assert_true(t_open(f->t, &error));
+  assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0);
+  assert_int_equal(open_isdr(f), 1);
+}
+
+/* The card has one logical channel: a second open is refused, and the
+ * first one still works. */
+static void test_no_free_channel_is_refused(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  guint channel = open_isdr(f);
+  g_autofree gchar *eid = NULL;
+
+  assert_int_equal(t_open_channel(f->t, &error), 0);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED));
+  g_clear_error(&error);
+
+  eid = get_eid(f->t, channel, &error);
+  assert_non_null(eid);
+  assert_true(t_close_channel(f->t, channel, &error));
+  assert_int_equal(open_isdr(f), channel);
+}
+
+static void test_plain_sim_has_no_isdr(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GPtrArray) slots = NULL;
+
+  assert_int_equal(t_open_channel(f->t, &error), 0);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND));
+  assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0);
+
+  /* The port still works. */
+  transport_list_slots(f->t, NULL, got_result, &res);
+  wait_result(&res);
+  slots = transport_list_slots_finish(f->t, res, &error);
+  assert_non_null(slots);
+  assert_int_equal(slots->len, 1);
+  assert_true(((TransportSlot *)g_ptr_array_index(slots, 0))->card_present);
+}
+
+static void test_single_slot_is_listed(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GAsyncResult) switched = NULL;
+  g_autoptr(GAsyncResult) reloaded = NULL;
+  g_autoptr(GPtrArray) slots = NULL;
+  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
+  g_autoptr(GAsyncResult) slot2 = NULL;
+  TransportSlot *slot;
+
+  transport_list_slots(f->t, NULL, got_result, &res);
+  wait_result(&res);
+  slots = transport_list_slots_finish(f->t, res, &error);
+  assert_non_null(slots);
+  assert_int_equal(slots->len, 1);
+  slot = g_ptr_array_index(slots, 0);
+  assert_int_equal(slot->slot, 1);
+  assert_true(slot->card_present);
+  assert_true(slot->active);
+  assert_int_equal(slot->is_euicc, TRANSPORT_TRISTATE_UNKNOWN);
+
+  transport_switch_slot(f->t, 1, NULL, got_result, &switched);
+  wait_result(&switched);
+  assert_false(transport_switch_slot_finish(f->t, switched, &error));
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
+  g_clear_error(&error);
+
+  transport_reload_sim(f->t, 1, NULL, got_result, &reloaded);
+  wait_result(&reloaded);
+  assert_false(transport_reload_sim_finish(f->t, reloaded, &error));
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
+  g_clear_error(&error);
+
+  transport_open_channel(f->t, 2, aid, NULL, got_result, &slot2);
+  wait_result(&slot2);
+  assert_int_equal(transport_open_channel_finish(f->t, slot2, &error), 0);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
+}
+
+static void test_port_held_exclusively_is_busy(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  int holder = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+  assert_true(holder >= 0);
+  assert_int_equal(ioctl(holder, TIOCEXCL), 0);
+  assert_false(t_open(f->t, &error));
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_BUSY));
+  assert_non_null(strstr(error->message, "ModemManager"));
+  g_clear_error(&error);
+
+  /* Once the other program lets go, the port opens. */
+  ioctl(holder, TIOCNXCL);
+  close(holder);
+  if (!t_open(f->t, &error))
+    fail_msg("after release: %s", error->message);
+  open_isdr(f);
+}
+
+/* ---- the simulated modem itself, seen from the wire ---- */
+
+static int open_raw(Fixture *f)
+{
+  int fd = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+  assert_true(fd >= 0);
+  return fd;
+}
+
+/* Sends one command line and returns every byte the modem sent back, up to
+ * and including its final result. */
+static gchar *raw_command(int fd, const char *line, const char *ending)
+{
+  g_autoptr(GString) in = g_string_new(NULL);
+  g_autofree gchar *out = g_strconcat(line, ending, NULL);
+  gboolean expired = FALSE;
+  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
+
+  assert_int_equal(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+  while (!expired) {
+    char buf[512];
+    ssize_t n;
+
+    g_main_context_iteration(NULL, FALSE);
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+      g_string_append_len(in, buf, n);
+    if (g_str_has_suffix(in->str, "\r\nOK\r\n") || g_str_has_suffix(in->str, "ERROR\r\n") ||
+        (strstr(in->str, "+CME ERROR:") && g_str_has_suffix(in->str, "\r\n")))
+      break;
+    g_usleep(1000);
+  }
+  if (expired)
+    fail_msg("no final result to %s; got \"%s\"", line, in->str);
+  g_source_remove(id);
+  return g_string_free(g_steal_pointer(&in), FALSE);
+}
+
+#define ISDR_HEX "A0000005591010FFFFFFFF8900000100"
+
+static void test_modem_sim_frames_answers_like_a_modem(void **state)
+{
+  Fixture *f = *state;
+  int fd = open_raw(f);
+  g_autofree gchar *a = NULL;
+
+  /* Echo is on until ATE0, as on a real modem. */
+  a = raw_command(fd, "AT", "\r");
+  assert_string_equal(a, "AT\r\r\nOK\r\n");
+  g_free(a);
+  a = raw_command(fd, "ATE0", "\r");
+  assert_string_equal(a, "ATE0\r\r\nOK\r\n");
+  g_free(a);
+  /* CR LF works as well as CR. */
+  a = raw_command(fd, "AT", "\r\n");
+  assert_string_equal(a, "\r\nOK\r\n");
+  g_free(a);
+  a = raw_command(fd, "AT+CPIN?", "\r");
+  assert_string_equal(a, "\r\n+CPIN: READY\r\n\r\nOK\r\n");
+  g_free(a);
+  a = raw_command(fd, "AT+CCHO=?", "\r");
+  assert_string_equal(a, "\r\nOK\r\n");
+  g_free(a);
+  a = raw_command(fd, "AT+NOSUCH", "\r");
+  assert_string_equal(a, "\r\nERROR\r\n");
+  g_free(a);
+  a = raw_command(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r");
+  assert_string_equal(a, "\r\n+CCHO: 1\r\n\r\nOK\r\n");
+  g_free(a);
+  a = raw_command(fd, "AT+CCHC=1", "\r");
+  assert_string_equal(a, "\r\nOK\r\n");
+  g_free(a);
+  /* Errors are plain ERROR by default, whatever +CMEE says. */
+  a = raw_command(fd, "AT+CCHC=1", "\r");
+  assert_string_equal(a, "\r\nERROR\r\n");
+  close(fd);
+}
+
+static void test_modem_sim_quirks_show_on_the_wire(void **state)
+{
+  Fixture *f = *state;
+  int fd = open_raw(f);
+  g_autofree gchar *a = NULL;
+
+  a = raw_command(fd, "ATE0", "\r");
+  g_free(a);
+  /* no-test-commands: the test form fails, the command works. */
+  a = raw_command(fd, "AT+CCHO=?", "\r");
+  assert_string_equal(a, "\r\n+CREG: 1\r\n\r\nERROR\r\n");
+  g_free(a);
+  /* ccho-nospace, and urc around the answer. */
+  a = raw_command(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r");
+  assert_string_equal(a, "\r\n+CREG: 1\r\n\r\n+CCHO:1\r\n\r\nRING\r\n\r\nOK\r\n");
+  g_free(a);
+  /* cme-error: numbered errors. */
+  a = raw_command(fd, "AT+CCHC=7", "\r");
+  assert_string_equal(a, "\r\n+CREG: 1\r\n\r\n+CME ERROR: 21\r\n");
+  close(fd);
+}
+
+static void test_modem_sim_csim_only_lacks_channel_commands(void **state)
+{
+  Fixture *f = *state;
+  int fd = open_raw(f);
+  g_autofree gchar *a = NULL;
+
+  a = raw_command(fd, "ATE0", "\r");
+  g_free(a);
+  a = raw_command(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r");
+  assert_string_equal(a, "\r\n+CME ERROR: operation not supported\r\n");
+  g_free(a);
+  a = raw_command(fd, "AT+CGLA=1,10,\"01C0000000\"", "\r");
+  assert_string_equal(a, "\r\n+CME ERROR: operation not supported\r\n");
+  g_free(a);
+  /* MANAGE CHANNEL open through +CSIM: channel 1, 9000. */
+  a = raw_command(fd, "AT+CSIM=10,\"0070000001\"", "\r");
+  assert_string_equal(a, "\r\n+CSIM: 6,\"019000\"\r\n\r\nOK\r\n");
+  assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0x2);
+  close(fd);
+}
+
+/* ---- the table ---- */
+
+static const SimSetup plain_modem = {NULL, {NULL}};
+static const SimSetup ccho_nospace = {NULL, {"quirk=ccho-nospace"}};
+static const SimSetup ccho_bare = {NULL, {"quirk=ccho-bare"}};
+static const SimSetup no_test_commands = {NULL, {"quirk=no-test-commands"}};
+static const SimSetup cme_numeric = {NULL, {"quirk=cme-error"}};
+static const SimSetup cme_verbose = {NULL, {"quirk=cme-error-verbose"}};
+static const SimSetup urc = {NULL, {"quirk=urc"}};
+static const SimSetup csim_only = {NULL, {"quirk=csim-only"}};
+static const SimSetup csim_only_cme = {NULL, {"quirk=csim-only", "quirk=cme-error"}};
+static const SimSetup csim_only_verbose = {NULL, {"quirk=csim-only", "quirk=cme-error-verbose"}};
+static const SimSetup csim_only_urc = {NULL, {"quirk=csim-only", "quirk=urc", "quirk=ccho-bare"}};
+static const SimSetup everything = {
+    NULL, {"quirk=ccho-bare", "quirk=no-test-commands", "quirk=cme-error-verbose", "quirk=urc"}};
+static const SimSetup wire_quirks = {
+    NULL, {"quirk=no-test-commands", "quirk=ccho-nospace", "quirk=urc", "quirk=cme-error"}};
+static const SimSetup csim_only_verbose_only = {NULL,
+                                                {"quirk=csim-only", "quirk=cme-error-verbose"}};
+static const SimSetup one_channel = {NULL, {"max-channels=1"}};
+static const SimSetup one_channel_cme = {NULL, {"max-channels=1", "quirk=cme-error"}};
+static const SimSetup one_channel_csim = {NULL, {"max-channels=1", "quirk=csim-only"}};
+static const SimSetup plain_sim = {"plain-sim.card", {NULL}};
+static const SimSetup plain_sim_cme = {"plain-sim.card", {"quirk=cme-error"}};
+static const SimSetup plain_sim_csim = {"plain-sim.card", {"quirk=csim-only"}};
+
+#define PER_MODEM(fn, setup_fn, modem)                                                             \
+  cmocka_unit_test_prestate_setup_teardown(fn, setup_fn, teardown, (void *)&(modem))
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, plain_modem),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, ccho_nospace),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, ccho_bare),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, no_test_commands),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, cme_numeric),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, cme_verbose),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, urc),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, everything),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, csim_only),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, csim_only_cme),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, csim_only_verbose),
+      PER_MODEM(test_es10_operations_work_over_this_modem, setup, csim_only_urc),
+      PER_MODEM(test_long_response_is_fetched_whole, setup, plain_modem),
+      PER_MODEM(test_long_response_is_fetched_whole, setup, csim_only),
+      PER_MODEM(test_get_response_by_hand, setup, plain_modem),
+      PER_MODEM(test_get_response_by_hand, setup, csim_only),
+      PER_MODEM(test_timeout_fails_cleanly_and_next_command_works, setup, plain_modem),
+      PER_MODEM(test_timeout_fails_cleanly_and_next_command_works, setup, urc),
+      PER_MODEM(test_timeout_fails_cleanly_and_next_command_works, setup, csim_only),
+      PER_MODEM(test_silent_modem_fails_open_then_recovers, setup_unopened, plain_modem),
+      PER_MODEM(test_silent_modem_fails_open_then_recovers, setup_unopened, urc),
+      PER_MODEM(test_unplug_mid_command_reports_port_gone, setup, plain_modem),
+      PER_MODEM(test_unplug_mid_command_reports_port_gone, setup, csim_only),
+      PER_MODEM(test_unplug_while_waiting_fails_queued_commands, setup, plain_modem),
+      PER_MODEM(test_garbage_answer_is_protocol_error, setup, plain_modem),
+      PER_MODEM(test_garbage_answer_is_protocol_error, setup, csim_only),
+      PER_MODEM(test_commands_queue_in_order, setup, urc),
+      PER_MODEM(test_cancelled_command_leaves_the_others, setup, plain_modem),
+      PER_MODEM(test_stale_channels_are_closed_on_open, setup_unopened, plain_modem),
+      PER_MODEM(test_stale_channels_are_closed_on_open, setup_unopened, cme_numeric),
+      PER_MODEM(test_stale_channels_are_closed_on_open, setup_unopened, csim_only),
+      PER_MODEM(test_no_free_channel_is_refused, setup, one_channel),
+      PER_MODEM(test_no_free_channel_is_refused, setup, one_channel_cme),
+      PER_MODEM(test_no_free_channel_is_refused, setup, one_channel_csim),
+      PER_MODEM(test_plain_sim_has_no_isdr, setup, plain_sim),
+      PER_MODEM(test_plain_sim_has_no_isdr, setup, plain_sim_cme),
+      PER_MODEM(test_plain_sim_has_no_isdr, setup, plain_sim_csim),
+      PER_MODEM(test_single_slot_is_listed, setup, plain_modem),
+      PER_MODEM(test_port_held_exclusively_is_busy, setup_unopened, plain_modem),
+      PER_MODEM(test_modem_sim_frames_answers_like_a_modem, setup_unopened, plain_modem),
+      PER_MODEM(test_modem_sim_quirks_show_on_the_wire, setup_unopened, wire_quirks),
+      PER_MODEM(test_modem_sim_csim_only_lacks_channel_commands, setup_unopened,
+                csim_only_verbose_only),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
