@@ -83,6 +83,12 @@ typedef struct {
   guint session; /* the +CCHO session id, which +CGLA and +CCHC take */
 } AtChannel;
 
+/* The finish of every operation whose answer is success or a GError. */
+static gboolean finish_boolean(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
 /* ---- one AT command and its response ---- */
 
 typedef enum {
@@ -641,6 +647,15 @@ static gchar *at_csim_line(const guint8 *apdu, gsize len)
   return g_strdup_printf("AT+CSIM=%zu,\"%s\"", len * 2, hex);
 }
 
+/* MANAGE CHANNEL close (ISO 7816-4 11.1.2) sent on the basic channel, naming
+ * the channel to close in P2, as a +CSIM line. */
+static gchar *at_csim_close_line(guint channel)
+{
+  const guint8 apdu[] = {0x00, 0x70, 0x80, (guint8)channel};
+
+  return at_csim_line(apdu, sizeof apdu);
+}
+
 static guint16 at_sw(GBytes *rsp)
 {
   gsize len;
@@ -901,10 +916,7 @@ static void open_step(GTask *task)
     return;
   }
   case OPEN_STEP_STALE_CSIM: {
-    /* MANAGE CHANNEL close (ISO 7816-4 11.1.2) on the basic channel,
-     * naming the channel in P2. */
-    const guint8 apdu[] = {0x00, 0x70, 0x80, (guint8)ctx->channel};
-    g_autofree gchar *line = at_csim_line(apdu, sizeof apdu);
+    g_autofree gchar *line = at_csim_close_line(ctx->channel);
 
     at_command(self, line, "+CSIM:", AT_COMMAND_FLAGS_NONE, cancellable, open_command_ready, task);
     return;
@@ -1299,8 +1311,7 @@ static void channel_step(GTask *task)
     return;
   }
   case CHANNEL_STEP_CSIM_CLOSE: {
-    const guint8 apdu[] = {0x00, 0x70, 0x80, (guint8)ctx->channel};
-    g_autofree gchar *line = at_csim_line(apdu, sizeof apdu);
+    g_autofree gchar *line = at_csim_close_line(ctx->channel);
 
     at_command(self, line, "+CSIM:", AT_COMMAND_FLAGS_NONE, NULL, channel_command_ready, task);
     return;
@@ -1472,20 +1483,13 @@ static void at_close_channel(Transport *t, guint slot, guint channel, GCancellab
   if (self->channels[channel].mode == AT_CHANNEL_CCHO) {
     line = g_strdup_printf("AT+CCHC=%u", self->channels[channel].session);
   } else {
-    const guint8 apdu[] = {0x00, 0x70, 0x80, (guint8)channel};
-
-    line = at_csim_line(apdu, sizeof apdu);
+    line = at_csim_close_line(channel);
     prefix = "+CSIM:";
   }
   /* Forgotten here whatever the modem says: a channel it failed to close
    * is not one we can use again. */
   self->channels[channel].mode = AT_CHANNEL_CLOSED;
   at_command(self, line, prefix, AT_COMMAND_FLAGS_NONE, cancellable, close_channel_ready, task);
-}
-
-static gboolean at_close_channel_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
 }
 
 /* ---- close ---- */
@@ -1531,11 +1535,6 @@ static void at_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallbac
   close_step(task);
 }
 
-static gboolean at_close_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 static void at_finalize(Transport *t)
 {
   AtTransport *self = (AtTransport *)t;
@@ -1557,9 +1556,9 @@ static const TransportOps at_ops = {
     .transmit = at_transmit,
     .transmit_finish = at_transmit_finish,
     .close_channel = at_close_channel,
-    .close_channel_finish = at_close_channel_finish,
+    .close_channel_finish = finish_boolean,
     .close = at_close,
-    .close_finish = at_close_finish,
+    .close_finish = finish_boolean,
     .finalize = at_finalize,
 };
 

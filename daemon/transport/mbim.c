@@ -317,6 +317,19 @@ static void set_parse_error(GError **error, const char *what, GError *inner)
               inner ? inner->message : "no data");
 }
 
+/* Returns the error and with it the task's last reference. */
+static void fail_task(GTask *task, GError *error)
+{
+  g_task_return_error(task, error);
+  g_object_unref(task);
+}
+
+/* The finish of every operation whose answer is success or a GError. */
+static gboolean finish_boolean(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
 /* ---- port removal and indications ---- */
 
 typedef struct {
@@ -712,11 +725,6 @@ static void mbim_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallba
   open_step(task);
 }
 
-static gboolean mbim_open_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 /* ---- list slots ---- */
 
 typedef enum {
@@ -744,12 +752,6 @@ static void slots_ctx_free(SlotsCtx *ctx)
 
 static void slots_step(GTask *task);
 
-static void slots_fail(GTask *task, GError *error)
-{
-  g_task_return_error(task, error);
-  g_object_unref(task);
-}
-
 static void slots_sys_caps_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
@@ -760,7 +762,7 @@ static void slots_sys_caps_done(GObject *source, GAsyncResult *res, gpointer dat
   guint32 n = 0;
 
   if (!rsp) {
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (status != 0) {
@@ -774,7 +776,7 @@ static void slots_sys_caps_done(GObject *source, GAsyncResult *res, gpointer dat
                                                                         &error) ||
       n == 0 || n > 32) {
     set_parse_error(&error, "sys caps", NULL);
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->n_slots = n;
@@ -793,14 +795,14 @@ static void slots_mappings_done(GObject *source, GAsyncResult *res, gpointer dat
   g_autoptr(GError) parse_error = NULL;
 
   if (!rsp) {
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
           rsp, &count, &map, &parse_error) ||
       count < 1) {
     set_parse_error(&error, "device slot mappings", parse_error);
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
@@ -843,14 +845,14 @@ static void slots_info_done(GObject *source, GAsyncResult *res, gpointer data)
   TransportSlot *slot;
 
   if (!rsp) {
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (!mbim_message_ms_basic_connect_extensions_slot_info_status_response_parse(rsp, &index, &state,
                                                                                 &parse_error) ||
       index != ctx->index) {
     set_parse_error(&error, "slot info status", parse_error);
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   slot = g_new0(TransportSlot, 1);
@@ -877,7 +879,7 @@ static void slots_single_done(GObject *source, GAsyncResult *res, gpointer data)
   TransportSlot *slot;
 
   if (!rsp) {
-    slots_fail(task, g_steal_pointer(&error));
+    fail_task(task, g_steal_pointer(&error));
     return;
   }
   mbim_message_subscriber_ready_status_response_parse(rsp, &state, NULL, NULL, NULL, NULL, NULL,
@@ -1037,12 +1039,6 @@ static void open_channel_ctx_free(OpenChannelCtx *ctx)
 }
 
 static void open_channel_step(GTask *task);
-
-static void fail_task(GTask *task, GError *error)
-{
-  g_task_return_error(task, error);
-  g_object_unref(task);
-}
 
 static void open_channel_active_done(GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -1310,50 +1306,55 @@ static void mbim_close_channel(Transport *t, guint slot, guint channel, GCancell
   request_send(mt, msg, cancellable, close_channel_done, task);
 }
 
-static gboolean mbim_close_channel_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
+/* ---- switch slot, reload SIM ---- */
 
-/* ---- switch slot ---- */
-
+/*
+ * Both end in waiting for the card to come up again: a switch maps the one
+ * executor to another slot, a reload resets the card in the active slot (the
+ * only one MBIM reaches).
+ */
 typedef enum {
-  SWITCH_STEP_FIRST,
-  SWITCH_STEP_ACTIVE_SLOT,
-  SWITCH_STEP_SLOT_INFO,
-  SWITCH_STEP_SET_MAPPINGS,
-  SWITCH_STEP_WAIT_READY,
-  SWITCH_STEP_LAST,
-} SwitchStep;
+  CARD_STEP_FIRST,
+  CARD_STEP_ACTIVE_SLOT,
+  CARD_STEP_SLOT_INFO,
+  CARD_STEP_SET_MAPPINGS,
+  CARD_STEP_RESET,
+  CARD_STEP_WAIT_READY,
+  CARD_STEP_LAST,
+} CardStep;
 
 typedef struct {
   MbimTransport *mt;
-  SwitchStep step;
+  CardStep step;
   guint slot;
-} SwitchCtx;
+  gboolean reload;
+} CardCtx;
 
-static void switch_step(GTask *task);
+static void card_step(GTask *task);
 
-static void switch_active_done(GObject *source, GAsyncResult *res, gpointer data)
+static void card_active_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
-  SwitchCtx *ctx = g_task_get_task_data(task);
+  CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint active = active_slot_query_finish(res, &error);
 
-  if (!active) {
+  if (!active || (ctx->reload && !check_active(ctx->mt, ctx->slot, &error))) {
     fail_task(task, g_steal_pointer(&error));
     return;
   }
-  /* Already there: switching anyway would reset a working card. */
-  ctx->step = active == ctx->slot ? SWITCH_STEP_LAST : ctx->step + 1;
-  switch_step(task);
+  if (ctx->reload)
+    ctx->step = CARD_STEP_RESET;
+  else
+    /* Already there: switching anyway would reset a working card. */
+    ctx->step = active == ctx->slot ? CARD_STEP_LAST : ctx->step + 1;
+  card_step(task);
 }
 
-static void switch_slot_info_done(GObject *source, GAsyncResult *res, gpointer data)
+static void card_slot_info_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
-  SwitchCtx *ctx = g_task_get_task_data(task);
+  CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint32 status = 0;
   g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
@@ -1377,13 +1378,13 @@ static void switch_slot_info_done(GObject *source, GAsyncResult *res, gpointer d
     return;
   }
   ctx->step++;
-  switch_step(task);
+  card_step(task);
 }
 
-static void switch_set_done(GObject *source, GAsyncResult *res, gpointer data)
+static void card_set_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
-  SwitchCtx *ctx = g_task_get_task_data(task);
+  CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Setting the device slot mappings", &error);
   guint32 count = 0;
@@ -1401,134 +1402,14 @@ static void switch_set_done(GObject *source, GAsyncResult *res, gpointer data)
     return;
   }
   ctx->mt->active_slot = ctx->slot;
-  ctx->step++;
-  switch_step(task);
+  ctx->step = CARD_STEP_WAIT_READY;
+  card_step(task);
 }
 
-static void switch_ready_done(GObject *source, GAsyncResult *res, gpointer data)
+static void card_reset_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
-  SwitchCtx *ctx = g_task_get_task_data(task);
-  g_autoptr(GError) error = NULL;
-
-  if (!ready_wait_finish(res, &error)) {
-    fail_task(task, g_steal_pointer(&error));
-    return;
-  }
-  ctx->step++;
-  switch_step(task);
-}
-
-static void switch_step(GTask *task)
-{
-  SwitchCtx *ctx = g_task_get_task_data(task);
-  MbimTransport *mt = ctx->mt;
-  GCancellable *cancellable = g_task_get_cancellable(task);
-
-  switch (ctx->step) {
-  case SWITCH_STEP_FIRST:
-    if (mt->slot_ext != TRANSPORT_TRISTATE_YES) {
-      if (ctx->slot == 1)
-        ctx->step = SWITCH_STEP_LAST;
-      else {
-        fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
-                                    "The modem has one slot only"));
-        return;
-      }
-    } else {
-      ctx->step++;
-    }
-    switch_step(task);
-    return;
-  case SWITCH_STEP_ACTIVE_SLOT:
-    active_slot_query(mt, cancellable, switch_active_done, task);
-    return;
-  case SWITCH_STEP_SLOT_INFO: {
-    g_autoptr(MbimMessage) msg =
-        mbim_message_ms_basic_connect_extensions_slot_info_status_query_new(ctx->slot - 1, NULL);
-
-    request_send(mt, msg, cancellable, switch_slot_info_done, task);
-    return;
-  }
-  case SWITCH_STEP_SET_MAPPINGS: {
-    /* One executor: the map has one entry, the slot it is to use. */
-    MbimSlot entry = {.slot = ctx->slot - 1};
-    const MbimSlot *map[] = {&entry};
-    g_autoptr(MbimMessage) msg =
-        mbim_message_ms_basic_connect_extensions_device_slot_mappings_set_new(1, map, NULL);
-
-    g_info("mbim %s: switching to slot %u", mt->parent.port, ctx->slot);
-    request_send(mt, msg, cancellable, switch_set_done, task);
-    return;
-  }
-  case SWITCH_STEP_WAIT_READY:
-    ready_wait(mt, cancellable, switch_ready_done, task);
-    return;
-  case SWITCH_STEP_LAST:
-    g_task_return_boolean(task, TRUE);
-    g_object_unref(task);
-    return;
-  }
-}
-
-static void mbim_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
-                             GAsyncReadyCallback cb, gpointer data)
-{
-  GTask *task = g_task_new(NULL, cancellable, cb, data);
-  SwitchCtx *ctx = g_new0(SwitchCtx, 1);
-
-  ctx->mt = (MbimTransport *)t;
-  ctx->slot = slot;
-  g_task_set_task_data(task, ctx, g_free);
-  if (slot == 0) {
-    fail_task(task,
-              g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED, "Slots count from 1"));
-    return;
-  }
-  switch_step(task);
-}
-
-static gboolean mbim_switch_slot_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
-/* ---- reload SIM ---- */
-
-typedef enum {
-  RELOAD_STEP_FIRST,
-  RELOAD_STEP_ACTIVE_SLOT,
-  RELOAD_STEP_RESET,
-  RELOAD_STEP_WAIT_READY,
-  RELOAD_STEP_LAST,
-} ReloadStep;
-
-typedef struct {
-  MbimTransport *mt;
-  ReloadStep step;
-  guint slot;
-} ReloadCtx;
-
-static void reload_step(GTask *task);
-
-static void reload_active_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  ReloadCtx *ctx = g_task_get_task_data(task);
-  g_autoptr(GError) error = NULL;
-
-  if (!active_slot_query_finish(res, &error) || !check_active(ctx->mt, ctx->slot, &error)) {
-    fail_task(task, g_steal_pointer(&error));
-    return;
-  }
-  ctx->step++;
-  reload_step(task);
-}
-
-static void reload_reset_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  ReloadCtx *ctx = g_task_get_task_data(task);
+  CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   g_autoptr(MbimMessage) rsp = request_finish_ok(res, "UICC reset", &error);
 
@@ -1537,13 +1418,13 @@ static void reload_reset_done(GObject *source, GAsyncResult *res, gpointer data)
     return;
   }
   ctx->step++;
-  reload_step(task);
+  card_step(task);
 }
 
-static void reload_ready_done(GObject *source, GAsyncResult *res, gpointer data)
+static void card_ready_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
-  ReloadCtx *ctx = g_task_get_task_data(task);
+  CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
 
   if (!ready_wait_finish(res, &error)) {
@@ -1551,53 +1432,98 @@ static void reload_ready_done(GObject *source, GAsyncResult *res, gpointer data)
     return;
   }
   ctx->step++;
-  reload_step(task);
+  card_step(task);
 }
 
-static void reload_step(GTask *task)
+static void card_step(GTask *task)
 {
-  ReloadCtx *ctx = g_task_get_task_data(task);
+  CardCtx *ctx = g_task_get_task_data(task);
+  MbimTransport *mt = ctx->mt;
   GCancellable *cancellable = g_task_get_cancellable(task);
 
   switch (ctx->step) {
-  case RELOAD_STEP_FIRST:
+  case CARD_STEP_FIRST:
+    /* Without the slot extensions there is one slot, the active one. */
+    if (!ctx->reload && mt->slot_ext != TRANSPORT_TRISTATE_YES) {
+      if (ctx->slot != 1) {
+        fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                                    "The modem has one slot only"));
+        return;
+      }
+      ctx->step = CARD_STEP_LAST;
+      card_step(task);
+      return;
+    }
     ctx->step++;
     /* fall through */
-  case RELOAD_STEP_ACTIVE_SLOT:
-    active_slot_query(ctx->mt, cancellable, reload_active_done, task);
+  case CARD_STEP_ACTIVE_SLOT:
+    active_slot_query(mt, cancellable, card_active_done, task);
     return;
-  case RELOAD_STEP_RESET: {
+  case CARD_STEP_SLOT_INFO: {
+    g_autoptr(MbimMessage) msg =
+        mbim_message_ms_basic_connect_extensions_slot_info_status_query_new(ctx->slot - 1, NULL);
+
+    request_send(mt, msg, cancellable, card_slot_info_done, task);
+    return;
+  }
+  case CARD_STEP_SET_MAPPINGS: {
+    /* One executor: the map has one entry, the slot it is to use. */
+    MbimSlot entry = {.slot = ctx->slot - 1};
+    const MbimSlot *map[] = {&entry};
+    g_autoptr(MbimMessage) msg =
+        mbim_message_ms_basic_connect_extensions_device_slot_mappings_set_new(1, map, NULL);
+
+    g_info("mbim %s: switching to slot %u", mt->parent.port, ctx->slot);
+    request_send(mt, msg, cancellable, card_set_done, task);
+    return;
+  }
+  case CARD_STEP_RESET: {
     g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_reset_set_new(
         MBIM_UICC_PASS_THROUGH_ACTION_DISABLE, NULL);
 
-    request_send(ctx->mt, msg, cancellable, reload_reset_done, task);
+    request_send(mt, msg, cancellable, card_reset_done, task);
     return;
   }
-  case RELOAD_STEP_WAIT_READY:
-    ready_wait(ctx->mt, cancellable, reload_ready_done, task);
+  case CARD_STEP_WAIT_READY:
+    ready_wait(mt, cancellable, card_ready_done, task);
     return;
-  case RELOAD_STEP_LAST:
+  case CARD_STEP_LAST:
     g_task_return_boolean(task, TRUE);
     g_object_unref(task);
     return;
   }
 }
 
-static void mbim_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
+static GTask *card_task_new(Transport *t, guint slot, gboolean reload, GCancellable *cancellable,
                             GAsyncReadyCallback cb, gpointer data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, data);
-  ReloadCtx *ctx = g_new0(ReloadCtx, 1);
+  CardCtx *ctx = g_new0(CardCtx, 1);
 
   ctx->mt = (MbimTransport *)t;
   ctx->slot = slot;
+  ctx->reload = reload;
   g_task_set_task_data(task, ctx, g_free);
-  reload_step(task);
+  return task;
 }
 
-static gboolean mbim_reload_sim_finish(Transport *t, GAsyncResult *res, GError **error)
+static void mbim_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
+                             GAsyncReadyCallback cb, gpointer data)
 {
-  return g_task_propagate_boolean(G_TASK(res), error);
+  GTask *task = card_task_new(t, slot, FALSE, cancellable, cb, data);
+
+  if (slot == 0) {
+    fail_task(task,
+              g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED, "Slots count from 1"));
+    return;
+  }
+  card_step(task);
+}
+
+static void mbim_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
+                            GAsyncReadyCallback cb, gpointer data)
+{
+  card_step(card_task_new(t, slot, TRUE, cancellable, cb, data));
 }
 
 /* ---- close ---- */
@@ -1633,11 +1559,6 @@ static void mbim_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallb
   mbim_device_close(device, MAX(timeout_ms(mt) / 1000, 1), cancellable, close_done, task);
 }
 
-static gboolean mbim_close_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 static void mbim_finalize(Transport *t)
 {
   MbimTransport *mt = (MbimTransport *)t;
@@ -1659,7 +1580,7 @@ static void mbim_finalize(Transport *t)
 
 static const TransportOps mbim_ops = {
     .open = mbim_open,
-    .open_finish = mbim_open_finish,
+    .open_finish = finish_boolean,
     .list_slots = mbim_list_slots,
     .list_slots_finish = mbim_list_slots_finish,
     .open_channel = mbim_open_channel,
@@ -1667,13 +1588,13 @@ static const TransportOps mbim_ops = {
     .transmit = mbim_transmit,
     .transmit_finish = mbim_transmit_finish,
     .close_channel = mbim_close_channel,
-    .close_channel_finish = mbim_close_channel_finish,
+    .close_channel_finish = finish_boolean,
     .switch_slot = mbim_switch_slot,
-    .switch_slot_finish = mbim_switch_slot_finish,
+    .switch_slot_finish = finish_boolean,
     .reload_sim = mbim_reload_sim,
-    .reload_sim_finish = mbim_reload_sim_finish,
+    .reload_sim_finish = finish_boolean,
     .close = mbim_close,
-    .close_finish = mbim_close_finish,
+    .close_finish = finish_boolean,
     .finalize = mbim_finalize,
 };
 

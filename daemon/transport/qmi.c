@@ -122,6 +122,12 @@ static const char *uim_message_name(guint16 msgid)
 
 /* ---- errors ------------------------------------------------------------- */
 
+/* The finish of every operation whose answer is success or a GError. */
+static gboolean finish_boolean(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
 static gboolean port_vanished(QmiTransport *self)
 {
   if (self->parent.removed)
@@ -726,11 +732,6 @@ static void qmi_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallbac
   open_step(task);
 }
 
-static gboolean qmi_open_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 /* ---- list slots --------------------------------------------------------- */
 
 typedef enum {
@@ -1208,11 +1209,6 @@ static void qmi_close_channel(Transport *t, guint slot, guint channel, GCancella
   send_request(self, msg, logical, cancellable, on_close_channel, task);
 }
 
-static gboolean qmi_close_channel_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 /* ---- switch slot and reload --------------------------------------------- */
 
 typedef enum {
@@ -1411,11 +1407,6 @@ static void qmi_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
   card_step(task);
 }
 
-static gboolean qmi_switch_slot_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 /*
  * Reload: UIM Power Off SIM then Power On SIM on the slot. Qualcomm
  * firmwares accept this pair on every version with a UIM service, and the
@@ -1440,11 +1431,6 @@ static void qmi_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
   ctx->reload = TRUE;
   g_task_set_task_data(task, ctx, (GDestroyNotify)card_context_free);
   card_step(task);
-}
-
-static gboolean qmi_reload_sim_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
 }
 
 /* ---- close -------------------------------------------------------------- */
@@ -1559,11 +1545,6 @@ static void qmi_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallba
   close_step(task);
 }
 
-static gboolean qmi_close_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_boolean(G_TASK(res), error);
-}
-
 static void qmi_finalize(Transport *t)
 {
   QmiTransport *self = qmi_transport(t);
@@ -1585,7 +1566,7 @@ static void qmi_finalize(Transport *t)
 
 static const TransportOps qmi_ops = {
     .open = qmi_open,
-    .open_finish = qmi_open_finish,
+    .open_finish = finish_boolean,
     .list_slots = qmi_list_slots,
     .list_slots_finish = qmi_list_slots_finish,
     .open_channel = qmi_open_channel,
@@ -1593,13 +1574,13 @@ static const TransportOps qmi_ops = {
     .transmit = qmi_transmit,
     .transmit_finish = qmi_transmit_finish,
     .close_channel = qmi_close_channel,
-    .close_channel_finish = qmi_close_channel_finish,
+    .close_channel_finish = finish_boolean,
     .switch_slot = qmi_switch_slot,
-    .switch_slot_finish = qmi_switch_slot_finish,
+    .switch_slot_finish = finish_boolean,
     .reload_sim = qmi_reload_sim,
-    .reload_sim_finish = qmi_reload_sim_finish,
+    .reload_sim_finish = finish_boolean,
     .close = qmi_close,
-    .close_finish = qmi_close_finish,
+    .close_finish = finish_boolean,
     .finalize = qmi_finalize,
 };
 

@@ -13,48 +13,12 @@ import subprocess
 import sys
 import time
 
-TIMEOUT_S = 20
+# Nothing may be written next to the sources (no __pycache__).
+sys.dont_write_bytecode = True
+from common import TIMEOUT_S, ModemSim, card_files, card_value, checker, run
+
 ISDR_AID = "A0000005591010FFFFFFFF8900000100"
 PROXY = "/usr/libexec/mbim-proxy"
-
-
-def card_value(path, key):
-    """The first "key value" line of a card file."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            words = line.split()
-            if len(words) >= 2 and words[0] == key:
-                return words[1]
-    raise SystemExit(f"{path} has no {key}")
-
-
-class ModemSim:
-    def __init__(self, binary, slots):
-        args = [binary, "--mbim"]
-        for s in slots:
-            args += ["--slot", s]
-        # modem-sim leaves when its stdin reaches EOF: it cannot outlive us.
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"PTY (\S+)$", line.strip())
-        if not m:
-            self.stop()
-            raise SystemExit(f"modem-sim printed no pty: {line!r}")
-        self.port = m.group(1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        # A simulator that crashed or leaked (sanitizer builds) fails the test.
-        if self.proc.returncode != 0:
-            raise AssertionError(f"modem-sim exited with {self.proc.returncode}:\n"
-                                 f"{self.proc.stderr.read()}")
 
 
 class Session:
@@ -72,7 +36,7 @@ class Session:
         if keep:
             cmd.append("--no-close")
         cmd += list(args)
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        r = run(cmd)
         m = re.search(r"TRID: '(\d+)'", r.stdout)
         if m:
             self.trid = int(m.group(1))
@@ -85,9 +49,7 @@ class Session:
         return r.stdout + r.stderr
 
 
-def check(cond, what, output):
-    if not cond:
-        raise AssertionError(f"{what}\n--- mbimcli said:\n{output}")
+check = checker("mbimcli")
 
 
 def field(output, name):
@@ -188,8 +150,7 @@ def test_through_proxy(port):
             if time.monotonic() > deadline:
                 raise AssertionError("mbim-proxy never listened")
             time.sleep(0.02)
-        r = subprocess.run(["mbimcli", "-d", port, "-p", "--ms-query-slot-info-status=0"],
-                           capture_output=True, text=True, timeout=TIMEOUT_S)
+        r = run(["mbimcli", "-d", port, "-p", "--ms-query-slot-info-status=0"])
         check(r.returncode == 0 and "state-active-esim" in r.stdout,
               "slot info through mbim-proxy", r.stdout + r.stderr)
     finally:
@@ -204,14 +165,10 @@ def test_through_proxy(port):
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
-    cards = os.environ.get("ESIMD_CARDS_DIR")
-    if not cards:
-        raise SystemExit("ESIMD_CARDS_DIR is not set")
-    euicc = os.path.join(cards, "three-profiles.card")
-    plain = os.path.join(cards, "plain-sim.card")
+    euicc, plain = card_files()
     eid = card_value(euicc, "eid")
 
-    sim = ModemSim(sys.argv[1], [euicc, plain])
+    sim = ModemSim(sys.argv[1], "mbim", [euicc, plain])
     ok = False
     try:
         session = Session(sim.port)
@@ -225,10 +182,10 @@ def main():
         ok = True
     finally:
         if ok:
-            sim.stop()
+            sim.stop(require_clean_exit=True)
         else:
             try:
-                sim.stop()
+                sim.stop(require_clean_exit=True)
             except AssertionError as e:
                 print(e, file=sys.stderr)
     print("mbimcli: all checks passed")

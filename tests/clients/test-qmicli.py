@@ -5,61 +5,21 @@ read the same slots, card and EID that the card files hold.
 
 Usage: test-qmicli.py MODEM_SIM_BINARY   (ESIMD_CARDS_DIR names the card files)
 """
-import os
 import re
 import subprocess
 import sys
 
-TIMEOUT_S = 20
-
-
-def card_value(path, key):
-    """The first "key value" line of a card file."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            words = line.split()
-            if len(words) >= 2 and words[0] == key:
-                return words[1]
-    raise SystemExit(f"{path} has no {key}")
-
-
-class ModemSim:
-    def __init__(self, binary, slots):
-        args = [binary, "--qmi"]
-        for s in slots:
-            args += ["--slot", s]
-        # stdin stays a pipe: modem-sim exits when it reaches EOF, so it never
-        # outlives this script.
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"PTY (\S+)$", line.strip())
-        if not m:
-            self.stop()
-            raise SystemExit(f"modem-sim did not print its pty: {line!r} {self.proc.stderr.read()}")
-        self.port = m.group(1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+# Nothing may be written next to the sources (no __pycache__).
+sys.dont_write_bytecode = True
+from common import ModemSim, card_files, card_value, checker, run_ok
 
 
 def qmicli(port, *args, proxy=False):
     cmd = ["qmicli", "-d", port, "--device-open-qmi"] + (["-p"] if proxy else []) + list(args)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    if r.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r.stdout
+    return run_ok(cmd)
 
 
-def check(cond, what, output):
-    if not cond:
-        raise AssertionError(f"{what}\n--- qmicli said:\n{output}")
+check = checker("qmicli")
 
 
 def check_slot_status(out, eid, plain_iccid):
@@ -88,13 +48,11 @@ def check_card_status(out):
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
-    cards = os.environ["ESIMD_CARDS_DIR"]
-    euicc = os.path.join(cards, "three-profiles.card")
-    plain = os.path.join(cards, "plain-sim.card")
+    euicc, plain = card_files()
     eid = card_value(euicc, "eid")
     plain_iccid = card_value(plain, "iccid")
 
-    sim = ModemSim(sys.argv[1], [euicc, plain])
+    sim = ModemSim(sys.argv[1], "qmi", [euicc, plain])
     failures = 0
     try:
         for proxy in (False, True):

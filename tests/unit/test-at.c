@@ -18,13 +18,8 @@
 #include "es10/es10.h"
 #include "modem-sim.h"
 #include "transport/iso7816.h"
+#include "test-util.h"
 #include "transport/transport.h"
-
-/* Far beyond any answer here, far below meson's timeout. */
-#define WAIT_LIMIT_MS 15000
-
-static const guint8 isdr_aid[] = {0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                  0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x01, 0x00};
 
 /* How the simulated modem is set up for one test. */
 typedef struct {
@@ -39,117 +34,7 @@ typedef struct {
   guint removed_calls;
 } Fixture;
 
-/* ---- bounded waiting ---- */
-
-static gboolean on_wait_limit(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void got_result(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GAsyncResult **slot = data;
-
-  g_assert_null(*slot);
-  *slot = g_object_ref(res);
-}
-
-/* Runs the loop until *slot is set; fails the test after WAIT_LIMIT_MS. */
-static void wait_result(GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!*slot && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  if (!*slot)
-    fail_msg("no answer within %d ms", WAIT_LIMIT_MS);
-}
-
-/* Lets the loop run for a while (late answers arriving, etc.). */
-static void run_loop_for(guint ms)
-{
-  gboolean expired = FALSE;
-
-  g_timeout_add(ms, on_wait_limit, &expired);
-  while (!expired)
-    g_main_context_iteration(NULL, TRUE);
-}
-
-/* ---- synchronous wrappers over the transport ---- */
-
-static gboolean t_open(Transport *t, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_open(t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_open_finish(t, res, error);
-}
-
-static guint t_open_channel(Transport *t, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
-
-  transport_open_channel(t, 1, aid, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_open_channel_finish(t, res, error);
-}
-
-static gboolean t_close_channel(Transport *t, guint channel, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_close_channel(t, 1, channel, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_close_channel_finish(t, res, error);
-}
-
-static GBytes *t_transmit(Transport *t, guint channel, GBytes *apdu, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_transmit(t, 1, channel, apdu, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_transmit_finish(t, res, error);
-}
-
-static gboolean t_close(Transport *t, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_close(t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_close_finish(t, res, error);
-}
-
-/* One ES10 command through STORE DATA on the channel; the response DER. */
-static GBytes *es10_call(Transport *t, guint channel, GBytes *request, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  iso7816_store_data_async(t, 1, channel, request, NULL, NULL, got_result, &res);
-  wait_result(&res);
-  return iso7816_store_data_finish(res, error);
-}
-
-/* GET EUICC DATA (BF3E) on the channel, the EID it gives. */
-static gchar *get_eid(Transport *t, guint channel, GError **error)
-{
-  g_autoptr(GBytes) req = es10c_get_eid_encode();
-  g_autoptr(GBytes) rsp = es10_call(t, channel, req, error);
-  gchar *eid = NULL;
-
-  if (!rsp)
-    return NULL;
-  if (!es10c_get_eid_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &eid, error))
-    return NULL;
-  return eid;
-}
+/* ---- ES10 calls on the ISD-R channel ---- */
 
 static GPtrArray *list_profiles(Transport *t, guint channel)
 {
@@ -160,7 +45,7 @@ static GPtrArray *list_profiles(Transport *t, guint channel)
   GPtrArray *profiles = NULL;
 
   assert_non_null(req);
-  rsp = es10_call(t, channel, req, &error);
+  rsp = test_es10_call(t, 1, channel, req, &error);
   if (!rsp)
     fail_msg("GetProfilesInfo: %s", error->message);
   if (!es10c_get_profiles_info_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &result,
@@ -190,7 +75,7 @@ static GPtrArray *list_notifications(Transport *t, guint channel)
   GPtrArray *list = NULL;
 
   assert_non_null(req);
-  rsp = es10_call(t, channel, req, &error);
+  rsp = test_es10_call(t, 1, channel, req, &error);
   if (!rsp)
     fail_msg("ListNotification: %s", error->message);
   if (!es10b_list_notification_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &result,
@@ -209,28 +94,12 @@ static void on_removed(Transport *t, gpointer data)
   f->removed_calls++;
 }
 
-static gchar *card_path(const char *name)
-{
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
-
-  assert_non_null(dir);
-  return g_build_filename(dir, name, NULL);
-}
-
 static ModemSim *start_modem(const SimSetup *setup)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *path = card_path(setup && setup->card ? setup->card : "three-profiles.card");
-  ModemSim *ms = modem_sim_new(MODEM_SIM_PROTOCOL_AT);
+  const char *card = setup && setup->card ? setup->card : "three-profiles.card";
 
-  if (!modem_sim_add_slot(ms, path, &error))
-    fail_msg("card %s: %s", path, error->message);
-  for (guint i = 0; setup && i < G_N_ELEMENTS(setup->options) && setup->options[i]; i++)
-    if (!modem_sim_set_option(ms, setup->options[i], &error))
-      fail_msg("option %s: %s", setup->options[i], error->message);
-  if (!modem_sim_start(ms, &error))
-    fail_msg("modem-sim: %s", error->message);
-  return ms;
+  return test_modem_sim_start(MODEM_SIM_PROTOCOL_AT, &card, 1, setup ? setup->options : NULL,
+                              setup ? G_N_ELEMENTS(setup->options) : 0);
 }
 
 static Transport *new_transport(Fixture *f)
@@ -249,7 +118,7 @@ static int setup(void **state)
   f->setup = *state;
   f->ms = start_modem(f->setup);
   f->t = new_transport(f);
-  if (!t_open(f->t, &error))
+  if (!test_transport_open(f->t, &error))
     fail_msg("open: %s", error->message);
   *state = f;
   return 0;
@@ -274,13 +143,12 @@ static int teardown(void **state)
   if (f->t && !f->t->removed) {
     g_autoptr(GError) error = NULL;
 
-    t_close(f->t, &error);
+    test_transport_close(f->t, &error);
   }
   g_clear_pointer(&f->t, transport_free);
   g_clear_pointer(&f->ms, modem_sim_free);
   /* Answers queued for a closed pty, sources being destroyed: let them go. */
-  while (g_main_context_iteration(NULL, FALSE))
-    ;
+  test_drain();
   g_free(f);
   return 0;
 }
@@ -293,7 +161,7 @@ static EuiccSim *card_of(Fixture *f)
 static guint open_isdr(Fixture *f)
 {
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
 
   if (!channel)
     fail_msg("open channel: %s", error->message);
@@ -325,13 +193,13 @@ static void test_es10_operations_work_over_this_modem(void **state)
   Es10bRemoveNotificationResult remove_result;
 
   /* EID */
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   if (!eid)
     fail_msg("GetEID: %s", error->message);
   assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
 
   /* EUICCInfo2 */
-  info2_rsp = es10_call(f->t, channel, info2_req, &error);
+  info2_rsp = test_es10_call(f->t, 1, channel, info2_req, &error);
   if (!info2_rsp)
     fail_msg("GetEuiccInfo2: %s", error->message);
   assert_true(es10b_get_euicc_info2_decode(g_bytes_get_data(info2_rsp, NULL),
@@ -356,7 +224,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
 
   /* nickname */
   req = es10c_set_nickname_encode("89012604100000123456", "Abroad", &error);
-  rsp = es10_call(f->t, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_set_nickname_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                         &nickname_result, &error));
@@ -366,7 +234,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
 
   /* disable the enabled profile */
   req = es10c_disable_profile_encode(ES10_PROFILE_ID_ICCID, "8944476500001234567", FALSE, &error);
-  rsp = es10_call(f->t, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_disable_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                            &disable_result, &error));
@@ -376,7 +244,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
 
   /* enable another */
   req = es10c_enable_profile_encode(ES10_PROFILE_ID_ICCID, "89012604100000123456", FALSE, &error);
-  rsp = es10_call(f->t, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_enable_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                           &enable_result, &error));
@@ -386,7 +254,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
 
   /* delete a disabled one */
   req = es10c_delete_profile_encode(ES10_PROFILE_ID_ICCID, "89445001000000654321", &error);
-  rsp = es10_call(f->t, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_delete_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                           &delete_result, &error));
@@ -413,7 +281,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
     guint32 seq = last->seq_number;
     g_autoptr(GBytes) rreq =
         es10b_retrieve_notifications_list_encode(ES10B_SEARCH_SEQ_NUMBER, seq, &error);
-    g_autoptr(GBytes) rrsp = es10_call(f->t, channel, rreq, &error);
+    g_autoptr(GBytes) rrsp = test_es10_call(f->t, 1, channel, rreq, &error);
     g_autoptr(GPtrArray) pending = NULL;
     g_autoptr(GBytes) dreq = es10b_remove_notification_from_list_encode(seq);
     g_autoptr(GBytes) drsp = NULL;
@@ -425,7 +293,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
     assert_int_equal(rresult, ES10B_RETRIEVE_NOTIFICATIONS_OK);
     assert_int_equal(pending->len, 1);
 
-    drsp = es10_call(f->t, channel, dreq, &error);
+    drsp = test_es10_call(f->t, 1, channel, dreq, &error);
     assert_non_null(drsp);
     assert_true(es10b_remove_notification_from_list_decode(
         g_bytes_get_data(drsp, NULL), g_bytes_get_size(drsp), &remove_result, &error));
@@ -435,7 +303,7 @@ static void test_es10_operations_work_over_this_modem(void **state)
   notifications = list_notifications(f->t, channel);
   assert_int_equal(notifications->len, n_notifications + 2);
 
-  assert_true(t_close_channel(f->t, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
   assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0);
 }
 
@@ -448,7 +316,7 @@ static void test_long_response_is_fetched_whole(void **state)
   guint channel = open_isdr(f);
   g_autoptr(GBytes) req = es10c_get_profiles_info_encode(NULL, &error);
   guint before = euicc_sim_get_apdu_count(card_of(f));
-  g_autoptr(GBytes) rsp = es10_call(f->t, channel, req, &error);
+  g_autoptr(GBytes) rsp = test_es10_call(f->t, 1, channel, req, &error);
   g_autoptr(GPtrArray) profiles = NULL;
   Es10cGetProfilesInfoResult result;
 
@@ -483,7 +351,7 @@ static void test_get_response_by_hand(void **state)
   assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_PROPRIETARY, &store[0], NULL));
   assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_INTERINDUSTRY, &get_response[0], NULL));
   cmd = g_bytes_new(store, sizeof store);
-  rsp = t_transmit(f->t, channel, cmd, &error);
+  rsp = test_transport_transmit(f->t, 1, channel, cmd, &error);
   if (!rsp)
     fail_msg("STORE DATA: %s", error->message);
   p = g_bytes_get_data(rsp, &len);
@@ -495,7 +363,7 @@ static void test_get_response_by_hand(void **state)
   while (p[len - 2] == 0x61) {
     assert_true(++pieces < 10);
     g_clear_pointer(&rsp, g_bytes_unref);
-    rsp = t_transmit(f->t, channel, cmd, &error);
+    rsp = test_transport_transmit(f->t, 1, channel, cmd, &error);
     if (!rsp)
       fail_msg("GET RESPONSE: %s", error->message);
     p = g_bytes_get_data(rsp, &len);
@@ -523,7 +391,7 @@ static void test_timeout_fails_cleanly_and_next_command_works(void **state)
 
   f->t->timeout_ms = 200;
   assert_true(modem_sim_set_option(f->ms, "delay-ms=800", NULL));
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
   g_clear_error(&error);
@@ -531,12 +399,12 @@ static void test_timeout_fails_cleanly_and_next_command_works(void **state)
   /* The modem recovers; its late answer must not be taken for the next. */
   assert_true(modem_sim_set_option(f->ms, "delay-ms=0", NULL));
   f->t->timeout_ms = 0;
-  rsp = es10_call(f->t, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   if (!rsp)
     fail_msg("after a timeout: %s", error->message);
   assert_int_equal(((const guint8 *)g_bytes_get_data(rsp, NULL))[0], 0xBF);
   assert_int_equal(((const guint8 *)g_bytes_get_data(rsp, NULL))[1], 0x2D);
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
   assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
   assert_false(f->t->removed);
@@ -553,16 +421,16 @@ static void test_silent_modem_fails_open_then_recovers(void **state)
 
   f->t->timeout_ms = 200;
   assert_true(modem_sim_set_option(f->ms, "delay-ms=800", NULL));
-  assert_false(t_open(f->t, &error));
+  assert_false(test_transport_open(f->t, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
   assert_false(f->t->removed);
   g_clear_error(&error);
 
   assert_true(modem_sim_set_option(f->ms, "delay-ms=0", NULL));
   f->t->timeout_ms = 0;
-  if (!t_open(f->t, &error))
+  if (!test_transport_open(f->t, &error))
     fail_msg("second open: %s", error->message);
-  eid = get_eid(f->t, open_isdr(f), &error);
+  eid = test_es10_get_eid(f->t, 1, open_isdr(f), &error);
   assert_non_null(eid);
   assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
 }
@@ -576,7 +444,7 @@ static void test_unplug_mid_command_reports_port_gone(void **state)
 
   /* The modem dies instead of passing the next APDU to the card. */
   assert_true(modem_sim_set_option(f->ms, "close-after=1", NULL));
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
   assert_int_equal(f->removed_calls, 1);
@@ -584,13 +452,13 @@ static void test_unplug_mid_command_reports_port_gone(void **state)
   g_clear_error(&error);
 
   /* Every later call fails the same way, at once. */
-  assert_int_equal(t_open_channel(f->t, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
   assert_int_equal(f->removed_calls, 1);
   g_clear_error(&error);
 
   /* Closing what is gone is no error. */
-  assert_true(t_close(f->t, &error));
+  assert_true(test_transport_close(f->t, &error));
 }
 
 static void test_unplug_while_waiting_fails_queued_commands(void **state)
@@ -606,14 +474,14 @@ static void test_unplug_while_waiting_fails_queued_commands(void **state)
   cmd = g_bytes_new(apdu, sizeof apdu);
   assert_true(modem_sim_set_option(f->ms, "delay-ms=5000", NULL));
   for (guint i = 0; i < G_N_ELEMENTS(res); i++)
-    transport_transmit(f->t, 1, channel, cmd, NULL, got_result, &res[i]);
-  run_loop_for(50);
+    transport_transmit(f->t, 1, channel, cmd, NULL, test_got_result, &res[i]);
+  test_run_for(50);
   modem_sim_unplug(f->ms);
   for (guint i = 0; i < G_N_ELEMENTS(res); i++) {
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) rsp = NULL;
 
-    wait_result(&res[i]);
+    test_wait_result(&res[i]);
     rsp = transport_transmit_finish(f->t, res[i], &error);
     assert_null(rsp);
     assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
@@ -630,12 +498,12 @@ static void test_garbage_answer_is_protocol_error(void **state)
   g_autofree gchar *eid = NULL;
 
   assert_true(modem_sim_set_option(f->ms, "quirk=garbage", NULL));
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
   g_clear_error(&error);
 
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   if (!eid)
     fail_msg("after garbage: %s", error->message);
   assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
@@ -652,14 +520,14 @@ static void test_commands_queue_in_order(void **state)
   GAsyncResult *res[4] = {NULL};
 
   for (guint i = 0; i < G_N_ELEMENTS(res); i++)
-    iso7816_store_data_async(f->t, 1, channel, i % 2 ? info_req : eid_req, NULL, NULL, got_result,
-                             &res[i]);
+    iso7816_store_data_async(f->t, 1, channel, i % 2 ? info_req : eid_req, NULL, NULL,
+                             test_got_result, &res[i]);
   for (guint i = 0; i < G_N_ELEMENTS(res); i++) {
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) rsp = NULL;
     const guint8 *p;
 
-    wait_result(&res[i]);
+    test_wait_result(&res[i]);
     rsp = iso7816_store_data_finish(res[i], &error);
     if (!rsp)
       fail_msg("request %u: %s", i, error->message);
@@ -682,18 +550,18 @@ static void test_cancelled_command_leaves_the_others(void **state)
   g_autoptr(GBytes) rsp = NULL;
   g_autofree gchar *eid = NULL;
 
-  iso7816_store_data_async(f->t, 1, channel, eid_req, NULL, NULL, got_result, &first);
-  iso7816_store_data_async(f->t, 1, channel, eid_req, NULL, cancellable, got_result, &second);
+  iso7816_store_data_async(f->t, 1, channel, eid_req, NULL, NULL, test_got_result, &first);
+  iso7816_store_data_async(f->t, 1, channel, eid_req, NULL, cancellable, test_got_result, &second);
   g_cancellable_cancel(cancellable);
-  wait_result(&second);
+  test_wait_result(&second);
   assert_null(iso7816_store_data_finish(second, &error));
   assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
   g_clear_error(&error);
-  wait_result(&first);
+  test_wait_result(&first);
   rsp = iso7816_store_data_finish(first, &error);
   assert_non_null(rsp);
 
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(card_of(f)));
 }
 
@@ -718,14 +586,14 @@ static void test_stale_channels_are_closed_on_open(void **state)
 
   /* A client that died before it could close anything: one channel it
    * opened through the modem, two with its own MANAGE CHANNEL. */
-  assert_true(t_open(crashed, &error));
-  assert_int_equal(t_open_channel(crashed, &error), 1);
+  assert_true(test_transport_open(crashed, &error));
+  assert_int_equal(test_transport_open_isdr(crashed, 1, &error), 1);
   open_channel_on_card(card_of(f));
   open_channel_on_card(card_of(f));
   transport_free(crashed);
   assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0x2 | 0x4 | 0x8);
 
-  assert_true(t_open(f->t, &error));
+  assert_true(test_transport_open(f->t, &error));
   assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0);
   assert_int_equal(open_isdr(f), 1);
 }
@@ -739,13 +607,13 @@ static void test_no_free_channel_is_refused(void **state)
   guint channel = open_isdr(f);
   g_autofree gchar *eid = NULL;
 
-  assert_int_equal(t_open_channel(f->t, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED));
   g_clear_error(&error);
 
-  eid = get_eid(f->t, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
-  assert_true(t_close_channel(f->t, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
   assert_int_equal(open_isdr(f), channel);
 }
 
@@ -756,13 +624,13 @@ static void test_plain_sim_has_no_isdr(void **state)
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GPtrArray) slots = NULL;
 
-  assert_int_equal(t_open_channel(f->t, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND));
   assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0);
 
   /* The port still works. */
-  transport_list_slots(f->t, NULL, got_result, &res);
-  wait_result(&res);
+  transport_list_slots(f->t, NULL, test_got_result, &res);
+  test_wait_result(&res);
   slots = transport_list_slots_finish(f->t, res, &error);
   assert_non_null(slots);
   assert_int_equal(slots->len, 1);
@@ -777,12 +645,12 @@ static void test_single_slot_is_listed(void **state)
   g_autoptr(GAsyncResult) switched = NULL;
   g_autoptr(GAsyncResult) reloaded = NULL;
   g_autoptr(GPtrArray) slots = NULL;
-  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
+  g_autoptr(GBytes) aid = test_isdr_aid();
   g_autoptr(GAsyncResult) slot2 = NULL;
   TransportSlot *slot;
 
-  transport_list_slots(f->t, NULL, got_result, &res);
-  wait_result(&res);
+  transport_list_slots(f->t, NULL, test_got_result, &res);
+  test_wait_result(&res);
   slots = transport_list_slots_finish(f->t, res, &error);
   assert_non_null(slots);
   assert_int_equal(slots->len, 1);
@@ -792,20 +660,20 @@ static void test_single_slot_is_listed(void **state)
   assert_true(slot->active);
   assert_int_equal(slot->is_euicc, TRANSPORT_TRISTATE_UNKNOWN);
 
-  transport_switch_slot(f->t, 1, NULL, got_result, &switched);
-  wait_result(&switched);
+  transport_switch_slot(f->t, 1, NULL, test_got_result, &switched);
+  test_wait_result(&switched);
   assert_false(transport_switch_slot_finish(f->t, switched, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
   g_clear_error(&error);
 
-  transport_reload_sim(f->t, 1, NULL, got_result, &reloaded);
-  wait_result(&reloaded);
+  transport_reload_sim(f->t, 1, NULL, test_got_result, &reloaded);
+  test_wait_result(&reloaded);
   assert_false(transport_reload_sim_finish(f->t, reloaded, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
   g_clear_error(&error);
 
-  transport_open_channel(f->t, 2, aid, NULL, got_result, &slot2);
-  wait_result(&slot2);
+  transport_open_channel(f->t, 2, aid, NULL, test_got_result, &slot2);
+  test_wait_result(&slot2);
   assert_int_equal(transport_open_channel_finish(f->t, slot2, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
 }
@@ -818,7 +686,7 @@ static void test_port_held_exclusively_is_busy(void **state)
 
   assert_true(holder >= 0);
   assert_int_equal(ioctl(holder, TIOCEXCL), 0);
-  assert_false(t_open(f->t, &error));
+  assert_false(test_transport_open(f->t, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_BUSY));
   assert_non_null(strstr(error->message, "ModemManager"));
   g_clear_error(&error);
@@ -826,7 +694,7 @@ static void test_port_held_exclusively_is_busy(void **state)
   /* Once the other program lets go, the port opens. */
   ioctl(holder, TIOCNXCL);
   close(holder);
-  if (!t_open(f->t, &error))
+  if (!test_transport_open(f->t, &error))
     fail_msg("after release: %s", error->message);
   open_isdr(f);
 }
@@ -847,11 +715,11 @@ static gchar *raw_command(int fd, const char *line, const char *ending)
 {
   g_autoptr(GString) in = g_string_new(NULL);
   g_autofree gchar *out = g_strconcat(line, ending, NULL);
+  gint64 deadline = g_get_monotonic_time() + TEST_WAIT_LIMIT_MS * G_TIME_SPAN_MILLISECOND;
   gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
 
   assert_int_equal(write(fd, out, strlen(out)), (ssize_t)strlen(out));
-  while (!expired) {
+  while (!(expired = g_get_monotonic_time() > deadline)) {
     char buf[512];
     ssize_t n;
 
@@ -865,8 +733,17 @@ static gchar *raw_command(int fd, const char *line, const char *ending)
   }
   if (expired)
     fail_msg("no final result to %s; got \"%s\"", line, in->str);
-  g_source_remove(id);
   return g_string_free(g_steal_pointer(&in), FALSE);
+}
+
+/* Sends one command line; asserts that the modem answered exactly expected
+ * (anything, when expected is NULL). */
+static void assert_exchange(int fd, const char *line, const char *ending, const char *expected)
+{
+  g_autofree gchar *answer = raw_command(fd, line, ending);
+
+  if (expected)
+    assert_string_equal(answer, expected);
 }
 
 #define ISDR_HEX "A0000005591010FFFFFFFF8900000100"
@@ -875,37 +752,19 @@ static void test_modem_sim_frames_answers_like_a_modem(void **state)
 {
   Fixture *f = *state;
   int fd = open_raw(f);
-  g_autofree gchar *a = NULL;
 
   /* Echo is on until ATE0, as on a real modem. */
-  a = raw_command(fd, "AT", "\r");
-  assert_string_equal(a, "AT\r\r\nOK\r\n");
-  g_free(a);
-  a = raw_command(fd, "ATE0", "\r");
-  assert_string_equal(a, "ATE0\r\r\nOK\r\n");
-  g_free(a);
+  assert_exchange(fd, "AT", "\r", "AT\r\r\nOK\r\n");
+  assert_exchange(fd, "ATE0", "\r", "ATE0\r\r\nOK\r\n");
   /* CR LF works as well as CR. */
-  a = raw_command(fd, "AT", "\r\n");
-  assert_string_equal(a, "\r\nOK\r\n");
-  g_free(a);
-  a = raw_command(fd, "AT+CPIN?", "\r");
-  assert_string_equal(a, "\r\n+CPIN: READY\r\n\r\nOK\r\n");
-  g_free(a);
-  a = raw_command(fd, "AT+CCHO=?", "\r");
-  assert_string_equal(a, "\r\nOK\r\n");
-  g_free(a);
-  a = raw_command(fd, "AT+NOSUCH", "\r");
-  assert_string_equal(a, "\r\nERROR\r\n");
-  g_free(a);
-  a = raw_command(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r");
-  assert_string_equal(a, "\r\n+CCHO: 1\r\n\r\nOK\r\n");
-  g_free(a);
-  a = raw_command(fd, "AT+CCHC=1", "\r");
-  assert_string_equal(a, "\r\nOK\r\n");
-  g_free(a);
+  assert_exchange(fd, "AT", "\r\n", "\r\nOK\r\n");
+  assert_exchange(fd, "AT+CPIN?", "\r", "\r\n+CPIN: READY\r\n\r\nOK\r\n");
+  assert_exchange(fd, "AT+CCHO=?", "\r", "\r\nOK\r\n");
+  assert_exchange(fd, "AT+NOSUCH", "\r", "\r\nERROR\r\n");
+  assert_exchange(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r", "\r\n+CCHO: 1\r\n\r\nOK\r\n");
+  assert_exchange(fd, "AT+CCHC=1", "\r", "\r\nOK\r\n");
   /* Errors are plain ERROR by default, whatever +CMEE says. */
-  a = raw_command(fd, "AT+CCHC=1", "\r");
-  assert_string_equal(a, "\r\nERROR\r\n");
+  assert_exchange(fd, "AT+CCHC=1", "\r", "\r\nERROR\r\n");
   close(fd);
 }
 
@@ -913,21 +772,15 @@ static void test_modem_sim_quirks_show_on_the_wire(void **state)
 {
   Fixture *f = *state;
   int fd = open_raw(f);
-  g_autofree gchar *a = NULL;
 
-  a = raw_command(fd, "ATE0", "\r");
-  g_free(a);
+  assert_exchange(fd, "ATE0", "\r", NULL);
   /* no-test-commands: the test form fails, the command works. */
-  a = raw_command(fd, "AT+CCHO=?", "\r");
-  assert_string_equal(a, "\r\n+CREG: 1\r\n\r\nERROR\r\n");
-  g_free(a);
+  assert_exchange(fd, "AT+CCHO=?", "\r", "\r\n+CREG: 1\r\n\r\nERROR\r\n");
   /* ccho-nospace, and urc around the answer. */
-  a = raw_command(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r");
-  assert_string_equal(a, "\r\n+CREG: 1\r\n\r\n+CCHO:1\r\n\r\nRING\r\n\r\nOK\r\n");
-  g_free(a);
+  assert_exchange(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r",
+                  "\r\n+CREG: 1\r\n\r\n+CCHO:1\r\n\r\nRING\r\n\r\nOK\r\n");
   /* cme-error: numbered errors. */
-  a = raw_command(fd, "AT+CCHC=7", "\r");
-  assert_string_equal(a, "\r\n+CREG: 1\r\n\r\n+CME ERROR: 21\r\n");
+  assert_exchange(fd, "AT+CCHC=7", "\r", "\r\n+CREG: 1\r\n\r\n+CME ERROR: 21\r\n");
   close(fd);
 }
 
@@ -935,19 +788,14 @@ static void test_modem_sim_csim_only_lacks_channel_commands(void **state)
 {
   Fixture *f = *state;
   int fd = open_raw(f);
-  g_autofree gchar *a = NULL;
 
-  a = raw_command(fd, "ATE0", "\r");
-  g_free(a);
-  a = raw_command(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r");
-  assert_string_equal(a, "\r\n+CME ERROR: operation not supported\r\n");
-  g_free(a);
-  a = raw_command(fd, "AT+CGLA=1,10,\"01C0000000\"", "\r");
-  assert_string_equal(a, "\r\n+CME ERROR: operation not supported\r\n");
-  g_free(a);
+  assert_exchange(fd, "ATE0", "\r", NULL);
+  assert_exchange(fd, "AT+CCHO=\"" ISDR_HEX "\"", "\r",
+                  "\r\n+CME ERROR: operation not supported\r\n");
+  assert_exchange(fd, "AT+CGLA=1,10,\"01C0000000\"", "\r",
+                  "\r\n+CME ERROR: operation not supported\r\n");
   /* MANAGE CHANNEL open through +CSIM: channel 1, 9000. */
-  a = raw_command(fd, "AT+CSIM=10,\"0070000001\"", "\r");
-  assert_string_equal(a, "\r\n+CSIM: 6,\"019000\"\r\n\r\nOK\r\n");
+  assert_exchange(fd, "AT+CSIM=10,\"0070000001\"", "\r", "\r\n+CSIM: 6,\"019000\"\r\n\r\nOK\r\n");
   assert_int_equal(euicc_sim_get_open_channels(card_of(f)), 0x2);
   close(fd);
 }

@@ -17,6 +17,7 @@
 #include "es10/es10.h"
 #include "transport/iso7816.h"
 #include "euicc-sim.h"
+#include "test-util.h"
 
 /* three-profiles.card */
 #define TP_EID "89049032123451234512345678901235"
@@ -32,17 +33,6 @@ typedef struct {
   guint channel;
 } Card;
 
-static GBytes *sim_transmit(gpointer user_data, GBytes *command, GError **error)
-{
-  gsize len;
-  const guint8 *b = g_bytes_get_data(command, &len);
-  GBytes *response = euicc_sim_transmit(user_data, b, len);
-
-  if (!response)
-    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT, "The card did not answer");
-  return response;
-}
-
 /* Loads a card file, opens a logical channel and selects the ISD-R on it. */
 static Card *card_open_with(EuiccSim *sim)
 {
@@ -53,7 +43,7 @@ static Card *card_open_with(EuiccSim *sim)
   assert_non_null(sim);
   assert_non_null(aid);
   card->sim = sim;
-  card->channel = iso7816_open_channel_sync(sim_transmit, sim, aid, &error);
+  card->channel = iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error);
   if (!card->channel)
     fail_msg("cannot open the ISD-R: %s", error->message);
   return card;
@@ -61,24 +51,14 @@ static Card *card_open_with(EuiccSim *sim)
 
 static Card *card_open(const char *name)
 {
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
-  g_autofree gchar *path = NULL;
-  g_autoptr(GError) error = NULL;
-  EuiccSim *sim;
-
-  assert_non_null(dir);
-  path = g_build_filename(dir, name, NULL);
-  sim = euicc_sim_new_from_file(path, &error);
-  if (!sim)
-    fail_msg("cannot load %s: %s", path, error->message);
-  return card_open_with(sim);
+  return card_open_with(test_card_load(name));
 }
 
 static void card_free(Card *card)
 {
   g_autoptr(GError) error = NULL;
 
-  assert_true(iso7816_close_channel_sync(sim_transmit, card->sim, card->channel, &error));
+  assert_true(iso7816_close_channel_sync(test_sim_transmit, card->sim, card->channel, &error));
   assert_int_equal(euicc_sim_get_open_channels(card->sim), 0);
   euicc_sim_free(card->sim);
   g_free(card);
@@ -93,7 +73,8 @@ static GBytes *card_call(Card *card, GBytes *request)
   GBytes *response;
 
   assert_non_null(req);
-  response = iso7816_store_data_sync(sim_transmit, card->sim, card->channel, req, NULL, &error);
+  response =
+      iso7816_store_data_sync(test_sim_transmit, card->sim, card->channel, req, NULL, &error);
   if (!response)
     fail_msg("the ES10 request failed: %s", error->message);
   return response;

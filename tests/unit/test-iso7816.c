@@ -16,6 +16,7 @@
 
 #include "transport/iso7816.h"
 #include "euicc-sim.h"
+#include "test-util.h"
 
 /* ---- the scripted card ---- */
 
@@ -1068,44 +1069,6 @@ static void test_async_cancel(void **state)
 
 /* ---- against euicc-sim ---- */
 
-static GBytes *sim_transmit(gpointer user_data, GBytes *command, GError **error)
-{
-  gsize len;
-  const guint8 *b = g_bytes_get_data(command, &len);
-  GBytes *response = euicc_sim_transmit(user_data, b, len);
-
-  if (!response)
-    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT, "The card did not answer");
-  return response;
-}
-
-static EuiccSim *sim_load(const char *card)
-{
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
-  g_autofree gchar *path = NULL;
-  g_autoptr(GError) error = NULL;
-  EuiccSim *sim;
-
-  assert_non_null(dir);
-  path = g_build_filename(dir, card, NULL);
-  sim = euicc_sim_new_from_file(path, &error);
-  if (!sim)
-    fail_msg("cannot load %s: %s", path, error->message);
-  return sim;
-}
-
-static GBytes *isdr_aid(void)
-{
-  GByteArray *aid = g_byte_array_new();
-  const char *hex = EUICC_SIM_ISDR_AID;
-
-  for (gsize i = 0; hex[i] && hex[i + 1]; i += 2) {
-    guint8 b = (guint8)(g_ascii_xdigit_value(hex[i]) << 4 | g_ascii_xdigit_value(hex[i + 1]));
-    g_byte_array_append(aid, &b, 1);
-  }
-  return g_byte_array_free_to_bytes(aid);
-}
-
 /* GetEuiccDataRequest for the EID: BF3E 03 5C 01 5A (SGP.22 5.7.20). */
 static GBytes *get_eid_request(void)
 {
@@ -1132,8 +1095,8 @@ static gchar *eid_from_response(GBytes *response)
 
 static void test_sim_get_eid_on_every_channel(void **state)
 {
-  g_autoptr(EuiccSim) sim = sim_load("three-profiles.card");
-  g_autoptr(GBytes) aid = isdr_aid();
+  g_autoptr(EuiccSim) sim = test_card_load("three-profiles.card");
+  g_autoptr(GBytes) aid = test_isdr_aid();
   g_autoptr(GBytes) request = get_eid_request();
   g_autoptr(GError) error = NULL;
   guint opened[19];
@@ -1142,22 +1105,22 @@ static void test_sim_get_eid_on_every_channel(void **state)
     g_autoptr(GBytes) response = NULL;
     g_autofree gchar *eid = NULL;
 
-    opened[i] = iso7816_open_channel_sync(sim_transmit, sim, aid, &error);
+    opened[i] = iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error);
     assert_null(error);
     assert_true(opened[i] >= 1 && opened[i] <= 19);
     assert_true(euicc_sim_get_open_channels(sim) & (1u << opened[i]));
-    response = iso7816_store_data_sync(sim_transmit, sim, opened[i], request, NULL, &error);
+    response = iso7816_store_data_sync(test_sim_transmit, sim, opened[i], request, NULL, &error);
     assert_null(error);
     eid = eid_from_response(response);
     assert_string_equal(eid, euicc_sim_get_eid(sim));
   }
   /* Every channel is taken now. */
-  assert_int_equal(iso7816_open_channel_sync(sim_transmit, sim, aid, &error), 0);
+  assert_int_equal(iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED));
   g_clear_error(&error);
 
   for (guint i = 0; i < 19; i++)
-    assert_true(iso7816_close_channel_sync(sim_transmit, sim, opened[i], &error));
+    assert_true(iso7816_close_channel_sync(test_sim_transmit, sim, opened[i], &error));
   assert_int_equal(euicc_sim_get_open_channels(sim), 0);
 }
 
@@ -1222,8 +1185,8 @@ static void iccid_bcd(const char *digits, guint8 out[10])
 
 static void run_sim_segments(guint segment)
 {
-  g_autoptr(EuiccSim) sim = sim_load("three-profiles.card");
-  g_autoptr(GBytes) aid = isdr_aid();
+  g_autoptr(EuiccSim) sim = test_card_load("three-profiles.card");
+  g_autoptr(GBytes) aid = test_isdr_aid();
   g_autoptr(GError) error = NULL;
   g_autofree gchar *dir = g_dir_make_tmp("iso7816-XXXXXX", &error);
   g_autofree gchar *log = g_build_filename(dir, "apdu.log", NULL);
@@ -1242,11 +1205,11 @@ static void run_sim_segments(guint segment)
   iccid_bcd(iccid, bcd);
   request = set_nickname_request(bcd, nickname);
 
-  channel = iso7816_open_channel_sync(sim_transmit, sim, aid, &error);
+  channel = iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error);
   assert_true(channel > 0);
   before = euicc_sim_get_apdu_count(sim);
   assert_true(euicc_sim_set_apdu_log(sim, log, &error));
-  response = iso7816_store_data_sync(sim_transmit, sim, channel, request, &limits, &error);
+  response = iso7816_store_data_sync(test_sim_transmit, sim, channel, request, &limits, &error);
   assert_null(error);
   assert_true(euicc_sim_set_apdu_log(sim, NULL, &error));
 
@@ -1314,20 +1277,20 @@ static void test_sim_response_chunks(void **state)
   static const guint8 list_all[] = {0xBF, 0x2D, 0x00};
   static const guint chunks[] = {256, 255, 100, 16, 1};
   g_autoptr(GBytes) request = g_bytes_new_static(list_all, sizeof list_all);
-  g_autoptr(GBytes) aid = isdr_aid();
+  g_autoptr(GBytes) aid = test_isdr_aid();
   g_autoptr(GBytes) reference = NULL;
 
   for (gsize i = 0; i < G_N_ELEMENTS(chunks); i++) {
-    g_autoptr(EuiccSim) sim = sim_load("three-profiles.card");
+    g_autoptr(EuiccSim) sim = test_card_load("three-profiles.card");
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) response = NULL;
     guint channel, before;
 
     euicc_sim_set_response_chunk(sim, chunks[i]);
-    channel = iso7816_open_channel_sync(sim_transmit, sim, aid, &error);
+    channel = iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error);
     assert_true(channel > 0);
     before = euicc_sim_get_apdu_count(sim);
-    response = iso7816_store_data_sync(sim_transmit, sim, channel, request, NULL, &error);
+    response = iso7816_store_data_sync(test_sim_transmit, sim, channel, request, NULL, &error);
     assert_null(error);
     assert_non_null(response);
     assert_true(g_bytes_get_size(response) > 3);
@@ -1345,29 +1308,29 @@ static void test_sim_response_chunks(void **state)
 
 static void test_sim_card_errors(void **state)
 {
-  g_autoptr(EuiccSim) sim = sim_load("three-profiles.card");
-  g_autoptr(GBytes) aid = isdr_aid();
+  g_autoptr(EuiccSim) sim = test_card_load("three-profiles.card");
+  g_autoptr(GBytes) aid = test_isdr_aid();
   g_autoptr(GBytes) request = get_eid_request();
   g_autoptr(GError) error = NULL;
   guint channel;
 
-  channel = iso7816_open_channel_sync(sim_transmit, sim, aid, &error);
+  channel = iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error);
   assert_true(channel > 0);
 
   assert_true(euicc_sim_add_fault(sim, "sw:BF3E=6A88@1", &error));
-  assert_null(iso7816_store_data_sync(sim_transmit, sim, channel, request, NULL, &error));
+  assert_null(iso7816_store_data_sync(test_sim_transmit, sim, channel, request, NULL, &error));
   assert_true(g_error_matches(error, ISO7816_STATUS_ERROR, 0x6A88));
   g_clear_error(&error);
 
   assert_true(euicc_sim_add_fault(sim, "drop:BF3E@1", &error));
-  assert_null(iso7816_store_data_sync(sim_transmit, sim, channel, request, NULL, &error));
+  assert_null(iso7816_store_data_sync(test_sim_transmit, sim, channel, request, NULL, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
   g_clear_error(&error);
 
   /* Both faults fired once: the card answers again. */
   {
     g_autoptr(GBytes) response =
-        iso7816_store_data_sync(sim_transmit, sim, channel, request, NULL, &error);
+        iso7816_store_data_sync(test_sim_transmit, sim, channel, request, NULL, &error);
     g_autofree gchar *eid = NULL;
     assert_null(error);
     eid = eid_from_response(response);
@@ -1375,7 +1338,7 @@ static void test_sim_card_errors(void **state)
   }
 
   assert_true(euicc_sim_add_fault(sim, "sw:manage-channel=6881@1", &error));
-  assert_int_equal(iso7816_open_channel_sync(sim_transmit, sim, aid, &error), 0);
+  assert_int_equal(iso7816_open_channel_sync(test_sim_transmit, sim, aid, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED));
   g_clear_error(&error);
 
@@ -1384,7 +1347,7 @@ static void test_sim_card_errors(void **state)
     static const guint8 other[] = {0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02};
     g_autoptr(GBytes) usim_like = g_bytes_new_static(other, sizeof other);
     guint32 open_before = euicc_sim_get_open_channels(sim);
-    assert_int_equal(iso7816_open_channel_sync(sim_transmit, sim, usim_like, &error), 0);
+    assert_int_equal(iso7816_open_channel_sync(test_sim_transmit, sim, usim_like, &error), 0);
     assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND));
     assert_int_equal(euicc_sim_get_open_channels(sim), open_before);
   }

@@ -21,15 +21,11 @@
 #include "es10/es10.h"
 #include "modem-sim.h"
 #include "transport/iso7816.h"
+#include "test-util.h"
 #include "transport/transport.h"
 
-/* Far beyond any answer here, far below meson's timeout. */
-#define WAIT_LIMIT_MS 20000
 /* What the tests give the backend per request unless a test says otherwise. */
 #define REQUEST_TIMEOUT_MS 5000
-
-static const guint8 isdr_aid[] = {0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                  0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x01, 0x00};
 
 /* The simulated modem of one test: card files by name (NULL: empty slot). */
 typedef struct {
@@ -47,143 +43,18 @@ typedef struct {
   GPid proxy_pid;
 } Fixture;
 
-/* ---- bounded waiting ---- */
+/* ---- waiting and ES10 calls ---- */
 
-static gboolean on_wait_limit(gpointer data)
+static gboolean no_open_channels(gpointer card)
 {
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void got_result(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GAsyncResult **slot = data;
-
-  g_assert_null(*slot);
-  *slot = g_object_ref(res);
-}
-
-static void wait_result(GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!*slot && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  if (!*slot)
-    fail_msg("no answer within %d ms", WAIT_LIMIT_MS);
+  return euicc_sim_get_open_channels(card) == 0;
 }
 
 /* Runs the loop until the card has no logical channel open, or fails. */
 static void wait_no_open_channels(EuiccSim *card)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (euicc_sim_get_open_channels(card) != 0 && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
+  test_wait_until(no_open_channels, card);
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
-}
-
-/* ---- synchronous wrappers ---- */
-
-static gboolean t_open(Transport *t, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_open(t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_open_finish(t, res, error);
-}
-
-static GPtrArray *t_list_slots(Transport *t, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_list_slots(t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_list_slots_finish(t, res, error);
-}
-
-static guint t_open_channel(Transport *t, guint slot, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
-
-  transport_open_channel(t, slot, aid, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_open_channel_finish(t, res, error);
-}
-
-static gboolean t_close_channel(Transport *t, guint slot, guint channel, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_close_channel(t, slot, channel, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_close_channel_finish(t, res, error);
-}
-
-static GBytes *t_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_transmit(t, slot, channel, apdu, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_transmit_finish(t, res, error);
-}
-
-static gboolean t_switch_slot(Transport *t, guint slot, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_switch_slot(t, slot, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_switch_slot_finish(t, res, error);
-}
-
-static gboolean t_reload_sim(Transport *t, guint slot, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_reload_sim(t, slot, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_reload_sim_finish(t, res, error);
-}
-
-static gboolean t_close(Transport *t, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_close(t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_close_finish(t, res, error);
-}
-
-/* One ES10 command as STORE DATA on the channel; the response DER. */
-static GBytes *es10_call(Transport *t, guint slot, guint channel, GBytes *request, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  iso7816_store_data_async(t, slot, channel, request, NULL, NULL, got_result, &res);
-  wait_result(&res);
-  return iso7816_store_data_finish(res, error);
-}
-
-static gchar *get_eid(Transport *t, guint slot, guint channel, GError **error)
-{
-  g_autoptr(GBytes) req = es10c_get_eid_encode();
-  g_autoptr(GBytes) rsp = es10_call(t, slot, channel, req, error);
-  gchar *eid = NULL;
-
-  if (!rsp ||
-      !es10c_get_eid_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &eid, error))
-    return NULL;
-  return eid;
 }
 
 static GPtrArray *list_profiles(Transport *t, guint channel, GError **error)
@@ -193,7 +64,7 @@ static GPtrArray *list_profiles(Transport *t, guint channel, GError **error)
   Es10cGetProfilesInfoResult result = ES10C_GET_PROFILES_INFO_UNDEFINED_ERROR;
   GPtrArray *profiles = NULL;
 
-  if (!req || !(rsp = es10_call(t, 1, channel, req, error)))
+  if (!req || !(rsp = test_es10_call(t, 1, channel, req, error)))
     return NULL;
   if (!es10c_get_profiles_info_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &result,
                                       &profiles, error))
@@ -220,32 +91,13 @@ static void on_removed(Transport *t, gpointer data)
   f->removed_calls++;
 }
 
-static char *card_path(const char *name)
-{
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
-
-  assert_non_null(dir);
-  return g_build_filename(dir, name, NULL);
-}
-
 static Fixture *fixture_new(const SimSetup *setup)
 {
   Fixture *f = g_new0(Fixture, 1);
-  g_autoptr(GError) error = NULL;
 
   f->setup = setup;
-  f->ms = modem_sim_new(MODEM_SIM_PROTOCOL_MBIM);
-  for (guint i = 0; i < setup->n_slots; i++) {
-    g_autofree char *path = setup->cards[i] ? card_path(setup->cards[i]) : NULL;
-
-    if (!modem_sim_add_slot(f->ms, path, &error))
-      fail_msg("slot %u: %s", i + 1, error->message);
-  }
-  for (guint i = 0; i < G_N_ELEMENTS(setup->options) && setup->options[i]; i++)
-    if (!modem_sim_set_option(f->ms, setup->options[i], &error))
-      fail_msg("%s: %s", setup->options[i], error->message);
-  if (!modem_sim_start(f->ms, &error))
-    fail_msg("modem-sim: %s", error->message);
+  f->ms = test_modem_sim_start(MODEM_SIM_PROTOCOL_MBIM, setup->cards, setup->n_slots,
+                               setup->options, G_N_ELEMENTS(setup->options));
   f->t = transport_new_mbim(modem_sim_get_port(f->ms), setup->flags);
   f->t->timeout_ms = REQUEST_TIMEOUT_MS;
   transport_set_removed_func(f->t, on_removed, f);
@@ -264,7 +116,7 @@ static int setup(void **state)
   g_autoptr(GError) error = NULL;
 
   *state = f;
-  if (!t_open(f->t, &error))
+  if (!test_transport_open(f->t, &error))
     fail_msg("open: %s", error->message);
   return 0;
 }
@@ -275,7 +127,7 @@ static int teardown(void **state)
   g_autoptr(GError) error = NULL;
 
   if (f->t) {
-    t_close(f->t, &error);
+    test_transport_close(f->t, &error);
     transport_free(f->t);
   }
   modem_sim_free(f->ms);
@@ -300,7 +152,7 @@ static void test_slots_show_euicc_plain_sim_and_empty_slot(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) slots = t_list_slots(f->t, &error);
+  g_autoptr(GPtrArray) slots = test_transport_list_slots(f->t, &error);
   TransportSlot *s;
 
   assert_non_null(slots);
@@ -331,16 +183,16 @@ static void test_isdr_channel_gives_the_eid(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autofree gchar *eid = NULL;
 
   assert_null(error);
   assert_in_range(channel, 1, 19);
   assert_true(euicc_sim_get_open_channels(card) & (1u << channel));
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(error);
   assert_string_equal(eid, euicc_sim_get_eid(card));
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
 }
 
@@ -349,7 +201,7 @@ static void test_transmit_returns_data_then_status_word(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   guint8 cmd[] = {0x80, 0xE2, 0x91, 0x00, 0x06, 0xBF, 0x3E, 0x03, 0x5C, 0x01, 0x5A, 0x00};
   g_autoptr(GBytes) apdu = NULL;
   g_autoptr(GBytes) rsp = NULL;
@@ -361,7 +213,7 @@ static void test_transmit_returns_data_then_status_word(void **state)
   assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_PROPRIETARY, &cla, &error));
   cmd[0] = cla;
   apdu = g_bytes_new(cmd, sizeof cmd);
-  rsp = t_transmit(f->t, 1, channel, apdu, &error);
+  rsp = test_transport_transmit(f->t, 1, channel, apdu, &error);
   assert_non_null(rsp);
   r = g_bytes_get_data(rsp, &len);
   /* BF3E 12 5A 10 <16 bytes of EID> 90 00 */
@@ -376,7 +228,7 @@ static void test_es10_surface_through_the_modem(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autoptr(GBytes) req = NULL;
   g_autoptr(GBytes) rsp = NULL;
   g_autoptr(Es10bEuiccInfo2) info = NULL;
@@ -393,7 +245,7 @@ static void test_es10_surface_through_the_modem(void **state)
 
   /* EUICCInfo2 */
   req = es10b_get_euicc_info2_encode();
-  rsp = es10_call(f->t, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10b_get_euicc_info2_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                            &info, &error));
@@ -413,7 +265,7 @@ static void test_es10_surface_through_the_modem(void **state)
 
   /* disable the enabled one, enable another */
   req = es10c_disable_profile_encode(ES10_PROFILE_ID_ICCID, "8944476500001234567", FALSE, &error);
-  rsp = es10_call(f->t, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_disable_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                            &disable_result, &error));
@@ -423,7 +275,7 @@ static void test_es10_surface_through_the_modem(void **state)
   g_clear_pointer(&rsp, g_bytes_unref);
 
   req = es10c_enable_profile_encode(ES10_PROFILE_ID_ICCID, "89012604100000123456", FALSE, &error);
-  rsp = es10_call(f->t, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_enable_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                           &enable_result, &error));
@@ -434,7 +286,7 @@ static void test_es10_surface_through_the_modem(void **state)
 
   /* delete a disabled one */
   req = es10c_delete_profile_encode(ES10_PROFILE_ID_ICCID, "89445001000000654321", &error);
-  rsp = es10_call(f->t, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_delete_profile_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                           &delete_result, &error));
@@ -446,7 +298,7 @@ static void test_es10_surface_through_the_modem(void **state)
 
   /* nickname */
   req = es10c_set_nickname_encode("89012604100000123456", "Travel", &error);
-  rsp = es10_call(f->t, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_set_nickname_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                         &nick_result, &error));
@@ -457,7 +309,7 @@ static void test_es10_surface_through_the_modem(void **state)
 
   /* the notifications the card wrote for all that */
   req = es10b_list_notification_encode(0, &error);
-  rsp = es10_call(f->t, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10b_list_notification_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                              &list_result, &notifications, &error));
@@ -465,7 +317,7 @@ static void test_es10_surface_through_the_modem(void **state)
   assert_int_equal(notifications->len, euicc_sim_get_notification_count(card));
   assert_true(notifications->len >= 3);
 
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
 }
 
@@ -478,20 +330,20 @@ static void test_channels_above_three_work(void **state)
   guint channels[6];
 
   for (guint i = 0; i < G_N_ELEMENTS(channels); i++) {
-    channels[i] = t_open_channel(f->t, 1, &error);
+    channels[i] = test_transport_open_isdr(f->t, 1, &error);
     if (!channels[i])
       fail_msg("channel %u: %s", i, error->message);
   }
   assert_true(channels[5] > 3);
   for (guint i = 0; i < G_N_ELEMENTS(channels); i++) {
-    g_autofree gchar *eid = get_eid(f->t, 1, channels[i], &error);
+    g_autofree gchar *eid = test_es10_get_eid(f->t, 1, channels[i], &error);
 
     if (!eid)
       fail_msg("GetEID on channel %u: %s", channels[i], error->message);
     assert_string_equal(eid, euicc_sim_get_eid(card));
   }
   for (guint i = 0; i < G_N_ELEMENTS(channels); i++)
-    assert_true(t_close_channel(f->t, 1, channels[i], &error));
+    assert_true(test_transport_close_channel(f->t, 1, channels[i], &error));
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
 }
 
@@ -501,7 +353,7 @@ static void test_long_responses_arrive_whole(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autoptr(GPtrArray) profiles = NULL;
   guint8 cmd[] = {0x80, 0xE2, 0x91, 0x00, 0x03, 0xBF, 0x2D, 0x00, 0x00};
   g_autoptr(GBytes) apdu = NULL;
@@ -512,7 +364,7 @@ static void test_long_responses_arrive_whole(void **state)
   assert_true(iso7816_cla_for_channel(channel, ISO7816_CLA_PROPRIETARY, &cla, &error));
   cmd[0] = cla;
   apdu = g_bytes_new(cmd, sizeof cmd);
-  rsp = t_transmit(f->t, 1, channel, apdu, &error);
+  rsp = test_transport_transmit(f->t, 1, channel, apdu, &error);
   assert_non_null(rsp);
   /* With the modem collecting 61xx the whole list is one response. */
   assert_true(g_bytes_get_size(rsp) > 258);
@@ -521,21 +373,21 @@ static void test_long_responses_arrive_whole(void **state)
   profiles = list_profiles(f->t, channel, &error);
   assert_non_null(profiles);
   assert_int_equal(profiles->len, 3);
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 static void test_61xx_passed_through_is_reassembled_above(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autoptr(GPtrArray) profiles = NULL;
 
   assert_int_not_equal(channel, 0);
   profiles = list_profiles(f->t, channel, &error);
   assert_non_null(profiles);
   assert_int_equal(profiles->len, 3);
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 static void test_plain_sim_refuses_the_isdr(void **state)
@@ -543,7 +395,7 @@ static void test_plain_sim_refuses_the_isdr(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
 
   assert_int_equal(channel, 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND);
@@ -560,7 +412,7 @@ static void test_select_failure_in_status_word_is_aid_not_found(void **state)
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
 
-  assert_int_equal(t_open_channel(f->t, 1, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND);
   assert_non_null(strstr(error->message, "6A82"));
   wait_no_open_channels(card);
@@ -577,7 +429,7 @@ static void test_timeout_leaves_no_channel_open(void **state)
   /* The modem opens the channel at once but answers after the timeout. */
   f->t->timeout_ms = 200;
   assert_true(modem_sim_set_option(f->ms, "delay-ms=600", NULL));
-  channel = t_open_channel(f->t, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_equal(channel, 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT);
   g_clear_error(&error);
@@ -587,11 +439,11 @@ static void test_timeout_leaves_no_channel_open(void **state)
   /* Usable again once the modem is quick. */
   assert_true(modem_sim_set_option(f->ms, "delay-ms=0", NULL));
   f->t->timeout_ms = REQUEST_TIMEOUT_MS;
-  channel = t_open_channel(f->t, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(card));
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 static void test_apdu_without_answer_times_out_then_channel_works(void **state)
@@ -599,21 +451,21 @@ static void test_apdu_without_answer_times_out_then_channel_works(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autofree gchar *eid = NULL;
 
   assert_int_not_equal(channel, 0);
   f->t->timeout_ms = 200;
   assert_true(euicc_sim_add_fault(card, "drop:BF3E@1", NULL));
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT);
   g_clear_error(&error);
 
   f->t->timeout_ms = REQUEST_TIMEOUT_MS;
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(card));
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 static gboolean cancel_now(gpointer data)
@@ -633,8 +485,8 @@ static void test_cancelled_request_says_cancelled(void **state)
 
   assert_true(modem_sim_set_option(f->ms, "delay-ms=500", NULL));
   g_timeout_add(50, cancel_now, cancellable);
-  transport_list_slots(f->t, cancellable, got_result, &res);
-  wait_result(&res);
+  transport_list_slots(f->t, cancellable, test_got_result, &res);
+  test_wait_result(&res);
   slots = transport_list_slots_finish(f->t, res, &error);
   assert_null(slots);
   assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -642,7 +494,7 @@ static void test_cancelled_request_says_cancelled(void **state)
 
   /* The late answer is dropped; the next request gets its own. */
   assert_true(modem_sim_set_option(f->ms, "delay-ms=0", NULL));
-  slots = t_list_slots(f->t, &error);
+  slots = test_transport_list_slots(f->t, &error);
   assert_non_null(slots);
   assert_int_equal(slots->len, 3);
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
@@ -658,13 +510,13 @@ static void test_vanished_port_is_port_gone_and_reported_once(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autofree gchar *eid = NULL;
 
   assert_int_not_equal(channel, 0);
   /* The modem goes away instead of answering the next APDU. */
   assert_true(modem_sim_set_option(f->ms, "close-after=1", NULL));
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE);
   g_clear_error(&error);
@@ -672,7 +524,7 @@ static void test_vanished_port_is_port_gone_and_reported_once(void **state)
   assert_int_equal(f->removed_calls, 1);
 
   /* Everything afterwards fails the same way, without another report. */
-  assert_int_equal(t_open_channel(f->t, 1, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE);
   assert_int_equal(f->removed_calls, 1);
 }
@@ -686,7 +538,7 @@ static void test_unplug_while_waiting_fails_the_request(void **state)
   /* The answer would come late; the port vanishes first. */
   assert_true(modem_sim_set_option(f->ms, "delay-ms=3000", NULL));
   g_timeout_add(50, unplug_now, f->ms);
-  slots = t_list_slots(f->t, &error);
+  slots = test_transport_list_slots(f->t, &error);
   assert_null(slots);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE);
   assert_int_equal(f->removed_calls, 1);
@@ -697,27 +549,27 @@ static void test_garbage_answer_is_a_protocol_error(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
   g_autofree gchar *eid = NULL;
 
   assert_int_not_equal(channel, 0);
   assert_true(modem_sim_set_option(f->ms, "garbage=apdu@1", NULL));
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL);
   g_clear_error(&error);
 
   /* The card itself answering garbage is the codec's business. */
   assert_true(euicc_sim_add_fault(card, "garbage:BF3E@1", NULL));
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_non_null(error);
   assert_int_equal(error->domain, ES10_ERROR);
   g_clear_error(&error);
 
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(card));
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 typedef struct {
@@ -745,14 +597,14 @@ static void test_injected_status_maps_to_transport_errors(void **state)
     guint channel = 0;
 
     if (!cases[i].on_open) {
-      channel = t_open_channel(f->t, 1, &error);
+      channel = test_transport_open_isdr(f->t, 1, &error);
       assert_int_not_equal(channel, 0);
     }
     assert_true(modem_sim_set_option(f->ms, cases[i].option, NULL));
     if (cases[i].on_open) {
-      assert_int_equal(t_open_channel(f->t, 1, &error), 0);
+      assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
     } else {
-      g_autofree gchar *eid = get_eid(f->t, 1, channel, &error);
+      g_autofree gchar *eid = test_es10_get_eid(f->t, 1, channel, &error);
 
       assert_null(eid);
     }
@@ -761,7 +613,7 @@ static void test_injected_status_maps_to_transport_errors(void **state)
                error ? error->message : "success");
     g_clear_error(&error);
     if (channel)
-      assert_true(t_close_channel(f->t, 1, channel, &error));
+      assert_true(test_transport_close_channel(f->t, 1, channel, &error));
     assert_int_equal(euicc_sim_get_open_channels(card), 0);
   }
 }
@@ -771,18 +623,18 @@ static void test_out_of_channels_is_refused_then_recovers(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint first = t_open_channel(f->t, 1, &error);
+  guint first = test_transport_open_isdr(f->t, 1, &error);
   guint again;
 
   assert_int_not_equal(first, 0);
-  assert_int_equal(t_open_channel(f->t, 1, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED);
   g_clear_error(&error);
 
-  assert_true(t_close_channel(f->t, 1, first, &error));
-  again = t_open_channel(f->t, 1, &error);
+  assert_true(test_transport_close_channel(f->t, 1, first, &error));
+  again = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(again, 0);
-  assert_true(t_close_channel(f->t, 1, again, &error));
+  assert_true(test_transport_close_channel(f->t, 1, again, &error));
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
 }
 
@@ -795,38 +647,38 @@ static void test_switching_slots_follows_the_device_slot_mappings(void **state)
   guint channel;
 
   /* Only the active slot's card is reachable. */
-  assert_int_equal(t_open_channel(f->t, 2, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 2, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
   g_clear_error(&error);
 
-  assert_true(t_switch_slot(f->t, 2, &error));
+  assert_true(test_transport_switch_slot(f->t, 2, &error));
   assert_int_equal(modem_sim_get_active_slot(f->ms), 2);
-  slots = t_list_slots(f->t, &error);
+  slots = test_transport_list_slots(f->t, &error);
   assert_non_null(slots);
   assert_false(((TransportSlot *)g_ptr_array_index(slots, 0))->active);
   assert_true(((TransportSlot *)g_ptr_array_index(slots, 1))->active);
 
   /* The plain SIM there has no ISD-R. */
-  assert_int_equal(t_open_channel(f->t, 2, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 2, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND);
   g_clear_error(&error);
 
   /* An empty slot is refused before anything changes. */
-  assert_false(t_switch_slot(f->t, 3, &error));
+  assert_false(test_transport_switch_slot(f->t, 3, &error));
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NO_CARD);
   g_clear_error(&error);
   assert_int_equal(modem_sim_get_active_slot(f->ms), 2);
 
-  assert_true(t_switch_slot(f->t, 1, &error));
+  assert_true(test_transport_switch_slot(f->t, 1, &error));
   assert_int_equal(modem_sim_get_active_slot(f->ms), 1);
   /* Asking for the active slot changes nothing. */
-  assert_true(t_switch_slot(f->t, 1, &error));
+  assert_true(test_transport_switch_slot(f->t, 1, &error));
 
-  channel = t_open_channel(f->t, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(modem_sim_get_card(f->ms, 1)));
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 /* Someone else (ModemManager, mbimcli) switched: the backend notices. */
@@ -836,10 +688,10 @@ static void test_switch_behind_our_back_is_noticed(void **state)
   g_autoptr(GError) error = NULL;
 
   modem_sim_set_active_slot(f->ms, 2);
-  assert_int_equal(t_open_channel(f->t, 1, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
   g_clear_error(&error);
-  assert_int_equal(t_open_channel(f->t, 2, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 2, &error), 0);
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND);
 }
 
@@ -847,7 +699,7 @@ static void test_modem_without_slot_extensions_has_one_slot(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) slots = t_list_slots(f->t, &error);
+  g_autoptr(GPtrArray) slots = test_transport_list_slots(f->t, &error);
   TransportSlot *s;
   guint channel;
 
@@ -858,14 +710,14 @@ static void test_modem_without_slot_extensions_has_one_slot(void **state)
   assert_true(s->card_present);
   assert_true(s->active);
 
-  assert_false(t_switch_slot(f->t, 2, &error));
+  assert_false(test_transport_switch_slot(f->t, 2, &error));
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
   g_clear_error(&error);
-  assert_true(t_switch_slot(f->t, 1, &error));
+  assert_true(test_transport_switch_slot(f->t, 1, &error));
 
-  channel = t_open_channel(f->t, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 static void test_reload_sim_resets_the_card(void **state)
@@ -873,21 +725,21 @@ static void test_reload_sim_resets_the_card(void **state)
   Fixture *f = *state;
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
 
   assert_int_not_equal(channel, 0);
-  assert_true(t_reload_sim(f->t, 1, &error));
+  assert_true(test_transport_reload_sim(f->t, 1, &error));
   /* A reset card has no logical channel open. */
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
   /* Closing the channel the reset took is not an error. */
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 
-  assert_false(t_reload_sim(f->t, 2, &error));
+  assert_false(test_transport_reload_sim(f->t, 2, &error));
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
   g_clear_error(&error);
 
   assert_true(modem_sim_set_option(f->ms, "no-uicc-reset", NULL));
-  assert_false(t_reload_sim(f->t, 1, &error));
+  assert_false(test_transport_reload_sim(f->t, 1, &error));
   assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
 }
 
@@ -898,7 +750,7 @@ static void test_open_releases_channels_left_over(void **state)
   EuiccSim *card = modem_sim_get_card(f->ms, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(Transport) second = NULL;
-  guint channel = t_open_channel(f->t, 1, &error);
+  guint channel = test_transport_open_isdr(f->t, 1, &error);
 
   assert_int_not_equal(channel, 0);
   /* The first owner vanishes without closing anything. */
@@ -907,9 +759,9 @@ static void test_open_releases_channels_left_over(void **state)
 
   second = transport_new_mbim(modem_sim_get_port(f->ms), TRANSPORT_OPEN_FLAGS_NO_PROXY);
   second->timeout_ms = REQUEST_TIMEOUT_MS;
-  assert_true(t_open(second, &error));
+  assert_true(test_transport_open(second, &error));
   assert_int_equal(euicc_sim_get_open_channels(card), 0);
-  assert_true(t_close(second, &error));
+  assert_true(test_transport_close(second, &error));
 }
 
 /*
@@ -922,7 +774,7 @@ static void wait_for_proxy(void)
   g_autoptr(GSocketClient) client = g_socket_client_new();
   g_autoptr(GSocketAddress) addr =
       g_unix_socket_address_new_with_type("mbim-proxy", -1, G_UNIX_SOCKET_ADDRESS_ABSTRACT);
-  gint64 deadline = g_get_monotonic_time() + WAIT_LIMIT_MS * G_TIME_SPAN_MILLISECOND;
+  gint64 deadline = g_get_monotonic_time() + TEST_WAIT_LIMIT_MS * G_TIME_SPAN_MILLISECOND;
 
   while (g_get_monotonic_time() < deadline) {
     g_autoptr(GSocketConnection) conn =
@@ -933,6 +785,11 @@ static void wait_for_proxy(void)
     g_usleep(20 * 1000);
   }
   fail_msg("mbim-proxy did not start listening");
+}
+
+static gboolean was_removed(gpointer f)
+{
+  return ((Fixture *)f)->removed_calls > 0;
 }
 
 /* Through mbim-proxy, as beside ModemManager. The test starts the proxy
@@ -957,28 +814,20 @@ static void test_open_through_mbim_proxy(void **state)
     fail_msg("cannot start %s: %s", proxy, error->message);
   wait_for_proxy();
 
-  if (!t_open(f->t, &error))
+  if (!test_transport_open(f->t, &error))
     fail_msg("open through mbim-proxy: %s", error->message);
-  slots = t_list_slots(f->t, &error);
+  slots = test_transport_list_slots(f->t, &error);
   assert_non_null(slots);
   assert_int_equal(slots->len, 3);
-  channel = t_open_channel(f->t, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = get_eid(f->t, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(modem_sim_get_card(f->ms, 1)));
-  assert_true(t_close_channel(f->t, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 
   /* The modem vanishes: the proxy drops us, and that is a removal too. */
   modem_sim_unplug(f->ms);
-  {
-    gboolean expired = FALSE;
-    guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-    while (!f->removed_calls && !expired)
-      g_main_context_iteration(NULL, TRUE);
-    if (!expired)
-      g_source_remove(id);
-  }
+  test_wait_until(was_removed, f);
   assert_int_equal(f->removed_calls, 1);
   assert_true(f->t->removed);
 }
@@ -1002,7 +851,7 @@ static guint32 get_le32(const guint8 *p)
 static void read_exact(int fd, guint8 *buf, gsize len)
 {
   gsize got = 0;
-  gint64 deadline = g_get_monotonic_time() + WAIT_LIMIT_MS * G_TIME_SPAN_MILLISECOND;
+  gint64 deadline = g_get_monotonic_time() + TEST_WAIT_LIMIT_MS * G_TIME_SPAN_MILLISECOND;
 
   while (got < len) {
     ssize_t n = read(fd, buf + got, len - got);

@@ -16,15 +16,11 @@
 #include "es10/es10.h"
 #include "modem-sim.h"
 #include "transport/iso7816.h"
+#include "test-util.h"
 #include "transport/transport.h"
 
-/* Far beyond any answer here, far below meson's timeout. */
-#define WAIT_LIMIT_MS 20000
 /* The backend's per-request timeout in tests that do not test timeouts. */
 #define REQUEST_TIMEOUT_MS 5000
-
-static const guint8 isdr_aid[] = {0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF,
-                                  0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x01, 0x00};
 
 #define ICCID_ENABLED "8944476500001234567"
 #define ICCID_SECOND "89012604100000123456"
@@ -43,151 +39,6 @@ typedef struct {
   Transport *t;
   guint removed_calls;
 } Fixture;
-
-static const SimSetup setup_default = {
-    .slots = {"three-profiles.card", "plain-sim.card"},
-    .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-};
-
-/* ---- bounded waiting ---------------------------------------------------- */
-
-static gboolean on_wait_limit(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void got_result(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GAsyncResult **slot = data;
-
-  assert_null(*slot);
-  *slot = g_object_ref(res);
-}
-
-/* Runs the loop until *slot is set; fails the test after WAIT_LIMIT_MS. */
-static void wait_result(GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!*slot && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
-typedef gboolean (*Condition)(Fixture *f);
-
-/* Runs the loop until cond holds; FALSE when WAIT_LIMIT_MS passed first. */
-static gboolean wait_until(Fixture *f, Condition cond)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!cond(f) && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  return !expired;
-}
-
-/* Lets pending sources (late answers, closes) run, without blocking. */
-static void drain(void)
-{
-  for (guint i = 0; i < 1000 && g_main_context_pending(NULL); i++)
-    g_main_context_iteration(NULL, FALSE);
-}
-
-/* ---- transport calls, each waited for --------------------------------- */
-
-static gboolean do_open(Fixture *f, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_open(f->t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_open_finish(f->t, res, error);
-}
-
-static GPtrArray *do_list_slots(Fixture *f, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_list_slots(f->t, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_list_slots_finish(f->t, res, error);
-}
-
-static guint do_open_channel(Fixture *f, guint slot, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
-
-  transport_open_channel(f->t, slot, aid, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_open_channel_finish(f->t, res, error);
-}
-
-static gboolean do_close_channel(Fixture *f, guint slot, guint channel, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_close_channel(f->t, slot, channel, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_close_channel_finish(f->t, res, error);
-}
-
-static GBytes *do_transmit(Fixture *f, guint slot, guint channel, GBytes *apdu, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_transmit(f->t, slot, channel, apdu, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_transmit_finish(f->t, res, error);
-}
-
-static gboolean do_switch_slot(Fixture *f, guint slot, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_switch_slot(f->t, slot, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_switch_slot_finish(f->t, res, error);
-}
-
-static gboolean do_reload_sim(Fixture *f, guint slot, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  transport_reload_sim(f->t, slot, NULL, got_result, &res);
-  wait_result(&res);
-  return transport_reload_sim_finish(f->t, res, error);
-}
-
-/* One ES10 command over STORE DATA (with 61xx reassembly by iso7816). */
-static GBytes *do_es10(Fixture *f, guint slot, guint channel, GBytes *request, GError **error)
-{
-  g_autoptr(GAsyncResult) res = NULL;
-
-  iso7816_store_data_async(f->t, slot, channel, request, NULL, NULL, got_result, &res);
-  wait_result(&res);
-  return iso7816_store_data_finish(res, error);
-}
-
-static gchar *do_get_eid(Fixture *f, guint slot, guint channel, GError **error)
-{
-  g_autoptr(GBytes) req = es10c_get_eid_encode();
-  g_autoptr(GBytes) rsp = do_es10(f, slot, channel, req, error);
-  gchar *eid = NULL;
-
-  if (!rsp)
-    return NULL;
-  if (!es10c_get_eid_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &eid, error))
-    return NULL;
-  return eid;
-}
 
 static EuiccSim *card(Fixture *f, guint slot)
 {
@@ -210,30 +61,23 @@ static void on_removed(Transport *t, gpointer data)
   f->removed_calls++;
 }
 
-static int setup(void **state, const SimSetup *s)
+/* The SimSetup comes in *state (cmocka's prestate); the Fixture goes out. */
+static int setup(void **state)
 {
+  const SimSetup *s = *state;
   Fixture *f = g_new0(Fixture, 1);
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
+  guint n_cards = 0;
   g_autoptr(GError) error = NULL;
 
-  assert_non_null(dir);
   f->setup = s;
-  f->ms = modem_sim_new(MODEM_SIM_PROTOCOL_QMI);
-  for (guint i = 0; i < G_N_ELEMENTS(s->slots) && s->slots[i]; i++) {
-    g_autofree char *path = NULL;
-
-    if (!g_str_equal(s->slots[i], "empty"))
-      path = g_build_filename(dir, s->slots[i], NULL);
-    assert_true(modem_sim_add_slot(f->ms, path, &error));
-  }
-  for (guint i = 0; i < G_N_ELEMENTS(s->options) && s->options[i]; i++)
-    assert_true(modem_sim_set_option(f->ms, s->options[i], &error));
-  assert_true(modem_sim_start(f->ms, &error));
-
+  while (n_cards < G_N_ELEMENTS(s->slots) && s->slots[n_cards])
+    n_cards++;
+  f->ms = test_modem_sim_start(MODEM_SIM_PROTOCOL_QMI, s->slots, n_cards, s->options,
+                               G_N_ELEMENTS(s->options));
   f->t = transport_new_qmi(modem_sim_get_port(f->ms), s->flags);
   f->t->timeout_ms = REQUEST_TIMEOUT_MS;
   transport_set_removed_func(f->t, on_removed, f);
-  assert_true(do_open(f, &error));
+  assert_true(test_transport_open(f->t, &error));
   *state = f;
   return 0;
 }
@@ -241,82 +85,36 @@ static int setup(void **state, const SimSetup *s)
 static int teardown(void **state)
 {
   Fixture *f = *state;
-  g_autoptr(GAsyncResult) res = NULL;
 
-  transport_close(f->t, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(transport_close_finish(f->t, res, NULL));
+  assert_true(test_transport_close(f->t, NULL));
   transport_free(f->t);
   modem_sim_free(f->ms);
-  drain();
+  test_drain();
   g_free(f);
   return 0;
 }
 
-static int setup_two_slots(void **state)
-{
-  return setup(state, &setup_default);
-}
-
-static int setup_proxy(void **state)
-{
-  static const SimSetup s = {
-      .slots = {"three-profiles.card", "plain-sim.card"},
-      .flags = TRANSPORT_OPEN_FLAGS_NONE,
-  };
-
-  return setup(state, &s);
-}
-
-static int setup_no_slot_status(void **state)
-{
-  static const SimSetup s = {
-      .slots = {"three-profiles.card"},
-      .options = {"no-slot-status"},
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-
-  return setup(state, &s);
-}
-
-static int setup_empty_second_slot(void **state)
-{
-  static const SimSetup s = {
-      .slots = {"three-profiles.card", "empty"},
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-
-  return setup(state, &s);
-}
-
-static int setup_two_channels(void **state)
-{
-  static const SimSetup s = {
-      .slots = {"three-profiles.card"},
-      .options = {"max-channels=2"},
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-
-  return setup(state, &s);
-}
-
-static int setup_close_after_3(void **state)
-{
-  static const SimSetup s = {
-      .slots = {"three-profiles.card"},
-      .options = {"close-after=3"},
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-
-  return setup(state, &s);
-}
+/* The simulated modems the tests run against. */
+#define EUICC "three-profiles.card"
+#define NO_PROXY TRANSPORT_OPEN_FLAGS_NO_PROXY
+static const SimSetup two_slots = {.slots = {EUICC, "plain-sim.card"}, .flags = NO_PROXY};
+/* Through qmi-proxy, as beside ModemManager. */
+static const SimSetup proxy = {.slots = {EUICC, "plain-sim.card"},
+                               .flags = TRANSPORT_OPEN_FLAGS_NONE};
+static const SimSetup no_slot_status = {
+    .slots = {EUICC}, .options = {"no-slot-status"}, .flags = NO_PROXY};
+static const SimSetup empty_second_slot = {.slots = {EUICC, "empty"}, .flags = NO_PROXY};
+static const SimSetup two_channels = {
+    .slots = {EUICC}, .options = {"max-channels=2"}, .flags = NO_PROXY};
+static const SimSetup close_after_3 = {
+    .slots = {EUICC}, .options = {"close-after=3"}, .flags = NO_PROXY};
 
 /* ---- slots -------------------------------------------------------------- */
 
 static void assert_two_slots(Fixture *f)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) slots = do_list_slots(f, &error);
+  g_autoptr(GPtrArray) slots = test_transport_list_slots(f->t, &error);
   TransportSlot *s1, *s2;
 
   assert_non_null(slots);
@@ -349,19 +147,19 @@ static void test_proxy_open_lists_euicc_and_plain_sim(void **state)
   guint channel;
 
   assert_two_slots(f);
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
   assert_string_equal(eid, euicc_sim_get_eid(card(f, 1)));
-  assert_true(do_close_channel(f, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 static void test_empty_slot_has_no_card(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) slots = do_list_slots(f, &error);
+  g_autoptr(GPtrArray) slots = test_transport_list_slots(f->t, &error);
   TransportSlot *s2;
 
   assert_non_null(slots);
@@ -376,7 +174,7 @@ static void test_no_slot_status_falls_back_to_card_status(void **state)
 {
   Fixture *f = *state;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) slots = do_list_slots(f, &error);
+  g_autoptr(GPtrArray) slots = test_transport_list_slots(f->t, &error);
   g_autofree gchar *eid = NULL;
   TransportSlot *s1;
   guint channel;
@@ -390,14 +188,14 @@ static void test_no_slot_status_falls_back_to_card_status(void **state)
   assert_null(s1->eid);
 
   /* The card still answers ES10: the EID comes from GetEID instead. */
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
   assert_string_equal(eid, euicc_sim_get_eid(card(f, 1)));
 
   /* A modem without slot status has nothing to switch to. */
-  assert_false(do_switch_slot(f, 2, &error));
+  assert_false(test_transport_switch_slot(f->t, 2, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
 }
 
@@ -408,30 +206,30 @@ static void test_switch_slot_reaches_plain_sim_that_refuses_isdr(void **state)
   g_autoptr(GPtrArray) slots = NULL;
   TransportSlot *s2;
 
-  slots = do_list_slots(f, &error);
+  slots = test_transport_list_slots(f->t, &error);
   assert_non_null(slots);
   /* Slot 2 is not mapped to a logical slot yet. */
-  assert_int_equal(do_open_channel(f, 2, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 2, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
   g_clear_error(&error);
 
-  assert_true(do_switch_slot(f, 2, &error));
+  assert_true(test_transport_switch_slot(f->t, 2, &error));
   assert_int_equal(modem_sim_get_active_slot(f->ms), 2);
   g_clear_pointer(&slots, g_ptr_array_unref);
-  slots = do_list_slots(f, &error);
+  slots = test_transport_list_slots(f->t, &error);
   assert_non_null(slots);
   s2 = g_ptr_array_index(slots, 1);
   assert_true(s2->active);
 
-  assert_int_equal(do_open_channel(f, 2, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 2, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND));
   g_clear_error(&error);
   /* The refused SELECT left no channel behind. */
   assert_int_equal(euicc_sim_get_open_channels(card(f, 2)), 0);
 
   /* And back: the eUICC answers again. */
-  assert_true(do_switch_slot(f, 1, &error));
-  assert_int_not_equal(do_open_channel(f, 1, &error), 0);
+  assert_true(test_transport_switch_slot(f->t, 1, &error));
+  assert_int_not_equal(test_transport_open_isdr(f->t, 1, &error), 0);
 }
 
 static void test_reload_sim_closes_channels(void **state)
@@ -440,12 +238,12 @@ static void test_reload_sim_closes_channels(void **state)
   g_autoptr(GError) error = NULL;
   guint channel;
 
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
   assert_int_not_equal(euicc_sim_get_open_channels(card(f, 1)), 0);
-  assert_true(do_reload_sim(f, 1, &error));
+  assert_true(test_transport_reload_sim(f->t, 1, &error));
   assert_int_equal(euicc_sim_get_open_channels(card(f, 1)), 0);
-  assert_int_not_equal(do_open_channel(f, 1, &error), 0);
+  assert_int_not_equal(test_transport_open_isdr(f->t, 1, &error), 0);
 }
 
 /* ---- channels and APDUs ------------------------------------------------- */
@@ -457,13 +255,13 @@ static void test_isdr_channel_gives_eid(void **state)
   g_autofree gchar *eid = NULL;
   guint channel;
 
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
   assert_true(euicc_sim_get_open_channels(card(f, 1)) & (1u << channel));
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
   assert_string_equal(eid, euicc_sim_get_eid(card(f, 1)));
-  assert_true(do_close_channel(f, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
   assert_int_equal(euicc_sim_get_open_channels(card(f, 1)), 0);
 }
 
@@ -474,7 +272,7 @@ static void test_channels_above_three_carry_apdus(void **state)
   guint channels[6];
 
   for (guint i = 0; i < G_N_ELEMENTS(channels); i++) {
-    channels[i] = do_open_channel(f, 1, &error);
+    channels[i] = test_transport_open_isdr(f->t, 1, &error);
     assert_int_not_equal(channels[i], 0);
     for (guint k = 0; k < i; k++)
       assert_int_not_equal(channels[i], channels[k]);
@@ -485,13 +283,13 @@ static void test_channels_above_three_carry_apdus(void **state)
 
     if (channels[i] <= 3)
       continue;
-    eid = do_get_eid(f, 1, channels[i], &error);
+    eid = test_es10_get_eid(f->t, 1, channels[i], &error);
     assert_non_null(eid);
     assert_string_equal(eid, euicc_sim_get_eid(card(f, 1)));
   }
   assert_true(channels[5] > 3);
   for (guint i = 0; i < G_N_ELEMENTS(channels); i++)
-    assert_true(do_close_channel(f, 1, channels[i], &error));
+    assert_true(test_transport_close_channel(f->t, 1, channels[i], &error));
   assert_int_equal(euicc_sim_get_open_channels(card(f, 1)), 0);
 }
 
@@ -511,7 +309,7 @@ static void test_long_response_comes_back_through_get_response(void **state)
 
   /* Small chunks make even the profile list span many GET RESPONSEs. */
   euicc_sim_set_response_chunk(card(f, 1), 64);
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
 
   /* Raw: the backend hands 61xx up untouched, for iso7816 to fetch the rest. */
@@ -524,14 +322,14 @@ static void test_long_response_comes_back_through_get_response(void **state)
     g_byte_array_append(a, p, (guint)len);
     apdu = g_byte_array_free_to_bytes(g_steal_pointer(&a));
   }
-  raw = do_transmit(f, 1, channel, apdu, &error);
+  raw = test_transport_transmit(f->t, 1, channel, apdu, &error);
   assert_non_null(raw);
   p = g_bytes_get_data(raw, &len);
   assert_true(len >= 2 && len <= 64 + 2);
   assert_int_equal(p[len - 2], 0x61);
 
   /* Reassembled by iso7816 over Send APDU: the whole list. */
-  der = do_es10(f, 1, channel, req, &error);
+  der = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(der);
   assert_true(g_bytes_get_size(der) > 256);
   assert_true(es10c_get_profiles_info_decode(g_bytes_get_data(der, NULL), g_bytes_get_size(der),
@@ -568,12 +366,12 @@ static void test_es10_operations_change_the_card(void **state)
   guint channel, n_notifications;
   gboolean seen_enabled = FALSE;
 
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
 
   /* EUICCInfo2 (SGP.22 5.7.8) */
   req = es10b_get_euicc_info2_encode();
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10b_get_euicc_info2_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                            &info, &error));
@@ -586,7 +384,7 @@ static void test_es10_operations_change_the_card(void **state)
 
   /* GetProfilesInfo (5.7.15) */
   req = es10c_get_profiles_info_encode(NULL, &error);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10c_get_profiles_info_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                              &list_result, &profiles, &error));
@@ -605,14 +403,14 @@ static void test_es10_operations_change_the_card(void **state)
 
   /* DisableProfile, EnableProfile (5.7.17, 5.7.16) */
   req = es10c_disable_profile_encode(ES10_PROFILE_ID_ICCID, ICCID_ENABLED, FALSE, &error);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_int_equal(es10_result(ES10_CMD_DISABLE_PROFILE, rsp), ES10C_DISABLE_PROFILE_OK);
   assert_int_equal(euicc_sim_get_profile_state(c, ICCID_ENABLED), 0);
   g_clear_pointer(&req, g_bytes_unref);
   g_clear_pointer(&rsp, g_bytes_unref);
 
   req = es10c_enable_profile_encode(ES10_PROFILE_ID_ICCID, ICCID_SECOND, FALSE, &error);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_int_equal(es10_result(ES10_CMD_ENABLE_PROFILE, rsp), ES10C_ENABLE_PROFILE_OK);
   assert_int_equal(euicc_sim_get_profile_state(c, ICCID_SECOND), 1);
   g_clear_pointer(&req, g_bytes_unref);
@@ -620,7 +418,7 @@ static void test_es10_operations_change_the_card(void **state)
 
   /* SetNickname (5.7.21) */
   req = es10c_set_nickname_encode(ICCID_SECOND, "Roaming", &error);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_int_equal(es10_result(ES10_CMD_SET_NICKNAME, rsp), ES10C_SET_NICKNAME_OK);
   assert_string_equal(euicc_sim_get_profile_nickname(c, ICCID_SECOND), "Roaming");
   g_clear_pointer(&req, g_bytes_unref);
@@ -628,7 +426,7 @@ static void test_es10_operations_change_the_card(void **state)
 
   /* DeleteProfile (5.7.18) of a disabled profile */
   req = es10c_delete_profile_encode(ES10_PROFILE_ID_ICCID, ICCID_THIRD, &error);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_int_equal(es10_result(ES10_CMD_DELETE_PROFILE, rsp), ES10C_DELETE_PROFILE_OK);
   assert_int_equal(euicc_sim_get_profile_count(c), 2);
   assert_int_equal(euicc_sim_get_profile_state(c, ICCID_THIRD), -1);
@@ -637,7 +435,7 @@ static void test_es10_operations_change_the_card(void **state)
 
   /* ListNotification (5.7.9) shows what the card keeps; remove one (5.7.11). */
   req = es10b_list_notification_encode(0, &error);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_non_null(rsp);
   assert_true(es10b_list_notification_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp),
                                              &notif_result, &notifications, &error));
@@ -649,18 +447,20 @@ static void test_es10_operations_change_the_card(void **state)
 
   req = es10b_remove_notification_from_list_encode(
       ((Es10NotificationMetadata *)g_ptr_array_index(notifications, 0))->seq_number);
-  rsp = do_es10(f, 1, channel, req, &error);
+  rsp = test_es10_call(f->t, 1, channel, req, &error);
   assert_int_equal(es10_result(ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST, rsp),
                    ES10B_REMOVE_NOTIFICATION_OK);
   assert_int_equal(euicc_sim_get_notification_count(c), n_notifications - 1);
 
-  assert_true(do_close_channel(f, 1, channel, &error));
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
 }
 
 /* ---- faults ------------------------------------------------------------- */
 
-static gboolean no_channel_open(Fixture *f)
+static gboolean no_channel_open(gpointer data)
 {
+  Fixture *f = data;
+
   return euicc_sim_get_apdu_count(card(f, 1)) >= 3 && euicc_sim_get_open_channels(card(f, 1)) == 0;
 }
 
@@ -673,19 +473,19 @@ static void test_timeout_leaves_no_channel_open(void **state)
 
   f->t->timeout_ms = 150;
   set_option(f, "delay-ms=600");
-  assert_int_equal(do_open_channel(f, 1, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
   g_clear_error(&error);
 
   /* The late answer opened a channel; the backend closes it again
    * (MANAGE CHANNEL open, SELECT, then MANAGE CHANNEL close). */
-  assert_true(wait_until(f, no_channel_open));
+  assert_true(test_wait_until(no_channel_open, f));
 
   set_option(f, "delay-ms=0");
   f->t->timeout_ms = REQUEST_TIMEOUT_MS;
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
   assert_int_equal(f->removed_calls, 0);
 }
@@ -696,15 +496,15 @@ static void test_cancelled_open_leaves_no_channel_open(void **state)
   g_autoptr(GError) error = NULL;
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new();
-  g_autoptr(GBytes) aid = g_bytes_new_static(isdr_aid, sizeof isdr_aid);
+  g_autoptr(GBytes) aid = test_isdr_aid();
 
   set_option(f, "delay-ms=400");
-  transport_open_channel(f->t, 1, aid, cancellable, got_result, &res);
+  transport_open_channel(f->t, 1, aid, cancellable, test_got_result, &res);
   g_cancellable_cancel(cancellable);
-  wait_result(&res);
+  test_wait_result(&res);
   assert_int_equal(transport_open_channel_finish(f->t, res, &error), 0);
   assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
-  assert_true(wait_until(f, no_channel_open));
+  assert_true(test_wait_until(no_channel_open, f));
 }
 
 static void test_missing_port_is_port_gone(void **state)
@@ -713,8 +513,8 @@ static void test_missing_port_is_port_gone(void **state)
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
 
-  transport_open(t, NULL, got_result, &res);
-  wait_result(&res);
+  transport_open(t, NULL, test_got_result, &res);
+  test_wait_result(&res);
   assert_false(transport_open_finish(t, res, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
 }
@@ -726,23 +526,23 @@ static void test_dropped_answer_times_out(void **state)
   g_autofree gchar *eid = NULL;
   guint channel;
 
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
   assert_true(euicc_sim_add_fault(card(f, 1), "drop:BF3E@1", &error));
   f->t->timeout_ms = 200;
-  assert_null(do_get_eid(f, 1, channel, &error));
+  assert_null(test_es10_get_eid(f->t, 1, channel, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT));
   g_clear_error(&error);
 
   /* The fault fired once: the next GetEID works. */
   f->t->timeout_ms = REQUEST_TIMEOUT_MS;
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
 }
 
-static gboolean was_removed(Fixture *f)
+static gboolean was_removed(gpointer data)
 {
-  return f->removed_calls > 0;
+  return ((Fixture *)data)->removed_calls > 0;
 }
 
 static void test_unplug_gives_port_gone_and_removal(void **state)
@@ -752,8 +552,8 @@ static void test_unplug_gives_port_gone_and_removal(void **state)
   g_autoptr(GPtrArray) slots = NULL;
 
   modem_sim_unplug(f->ms);
-  assert_true(wait_until(f, was_removed));
-  slots = do_list_slots(f, &error);
+  assert_true(test_wait_until(was_removed, f));
+  slots = test_transport_list_slots(f->t, &error);
   assert_null(slots);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
   assert_int_equal(f->removed_calls, 1);
@@ -767,13 +567,13 @@ static void test_port_closing_mid_exchange_gives_port_gone(void **state)
   guint channel;
 
   /* MANAGE CHANNEL and SELECT pass; the modem vanishes on STORE DATA. */
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_null(eid);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE));
   assert_true(modem_sim_is_unplugged(f->ms));
-  assert_true(wait_until(f, was_removed));
+  assert_true(test_wait_until(was_removed, f));
   assert_int_equal(f->removed_calls, 1);
 }
 
@@ -784,14 +584,14 @@ static void test_garbage_from_card_fails_decoding(void **state)
   g_autofree gchar *eid = NULL;
   guint channel;
 
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
   assert_true(euicc_sim_add_fault(card(f, 1), "garbage:BF3E@1", &error));
-  assert_null(do_get_eid(f, 1, channel, &error));
+  assert_null(test_es10_get_eid(f->t, 1, channel, &error));
   assert_non_null(error);
   assert_true(error->domain == ES10_ERROR || error->domain == ISO7816_ERROR);
   g_clear_error(&error);
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
 }
 
@@ -802,14 +602,14 @@ static void test_malformed_qmi_answer_is_protocol_error(void **state)
   g_autofree gchar *eid = NULL;
   guint channel;
 
-  channel = do_open_channel(f, 1, &error);
+  channel = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(channel, 0);
   set_option(f, "malformed=0x003B");
-  assert_null(do_get_eid(f, 1, channel, &error));
+  assert_null(test_es10_get_eid(f->t, 1, channel, &error));
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
   g_clear_error(&error);
   set_option(f, "clear-errors");
-  eid = do_get_eid(f, 1, channel, &error);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_non_null(eid);
 }
 
@@ -835,14 +635,14 @@ static void test_qmi_errors_map_to_transport_errors(void **state)
     guint channel = 0;
 
     if (!cases[i].on_open) {
-      channel = do_open_channel(f, 1, &error);
+      channel = test_transport_open_isdr(f->t, 1, &error);
       assert_int_not_equal(channel, 0);
     }
     set_option(f, cases[i].option);
     if (cases[i].on_open) {
-      assert_int_equal(do_open_channel(f, 1, &error), 0);
+      assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
     } else {
-      eid = do_get_eid(f, 1, channel, &error);
+      eid = test_es10_get_eid(f->t, 1, channel, &error);
       assert_null(eid);
     }
     if (!g_error_matches(error, TRANSPORT_ERROR, cases[i].expected))
@@ -852,11 +652,11 @@ static void test_qmi_errors_map_to_transport_errors(void **state)
 
     /* Usable again once the modem behaves. */
     if (!channel)
-      channel = do_open_channel(f, 1, &error);
+      channel = test_transport_open_isdr(f->t, 1, &error);
     assert_int_not_equal(channel, 0);
-    eid = do_get_eid(f, 1, channel, &error);
+    eid = test_es10_get_eid(f->t, 1, channel, &error);
     assert_non_null(eid);
-    assert_true(do_close_channel(f, 1, channel, &error));
+    assert_true(test_transport_close_channel(f->t, 1, channel, &error));
   }
   assert_int_equal(euicc_sim_get_open_channels(card(f, 1)), 0);
 }
@@ -867,60 +667,46 @@ static void test_out_of_channels_is_channel_refused(void **state)
   g_autoptr(GError) error = NULL;
   guint a, b, c;
 
-  a = do_open_channel(f, 1, &error);
-  b = do_open_channel(f, 1, &error);
+  a = test_transport_open_isdr(f->t, 1, &error);
+  b = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(a, 0);
   assert_int_not_equal(b, 0);
-  assert_int_equal(do_open_channel(f, 1, &error), 0);
+  assert_int_equal(test_transport_open_isdr(f->t, 1, &error), 0);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED));
   g_clear_error(&error);
 
-  assert_true(do_close_channel(f, 1, a, &error));
-  c = do_open_channel(f, 1, &error);
+  assert_true(test_transport_close_channel(f->t, 1, a, &error));
+  c = test_transport_open_isdr(f->t, 1, &error);
   assert_int_not_equal(c, 0);
 }
+
+#define TEST(fn, modem)                                                                            \
+  cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&(modem))
 
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_direct_open_lists_euicc_and_plain_sim, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_proxy_open_lists_euicc_and_plain_sim, setup_proxy,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_empty_slot_has_no_card, setup_empty_second_slot,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_no_slot_status_falls_back_to_card_status,
-                                      setup_no_slot_status, teardown),
-      cmocka_unit_test_setup_teardown(test_switch_slot_reaches_plain_sim_that_refuses_isdr,
-                                      setup_two_slots, teardown),
-      cmocka_unit_test_setup_teardown(test_reload_sim_closes_channels, setup_two_slots, teardown),
-      cmocka_unit_test_setup_teardown(test_isdr_channel_gives_eid, setup_two_slots, teardown),
-      cmocka_unit_test_setup_teardown(test_channels_above_three_carry_apdus, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_long_response_comes_back_through_get_response,
-                                      setup_two_slots, teardown),
-      cmocka_unit_test_setup_teardown(test_es10_operations_change_the_card, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_timeout_leaves_no_channel_open, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_cancelled_open_leaves_no_channel_open, setup_two_slots,
-                                      teardown),
+      TEST(test_direct_open_lists_euicc_and_plain_sim, two_slots),
+      TEST(test_proxy_open_lists_euicc_and_plain_sim, proxy),
+      TEST(test_empty_slot_has_no_card, empty_second_slot),
+      TEST(test_no_slot_status_falls_back_to_card_status, no_slot_status),
+      TEST(test_switch_slot_reaches_plain_sim_that_refuses_isdr, two_slots),
+      TEST(test_reload_sim_closes_channels, two_slots),
+      TEST(test_isdr_channel_gives_eid, two_slots),
+      TEST(test_channels_above_three_carry_apdus, two_slots),
+      TEST(test_long_response_comes_back_through_get_response, two_slots),
+      TEST(test_es10_operations_change_the_card, two_slots),
+      TEST(test_timeout_leaves_no_channel_open, two_slots),
+      TEST(test_cancelled_open_leaves_no_channel_open, two_slots),
       cmocka_unit_test(test_missing_port_is_port_gone),
-      cmocka_unit_test_setup_teardown(test_dropped_answer_times_out, setup_two_slots, teardown),
-      cmocka_unit_test_setup_teardown(test_unplug_gives_port_gone_and_removal, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_unplug_gives_port_gone_and_removal, setup_proxy,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_port_closing_mid_exchange_gives_port_gone,
-                                      setup_close_after_3, teardown),
-      cmocka_unit_test_setup_teardown(test_garbage_from_card_fails_decoding, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_malformed_qmi_answer_is_protocol_error, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_qmi_errors_map_to_transport_errors, setup_two_slots,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_out_of_channels_is_channel_refused, setup_two_channels,
-                                      teardown),
+      TEST(test_dropped_answer_times_out, two_slots),
+      TEST(test_unplug_gives_port_gone_and_removal, two_slots),
+      TEST(test_unplug_gives_port_gone_and_removal, proxy),
+      TEST(test_port_closing_mid_exchange_gives_port_gone, close_after_3),
+      TEST(test_garbage_from_card_fails_decoding, two_slots),
+      TEST(test_malformed_qmi_answer_is_protocol_error, two_slots),
+      TEST(test_qmi_errors_map_to_transport_errors, two_slots),
+      TEST(test_out_of_channels_is_channel_refused, two_channels),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
