@@ -110,6 +110,8 @@ typedef enum {
 } ProfileChanged;
 
 typedef struct {
+  /* Its cache is filled by then, profiles included (no profile_added for
+   * each). An eUICC in an inactive slot comes with its EID only. */
   void (*euicc_added)(Euicc *euicc, gpointer user_data);
   /* Called before the Euicc is freed; its profiles are gone with it (no
    * profile_removed for each). */
@@ -136,6 +138,12 @@ typedef struct {
   gboolean auto_send_notifications; /* deliver notifications after each operation */
   guint transport_timeout_ms;       /* 0 = backend default */
   gboolean full_identifiers;        /* log EIDs/ICCIDs unshortened */
+  /* Added: ES9+ delivery. A PEM file of CA certificates trusted for the
+   * SM-DP+ TLS besides the system store; NULL for none. */
+  const char *smdp_ca_file;
+  /* Tests only: "host:port" every SM-DP+ connection goes to instead of the
+   * address's own host (TLS still checks the address's name); NULL: off. */
+  const char *smdp_host_override;
 } ManagerConfig;
 
 Manager *manager_new(const ManagerConfig *config, const ServiceListener *listener,
@@ -145,6 +153,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
 /* Adds a modem and starts probing it (open, slots, ISD-R on each slot). */
 void manager_add_modem(Manager *manager, const ModemSpec *spec);
+/* Added: discovery saw the modem go (or its control port change). Its
+ * eUICCs go away as after an unplug; an unknown port is ignored. */
+void manager_remove_modem(Manager *manager, const char *port);
 /* Completes once every modem added so far has been probed once (found or
  * not): main.c sends READY=1 then. */
 void manager_wait_probed(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,

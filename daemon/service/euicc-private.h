@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The eUICC object and the machinery its operations share (euicc.c for the
+ * cache and the profile operations, notify.c for the notifications).
+ */
+#pragma once
+
+#include "service/card.h"
+#include "service/operation.h"
+#include "service/service-private.h"
+
+G_BEGIN_DECLS
+
+struct _Euicc {
+  gint ref_count;
+  Modem *modem;
+  EuiccSettings settings; /* strings owned */
+  const ServiceListener *listener;
+  gpointer listener_data;
+  gboolean announced; /* has an id: changes reach the listener */
+  gboolean invalid;   /* the card is gone; nothing reaches the listener */
+  gboolean closing;   /* shutting down: no new operation is taken */
+  /* Told when an operation finds the card gone from its slot. */
+  void (*gone_func)(Euicc *euicc, gpointer user_data);
+  gpointer gone_data;
+  guint id;
+  guint slot;
+  gboolean slot_active;
+  gchar *label; /* "qmi:/dev/cdc-wdm0 slot 1", for logs */
+  CardChannel channel;
+  OpQueue *queue;
+
+  /* The cache: everything a getter returns. */
+  gchar *eid;
+  EuiccInfo info;
+  gchar *default_smdp_address;
+  gchar *root_smds_address;
+  guint pending_notifications;
+  GPtrArray *profiles; /* Profile*, in id order */
+  guint next_profile_id;
+
+  /* notify.c: automatic delivery */
+  GSource *notify_timer;
+  guint notify_backoff_s;           /* 0: no failure yet */
+  gboolean notify_queued;           /* an automatic delivery is under way */
+  gboolean notify_unreachable;      /* the last delivery met an unreachable SM-DP+ */
+  GCancellable *notify_cancellable; /* of the automatic delivery under way */
+};
+
+/*
+ * The task data of every operation: the queue's head first, then what the
+ * operations need. Each operation has its own enum of steps and one step
+ * function; step is that enum's value.
+ */
+typedef struct _EuiccOp EuiccOp;
+typedef void (*EuiccStepFunc)(GTask *task);
+
+struct _EuiccOp {
+  Op op;
+  Euicc *euicc;
+  EuiccStepFunc step_func;
+  guint step;
+  const char *doing; /* "enabling profile 8944…", for error messages */
+  gchar *doing_owned;
+
+  /* the last card_call */
+  GBytes *response;
+  GError *call_error;
+
+  /* arguments and state of the operations */
+  guint profile_id;
+  gchar *iccid;
+  gchar *text; /* nickname, address */
+  guint options;
+  gboolean enable;
+  gboolean refresh_flag;
+  gboolean dropped;
+  gboolean verify;
+  GArray *seqs; /* guint */
+  GPtrArray *items;
+  GPtrArray *results;
+  guint index;
+  gpointer data;
+  GDestroyNotify data_free;
+};
+
+/* A new operation on the eUICC (its task not yet queued). */
+GTask *euicc_op_new(Euicc *euicc, const char *name, EuiccStepFunc step_func,
+                    GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data);
+/* Queues the operation (taking the task), or answers it at once when the
+ * card is gone. */
+void euicc_op_queue(GTask *task);
+/* Sends the request (taking it) and calls the step function with step+1. */
+void euicc_op_call(GTask *task, GBytes *request);
+/* After euicc_op_call: FALSE (and the operation answered with the error)
+ * when the call failed. */
+gboolean euicc_op_check_call(GTask *task);
+void euicc_op_fail(GTask *task, GError *error);
+void euicc_op_done(GTask *task);
+void euicc_op_return_pointer(GTask *task, gpointer value, GDestroyNotify notify);
+/* The common head of every step function. */
+gboolean euicc_op_begin_step(GTask *task);
+
+void euicc_emit_changed(Euicc *euicc, EuiccChanged what);
+void euicc_set_pending_notifications(Euicc *euicc, guint count);
+gchar *euicc_log_id(Euicc *euicc, const char *id);
+
+G_END_DECLS

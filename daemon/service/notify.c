@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Notifications: the card's list (ListNotification), dropping one
+ * (RemoveNotificationFromList) and delivering them to their SM-DP+ over
+ * ES9+ handleNotification, removing each from the card only once its SM-DP+
+ * confirmed it (SGP.22 3.5, 5.6.4).
+ */
+#include "service/euicc-private.h"
+
+#include "es10/es10.h"
+#include "smdp/es9p.h"
+
+/* ---- list ---- */
+
+typedef enum {
+  LIST_STEP_FIRST,
+  LIST_STEP_SEND,
+  LIST_STEP_RESULT,
+  LIST_STEP_LAST,
+} ListStep;
+
+static EuiccNotification *notification_from_metadata(const Es10NotificationMetadata *m)
+{
+  EuiccNotification *n = g_new0(EuiccNotification, 1);
+
+  n->seq = m->seq_number;
+  n->operation = g_strdup(es10_notification_event_to_string(m->operation));
+  n->address = g_strdup(m->notification_address ? m->notification_address : "");
+  n->iccid = g_strdup(m->iccid ? m->iccid : "");
+  return n;
+}
+
+static void list_step(GTask *task)
+{
+  EuiccOp *ctx;
+  GError *error = NULL;
+
+  if (!euicc_op_begin_step(task))
+    return;
+  ctx = g_task_get_task_data(task);
+
+  switch ((ListStep)ctx->step) {
+  case LIST_STEP_FIRST:
+    ctx->doing = "reading the notification list";
+    ctx->step++;
+    /* fall through */
+  case LIST_STEP_SEND:
+    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
+    return;
+  case LIST_STEP_RESULT: {
+    Es10bListNotificationResult result;
+    g_autoptr(GPtrArray) list = NULL;
+    gsize len;
+    const guint8 *buf;
+
+    if (!euicc_op_check_call(task))
+      return;
+    buf = g_bytes_get_data(ctx->response, &len);
+    if (!es10b_list_notification_decode(buf, len, &result, &list, &error)) {
+      euicc_op_fail(task, error);
+      return;
+    }
+    if (result != ES10B_LIST_NOTIFICATION_OK) {
+      euicc_op_fail(task,
+                    g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
+                                "The card did not list its notifications (%s)",
+                                es10_result_get_message(ES10_CMD_LIST_NOTIFICATION, (gint)result)));
+      return;
+    }
+    ctx->results = g_ptr_array_new_with_free_func((GDestroyNotify)euicc_notification_free);
+    for (guint i = 0; i < list->len; i++)
+      g_ptr_array_add(ctx->results, notification_from_metadata(g_ptr_array_index(list, i)));
+    euicc_set_pending_notifications(ctx->euicc, list->len);
+    ctx->step++;
+  }
+    /* fall through */
+  case LIST_STEP_LAST:
+    euicc_op_return_pointer(task, g_steal_pointer(&ctx->results),
+                            (GDestroyNotify)g_ptr_array_unref);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+void euicc_list_notifications(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
+                              gpointer user_data)
+{
+  GTask *task = euicc_op_new(euicc, "list-notifications", list_step, cancellable, cb, user_data);
+
+  euicc_op_queue(task);
+}
+
+GPtrArray *euicc_list_notifications_finish(Euicc *euicc, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---- remove ---- */
+
+typedef enum {
+  REMOVE_STEP_FIRST,
+  REMOVE_STEP_SEND,
+  REMOVE_STEP_RESULT,
+  REMOVE_STEP_COUNT,
+  REMOVE_STEP_COUNT_DONE,
+  REMOVE_STEP_LAST,
+} RemoveStep;
+
+static void remove_step(GTask *task)
+{
+  EuiccOp *ctx;
+  GError *error = NULL;
+  gsize len = 0;
+  const guint8 *buf = NULL;
+
+  if (!euicc_op_begin_step(task))
+    return;
+  ctx = g_task_get_task_data(task);
+  if (ctx->response)
+    buf = g_bytes_get_data(ctx->response, &len);
+
+  switch ((RemoveStep)ctx->step) {
+  case REMOVE_STEP_FIRST:
+    ctx->doing = "removing a notification";
+    ctx->step++;
+    /* fall through */
+  case REMOVE_STEP_SEND:
+    euicc_op_call(task, es10b_remove_notification_from_list_encode(ctx->options));
+    return;
+  case REMOVE_STEP_RESULT: {
+    Es10bRemoveNotificationResult result;
+
+    if (!euicc_op_check_call(task))
+      return;
+    if (!es10b_remove_notification_from_list_decode(buf, len, &result, &error)) {
+      euicc_op_fail(task, error);
+      return;
+    }
+    if (result == ES10B_REMOVE_NOTIFICATION_NOTHING_TO_DELETE) {
+      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_NOT_FOUND,
+                                      "The card has no notification %u", ctx->options));
+      return;
+    }
+    if (result != ES10B_REMOVE_NOTIFICATION_OK) {
+      euicc_op_fail(task,
+                    g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
+                                "The card could not remove notification %u (%s)", ctx->options,
+                                es10_result_get_message(ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST,
+                                                        (gint)result)));
+      return;
+    }
+    ctx->step++;
+  }
+    /* fall through */
+  case REMOVE_STEP_COUNT:
+    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
+    return;
+  case REMOVE_STEP_COUNT_DONE: {
+    Es10bListNotificationResult result;
+    g_autoptr(GPtrArray) list = NULL;
+
+    if (!ctx->call_error && es10b_list_notification_decode(buf, len, &result, &list, NULL) &&
+        result == ES10B_LIST_NOTIFICATION_OK)
+      euicc_set_pending_notifications(ctx->euicc, list->len);
+    else if (ctx->euicc->pending_notifications > 0)
+      euicc_set_pending_notifications(ctx->euicc, ctx->euicc->pending_notifications - 1);
+    ctx->step++;
+  }
+    /* fall through */
+  case REMOVE_STEP_LAST:
+    euicc_op_done(task);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+void euicc_remove_notification(Euicc *euicc, guint seq, GCancellable *cancellable,
+                               GAsyncReadyCallback cb, gpointer user_data)
+{
+  GTask *task = euicc_op_new(euicc, "remove-notification", remove_step, cancellable, cb, user_data);
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  ctx->options = seq;
+  euicc_op_queue(task);
+}
+
+/* ---- retrieve: the PendingNotifications, as the card signed them ---- */
+
+typedef enum {
+  RETRIEVE_STEP_FIRST,
+  RETRIEVE_STEP_SEND,
+  RETRIEVE_STEP_RESULT,
+  RETRIEVE_STEP_LAST,
+} RetrieveStep;
+
+static void retrieve_step(GTask *task)
+{
+  EuiccOp *ctx;
+  GError *error = NULL;
+
+  if (!euicc_op_begin_step(task))
+    return;
+  ctx = g_task_get_task_data(task);
+
+  switch ((RetrieveStep)ctx->step) {
+  case RETRIEVE_STEP_FIRST:
+    ctx->doing = "reading the pending notifications";
+    ctx->step++;
+    /* fall through */
+  case RETRIEVE_STEP_SEND:
+    euicc_op_call(task, es10b_retrieve_notifications_list_encode(ES10B_SEARCH_ALL, 0, NULL));
+    return;
+  case RETRIEVE_STEP_RESULT: {
+    Es10bRetrieveNotificationsResult result;
+    gsize len;
+    const guint8 *buf;
+
+    if (!euicc_op_check_call(task))
+      return;
+    buf = g_bytes_get_data(ctx->response, &len);
+    if (!es10b_retrieve_notifications_list_decode(buf, len, &result, &ctx->items, &error)) {
+      euicc_op_fail(task, error);
+      return;
+    }
+    if (result != ES10B_RETRIEVE_NOTIFICATIONS_OK &&
+        result != ES10B_RETRIEVE_NOTIFICATIONS_NO_RESULT_AVAILABLE) {
+      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
+                                      "The card did not give its notifications (%s)",
+                                      es10_result_get_message(ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST,
+                                                              (gint)result)));
+      return;
+    }
+    ctx->step++;
+  }
+    /* fall through */
+  case RETRIEVE_STEP_LAST:
+    euicc_op_return_pointer(task, g_steal_pointer(&ctx->items), (GDestroyNotify)g_ptr_array_unref);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+/* ---- send ---- */
+
+/*
+ * Not one queued operation but three kinds of them around the network: the
+ * card is asked for the notifications, the SM-DP+s are told while other
+ * operations may use the card, and each confirmed notification is removed
+ * by its own queued operation.
+ */
+typedef enum {
+  SEND_STEP_FIRST,
+  SEND_STEP_RETRIEVE,
+  SEND_STEP_RETRIEVE_DONE,
+  SEND_STEP_DELIVER,
+  SEND_STEP_DELIVER_DONE,
+  SEND_STEP_REMOVE_DONE,
+  SEND_STEP_LAST,
+} SendStep;
+
+typedef struct {
+  Euicc *euicc;
+  SendStep step;
+  GArray *seqs;       /* guint; empty: all */
+  GPtrArray *pending; /* Es10PendingNotification* to deliver */
+  guint index;
+  GPtrArray *results; /* EuiccDeliveryResult* */
+  Es9pClient *client;
+  GError *error;        /* of the last step */
+  gboolean unreachable; /* some SM-DP+ could not be reached */
+} SendContext;
+
+static const char tag_send;
+
+static void send_context_free(SendContext *ctx)
+{
+  g_clear_pointer(&ctx->seqs, g_array_unref);
+  g_clear_pointer(&ctx->pending, g_ptr_array_unref);
+  g_clear_pointer(&ctx->results, g_ptr_array_unref);
+  g_clear_pointer(&ctx->client, es9p_client_free);
+  g_clear_error(&ctx->error);
+  euicc_unref(ctx->euicc);
+  g_free(ctx);
+}
+
+static void send_step(GTask *task);
+
+static void add_result(SendContext *ctx, guint seq, gboolean delivered, gchar *message)
+{
+  EuiccDeliveryResult *r = g_new0(EuiccDeliveryResult, 1);
+
+  r->seq = seq;
+  r->delivered = delivered;
+  r->message = message;
+  g_ptr_array_add(ctx->results, r);
+}
+
+static void send_next_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  SendContext *ctx = g_task_get_task_data(task);
+
+  switch (ctx->step) {
+  case SEND_STEP_RETRIEVE:
+    ctx->pending = g_task_propagate_pointer(G_TASK(res), &ctx->error);
+    break;
+  case SEND_STEP_DELIVER:
+    es9p_handle_notification_finish(ctx->client, res, &ctx->error);
+    break;
+  case SEND_STEP_DELIVER_DONE:
+    euicc_operation_finish(ctx->euicc, res, &ctx->error);
+    break;
+  default:
+    g_assert_not_reached();
+  }
+  ctx->step++;
+  send_step(task);
+}
+
+static gboolean wanted(SendContext *ctx, guint seq)
+{
+  if (ctx->seqs->len == 0)
+    return TRUE;
+  for (guint i = 0; i < ctx->seqs->len; i++)
+    if (g_array_index(ctx->seqs, guint, i) == seq)
+      return TRUE;
+  return FALSE;
+}
+
+static void send_step(GTask *task)
+{
+  SendContext *ctx = g_task_get_task_data(task);
+  Euicc *euicc = ctx->euicc;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case SEND_STEP_FIRST:
+    ctx->step++;
+    /* fall through */
+  case SEND_STEP_RETRIEVE:
+    euicc_op_queue(euicc_op_new(euicc, "retrieve-notifications", retrieve_step, cancellable,
+                                send_next_ready, task));
+    return;
+  case SEND_STEP_RETRIEVE_DONE: {
+    g_autoptr(GPtrArray) all = g_steal_pointer(&ctx->pending);
+
+    if (ctx->error) {
+      g_task_return_error(task, g_steal_pointer(&ctx->error));
+      g_object_unref(task);
+      return;
+    }
+    ctx->pending = g_ptr_array_new_with_free_func((GDestroyNotify)es10_pending_notification_free);
+    for (guint i = 0; i < all->len; i++) {
+      Es10PendingNotification *n = g_ptr_array_index(all, i);
+
+      if (wanted(ctx, n->metadata.seq_number))
+        g_ptr_array_add(ctx->pending, g_steal_pointer(&all->pdata[i]));
+    }
+    for (guint i = 0; i < ctx->seqs->len; i++) {
+      guint seq = g_array_index(ctx->seqs, guint, i);
+      gboolean found = FALSE;
+
+      for (guint j = 0; j < ctx->pending->len; j++)
+        if (((Es10PendingNotification *)g_ptr_array_index(ctx->pending, j))->metadata.seq_number ==
+            seq)
+          found = TRUE;
+      if (!found)
+        add_result(ctx, seq, FALSE, g_strdup_printf("The card has no notification %u", seq));
+    }
+    ctx->step++;
+  }
+    /* fall through */
+  case SEND_STEP_DELIVER:
+    for (; ctx->index < ctx->pending->len; ctx->index++) {
+      Es10PendingNotification *n = g_ptr_array_index(ctx->pending, ctx->index);
+
+      if (!ctx->client) {
+        Es9pConfig config = {
+            .ca_file = euicc->settings.smdp_ca_file,
+            .host_override = euicc->settings.smdp_host_override,
+        };
+        GError *error = NULL;
+
+        ctx->client = es9p_client_new(&config, &error);
+        if (!ctx->client) {
+          g_task_return_new_error(task, ESIMD_ERROR, ESIMD_ERROR_FAILED,
+                                  "Cannot deliver notifications: %s", error->message);
+          g_error_free(error);
+          g_object_unref(task);
+          return;
+        }
+      }
+      g_info("%s: delivering notification %u (%s) to %s", euicc->label, n->metadata.seq_number,
+             es10_notification_event_to_string(n->metadata.operation),
+             n->metadata.notification_address);
+      es9p_handle_notification(ctx->client, n->metadata.notification_address, n->der, cancellable,
+                               send_next_ready, task);
+      return;
+    }
+    ctx->step = SEND_STEP_LAST;
+    send_step(task);
+    return;
+  case SEND_STEP_DELIVER_DONE: {
+    Es10PendingNotification *n = g_ptr_array_index(ctx->pending, ctx->index);
+
+    if (ctx->error) {
+      g_info("%s: notification %u: %s", euicc->label, n->metadata.seq_number, ctx->error->message);
+      if (!g_error_matches(ctx->error, ES9P_ERROR, ES9P_ERROR_REJECTED))
+        ctx->unreachable = TRUE;
+      /* It stays on the card for the next attempt (SGP.22 3.5). */
+      add_result(ctx, n->metadata.seq_number, FALSE, g_strdup(ctx->error->message));
+      g_clear_error(&ctx->error);
+      ctx->index++;
+      ctx->step = SEND_STEP_DELIVER;
+      send_step(task);
+      return;
+    }
+    /* Confirmed: only now may the card forget it. */
+    euicc_remove_notification(euicc, n->metadata.seq_number, cancellable, send_next_ready, task);
+    return;
+  }
+  case SEND_STEP_REMOVE_DONE: {
+    Es10PendingNotification *n = g_ptr_array_index(ctx->pending, ctx->index);
+    const Es10NotificationMetadata *m = &n->metadata;
+
+    if (ctx->error) {
+      add_result(ctx, m->seq_number, TRUE,
+                 g_strdup_printf("Delivered, but the card kept it: %s", ctx->error->message));
+      g_clear_error(&ctx->error);
+    } else {
+      add_result(ctx, m->seq_number, TRUE, g_strdup("Delivered"));
+    }
+    if (!euicc->invalid && euicc->listener && euicc->listener->notification_delivered)
+      euicc->listener->notification_delivered(
+          euicc, m->seq_number, es10_notification_event_to_string(m->operation),
+          m->iccid ? m->iccid : "", m->notification_address, euicc->listener_data);
+    ctx->index++;
+    ctx->step = SEND_STEP_DELIVER;
+    send_step(task);
+    return;
+  }
+  case SEND_STEP_LAST:
+    euicc->notify_unreachable = ctx->unreachable;
+    g_task_return_pointer(task, g_steal_pointer(&ctx->results), (GDestroyNotify)g_ptr_array_unref);
+    g_object_unref(task);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+void euicc_send_notifications(Euicc *euicc, const guint *seqs, gsize n_seqs,
+                              GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, user_data);
+  SendContext *ctx = g_new0(SendContext, 1);
+
+  g_task_set_source_tag(task, (gpointer)&tag_send);
+  g_task_set_check_cancellable(task, FALSE);
+  ctx->euicc = euicc_ref(euicc);
+  ctx->seqs = g_array_new(FALSE, FALSE, sizeof(guint));
+  if (n_seqs)
+    g_array_append_vals(ctx->seqs, seqs, (guint)n_seqs);
+  ctx->results = g_ptr_array_new_with_free_func((GDestroyNotify)euicc_delivery_result_free);
+  g_task_set_task_data(task, ctx, (GDestroyNotify)send_context_free);
+  send_step(task);
+}
+
+GPtrArray *euicc_send_notifications_finish(Euicc *euicc, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)&tag_send), NULL);
+  return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---- automatic delivery, with backoff ---- */
+
+/* Retry after a network failure: 30 s, doubling, at most an hour. */
+#define BACKOFF_FIRST_S 30
+#define BACKOFF_MAX_S 3600
+
+static void stop_timer(Euicc *euicc)
+{
+  if (euicc->notify_timer) {
+    g_source_destroy(euicc->notify_timer);
+    g_clear_pointer(&euicc->notify_timer, g_source_unref);
+  }
+}
+
+static gboolean auto_send_timer(gpointer user_data)
+{
+  Euicc *euicc = user_data;
+
+  g_clear_pointer(&euicc->notify_timer, g_source_unref);
+  euicc_notify_schedule(euicc);
+  return G_SOURCE_REMOVE;
+}
+
+static void auto_send_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Euicc *euicc = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) results = euicc_send_notifications_finish(euicc, res, &error);
+
+  euicc->notify_queued = FALSE;
+  if (euicc->invalid || euicc->closing) {
+    euicc_unref(euicc);
+    return;
+  }
+  if (!results || euicc->notify_unreachable) {
+    euicc->notify_backoff_s =
+        euicc->notify_backoff_s ? MIN(euicc->notify_backoff_s * 2, BACKOFF_MAX_S) : BACKOFF_FIRST_S;
+    g_info("%s: notifications not all delivered%s%s; trying again in %u s", euicc->label,
+           error ? ": " : "", error ? error->message : "", euicc->notify_backoff_s);
+    stop_timer(euicc);
+    euicc->notify_timer = g_timeout_source_new_seconds(euicc->notify_backoff_s);
+    g_source_set_callback(euicc->notify_timer, auto_send_timer, euicc, NULL);
+    g_source_attach(euicc->notify_timer, g_main_context_get_thread_default());
+  } else {
+    euicc->notify_backoff_s = 0;
+  }
+  euicc_unref(euicc);
+}
+
+void euicc_notify_schedule(Euicc *euicc)
+{
+  if (!euicc->settings.auto_send_notifications || euicc->invalid || euicc->notify_queued ||
+      euicc->pending_notifications == 0)
+    return;
+  stop_timer(euicc);
+  euicc->notify_queued = TRUE;
+  g_clear_object(&euicc->notify_cancellable);
+  euicc->notify_cancellable = g_cancellable_new();
+  euicc_send_notifications(euicc, NULL, 0, euicc->notify_cancellable, auto_send_ready,
+                           euicc_ref(euicc));
+}
+
+void euicc_notify_stop(Euicc *euicc)
+{
+  stop_timer(euicc);
+  if (euicc->notify_cancellable) {
+    g_cancellable_cancel(euicc->notify_cancellable);
+    g_clear_object(&euicc->notify_cancellable);
+  }
+}

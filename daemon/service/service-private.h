@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the files of service/ share and nobody else sees: the modem (one
+ * Transport, reference counted so that an operation still in flight keeps
+ * its port alive), the eUICC's life cycle as the manager drives it, and the
+ * error and log helpers.
+ */
+#pragma once
+
+#include "service/service.h"
+
+G_BEGIN_DECLS
+
+/* ---- errors.c ---------------------------------------------------------- */
+
+/*
+ * Turns an error from below (TRANSPORT_ERROR, ISO7816_*, ES10_ERROR,
+ * G_IO_ERROR_CANCELLED) into an ESIMD_ERROR whose message says what was
+ * being done; an ESIMD_ERROR passes through unchanged. Takes ownership.
+ */
+GError *service_error_from(GError *error, const char *doing);
+/* An identifier (EID, ICCID) as logs show it: "890490…21" unless full. */
+gchar *service_id_for_log(const char *id, gboolean full);
+
+/* ---- modem.c ----------------------------------------------------------- */
+
+typedef struct _Modem Modem;
+
+/* What a probe saw on one slot. */
+typedef struct {
+  guint slot;
+  gboolean card_present;
+  gboolean active;
+  TransportTristate is_euicc; /* as far as the modem knows */
+  gchar *eid;                 /* as the modem reports it (upper-case hex), or NULL */
+  GBytes *isdr_aid; /* the ISD-R AID that answered; NULL when not reached */
+  guint channel;    /* the logical channel left open to it, 0 when none */
+} ModemSlotProbe;
+
+void modem_slot_probe_free(ModemSlotProbe *probe);
+
+Modem *modem_new(const ModemSpec *spec, guint timeout_ms);
+Modem *modem_ref(Modem *modem);
+/* The last reference closes the port (asynchronously) and frees it. */
+void modem_unref(Modem *modem);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Modem, modem_unref)
+
+Transport *modem_get_transport(Modem *modem);
+const ModemSpec *modem_get_spec(Modem *modem);
+gboolean modem_is_removed(Modem *modem);
+
+/*
+ * Opens the port if it is not open, lists the slots, and on each slot with a
+ * card whose bit is not set in skip_slots (bit n for slot n) looks for an
+ * ISD-R, leaving a channel open to the one found. Returns a GPtrArray of
+ * ModemSlotProbe for every slot the modem has.
+ */
+void modem_probe(Modem *modem, guint64 skip_slots, GCancellable *cancellable,
+                 GAsyncReadyCallback cb, gpointer user_data);
+GPtrArray *modem_probe_finish(Modem *modem, GAsyncResult *res, GError **error);
+
+/* Closes the port now; the modem stays usable only for freeing. */
+void modem_close(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb,
+                 gpointer user_data);
+gboolean modem_close_finish(Modem *modem, GAsyncResult *res, GError **error);
+
+/* The ISD-R AIDs tried on each slot, in order, NULL-terminated (hex). */
+extern const char *const modem_isdr_aids[];
+
+/* ---- euicc.c: the life cycle, for manager.c ----------------------------- */
+
+typedef struct {
+  gboolean full_identifiers;
+  gboolean auto_send_notifications;
+  const char *smdp_ca_file;
+  const char *smdp_host_override;
+} EuiccSettings;
+
+/* A card found on a modem slot, with its channel already open. Not yet
+ * announced: nothing is sent to the listener before euicc_set_id(). */
+Euicc *euicc_new(Modem *modem, const ModemSlotProbe *probe, const EuiccSettings *settings,
+                 const ServiceListener *listener, gpointer listener_data);
+Euicc *euicc_ref(Euicc *euicc);
+void euicc_unref(Euicc *euicc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Euicc, euicc_unref)
+
+/* Fills the cache (EID, EUICCInfo2, addresses, profiles, notifications). */
+void euicc_probe(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
+                 gpointer user_data);
+/* A card known so far only from the modem's slot report (an eUICC in an
+ * inactive slot): it gets its ISD-R channel once the probe reaches it. */
+gboolean euicc_has_channel(Euicc *euicc);
+void euicc_attach_channel(Euicc *euicc, GBytes *isdr_aid, guint channel);
+/* The id it will be known by; from then on changes reach the listener. */
+void euicc_set_id(Euicc *euicc, guint id);
+Modem *euicc_get_modem(Euicc *euicc);
+/* Called when an operation finds that the card left its slot. */
+void euicc_set_gone_func(Euicc *euicc, void (*func)(Euicc *euicc, gpointer user_data),
+                         gpointer user_data);
+void euicc_set_slot_active(Euicc *euicc, gboolean active);
+/*
+ * The card is gone (modem removed, card pulled): every operation queued or
+ * running is answered with this error, the listener is told no more, and
+ * timers stop. The caller still holds its reference.
+ */
+void euicc_invalidate(Euicc *euicc, const GError *error);
+/* Drops the queued operations with the error, lets the running one finish,
+ * then closes the channel. */
+void euicc_close(Euicc *euicc, const GError *error, GAsyncReadyCallback cb, gpointer user_data);
+gboolean euicc_close_finish(Euicc *euicc, GAsyncResult *res, GError **error);
+
+/* ---- notify.c ---------------------------------------------------------- */
+
+/* After an operation that made the card write a notification: deliver it
+ * now if auto-send is on (and retry with backoff on network failure). */
+void euicc_notify_schedule(Euicc *euicc);
+/* Stops the retry timer. */
+void euicc_notify_stop(Euicc *euicc);
+
+G_END_DECLS
