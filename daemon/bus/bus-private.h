@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the files of bus/ share among themselves; nothing outside bus/ may
+ * include this.
+ */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "bus.h"
+
+G_BEGIN_DECLS
+
+#define BUS_EUICC_PREFIX "/org/esimd/euicc"
+#define BUS_MANAGER_INTERFACE "org.esimd.Manager1"
+#define BUS_EUICC_INTERFACE "org.esimd.Euicc1"
+#define BUS_PROFILE_INTERFACE "org.esimd.Profile1"
+
+struct _Bus {
+  sd_bus *bus;
+  GSource *source;
+  Manager *manager;
+  GPtrArray *slots; /* sd_bus_slot*: vtables, enumerator, object manager, matches */
+  GList *calls;     /* BusCall*: method calls not answered yet */
+  /* Set while the service reports an eUICC leaving (it is still in the
+   * manager's list then), so that the Euiccs emitted no longer name it. */
+  Euicc *removing_euicc;
+  BusDisconnectedFunc disconnected_func;
+  gpointer disconnected_data;
+  gboolean name_owned;
+};
+
+/* sd-glib.c: the connection as a GSource of the thread-default main context. */
+GSource *bus_source_new(sd_bus *bus);
+
+/* object-manager.c: object paths (counters, never EID or ICCID) and the tree. */
+char *bus_path_euicc(guint euicc_id);
+char *bus_path_profile(guint euicc_id, guint profile_id);
+gboolean bus_path_parse_euicc(const char *path, guint *euicc_id);
+gboolean bus_path_parse_profile(const char *path, guint *euicc_id, guint *profile_id);
+/* The eUICC / profile an object path names, NULL when there is none. */
+Euicc *bus_lookup_euicc(Bus *bus, const char *path);
+const Profile *bus_lookup_profile(Bus *bus, const char *path, Euicc **ret_euicc);
+gboolean bus_object_manager_export(Bus *bus, GError **error);
+void bus_emit_euicc_added(Bus *bus, Euicc *euicc);
+void bus_emit_euicc_removed(Bus *bus, Euicc *euicc);
+void bus_emit_profile_added(Bus *bus, Euicc *euicc, const Profile *profile);
+void bus_emit_profile_removed(Bus *bus, Euicc *euicc, const Profile *profile);
+
+/* manager1.c, euicc1.c, profile1.c: one vtable each. */
+gboolean bus_manager1_export(Bus *bus, GError **error);
+void bus_manager1_emit_euiccs_changed(Bus *bus);
+gboolean bus_euicc1_export(Bus *bus, GError **error);
+void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what);
+void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
+                                            const char *operation, const char *iccid,
+                                            const char *address);
+gboolean bus_profile1_export(Bus *bus, GError **error);
+void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, ProfileChanged what);
+
+/* Keeps an sd_bus_slot until bus_free(). */
+void bus_keep_slot(Bus *bus, sd_bus_slot *slot);
+/* A GError from an sd-bus return code. */
+gboolean bus_set_gerror_from_errno(GError **error, int r, const char *what);
+
+/* errors.c: the one table from ESIMD_ERROR codes to D-Bus error names. */
+void bus_errors_register(void);
+const char *bus_error_name(const GError *error);
+/* Fills the D-Bus error for a GError; returns the negative errno sd-bus
+ * expects from a method handler. */
+int bus_error_from_gerror(sd_bus_error *ret_error, const GError *error);
+int bus_error_invalid_args(sd_bus_error *ret_error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+/*
+ * polkit.c: one helper that decides whether the sender of a method call may
+ * perform an action. Root passes without asking; everyone else is asked
+ * about through org.freedesktop.PolicyKit1, asynchronously.
+ */
+typedef struct _BusPolkitCheck BusPolkitCheck;
+/* allowed TRUE, or FALSE with error set (AccessDenied or alike). */
+typedef void (*BusPolkitDone)(gboolean allowed, const sd_bus_error *error, gpointer user_data);
+/* done runs later, from the main loop; NULL when the question cannot even be
+ * sent (done never runs then). */
+BusPolkitCheck *bus_polkit_check(sd_bus *bus, sd_bus_message *message, const char *action,
+                                 BusPolkitDone done, gpointer user_data);
+/* Stops a check; its callback is never called. */
+void bus_polkit_check_free(BusPolkitCheck *check);
+
+/*
+ * call.c: a method call in flight. It holds the message, authorizes the
+ * sender, starts the service operation and replies from its callback. When
+ * the caller leaves the bus, its cancellable fires so the service drops the
+ * operation before it reaches the card.
+ */
+typedef struct _BusCall BusCall;
+typedef void (*BusCallStartFunc)(BusCall *call);
+
+struct _BusCall {
+  Bus *bus; /* NULL once the bus is gone and only the service holds the call */
+  sd_bus_message *message;
+  GCancellable *cancellable;
+  sd_bus_track *track;
+  BusPolkitCheck *polkit;
+  BusCallStartFunc start;
+  gboolean started; /* handed to the service, which will call back */
+  /* What the operation needs, filled by the method handler. */
+  Euicc *euicc; /* resolved when the call starts */
+  guint euicc_id;
+  guint profile_id;
+  guint number;
+  gchar *text;
+  GArray *seqs; /* guint */
+};
+
+BusCall *bus_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start);
+/* Asks polkit about action (NULL: anybody may) and then starts the call.
+ * Returns what a method handler returns. */
+int bus_call_authorize_and_start(BusCall *call, const char *action);
+/* Resolves call->euicc from call->euicc_id; replies NotFound/Removed and
+ * frees the call when it is gone. */
+gboolean bus_call_resolve_euicc(BusCall *call);
+/* Each replies (unless the caller left) and frees the call. */
+void bus_call_return(BusCall *call, sd_bus_message *reply);
+void bus_call_return_empty(BusCall *call);
+void bus_call_return_gerror(BusCall *call, const GError *error);
+/* GAsyncReadyCallback for every euicc_* operation finished by
+ * euicc_operation_finish(): replies with nothing or the error. */
+void bus_call_operation_done(GObject *source, GAsyncResult *res, gpointer user_data);
+/* At shutdown: cancels every call still pending and frees those the service
+ * does not hold. */
+void bus_calls_free_all(Bus *bus);
+
+G_END_DECLS

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The one table from the service's error codes to D-Bus error names. The
+ * GError's message travels as the D-Bus error message: the service writes
+ * it for the person who has to act on it.
+ */
+#include <errno.h>
+
+#include "bus-private.h"
+
+#define ERROR_PREFIX "org.esimd.Error."
+
+typedef struct {
+  EsimdError code;
+  const char *name;
+} ErrorName;
+
+static const ErrorName error_names[] = {
+    {ESIMD_ERROR_FAILED, SD_BUS_ERROR_FAILED},
+    {ESIMD_ERROR_NOT_FOUND, ERROR_PREFIX "NotFound"},
+    {ESIMD_ERROR_PROFILE_ENABLED, ERROR_PREFIX "ProfileEnabled"},
+    {ESIMD_ERROR_PROFILE_NOT_ENABLED, ERROR_PREFIX "ProfileNotEnabled"},
+    {ESIMD_ERROR_DISALLOWED_BY_POLICY, ERROR_PREFIX "DisallowedByPolicy"},
+    {ESIMD_ERROR_CAT_BUSY, ERROR_PREFIX "CatBusy"},
+    {ESIMD_ERROR_CARD_ERROR, ERROR_PREFIX "CardError"},
+    {ESIMD_ERROR_TRANSPORT, ERROR_PREFIX "Transport"},
+    {ESIMD_ERROR_TIMEOUT, ERROR_PREFIX "Timeout"},
+    {ESIMD_ERROR_REMOVED, ERROR_PREFIX "Removed"},
+    {ESIMD_ERROR_NOT_SUPPORTED, ERROR_PREFIX "NotSupported"},
+    {ESIMD_ERROR_SMDP_UNREACHABLE, ERROR_PREFIX "SmdpUnreachable"},
+    {ESIMD_ERROR_SMDP_REJECTED, ERROR_PREFIX "SmdpRejected"},
+    {ESIMD_ERROR_INVALID_ARGS, SD_BUS_ERROR_INVALID_ARGS},
+    /* Only a caller that already left gets this; nobody reads it. */
+    {ESIMD_ERROR_CANCELLED, SD_BUS_ERROR_FAILED},
+};
+
+/*
+ * The same names with an errno each, so that sd_bus_error_get_errno() (and
+ * esimctl's exit status through it) says something sensible.
+ */
+static const sd_bus_error_map error_map[] = {
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "NotFound", ENOENT),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "ProfileEnabled", EBUSY),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "ProfileNotEnabled", EALREADY),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "DisallowedByPolicy", EPERM),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "CatBusy", EAGAIN),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "CardError", EIO),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "Transport", EIO),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "Timeout", ETIMEDOUT),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "Removed", ENODEV),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "NotSupported", EOPNOTSUPP),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "SmdpUnreachable", EHOSTUNREACH),
+    SD_BUS_ERROR_MAP(ERROR_PREFIX "SmdpRejected", EPROTO),
+    SD_BUS_ERROR_MAP_END,
+};
+
+void bus_errors_register(void)
+{
+  static gsize registered;
+
+  if (g_once_init_enter(&registered)) {
+    int r = sd_bus_error_add_map(error_map);
+    if (r < 0)
+      g_warning("bus: cannot register the error names: %s", g_strerror(-r));
+    g_once_init_leave(&registered, 1);
+  }
+}
+
+const char *bus_error_name(const GError *error)
+{
+  if (error->domain == ESIMD_ERROR) {
+    for (gsize i = 0; i < G_N_ELEMENTS(error_names); i++) {
+      if (error_names[i].code == (EsimdError)error->code)
+        return error_names[i].name;
+    }
+  }
+  return SD_BUS_ERROR_FAILED;
+}
+
+int bus_error_from_gerror(sd_bus_error *ret_error, const GError *error)
+{
+  return sd_bus_error_set(ret_error, bus_error_name(error), error->message);
+}
+
+int bus_error_invalid_args(sd_bus_error *ret_error, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  va_start(ap, format);
+  message = g_strdup_vprintf(format, ap);
+  va_end(ap);
+  return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, message);
+}

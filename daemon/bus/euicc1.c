@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* org.esimd.Euicc1 on /org/esimd/euicc/N: one eUICC, served from the cache. */
+#include <string.h>
+
+#include "bus-private.h"
+
+/* SGP.22 ES10a/ES10c memory reset: eUICCMemoryReset bits (rsp.asn). */
+#define RESET_OPTIONS_ALL (1u << 0 | 1u << 1 | 1u << 2)
+/* RFC 1035 2.3.4 */
+#define HOSTNAME_MAX 253
+#define LABEL_MAX 63
+
+static int euicc1_find(sd_bus *sdbus, const char *path, const char *interface, void *user_data,
+                       void **ret_found, sd_bus_error *ret_error)
+{
+  Bus *bus = user_data;
+
+  if (!bus_lookup_euicc(bus, path))
+    return 0;
+  *ret_found = bus;
+  return 1;
+}
+
+static int append_info(sd_bus_message *reply, const EuiccInfo *info)
+{
+  const struct {
+    const char *key;
+    const char *value;
+  } strings[] = {
+      {"svn", info->svn},
+      {"profile-version", info->profile_version},
+      {"firmware-version", info->firmware_version},
+      {"pp-version", info->pp_version},
+      {"sas-accreditation", info->sas_accreditation},
+      {"category", info->category},
+  };
+  const struct {
+    const char *key;
+    gint64 value;
+  } numbers[] = {
+      {"free-nv-memory", info->free_nv_memory},
+      {"free-volatile-memory", info->free_volatile_memory},
+      {"installed-applications", info->installed_applications},
+  };
+  const struct {
+    const char *key;
+    gchar **value;
+  } lists[] = {
+      {"ci-pkid-verification", info->ci_pkid_verification},
+      {"ci-pkid-signing", info->ci_pkid_signing},
+  };
+  int r;
+
+  r = sd_bus_message_open_container(reply, 'a', "{sv}");
+  if (r < 0)
+    return r;
+  /* A key the card did not tell is left out rather than sent empty. */
+  for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
+    if (strings[i].value && *strings[i].value) {
+      r = sd_bus_message_append(reply, "{sv}", strings[i].key, "s", strings[i].value);
+      if (r < 0)
+        return r;
+    }
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(numbers); i++) {
+    if (numbers[i].value >= 0) {
+      r = sd_bus_message_append(reply, "{sv}", numbers[i].key, "t", (uint64_t)numbers[i].value);
+      if (r < 0)
+        return r;
+    }
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(lists); i++) {
+    if (!lists[i].value)
+      continue;
+    r = sd_bus_message_open_container(reply, 'e', "sv");
+    if (r >= 0)
+      r = sd_bus_message_append(reply, "s", lists[i].key);
+    if (r >= 0)
+      r = sd_bus_message_open_container(reply, 'v', "as");
+    if (r >= 0)
+      r = sd_bus_message_append_strv(reply, lists[i].value);
+    if (r >= 0)
+      r = sd_bus_message_close_container(reply);
+    if (r >= 0)
+      r = sd_bus_message_close_container(reply);
+    if (r < 0)
+      return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
+static int append_profiles(sd_bus_message *reply, Euicc *euicc)
+{
+  GPtrArray *profiles = euicc_get_profiles(euicc);
+  int r;
+
+  r = sd_bus_message_open_container(reply, 'a', "o");
+  if (r < 0)
+    return r;
+  for (guint i = 0; i < profiles->len; i++) {
+    const Profile *profile = g_ptr_array_index(profiles, i);
+    g_autofree char *path = bus_path_profile(euicc_get_id(euicc), profile->id);
+
+    r = sd_bus_message_append(reply, "o", path);
+    if (r < 0)
+      return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
+static const char *nonnull(const char *s)
+{
+  return s ? s : "";
+}
+
+static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply, void *user_data,
+                               sd_bus_error *ret_error)
+{
+  Bus *bus = user_data;
+  Euicc *euicc = bus_lookup_euicc(bus, path);
+
+  if (!euicc)
+    return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_OBJECT, "No eUICC at %s", path);
+
+  if (g_str_equal(property, "Eid"))
+    return sd_bus_message_append(reply, "s", nonnull(euicc_get_eid(euicc)));
+  if (g_str_equal(property, "Transport"))
+    return sd_bus_message_append(reply, "s", nonnull(euicc_get_transport(euicc)));
+  if (g_str_equal(property, "Port"))
+    return sd_bus_message_append(reply, "s", nonnull(euicc_get_port(euicc)));
+  if (g_str_equal(property, "Device"))
+    return sd_bus_message_append(reply, "s", nonnull(euicc_get_device(euicc)));
+  if (g_str_equal(property, "Slot"))
+    return sd_bus_message_append(reply, "u", euicc_get_slot(euicc));
+  if (g_str_equal(property, "SlotActive"))
+    return sd_bus_message_append(reply, "b", (int)euicc_get_slot_active(euicc));
+  if (g_str_equal(property, "Profiles"))
+    return append_profiles(reply, euicc);
+  if (g_str_equal(property, "EnabledProfile")) {
+    const Profile *enabled = euicc_get_enabled_profile(euicc);
+    g_autofree char *profile_path = NULL;
+
+    if (!enabled)
+      return sd_bus_message_append(reply, "o", "/");
+    profile_path = bus_path_profile(euicc_get_id(euicc), enabled->id);
+    return sd_bus_message_append(reply, "o", profile_path);
+  }
+  if (g_str_equal(property, "DefaultSmdpAddress"))
+    return sd_bus_message_append(reply, "s", nonnull(euicc_get_default_smdp_address(euicc)));
+  if (g_str_equal(property, "RootSmdsAddress"))
+    return sd_bus_message_append(reply, "s", nonnull(euicc_get_root_smds_address(euicc)));
+  if (g_str_equal(property, "Info"))
+    return append_info(reply, euicc_get_info(euicc));
+  if (g_str_equal(property, "PendingNotifications"))
+    return sd_bus_message_append(reply, "u", euicc_get_pending_notifications(euicc));
+  return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
+}
+
+/* A new call on the eUICC at the message's path (the vtable's find made sure
+ * there is one). */
+static BusCall *euicc_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start)
+{
+  BusCall *call = bus_call_new(bus, message, start);
+
+  bus_path_parse_euicc(sd_bus_message_get_path(message), &call->euicc_id);
+  return call;
+}
+
+/* Refresh */
+
+static void refresh_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_refresh(call->euicc, call->cancellable, bus_call_operation_done, call);
+}
+
+/* Reading the card again changes nothing on it: anyone may. */
+static int euicc1_refresh(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  return bus_call_authorize_and_start(euicc_call_new(user_data, message, refresh_start), NULL);
+}
+
+/* SetDefaultSmdpAddress */
+
+/* An SM-DP+ address is an FQDN (SGP.22 4.1, rsp.asn SetDefaultDpAddressRequest);
+ * a port after a colon is allowed for SM-DP+ servers not on 443. */
+static gboolean smdp_address_valid(const char *address, const char **why)
+{
+  const char *colon = strrchr(address, ':');
+  gsize host_len = colon ? (gsize)(colon - address) : strlen(address);
+  gsize label_len = 0;
+
+  if (host_len == 0) {
+    *why = "it has no host name";
+    return FALSE;
+  }
+  if (host_len > HOSTNAME_MAX) {
+    *why = "the host name is longer than 253 characters";
+    return FALSE;
+  }
+  for (gsize i = 0; i <= host_len; i++) {
+    char c = i < host_len ? address[i] : '.';
+    if (c == '.') {
+      if (label_len == 0 || address[i - 1] == '-') {
+        *why = "a label of the host name is empty or ends with '-'";
+        return FALSE;
+      }
+      label_len = 0;
+      continue;
+    }
+    if (!g_ascii_isalnum(c) && c != '-') {
+      *why = "a host name has only letters, digits, '-' and '.'";
+      return FALSE;
+    }
+    if (label_len == 0 && c == '-') {
+      *why = "a label of the host name starts with '-'";
+      return FALSE;
+    }
+    if (++label_len > LABEL_MAX) {
+      *why = "a label of the host name is longer than 63 characters";
+      return FALSE;
+    }
+  }
+  if (colon) {
+    guint64 port;
+    if (!g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL)) {
+      *why = "the port after ':' is not a number from 1 to 65535";
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static void set_default_smdp_address_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_set_default_smdp_address(call->euicc, call->text, call->cancellable,
+                                   bus_call_operation_done, call);
+}
+
+static int euicc1_set_default_smdp_address(sd_bus_message *message, void *user_data,
+                                           sd_bus_error *ret_error)
+{
+  const char *address = NULL, *why = NULL;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "s", &address);
+  if (r < 0)
+    return r;
+  /* The empty address clears the default. */
+  if (*address && !smdp_address_valid(address, &why))
+    return bus_error_invalid_args(ret_error, "\"%s\" is not an SM-DP+ address: %s", address, why);
+  call = euicc_call_new(user_data, message, set_default_smdp_address_start);
+  call->text = g_strdup(address);
+  return bus_call_authorize_and_start(call, "org.esimd.euicc.configure");
+}
+
+/* ResetMemory */
+
+static void reset_memory_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_reset_memory(call->euicc, call->number, call->cancellable, bus_call_operation_done, call);
+}
+
+static int euicc1_reset_memory(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  uint32_t options = 0;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "u", &options);
+  if (r < 0)
+    return r;
+  if (options & ~RESET_OPTIONS_ALL)
+    return bus_error_invalid_args(ret_error,
+                                  "Unknown reset options 0x%x: the options are 1 (operational "
+                                  "profiles), 2 (field-loaded test profiles) and 4 (default "
+                                  "SM-DP+ address)",
+                                  options & ~RESET_OPTIONS_ALL);
+  if (options == 0)
+    return bus_error_invalid_args(ret_error,
+                                  "No reset options given: choose 1 (operational profiles), 2 "
+                                  "(field-loaded test profiles), 4 (default SM-DP+ address) or "
+                                  "their sum");
+  call = euicc_call_new(user_data, message, reset_memory_start);
+  call->number = options;
+  return bus_call_authorize_and_start(call, "org.esimd.euicc.reset");
+}
+
+/* ListNotifications */
+
+static void list_notifications_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  BusCall *call = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  sd_bus_message *reply = NULL;
+  int r;
+
+  list = euicc_list_notifications_finish(call->euicc, res, &error);
+  if (!list) {
+    bus_call_return_gerror(call, error);
+    return;
+  }
+  r = sd_bus_message_new_method_return(call->message, &reply);
+  if (r >= 0)
+    r = sd_bus_message_open_container(reply, 'a', "(usss)");
+  for (guint i = 0; r >= 0 && i < list->len; i++) {
+    const EuiccNotification *n = g_ptr_array_index(list, i);
+    r = sd_bus_message_append(reply, "(usss)", n->seq, nonnull(n->operation), nonnull(n->address),
+                              nonnull(n->iccid));
+  }
+  if (r >= 0)
+    r = sd_bus_message_close_container(reply);
+  if (r < 0) {
+    g_autoptr(GError) e = NULL;
+    sd_bus_message_unref(reply);
+    g_set_error(&e, ESIMD_ERROR, ESIMD_ERROR_FAILED, "Cannot build the reply: %s", g_strerror(-r));
+    bus_call_return_gerror(call, e);
+    return;
+  }
+  bus_call_return(call, reply);
+}
+
+static void list_notifications_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_list_notifications(call->euicc, call->cancellable, list_notifications_done, call);
+}
+
+/* The list holds what the properties show already (ICCIDs, SM-DP+
+ * addresses) and reading it changes nothing: anyone may. */
+static int euicc1_list_notifications(sd_bus_message *message, void *user_data,
+                                     sd_bus_error *ret_error)
+{
+  return bus_call_authorize_and_start(euicc_call_new(user_data, message, list_notifications_start),
+                                      NULL);
+}
+
+/* SendNotifications */
+
+static void send_notifications_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  BusCall *call = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) results = NULL;
+  sd_bus_message *reply = NULL;
+  int r;
+
+  results = euicc_send_notifications_finish(call->euicc, res, &error);
+  if (!results) {
+    bus_call_return_gerror(call, error);
+    return;
+  }
+  r = sd_bus_message_new_method_return(call->message, &reply);
+  if (r >= 0)
+    r = sd_bus_message_open_container(reply, 'a', "(ubs)");
+  for (guint i = 0; r >= 0 && i < results->len; i++) {
+    const EuiccDeliveryResult *d = g_ptr_array_index(results, i);
+    r = sd_bus_message_append(reply, "(ubs)", d->seq, (int)d->delivered, nonnull(d->message));
+  }
+  if (r >= 0)
+    r = sd_bus_message_close_container(reply);
+  if (r < 0) {
+    g_autoptr(GError) e = NULL;
+    sd_bus_message_unref(reply);
+    g_set_error(&e, ESIMD_ERROR, ESIMD_ERROR_FAILED, "Cannot build the reply: %s", g_strerror(-r));
+    bus_call_return_gerror(call, e);
+    return;
+  }
+  bus_call_return(call, reply);
+}
+
+static void send_notifications_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_send_notifications(call->euicc, (const guint *)(gpointer)call->seqs->data,
+                             call->seqs->len, call->cancellable, send_notifications_done, call);
+}
+
+/*
+ * Delivering a notification only tells the SM-DP+ what the card already did,
+ * which the daemon does on its own after every operation: anyone may ask for
+ * it early. Dropping one unsent (RemoveNotification) is what needs care.
+ */
+static int euicc1_send_notifications(sd_bus_message *message, void *user_data,
+                                     sd_bus_error *ret_error)
+{
+  const void *data = NULL;
+  size_t size = 0;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read_array(message, 'u', &data, &size);
+  if (r < 0)
+    return r;
+  G_STATIC_ASSERT(sizeof(guint) == sizeof(uint32_t));
+  call = euicc_call_new(user_data, message, send_notifications_start);
+  call->seqs = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_array_append_vals(call->seqs, data, (guint)(size / sizeof(uint32_t)));
+  return bus_call_authorize_and_start(call, NULL);
+}
+
+/* RemoveNotification */
+
+static void remove_notification_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_remove_notification(call->euicc, call->number, call->cancellable, bus_call_operation_done,
+                              call);
+}
+
+static int euicc1_remove_notification(sd_bus_message *message, void *user_data,
+                                      sd_bus_error *ret_error)
+{
+  uint32_t seq = 0;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "u", &seq);
+  if (r < 0)
+    return r;
+  call = euicc_call_new(user_data, message, remove_notification_start);
+  call->number = seq;
+  return bus_call_authorize_and_start(call, "org.esimd.euicc.configure");
+}
+
+#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+
+static const sd_bus_vtable euicc1_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Eid", "s", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Transport", "s", euicc1_get_property, 0, CONST),
+    SD_BUS_PROPERTY("Port", "s", euicc1_get_property, 0, CONST),
+    SD_BUS_PROPERTY("Device", "s", euicc1_get_property, 0, CONST),
+    SD_BUS_PROPERTY("Slot", "u", euicc1_get_property, 0, CONST),
+    SD_BUS_PROPERTY("SlotActive", "b", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Profiles", "ao", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("EnabledProfile", "o", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("DefaultSmdpAddress", "s", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("RootSmdsAddress", "s", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Info", "a{sv}", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("PendingNotifications", "u", euicc1_get_property, 0, EMITS),
+    SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, euicc1_refresh,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("SetDefaultSmdpAddress", SD_BUS_ARGS("s", address), SD_BUS_NO_RESULT,
+                            euicc1_set_default_smdp_address, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ResetMemory", SD_BUS_ARGS("u", options), SD_BUS_NO_RESULT,
+                            euicc1_reset_memory, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ListNotifications", SD_BUS_NO_ARGS,
+                            SD_BUS_RESULT("a(usss)", notifications), euicc1_list_notifications,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("SendNotifications", SD_BUS_ARGS("au", seqs),
+                            SD_BUS_RESULT("a(ubs)", results), euicc1_send_notifications,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RemoveNotification", SD_BUS_ARGS("u", seq), SD_BUS_NO_RESULT,
+                            euicc1_remove_notification, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_ARGS("NotificationDelivered",
+                            SD_BUS_ARGS("u", seq, "s", operation, "s", iccid, "s", address), 0),
+    SD_BUS_VTABLE_END,
+};
+
+gboolean bus_euicc1_export(Bus *bus, GError **error)
+{
+  sd_bus_slot *slot = NULL;
+  int r;
+
+  r = sd_bus_add_fallback_vtable(bus->bus, &slot, BUS_EUICC_PREFIX, BUS_EUICC_INTERFACE,
+                                 euicc1_vtable, euicc1_find, bus);
+  if (r < 0)
+    return bus_set_gerror_from_errno(error, r, "Cannot export " BUS_EUICC_INTERFACE);
+  bus_keep_slot(bus, slot);
+  return TRUE;
+}
+
+void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what)
+{
+  static const struct {
+    EuiccChanged bit;
+    const char *property;
+  } table[] = {
+      {EUICC_CHANGED_EID, "Eid"},
+      {EUICC_CHANGED_SLOT_ACTIVE, "SlotActive"},
+      {EUICC_CHANGED_PROFILES, "Profiles"},
+      {EUICC_CHANGED_ENABLED_PROFILE, "EnabledProfile"},
+      {EUICC_CHANGED_ADDRESSES, "DefaultSmdpAddress"},
+      {EUICC_CHANGED_ADDRESSES, "RootSmdsAddress"},
+      {EUICC_CHANGED_INFO, "Info"},
+      {EUICC_CHANGED_PENDING_NOTIFICATIONS, "PendingNotifications"},
+  };
+  const char *names[G_N_ELEMENTS(table) + 1];
+  g_autofree char *path = bus_path_euicc(euicc_get_id(euicc));
+  gsize n = 0;
+  int r;
+
+  for (gsize i = 0; i < G_N_ELEMENTS(table); i++) {
+    if (what & table[i].bit)
+      names[n++] = table[i].property;
+  }
+  names[n] = NULL;
+  if (n == 0)
+    return;
+  r = sd_bus_emit_properties_changed_strv(bus->bus, path, BUS_EUICC_INTERFACE, (char **)names);
+  if (r < 0)
+    g_warning("bus: cannot emit PropertiesChanged on %s: %s", path, g_strerror(-r));
+}
+
+void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
+                                            const char *operation, const char *iccid,
+                                            const char *address)
+{
+  g_autofree char *path = bus_path_euicc(euicc_get_id(euicc));
+  int r = sd_bus_emit_signal(bus->bus, path, BUS_EUICC_INTERFACE, "NotificationDelivered", "usss",
+                             seq, nonnull(operation), nonnull(iccid), nonnull(address));
+
+  if (r < 0)
+    g_warning("bus: cannot emit NotificationDelivered on %s: %s", path, g_strerror(-r));
+}

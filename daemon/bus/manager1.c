@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* org.esimd.Manager1 on /org/esimd: the daemon's version and its eUICCs. */
+#include "config.h"
+
+#include "bus-private.h"
+
+static int manager1_get_property(sd_bus *sdbus, const char *path, const char *interface,
+                                 const char *property, sd_bus_message *reply, void *user_data,
+                                 sd_bus_error *ret_error)
+{
+  Bus *bus = user_data;
+  GPtrArray *euiccs;
+  int r;
+
+  if (g_str_equal(property, "Version"))
+    return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+
+  /* Euiccs */
+  r = sd_bus_message_open_container(reply, 'a', "o");
+  if (r < 0)
+    return r;
+  euiccs = bus->manager ? manager_get_euiccs(bus->manager) : NULL;
+  for (guint i = 0; euiccs && i < euiccs->len; i++) {
+    Euicc *euicc = g_ptr_array_index(euiccs, i);
+    g_autofree char *euicc_path = NULL;
+
+    if (euicc == bus->removing_euicc)
+      continue;
+    euicc_path = bus_path_euicc(euicc_get_id(euicc));
+    r = sd_bus_message_append(reply, "o", euicc_path);
+    if (r < 0)
+      return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
+static void scan_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  BusCall *call = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!call->bus || !call->bus->manager) {
+    bus_call_return_empty(call);
+    return;
+  }
+  if (!manager_scan_finish(call->bus->manager, res, &error))
+    bus_call_return_gerror(call, error);
+  else
+    bus_call_return_empty(call);
+}
+
+static void scan_start(BusCall *call)
+{
+  manager_scan(call->bus->manager, call->cancellable, scan_done, call);
+}
+
+/* Probing again reads the modems and cards and changes nothing: anyone may. */
+static int manager1_scan(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  Bus *bus = user_data;
+
+  if (!bus->manager)
+    return sd_bus_error_set(ret_error, SD_BUS_ERROR_FAILED, "The daemon is shutting down");
+  return bus_call_authorize_and_start(bus_call_new(bus, message, scan_start), NULL);
+}
+
+static const sd_bus_vtable manager1_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Version", "s", manager1_get_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Euiccs", "ao", manager1_get_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_METHOD_WITH_ARGS("Scan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, manager1_scan,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};
+
+gboolean bus_manager1_export(Bus *bus, GError **error)
+{
+  sd_bus_slot *slot = NULL;
+  int r;
+
+  r = sd_bus_add_object_vtable(bus->bus, &slot, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
+                               manager1_vtable, bus);
+  if (r < 0)
+    return bus_set_gerror_from_errno(error, r, "Cannot export " BUS_MANAGER_INTERFACE);
+  bus_keep_slot(bus, slot);
+  return TRUE;
+}
+
+void bus_manager1_emit_euiccs_changed(Bus *bus)
+{
+  int r = sd_bus_emit_properties_changed(bus->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
+                                         "Euiccs", NULL);
+
+  if (r < 0)
+    g_warning("bus: cannot emit Euiccs changed: %s", g_strerror(-r));
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* org.esimd.Profile1 on /org/esimd/euicc/N/profile/M: one cached profile. */
+#include <string.h>
+
+#include "bus-private.h"
+
+/* SGP.22 rsp.asn SetNicknameRequest: profileNickname UTF8String (SIZE(0..64)). */
+#define NICKNAME_MAX_BYTES 64
+
+static int profile1_find(sd_bus *sdbus, const char *path, const char *interface, void *user_data,
+                         void **ret_found, sd_bus_error *ret_error)
+{
+  Bus *bus = user_data;
+
+  if (!bus_lookup_profile(bus, path, NULL))
+    return 0;
+  *ret_found = bus;
+  return 1;
+}
+
+static const char *nonnull(const char *s)
+{
+  return s ? s : "";
+}
+
+static int profile1_get_property(sd_bus *sdbus, const char *path, const char *interface,
+                                 const char *property, sd_bus_message *reply, void *user_data,
+                                 sd_bus_error *ret_error)
+{
+  Bus *bus = user_data;
+  const Profile *p = bus_lookup_profile(bus, path, NULL);
+
+  if (!p)
+    return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_OBJECT, "No profile at %s", path);
+
+  if (g_str_equal(property, "Iccid"))
+    return sd_bus_message_append(reply, "s", nonnull(p->iccid));
+  if (g_str_equal(property, "IsdpAid"))
+    return sd_bus_message_append(reply, "s", nonnull(p->isdp_aid));
+  if (g_str_equal(property, "State"))
+    return sd_bus_message_append(reply, "s", profile_state_to_string(p->state));
+  if (g_str_equal(property, "Class"))
+    return sd_bus_message_append(reply, "s", profile_class_to_string(p->profile_class));
+  if (g_str_equal(property, "Name"))
+    return sd_bus_message_append(reply, "s", nonnull(p->name));
+  if (g_str_equal(property, "ServiceProvider"))
+    return sd_bus_message_append(reply, "s", nonnull(p->service_provider));
+  if (g_str_equal(property, "Nickname"))
+    return sd_bus_message_append(reply, "s", nonnull(p->nickname));
+  if (g_str_equal(property, "OwnerMccMnc"))
+    return sd_bus_message_append(reply, "s", nonnull(p->owner_mccmnc));
+  if (g_str_equal(property, "IconType"))
+    return sd_bus_message_append(reply, "s", profile_icon_type_to_string(p->icon_type));
+  if (g_str_equal(property, "Icon")) {
+    gsize size = 0;
+    const void *data = p->icon ? g_bytes_get_data(p->icon, &size) : NULL;
+    return sd_bus_message_append_array(reply, 'y', data ? data : "", size);
+  }
+  return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
+}
+
+/* A new call on the profile at the message's path (the vtable's find made
+ * sure there is one). */
+static BusCall *profile_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start)
+{
+  BusCall *call = bus_call_new(bus, message, start);
+
+  bus_path_parse_profile(sd_bus_message_get_path(message), &call->euicc_id, &call->profile_id);
+  return call;
+}
+
+static void enable_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_profile_enable(call->euicc, call->profile_id, call->cancellable, bus_call_operation_done,
+                         call);
+}
+
+static int profile1_enable(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  return bus_call_authorize_and_start(profile_call_new(user_data, message, enable_start),
+                                      "org.esimd.profile.switch");
+}
+
+static void disable_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_profile_disable(call->euicc, call->profile_id, call->cancellable, bus_call_operation_done,
+                          call);
+}
+
+static int profile1_disable(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  return bus_call_authorize_and_start(profile_call_new(user_data, message, disable_start),
+                                      "org.esimd.profile.switch");
+}
+
+static void delete_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_profile_delete(call->euicc, call->profile_id, call->cancellable, bus_call_operation_done,
+                         call);
+}
+
+static int profile1_delete(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  return bus_call_authorize_and_start(profile_call_new(user_data, message, delete_start),
+                                      "org.esimd.profile.delete");
+}
+
+static void set_nickname_start(BusCall *call)
+{
+  if (bus_call_resolve_euicc(call))
+    euicc_profile_set_nickname(call->euicc, call->profile_id, call->text, call->cancellable,
+                               bus_call_operation_done, call);
+}
+
+static int profile1_set_nickname(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  const char *nickname = NULL;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "s", &nickname);
+  if (r < 0)
+    return r;
+  /* The bus already refuses invalid UTF-8; the check keeps this independent of it. */
+  if (!g_utf8_validate(nickname, -1, NULL))
+    return bus_error_invalid_args(ret_error, "The nickname is not valid UTF-8");
+  if (strlen(nickname) > NICKNAME_MAX_BYTES)
+    return bus_error_invalid_args(ret_error,
+                                  "The nickname is %zu bytes long; the card keeps at most %d "
+                                  "bytes of UTF-8",
+                                  strlen(nickname), NICKNAME_MAX_BYTES);
+  call = profile_call_new(user_data, message, set_nickname_start);
+  call->text = g_strdup(nickname);
+  return bus_call_authorize_and_start(call, "org.esimd.profile.switch");
+}
+
+#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+
+static const sd_bus_vtable profile1_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Iccid", "s", profile1_get_property, 0, CONST),
+    SD_BUS_PROPERTY("IsdpAid", "s", profile1_get_property, 0, CONST),
+    SD_BUS_PROPERTY("State", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Class", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Name", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("ServiceProvider", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Nickname", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("OwnerMccMnc", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("IconType", "s", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Icon", "ay", profile1_get_property, 0, EMITS),
+    SD_BUS_METHOD_WITH_ARGS("Enable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_enable,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Disable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_disable,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Delete", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_delete,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("SetNickname", SD_BUS_ARGS("s", nickname), SD_BUS_NO_RESULT,
+                            profile1_set_nickname, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};
+
+gboolean bus_profile1_export(Bus *bus, GError **error)
+{
+  sd_bus_slot *slot = NULL;
+  int r;
+
+  r = sd_bus_add_fallback_vtable(bus->bus, &slot, BUS_EUICC_PREFIX, BUS_PROFILE_INTERFACE,
+                                 profile1_vtable, profile1_find, bus);
+  if (r < 0)
+    return bus_set_gerror_from_errno(error, r, "Cannot export " BUS_PROFILE_INTERFACE);
+  bus_keep_slot(bus, slot);
+  return TRUE;
+}
+
+void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, ProfileChanged what)
+{
+  static const struct {
+    ProfileChanged bit;
+    const char *property;
+  } table[] = {
+      {PROFILE_CHANGED_STATE, "State"},           {PROFILE_CHANGED_NICKNAME, "Nickname"},
+      {PROFILE_CHANGED_OTHER, "Class"},           {PROFILE_CHANGED_OTHER, "Name"},
+      {PROFILE_CHANGED_OTHER, "ServiceProvider"}, {PROFILE_CHANGED_OTHER, "OwnerMccMnc"},
+      {PROFILE_CHANGED_OTHER, "IconType"},        {PROFILE_CHANGED_OTHER, "Icon"},
+  };
+  const char *names[G_N_ELEMENTS(table) + 1];
+  g_autofree char *path = bus_path_profile(euicc_get_id(euicc), profile->id);
+  gsize n = 0;
+  int r;
+
+  for (gsize i = 0; i < G_N_ELEMENTS(table); i++) {
+    if (what & table[i].bit)
+      names[n++] = table[i].property;
+  }
+  names[n] = NULL;
+  if (n == 0)
+    return;
+  r = sd_bus_emit_properties_changed_strv(bus->bus, path, BUS_PROFILE_INTERFACE, (char **)names);
+  if (r < 0)
+    g_warning("bus: cannot emit PropertiesChanged on %s: %s", path, g_strerror(-r));
+}
