@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus/bus.h"
+#include "discovery/discovery.h"
 #include "service/service.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/esimd/esimd.conf"
@@ -34,6 +35,7 @@ typedef struct {
   gchar *smdp_ca_file;
   gchar *smdp_host_override;
   gboolean no_proxy;
+  gboolean no_udev;
   gboolean verbose;
   gboolean version;
 } Options;
@@ -41,6 +43,7 @@ typedef struct {
 typedef struct {
   gchar **devices;
   gboolean use_proxy;
+  gboolean udev;
   gchar *smdp_ca_file;
   ManagerConfig manager;
 } Config;
@@ -49,6 +52,7 @@ typedef struct {
   GMainLoop *loop;
   Bus *bus;
   Manager *manager;
+  Discovery *discovery;
   GCancellable *cancellable;
   int exit_code;
   gboolean shutting_down;
@@ -90,6 +94,8 @@ static gboolean parse_options(Options *o, int *argc, char ***argv, GError **erro
        NULL, "HOST:PORT"},
       {"no-proxy", 0, 0, G_OPTION_ARG_NONE, &o->no_proxy,
        "Open QMI and MBIM ports directly, not through qmi-proxy and mbim-proxy", NULL},
+      {"no-udev", 0, 0, G_OPTION_ARG_NONE, &o->no_udev,
+       "Do not look for modems through udev: serve only the --device and configured ones", NULL},
       {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose, "Log debug messages", NULL},
       {"version", 0, 0, G_OPTION_ARG_NONE, &o->version, "Print the version and exit", NULL},
       {NULL},
@@ -131,6 +137,7 @@ static gboolean key_file_get_bool(GKeyFile *kf, const char *key, gboolean fallba
  * The configuration file, [esimd] group:
  *   devices=qmi:/dev/cdc-wdm0;at:/dev/ttyUSB2@115200
  *   use-proxy=true
+ *   udev=true
  *   auto-send-notifications=true
  *   timeout-ms=0
  *   full-identifiers=false
@@ -146,6 +153,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   g_autofree char *timeout_text = NULL;
 
   config->use_proxy = TRUE;
+  config->udev = TRUE;
   config->manager.auto_send_notifications = TRUE;
   config->manager.transport_timeout_ms = 0;
   config->manager.full_identifiers = FALSE;
@@ -160,6 +168,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   config->devices = g_key_file_get_string_list(kf, CONFIG_GROUP, "devices", NULL, NULL);
   config->smdp_ca_file = g_key_file_get_string(kf, CONFIG_GROUP, "smdp-ca-file", NULL);
   if (!key_file_get_bool(kf, "use-proxy", TRUE, &config->use_proxy, &e) ||
+      !key_file_get_bool(kf, "udev", TRUE, &config->udev, &e) ||
       !key_file_get_bool(kf, "auto-send-notifications", TRUE,
                          &config->manager.auto_send_notifications, &e) ||
       !key_file_get_bool(kf, "full-identifiers", FALSE, &config->manager.full_identifiers, &e)) {
@@ -239,6 +248,51 @@ static void modem_spec_free(ModemSpec *spec)
   g_free(spec);
 }
 
+static void on_modem_added(const ModemSpec *spec, DiscoveryQuirks quirks, gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  g_info("Found a modem on %s:%s (%s)", transport_kind_to_string(spec->kind), spec->port,
+         spec->device);
+  manager_add_modem(d->manager, spec);
+}
+
+static void on_modem_removed(const ModemSpec *spec, gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  g_info("The modem on %s is gone", spec->port);
+  manager_remove_modem(d->manager, spec->port);
+}
+
+static const DiscoveryListener discovery_listener = {
+    .modem_added = on_modem_added,
+    .modem_removed = on_modem_removed,
+};
+
+/*
+ * Modems from udev, beside the static ones. A machine without udev (a
+ * container) still serves its static devices, so failing to start is only
+ * worth a warning.
+ */
+static void start_discovery(Daemon *d, const Config *config, GPtrArray *static_specs)
+{
+  DiscoveryConfig dc = {
+      .flags = config->use_proxy ? TRANSPORT_OPEN_FLAGS_NONE : TRANSPORT_OPEN_FLAGS_NO_PROXY,
+  };
+  g_autoptr(GError) error = NULL;
+
+  d->discovery = discovery_new(&dc, &discovery_listener, d);
+  for (guint i = 0; i < static_specs->len; i++) {
+    const ModemSpec *spec = g_ptr_array_index(static_specs, i);
+    discovery_exclude_port(d->discovery, spec->port);
+  }
+  if (!discovery_start(d->discovery, &error)) {
+    g_warning("Not watching udev for modems: %s", error->message);
+    g_clear_pointer(&d->discovery, discovery_free);
+  }
+}
+
 static void on_shutdown_done(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   Daemon *d = user_data;
@@ -259,6 +313,8 @@ static void daemon_shutdown(Daemon *d, int exit_code)
   g_info("Shutting down");
   sd_notify(0, "STOPPING=1");
   g_cancellable_cancel(d->cancellable);
+  /* No new modems while the known ones are being closed. */
+  g_clear_pointer(&d->discovery, discovery_free);
   manager_shutdown(d->manager, NULL, on_shutdown_done, d);
 }
 
@@ -346,6 +402,8 @@ static int run(const Options *options, Config *config)
     g_info("Modem on %s:%s", transport_kind_to_string(spec->kind), spec->port);
     manager_add_modem(d.manager, spec);
   }
+  if (config->udev)
+    start_discovery(&d, config, specs);
   /* The name comes after the objects, so that whoever sees it appear finds
    * Manager1 there already. */
   if (!bus_request_name(d.bus, &error)) {
@@ -366,6 +424,7 @@ out:
     g_source_remove(sigint);
   if (d.cancellable)
     g_cancellable_cancel(d.cancellable);
+  g_clear_pointer(&d.discovery, discovery_free);
   if (d.bus)
     bus_unexport(d.bus);
   g_clear_pointer(&d.manager, manager_free);
@@ -409,6 +468,8 @@ int main(int argc, char **argv)
   }
   if (options.no_proxy)
     config.use_proxy = FALSE;
+  if (options.no_udev)
+    config.udev = FALSE;
   if (options.smdp_ca_file) {
     g_free(config.smdp_ca_file);
     config.smdp_ca_file = g_strdup(options.smdp_ca_file);

@@ -398,7 +398,7 @@ class World:
             devices = [m.device for m in self.modems]
         if wait_euiccs is None:
             wait_euiccs = len(self.modems)
-        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--verbose"]
+        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--no-udev", "--verbose"]
         argv += [f"--device={d}" for d in devices]
         argv += list(args)
         self.esimd_log = self._log("esimd")

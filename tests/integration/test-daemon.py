@@ -18,7 +18,9 @@ CARD = "three-profiles.card"
 
 
 def run_esimd(*args, seconds=20):
-    return subprocess.run([harness.env_path("ESIMD")] + list(args), stdin=subprocess.DEVNULL,
+    # --no-udev: only the modems a test names, never the machine's own.
+    return subprocess.run([harness.env_path("ESIMD")] + list(args) + ["--no-udev"],
+                          stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=harness.timeout(seconds))
 
 
