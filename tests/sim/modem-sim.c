@@ -275,6 +275,16 @@ gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error)
         return FALSE;
     return TRUE;
   }
+  /* fault=SPEC: a card fault (euicc-sim --fault) for the card in every slot. */
+  if (g_str_equal(name, "fault")) {
+    for (guint i = 1; i <= ms->slots->len; i++) {
+      EuiccSim *card = modem_sim_get_card(ms, i);
+
+      if (card && !euicc_sim_add_fault(card, value ? value : "", error))
+        return FALSE;
+    }
+    return TRUE;
+  }
   if (ms->ops && ms->ops->set_option)
     return ms->ops->set_option(ms, option, error);
   g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Unknown option '%s'", option);

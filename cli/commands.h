@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One function per esimctl command. argv[0] is the command's name (for
+ * `notifications`, argv[1] the subcommand); each returns an exit status.
+ */
+#pragma once
+
+#include "esimctl.h"
+
+int command_list(Esimctl *ctl, int argc, char **argv);
+int command_show(Esimctl *ctl, int argc, char **argv);
+int command_enable(Esimctl *ctl, int argc, char **argv);
+int command_disable(Esimctl *ctl, int argc, char **argv);
+int command_delete(Esimctl *ctl, int argc, char **argv);
+int command_nickname(Esimctl *ctl, int argc, char **argv);
+int command_info(Esimctl *ctl, int argc, char **argv);
+int command_notifications(Esimctl *ctl, int argc, char **argv);
