@@ -268,6 +268,10 @@ typedef struct {
   Es9pClient *client;
   GError *error;        /* of the last step */
   gboolean unreachable; /* some SM-DP+ could not be reached */
+  guint n_tried;        /* notifications offered to their SM-DP+ */
+  guint n_unreachable;  /* ... of which the SM-DP+ could not be reached */
+  guint n_rejected;     /* ... of which the SM-DP+ refused */
+  GPtrArray *failures;  /* distinct ES9+ error messages, in order */
 } SendContext;
 
 static const char tag_send;
@@ -278,6 +282,7 @@ static void send_context_free(SendContext *ctx)
   g_clear_pointer(&ctx->pending, g_ptr_array_unref);
   g_clear_pointer(&ctx->results, g_ptr_array_unref);
   g_clear_pointer(&ctx->client, es9p_client_free);
+  g_clear_pointer(&ctx->failures, g_ptr_array_unref);
   g_clear_error(&ctx->error);
   euicc_unref(ctx->euicc);
   g_free(ctx);
@@ -315,6 +320,50 @@ static void send_next_ready(GObject *source, GAsyncResult *res, gpointer user_da
   }
   ctx->step++;
   send_step(task);
+}
+
+static void note_failure(SendContext *ctx, const GError *error)
+{
+  ctx->n_tried++;
+  if (g_error_matches(error, ES9P_ERROR, ES9P_ERROR_UNREACHABLE))
+    ctx->n_unreachable++;
+  else if (g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED))
+    ctx->n_rejected++;
+  if (!g_ptr_array_find_with_equal_func(ctx->failures, error->message, g_str_equal, NULL))
+    g_ptr_array_add(ctx->failures, g_strdup(error->message));
+}
+
+/*
+ * The call as a whole fails only when it delivered nothing and there is one
+ * thing to tell the caller: every notification asked for was on the card,
+ * was offered, and every SM-DP+ either could not be reached or refused.
+ * Anything mixed (some delivered, a sequence number the card does not hold,
+ * unreachable and refused together) is answered per notification. Either
+ * way a notification leaves the card only once its SM-DP+ confirmed it.
+ */
+static GError *send_whole_failure(SendContext *ctx)
+{
+  g_autofree char *why = NULL;
+  EsimdError code;
+  const char *what;
+
+  if (ctx->n_tried == 0 || ctx->results->len != ctx->n_tried)
+    return NULL;
+  if (ctx->n_unreachable == ctx->n_tried) {
+    code = ESIMD_ERROR_SMDP_UNREACHABLE;
+    what = "could not reach the SM-DP+";
+  } else if (ctx->n_rejected == ctx->n_tried) {
+    code = ESIMD_ERROR_SMDP_REJECTED;
+    what = "the SM-DP+ refused";
+  } else {
+    return NULL;
+  }
+  g_ptr_array_add(ctx->failures, NULL);
+  why = g_strjoinv("; ", (char **)ctx->failures->pdata);
+  g_ptr_array_set_size(ctx->failures, ctx->failures->len - 1);
+  return g_error_new(ESIMD_ERROR, code,
+                     "No notification delivered (%s; %u kept on the card for a later try): %s",
+                     what, ctx->n_tried, why);
 }
 
 static gboolean wanted(SendContext *ctx, guint seq)
@@ -407,6 +456,7 @@ static void send_step(GTask *task)
       g_info("%s: notification %u: %s", euicc->label, n->metadata.seq_number, ctx->error->message);
       if (!g_error_matches(ctx->error, ES9P_ERROR, ES9P_ERROR_REJECTED))
         ctx->unreachable = TRUE;
+      note_failure(ctx, ctx->error);
       /* It stays on the card for the next attempt (SGP.22 3.5). */
       add_result(ctx, n->metadata.seq_number, FALSE, g_strdup(ctx->error->message));
       g_clear_error(&ctx->error);
@@ -416,6 +466,7 @@ static void send_step(GTask *task)
       return;
     }
     /* Confirmed: only now may the card forget it. */
+    ctx->n_tried++;
     euicc_remove_notification(euicc, n->metadata.seq_number, cancellable, send_next_ready, task);
     return;
   }
@@ -439,11 +490,19 @@ static void send_step(GTask *task)
     send_step(task);
     return;
   }
-  case SEND_STEP_LAST:
+  case SEND_STEP_LAST: {
+    GError *whole = send_whole_failure(ctx);
+
     euicc->notify_unreachable = ctx->unreachable;
+    if (whole) {
+      g_task_return_error(task, whole);
+      g_object_unref(task);
+      return;
+    }
     g_task_return_pointer(task, g_steal_pointer(&ctx->results), (GDestroyNotify)g_ptr_array_unref);
     g_object_unref(task);
     return;
+  }
   }
   g_assert_not_reached();
 }
@@ -461,6 +520,7 @@ void euicc_send_notifications(Euicc *euicc, const guint *seqs, gsize n_seqs,
   if (n_seqs)
     g_array_append_vals(ctx->seqs, seqs, (guint)n_seqs);
   ctx->results = g_ptr_array_new_with_free_func((GDestroyNotify)euicc_delivery_result_free);
+  ctx->failures = g_ptr_array_new_with_free_func(g_free);
   g_task_set_task_data(task, ctx, (GDestroyNotify)send_context_free);
   send_step(task);
 }
@@ -505,7 +565,11 @@ static void auto_send_ready(GObject *source, GAsyncResult *res, gpointer user_da
     euicc_unref(euicc);
     return;
   }
-  if (!results || euicc->notify_unreachable) {
+  /* A refusal is the SM-DP+'s answer: trying again changes nothing (the
+   * notifications stay listed for the user). Only a failure to reach it,
+   * or to read the card, is worth a later try. */
+  if (euicc->notify_unreachable ||
+      (!results && !g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_SMDP_REJECTED))) {
     euicc->notify_backoff_s =
         euicc->notify_backoff_s ? MIN(euicc->notify_backoff_s * 2, BACKOFF_MAX_S) : BACKOFF_FIRST_S;
     g_info("%s: notifications not all delivered%s%s; trying again in %u s", euicc->label,

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -727,3 +728,94 @@ def main():
         summary += f", {skipped} skipped"
     print(summary)
     sys.exit(1 if failed or passed == 0 else 0)
+
+
+def modem_command(modem, command, seconds=10):
+    """Sends one command line to a running modem-sim ("option K=V" or
+    "unplug", see tests/sim/README.md) and waits for its answer: returns
+    once the change is in force, raises HarnessError on "ERROR ..."."""
+    if modem.proc.poll() is not None:
+        raise HarnessError(f"modem-sim exited with status {modem.proc.returncode}")
+    modem.proc.stdin.write(command + "\n")
+    modem.proc.stdin.flush()
+    line = _read_first_line(modem.proc, seconds, f"modem-sim after {command!r}")
+    if line != "OK":
+        raise HarnessError(f"modem-sim refused {command!r}: {line}")
+
+
+def modem_set_option(modem, option, seconds=10):
+    """Changes a modem-sim knob while it runs (what --option takes, e.g.
+    "fault=result:BF31=5@1", "error=0x003B:0x0003", "clear-faults")."""
+    modem_command(modem, f"option {option}", seconds)
+
+
+def sim_tool(name):
+    """A script of tests/sim (smdp-sim, mkcerts): from the environment
+    variable NAME in upper case with "-" as "_" when meson sets it, else
+    beside this file's tests/integration folder."""
+    value = os.environ.get(name.upper().replace("-", "_"))
+    if value:
+        return value
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "sim", name)
+    if not os.path.exists(path):
+        raise HarnessError(f"cannot find {name}")
+    return os.path.normpath(path)
+
+
+class SmdpSim:
+    """One smdp-sim (tests/sim/smdp-sim.md) on 127.0.0.1 with a fresh test
+    CA: .port, .ca_file, and .esimd_args() for start_esimd. Stopped when its
+    world closes."""
+
+    def __init__(self, world, args=()):
+        if not shutil.which(os.environ.get("OPENSSL", "openssl")):
+            raise unittest.SkipTest("openssl is not installed: no test CA for smdp-sim")
+        certs = os.path.join(world.tmpdir, f"certs-{len(world.extra_procs)}")
+        res = subprocess.run([sim_tool("mkcerts"), certs], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=timeout(60))
+        if res.returncode != 0:
+            raise HarnessError(f"mkcerts failed: {res.stderr.strip()}")
+        self.ca_file = os.path.join(certs, "ca.pem")
+        self.log_path = os.path.join(world.tmpdir, f"smdp-{len(world.extra_procs)}.jsonl")
+        self._log = world._log(f"smdp-sim-{len(world.extra_procs)}")
+        argv = [sys.executable, sim_tool("smdp-sim"), "--port", "0",
+                "--cert", os.path.join(certs, "server.pem"),
+                "--key", os.path.join(certs, "server.key"),
+                "--log", self.log_path, "-v"] + list(args)
+        # stdin stays open: smdp-sim exits at EOF, so it cannot outlive the test.
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log.file, text=True)
+        world.extra_procs.append(self.proc)
+        line = _read_first_line(self.proc, 20, "smdp-sim")
+        if not line.startswith("LISTEN "):
+            raise HarnessError(f"smdp-sim printed {line!r}, not LISTEN <host> <port>")
+        self.host, self.port = line.split()[1], int(line.split()[2])
+
+    def esimd_args(self):
+        """esimd's options that send every ES9+ connection here, trusting its CA."""
+        return [f"--smdp-ca-file={self.ca_file}",
+                f"--smdp-host-override={self.host}:{self.port}"]
+
+    def command(self, command, seconds=10):
+        """A knob change on stdin ("reject refused", "fail-next 2", "stats");
+        returns the state JSON of its "OK {json}" answer."""
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        line = _read_first_line(self.proc, seconds, f"smdp-sim after {command!r}")
+        if not line.startswith("OK"):
+            raise HarnessError(f"smdp-sim refused {command!r}: {line}")
+        return json.loads(line[2:].strip() or "{}")
+
+    def received(self):
+        """The log's lines (one dict per handleNotification it decoded)."""
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+def closed_local_port():
+    """A 127.0.0.1 TCP port that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -53,12 +53,14 @@ typedef enum {
   FAULT_SW,
   FAULT_DROP,
   FAULT_GARBAGE,
+  FAULT_RESULT,
 } FaultKind;
 
 typedef struct {
   FaultKind kind;
   guint32 cmd;
   guint16 sw;
+  guint result;  /* FAULT_RESULT: the result code to answer with */
   int remaining; /* -1: every time */
 } Fault;
 
@@ -982,6 +984,22 @@ static Fault *fault_match(EuiccSim *sim, guint32 cmd, gboolean with_any)
   return NULL;
 }
 
+/*
+ * The ES10 commands whose response is only a result code in [0] (SGP.22
+ * 5.7.x: SetNicknameResponse, RemoveNotificationFromListResponse,
+ * EnableProfileResponse, DisableProfileResponse, DeleteProfileResponse,
+ * EuiccMemoryResetResponse, SetDefaultDpAddressResponse).
+ */
+static gboolean answers_with_result(guint32 cmd)
+{
+  static const guint32 tags[] = {0xBF29, 0xBF30, 0xBF31, 0xBF32, 0xBF33, 0xBF34, 0xBF3F};
+
+  for (gsize i = 0; i < G_N_ELEMENTS(tags); i++)
+    if (tags[i] == cmd)
+      return TRUE;
+  return FALSE;
+}
+
 /* Bytes that start like the answer but cannot be parsed: a length past the end. */
 static void put_garbage(Reply *r, guint32 tag)
 {
@@ -1029,6 +1047,18 @@ gboolean euicc_sim_add_fault(EuiccSim *sim, const char *spec, GError **error)
     }
     *eq = '\0';
     f.sw = (guint16)sw;
+  } else if (g_str_has_prefix(copy, "result:")) {
+    guint64 code;
+    f.kind = FAULT_RESULT;
+    cmd = copy + 7;
+    eq = strchr(cmd, '=');
+    if (!eq || !g_ascii_string_to_unsigned(eq + 1, 10, 0, 255, &code, NULL)) {
+      g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_FAULT,
+                  "fault \"%s\": result wants CMD=N with N from 0 to 255", spec);
+      return FALSE;
+    }
+    *eq = '\0';
+    f.result = (guint)code;
   } else if (g_str_has_prefix(copy, "drop:")) {
     f.kind = FAULT_DROP;
     cmd = copy + 5;
@@ -1037,7 +1067,7 @@ gboolean euicc_sim_add_fault(EuiccSim *sim, const char *spec, GError **error)
     cmd = copy + 8;
   } else {
     g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_FAULT,
-                "fault \"%s\": kinds are sw:, drop: and garbage:", spec);
+                "fault \"%s\": kinds are sw:, result:, drop: and garbage:", spec);
     return FALSE;
   }
   if (g_ascii_strcasecmp(cmd, "any") == 0) {
@@ -1060,6 +1090,13 @@ gboolean euicc_sim_add_fault(EuiccSim *sim, const char *spec, GError **error)
       return FALSE;
     }
     f.cmd = (guint32)tag;
+  }
+  if (f.kind == FAULT_RESULT && !answers_with_result(f.cmd)) {
+    g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_FAULT,
+                "fault \"%s\": result works on commands answering { [0] result }: BF29, "
+                "BF30, BF31, BF32, BF33, BF34, BF3F",
+                spec);
+    return FALSE;
   }
   g_array_append_val(sim->faults, f);
   return TRUE;
@@ -1316,6 +1353,15 @@ static void run_es10(EuiccSim *sim, Channel *ch, const Apdu *a, Reply *r)
     put_garbage(&g, req.tag);
     deliver(sim, ch, a, g.data->data, g.data->len, r);
     g_byte_array_unref(g.data);
+    return;
+  }
+  if (fault && fault->kind == FAULT_RESULT) {
+    /* The card's answer, but nothing done: a catBusy (5) or undefinedError
+     * (127) leaves the card as it was. */
+    tlv_writer_init(&w);
+    put_result(&w, req.tag, fault->result);
+    out = tlv_writer_finish(&w);
+    deliver(sim, ch, a, g_bytes_get_data(out, NULL), g_bytes_get_size(out), r);
     return;
   }
   for (gsize i = 0; i < G_N_ELEMENTS(es10_functions); i++) {

@@ -53,10 +53,13 @@ void euicc_sim_set_max_channels(EuiccSim *sim, guint max);
  *   sw:CMD=SWSW     answer CMD with that status word and no data
  *   drop:CMD        swallow the response to CMD
  *   garbage:CMD     answer CMD with bytes that are no valid DER, SW 9000
+ *   result:CMD=N    answer CMD with its response carrying result code N
+ *                   (decimal), SW 9000, e.g. result:BF31=5 (catBusy); CMD one
+ *                   of BF29 BF30 BF31 BF32 BF33 BF34 BF3F
  * CMD is an ES10 tag in hex (BF2D, BF31, ...), or select, manage-channel,
  * get-response, any. A spec ending in "@N" fires only N times.
  * Also accepted: store-data (every STORE DATA block). A drop lets the card
- * act and loses only the answer; sw and garbage answer without acting.
+ * act and loses only the answer; sw, garbage and result answer without acting.
  */
 gboolean euicc_sim_add_fault(EuiccSim *sim, const char *spec, GError **error);
 void euicc_sim_clear_faults(EuiccSim *sim);

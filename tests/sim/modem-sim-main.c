@@ -3,11 +3,15 @@
  * modem-sim: serve euicc-sim cards behind a pty that speaks QMI, MBIM or AT.
  * Prints "PTY <path>" as its first line and serves until SIGTERM/SIGINT or,
  * when stdin is a pipe, socket or terminal, until stdin reaches EOF: a test
- * which dies takes it along.
+ * which dies takes it along. On such a stdin it also takes commands, one a
+ * line ("option K=V", "unplug"), each answered by "OK" or "ERROR <message>"
+ * once it took effect.
  */
 #include <glib-unix.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,15 +23,70 @@ static gboolean on_quit_signal(gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* What reads commands from stdin: the modem they change, the loop EOF ends. */
+typedef struct {
+  ModemSim *ms;
+  GMainLoop *loop;
+  GString *line; /* input after the last newline */
+} Control;
+
+static void answer(const char *format, ...) G_GNUC_PRINTF(1, 2);
+
+static void answer(const char *format, ...)
+{
+  va_list ap;
+
+  va_start(ap, format);
+  vprintf(format, ap);
+  va_end(ap);
+  putchar('\n');
+  fflush(stdout);
+}
+
+/*
+ * One command line: "option K=V" (what --option takes) or "unplug". It has
+ * taken effect when the answer is written, so a test waiting for "OK" does
+ * not race the modem.
+ */
+static void run_command(Control *ctl, char *text)
+{
+  g_autoptr(GError) error = NULL;
+  char *cmd = g_strstrip(text);
+
+  if (!*cmd || *cmd == '#')
+    return;
+  if (g_str_has_prefix(cmd, "option ") || g_str_has_prefix(cmd, "option\t")) {
+    if (modem_sim_set_option(ctl->ms, g_strchug(cmd + strlen("option")), &error))
+      answer("OK");
+    else
+      answer("ERROR %s", error->message);
+  } else if (g_str_equal(cmd, "unplug")) {
+    modem_sim_unplug(ctl->ms);
+    answer("OK");
+  } else {
+    answer("ERROR unknown command \"%s\" (option K=V, unplug)", cmd);
+  }
+}
+
 static gboolean on_stdin(gint fd, GIOCondition cond, gpointer data)
 {
+  Control *ctl = data;
   char buf[256];
   ssize_t n = read(fd, buf, sizeof buf);
+  char *nl;
 
-  if (n > 0)
-    return G_SOURCE_CONTINUE;
-  g_main_loop_quit(data);
-  return G_SOURCE_REMOVE;
+  if (n <= 0) {
+    g_main_loop_quit(ctl->loop);
+    return G_SOURCE_REMOVE;
+  }
+  g_string_append_len(ctl->line, buf, n);
+  while ((nl = memchr(ctl->line->str, '\n', ctl->line->len))) {
+    g_autofree char *cmd = g_strndup(ctl->line->str, (gsize)(nl - ctl->line->str));
+
+    g_string_erase(ctl->line, 0, nl - ctl->line->str + 1);
+    run_command(ctl, cmd);
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 /* A pipe, socket or terminal on stdin ends with its owner; /dev/null or
@@ -68,13 +127,17 @@ int main(int argc, char **argv)
   g_autoptr(ModemSim) ms = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   ModemSimProtocol protocol;
+  Control ctl = {0};
 
   setlocale(LC_ALL, "");
   octx = g_option_context_new("- a simulated modem with eUICC cards on a pty");
   g_option_context_add_main_entries(octx, entries, NULL);
   g_option_context_set_description(
       octx, "Prints \"PTY <path>\" first, then serves until SIGTERM or SIGINT, or until EOF on\n"
-            "stdin when stdin is a pipe, socket or terminal.\n");
+            "stdin when stdin is a pipe, socket or terminal. Such a stdin also takes commands,\n"
+            "one a line, each answered by \"OK\" or \"ERROR <message>\" once in force:\n"
+            "  option K=V   any --option (fault=SPEC, clear-faults, error=..., delay-ms=N, ...)\n"
+            "  unplug       close the pty as if the modem was pulled out\n");
   if (!g_option_context_parse(octx, &argc, &argv, &error)) {
     fprintf(stderr, "modem-sim: %s\n", error->message);
     return 2;
@@ -123,8 +186,12 @@ int main(int argc, char **argv)
 
   g_unix_signal_add(SIGTERM, on_quit_signal, loop);
   g_unix_signal_add(SIGINT, on_quit_signal, loop);
+  ctl.ms = ms;
+  ctl.loop = loop;
+  ctl.line = g_string_new(NULL);
   if (stdin_is_a_lifeline())
-    g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, loop);
+    g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, &ctl);
   g_main_loop_run(loop);
+  g_string_free(ctl.line, TRUE);
   return 0;
 }

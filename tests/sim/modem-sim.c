@@ -285,6 +285,16 @@ gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error)
     }
     return TRUE;
   }
+  /* clear-faults: forget every fault=SPEC given so far, on every card. */
+  if (g_str_equal(name, "clear-faults") && !value) {
+    for (guint i = 1; i <= ms->slots->len; i++) {
+      EuiccSim *card = modem_sim_get_card(ms, i);
+
+      if (card)
+        euicc_sim_clear_faults(card);
+    }
+    return TRUE;
+  }
   if (ms->ops && ms->ops->set_option)
     return ms->ops->set_option(ms, option, error);
   g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Unknown option '%s'", option);

@@ -71,6 +71,7 @@ const char *modem_sim_get_port(ModemSim *ms);
  *   apdu-log=PATH     log every APDU the cards see (slot 1 to PATH, slot N > 1
  *                     to "PATH.N")
  *   fault=SPEC        a card fault (euicc-sim --fault SPEC) for every slot's card
+ *   clear-faults      forget every card fault given so far
  * anything else goes to the protocol's set_option (e.g. QMI's
  * "error=0x003B:0x0010" or AT's "quirk=cme-error").
  *

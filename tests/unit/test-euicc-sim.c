@@ -1128,12 +1128,54 @@ static void test_fault_apdu_commands(void **state)
   assert_int_equal(sw_hex(sim, "81E2910003BF2D00"), 0x6581);
 }
 
+static void test_fault_result_answers_without_acting(void **state)
+{
+  g_autoptr(EuiccSim) sim = load("three-profiles.card");
+  g_autoptr(GError) error = NULL;
+  guint8 ch = open_isdr(sim);
+
+  /* catBusy (5) twice for EnableProfile, undefinedError (127) once for
+   * DisableProfile: the card answers them and stays as it was. */
+  assert_true(euicc_sim_add_fault(sim, "result:BF31=5@2", &error));
+  assert_true(euicc_sim_add_fault(sim, "result:bf32=127@1", &error));
+  assert_int_equal(switch_profile(sim, ch, "BF31", ICCID_US), 5);
+  assert_int_equal(switch_profile(sim, ch, "BF31", ICCID_US), 5);
+  assert_int_equal(switch_profile(sim, ch, "BF32", ICCID_UK), 127);
+  assert_int_equal(euicc_sim_get_profile_state(sim, ICCID_US), 0);
+  assert_int_equal(euicc_sim_get_profile_state(sim, ICCID_UK), 1);
+  assert_int_equal(euicc_sim_get_notification_count(sim), 0);
+  /* Used up: the next ones act. */
+  assert_int_equal(switch_profile(sim, ch, "BF32", ICCID_UK), 0);
+  assert_int_equal(switch_profile(sim, ch, "BF31", ICCID_US), 0);
+  assert_int_equal(euicc_sim_get_profile_state(sim, ICCID_US), 1);
+  assert_int_equal(euicc_sim_get_notification_count(sim), 2);
+}
+
+static void test_fault_result_for_other_result_commands(void **state)
+{
+  g_autoptr(EuiccSim) sim = load("three-profiles.card");
+  g_autoptr(GError) error = NULL;
+  guint8 ch = open_isdr(sim);
+
+  assert_true(euicc_sim_add_fault(sim, "result:BF33=5", &error));
+  assert_true(euicc_sim_add_fault(sim, "result:BF3F=127@1", &error));
+  assert_int_equal(delete_profile(sim, ch, ICCID_US), 5);
+  assert_int_equal(delete_profile(sim, ch, ICCID_US), 5); /* no @N: every time */
+  assert_int_equal(euicc_sim_get_profile_count(sim), 3);
+  /* SetDefaultDpAddress "x.example": the card keeps its address. */
+  assert_int_equal(es10_result(sim, ch, "BF3F0B8009782E6578616D706C65", 0xBF3F), 127);
+  assert_string_equal(euicc_sim_get_default_smdp_address(sim), "smdp.example.com");
+  assert_int_equal(es10_result(sim, ch, "BF3F0B8009782E6578616D706C65", 0xBF3F), 0);
+  assert_string_equal(euicc_sim_get_default_smdp_address(sim), "x.example");
+}
+
 static void test_fault_specs_rejected(void **state)
 {
   g_autoptr(EuiccSim) sim = load("three-profiles.card");
-  const char *bad[] = {"sw:BF2D",       "sw:BF2D=6A8",   "sw:BF2D=XYZW",
-                       "drop:select@0", "drop:select@x", "burn:BF2D",
-                       "drop:BF",       "drop:ABCD",     "garbage:nothing"};
+  const char *bad[] = {"sw:BF2D",         "sw:BF2D=6A8", "sw:BF2D=XYZW",  "drop:select@0",
+                       "drop:select@x",   "burn:BF2D",   "drop:BF",       "drop:ABCD",
+                       "garbage:nothing", "result:BF31", "result:BF31=x", "result:BF31=256",
+                       "result:BF2D=1",   "result:any=5"};
 
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GError) error = NULL;
@@ -1296,6 +1338,8 @@ int main(void)
       cmocka_unit_test(test_fault_drop),
       cmocka_unit_test(test_fault_garbage),
       cmocka_unit_test(test_fault_apdu_commands),
+      cmocka_unit_test(test_fault_result_answers_without_acting),
+      cmocka_unit_test(test_fault_result_for_other_result_commands),
       cmocka_unit_test(test_fault_specs_rejected),
       cmocka_unit_test(test_delay_knob),
       cmocka_unit_test(test_apdu_log),
