@@ -16,14 +16,21 @@
 
 /* ---- finding cards and profiles ---- */
 
+/* Reports a failed call (esimctl_fail_bus) and frees its error. */
+static int fail_bus(sd_bus_error *error, int r)
+{
+  int status = esimctl_fail_bus(error, r);
+
+  sd_bus_error_free(error);
+  return status;
+}
+
 static int load(Esimctl *ctl, Model **model)
 {
   sd_bus_error error = SD_BUS_ERROR_NULL;
   int r = model_load(ctl->bus, model, &error);
-  int status = r < 0 ? esimctl_fail_bus(&error, r) : EXIT_OK;
 
-  sd_bus_error_free(&error);
-  return status;
+  return r < 0 ? fail_bus(&error, r) : EXIT_OK;
 }
 
 static const char *card_eid(const Card *card)
@@ -299,6 +306,42 @@ static void print_card_heading(Esimctl *ctl, const Card *card)
   printf("\n");
 }
 
+/* What list and show print instead of their tables: the --json document, or
+ * the line that says there is no eUICC. TRUE when that was all to print. */
+static gboolean print_cards_instead_of_table(Esimctl *ctl, GPtrArray *cards)
+{
+  if (ctl->json) {
+    JsonOut *j = json_out_new_list("euiccs");
+    for (guint i = 0; i < cards->len; i++)
+      card_to_json(j, NULL, g_ptr_array_index(cards, i));
+    json_out_print_list_free(j, stdout);
+    return TRUE;
+  }
+  if (cards->len == 0) {
+    printf("No eUICC found.\n");
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* The --json answer of delete and remove: {"eid": ..., what was acted on,
+ * done: true}. */
+static JsonOut *json_change_begin(const Card *card)
+{
+  JsonOut *j = json_out_new();
+
+  json_out_begin_object(j, NULL);
+  json_out_string(j, "eid", card_eid(card));
+  return j;
+}
+
+static void json_change_print(JsonOut *j, const char *done)
+{
+  json_out_bool(j, done, TRUE);
+  json_out_end_object(j);
+  json_out_print_free(j, stdout);
+}
+
 /* ---- list ---- */
 
 int command_list(Esimctl *ctl, int argc, char **argv)
@@ -312,22 +355,8 @@ int command_list(Esimctl *ctl, int argc, char **argv)
   if ((status = load(ctl, &model)) || (status = select_cards(ctl, model, NULL, &cards)))
     return status;
 
-  if (ctl->json) {
-    JsonOut *j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_begin_array(j, "euiccs");
-    for (guint i = 0; i < cards->len; i++)
-      card_to_json(j, NULL, g_ptr_array_index(cards, i));
-    json_out_end_array(j);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
+  if (print_cards_instead_of_table(ctl, cards))
     return EXIT_OK;
-  }
-
-  if (cards->len == 0) {
-    printf("No eUICC found.\n");
-    return EXIT_OK;
-  }
   for (guint i = 0; i < cards->len; i++) {
     const Card *card = g_ptr_array_index(cards, i);
     static const char *const headers[] = {"ICCID",    "STATE",    "CLASS", "NAME",
@@ -445,21 +474,8 @@ int command_show(Esimctl *ctl, int argc, char **argv)
   if (arg && cards->len == 0)
     return esimctl_fail(EXIT_NOT_FOUND, "No eUICC or profile matches %s", arg);
 
-  if (ctl->json) {
-    JsonOut *j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_begin_array(j, "euiccs");
-    for (guint i = 0; i < cards->len; i++)
-      card_to_json(j, NULL, g_ptr_array_index(cards, i));
-    json_out_end_array(j);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
+  if (print_cards_instead_of_table(ctl, cards))
     return EXIT_OK;
-  }
-  if (cards->len == 0) {
-    printf("No eUICC found.\n");
-    return EXIT_OK;
-  }
   for (guint i = 0; i < cards->len; i++) {
     const Card *card = g_ptr_array_index(cards, i);
     if (i > 0)
@@ -480,11 +496,8 @@ static int print_profile_after(Esimctl *ctl, const Card *card, const char *path)
   int r = object_load(ctl->bus, path, ESIMD_PROFILE_IFACE, &profile, &error);
   JsonOut *j;
 
-  if (r < 0) {
-    int status = esimctl_fail_bus(&error, r);
-    sd_bus_error_free(&error);
-    return status;
-  }
+  if (r < 0)
+    return fail_bus(&error, r);
   j = json_out_new();
   profile_to_json(j, NULL, card, profile);
   json_out_print_free(j, stdout);
@@ -510,11 +523,8 @@ static int profile_call(Esimctl *ctl, const char *iccid, const char *method, con
     r = esimctl_call(ctl, path, ESIMD_PROFILE_IFACE, method, TRUE, &error, NULL, "s", nickname);
   else
     r = esimctl_call(ctl, path, ESIMD_PROFILE_IFACE, method, TRUE, &error, NULL, "");
-  if (r < 0) {
-    status = esimctl_fail_bus(&error, r);
-    sd_bus_error_free(&error);
-    return status;
-  }
+  if (r < 0)
+    return fail_bus(&error, r);
 
   if (ctl->json)
     return print_profile_after(ctl, card, path);
@@ -594,19 +604,12 @@ int command_delete(Esimctl *ctl, int argc, char **argv)
   }
 
   r = esimctl_call(ctl, profile->path, ESIMD_PROFILE_IFACE, "Delete", TRUE, &error, NULL, "");
-  if (r < 0) {
-    status = esimctl_fail_bus(&error, r);
-    sd_bus_error_free(&error);
-    return status;
-  }
+  if (r < 0)
+    return fail_bus(&error, r);
   if (ctl->json) {
-    JsonOut *j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_string(j, "eid", card_eid(card));
+    JsonOut *j = json_change_begin(card);
     json_out_string(j, "iccid", iccid);
-    json_out_bool(j, "deleted", TRUE);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
+    json_change_print(j, "deleted");
   } else {
     printf("Deleted %s (%s).\n", name, iccid);
   }
@@ -647,9 +650,7 @@ int command_info(Esimctl *ctl, int argc, char **argv)
     return status;
 
   if (ctl->json) {
-    j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_begin_array(j, "euiccs");
+    j = json_out_new_list("euiccs");
   } else if (cards->len == 0) {
     printf("No eUICC found.\n");
   }
@@ -695,11 +696,8 @@ int command_info(Esimctl *ctl, int argc, char **argv)
       printf("%-28s %s%s%s\n", label, text, unit ? " " : "", unit ? unit : "");
     }
   }
-  if (j) {
-    json_out_end_array(j);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
-  }
+  if (j)
+    json_out_print_list_free(j, stdout);
   return EXIT_OK;
 }
 
@@ -715,6 +713,27 @@ static gboolean parse_seq(const char *text, guint32 *seq)
   return TRUE;
 }
 
+/* A call whose reply rows could not be read: drops the document begun. */
+static int fail_rows(sd_bus_error *error, int r, const char *what, JsonOut *j)
+{
+  if (!sd_bus_error_is_set(error))
+    sd_bus_error_set_errnof(error, -r, "Cannot read %s: %s", what, g_strerror(-r));
+  if (j)
+    json_out_free(j);
+  return fail_bus(error, r);
+}
+
+/* The rows read from every card: the --json document, the table, or none. */
+static void print_rows(JsonOut *j, Table *table, guint rows, const char *none)
+{
+  if (j)
+    json_out_print_list_free(j, stdout);
+  else if (rows == 0)
+    printf("%s\n", none);
+  else
+    table_print(table, stdout, "");
+}
+
 static int notifications_list(Esimctl *ctl, Model *model)
 {
   g_autoptr(GPtrArray) cards = NULL;
@@ -727,9 +746,7 @@ static int notifications_list(Esimctl *ctl, Model *model)
   if ((status = select_cards(ctl, model, NULL, &cards)))
     return status;
   if (ctl->json) {
-    j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_begin_array(j, "notifications");
+    j = json_out_new_list("notifications");
   }
   for (guint i = 0; i < cards->len; i++) {
     const Card *card = g_ptr_array_index(cards, i);
@@ -765,26 +782,10 @@ static int notifications_list(Esimctl *ctl, Model *model)
       }
     }
     sd_bus_message_unref(reply);
-    if (r < 0) {
-      if (!sd_bus_error_is_set(&error))
-        sd_bus_error_set_errnof(&error, -r, "Cannot read the notification list: %s",
-                                g_strerror(-r));
-      status = esimctl_fail_bus(&error, r);
-      sd_bus_error_free(&error);
-      if (j)
-        json_out_free(j);
-      return status;
-    }
+    if (r < 0)
+      return fail_rows(&error, r, "the notification list", j);
   }
-  if (j) {
-    json_out_end_array(j);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
-  } else if (rows == 0) {
-    printf("No notifications pending.\n");
-  } else {
-    table_print(table, stdout, "");
-  }
+  print_rows(j, table, rows, "No notifications pending.");
   return EXIT_OK;
 }
 
@@ -816,9 +817,7 @@ static int notifications_send(Esimctl *ctl, Model *model, int argc, char **argv)
   }
 
   if (ctl->json) {
-    j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_begin_array(j, "results");
+    j = json_out_new_list("results");
   }
   for (guint i = 0; i < cards->len; i++) {
     const Card *card = g_ptr_array_index(cards, i);
@@ -832,9 +831,7 @@ static int notifications_send(Esimctl *ctl, Model *model, int argc, char **argv)
     if (r >= 0)
       r = sd_bus_message_append_array(call, 'u', seqs->data, seqs->len * sizeof(guint32));
     if (r >= 0)
-      r = sd_bus_message_set_allow_interactive_authorization(call, TRUE);
-    if (r >= 0)
-      r = sd_bus_call(ctl->bus, call, 120 * G_USEC_PER_SEC, &error, &reply);
+      r = esimctl_send(ctl, call, TRUE, &error, &reply);
     sd_bus_message_unref(call);
     if (r >= 0)
       r = sd_bus_message_enter_container(reply, 'a', "(ubs)");
@@ -862,25 +859,10 @@ static int notifications_send(Esimctl *ctl, Model *model, int argc, char **argv)
       }
     }
     sd_bus_message_unref(reply);
-    if (r < 0) {
-      if (!sd_bus_error_is_set(&error))
-        sd_bus_error_set_errnof(&error, -r, "Cannot read the delivery results: %s", g_strerror(-r));
-      status = esimctl_fail_bus(&error, r);
-      sd_bus_error_free(&error);
-      if (j)
-        json_out_free(j);
-      return status;
-    }
+    if (r < 0)
+      return fail_rows(&error, r, "the delivery results", j);
   }
-  if (j) {
-    json_out_end_array(j);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
-  } else if (rows == 0) {
-    printf("No notifications to send.\n");
-  } else {
-    table_print(table, stdout, "");
-  }
+  print_rows(j, table, rows, "No notifications to send.");
   if (failed)
     return esimctl_fail(EXIT_SMDP, "%u of %u notification%s not delivered", failed, rows,
                         rows == 1 ? "" : "s");
@@ -902,19 +884,12 @@ static int notifications_remove(Esimctl *ctl, Model *model, int argc, char **arg
     return status;
   r = esimctl_call(ctl, card->object->path, ESIMD_EUICC_IFACE, "RemoveNotification", TRUE, &error,
                    NULL, "u", seq);
-  if (r < 0) {
-    status = esimctl_fail_bus(&error, r);
-    sd_bus_error_free(&error);
-    return status;
-  }
+  if (r < 0)
+    return fail_bus(&error, r);
   if (ctl->json) {
-    JsonOut *j = json_out_new();
-    json_out_begin_object(j, NULL);
-    json_out_string(j, "eid", card_eid(card));
+    JsonOut *j = json_change_begin(card);
     json_out_uint(j, "seq", seq);
-    json_out_bool(j, "removed", TRUE);
-    json_out_end_object(j);
-    json_out_print_free(j, stdout);
+    json_change_print(j, "removed");
   } else {
     printf("Removed notification %" G_GUINT32_FORMAT ".\n", seq);
   }

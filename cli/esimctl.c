@@ -168,6 +168,19 @@ int esimctl_fail_bus(const sd_bus_error *error, int r)
                       error->message && *error->message ? error->message : error->name);
 }
 
+int esimctl_send(Esimctl *ctl, sd_bus_message *call, gboolean interactive, sd_bus_error *error,
+                 sd_bus_message **reply)
+{
+  int r = 0;
+
+  /* Lets a polkit agent ask the user instead of refusing outright. */
+  if (interactive)
+    r = sd_bus_message_set_allow_interactive_authorization(call, 1);
+  if (r >= 0)
+    r = sd_bus_call(ctl->bus, call, CALL_TIMEOUT_USEC, error, reply);
+  return r;
+}
+
 int esimctl_call(Esimctl *ctl, const char *path, const char *iface, const char *method,
                  gboolean interactive, sd_bus_error *error, sd_bus_message **reply,
                  const char *types, ...)
@@ -182,11 +195,8 @@ int esimctl_call(Esimctl *ctl, const char *path, const char *iface, const char *
     r = sd_bus_message_appendv(call, types, ap);
     va_end(ap);
   }
-  /* Lets a polkit agent ask the user instead of refusing outright. */
-  if (r >= 0 && interactive)
-    r = sd_bus_message_set_allow_interactive_authorization(call, 1);
   if (r >= 0)
-    r = sd_bus_call(ctl->bus, call, CALL_TIMEOUT_USEC, error, reply);
+    r = esimctl_send(ctl, call, interactive, error, reply);
   else
     sd_bus_error_set_errnof(error, -r, "Cannot build the call to %s: %s", method, g_strerror(-r));
   sd_bus_message_unref(call);

@@ -44,6 +44,9 @@ int esimctl_fail_bus(const sd_bus_error *error, int r);
 /* The exit status for a D-Bus error name (EXIT_FAILURE_OTHER when unknown). */
 int esimctl_status_for_error(const char *name);
 
+/* Sends a method call built by the caller, as esimctl_call() does. */
+int esimctl_send(Esimctl *ctl, sd_bus_message *call, gboolean interactive, sd_bus_error *error,
+                 sd_bus_message **reply);
 /* Calls METHOD on an esimd object with a timeout that lets slow cards
  * finish; methods that change something let polkit ask the user
  * (interactive authorization). Arguments as for sd_bus_message_append(). */

@@ -59,6 +59,51 @@ void model_free(Model *model)
 
 static int read_props(sd_bus_message *m, GPtrArray *props);
 
+/* The basic types read as numbers, each with where its value goes. */
+static const struct {
+  char type;
+  ValueKind kind;
+} basic_kinds[] = {
+    {'s', VALUE_STRING}, {'o', VALUE_STRING}, {'g', VALUE_STRING}, {'b', VALUE_BOOL},
+    {'y', VALUE_UINT},   {'q', VALUE_UINT},   {'u', VALUE_UINT},   {'t', VALUE_UINT},
+    {'n', VALUE_INT},    {'i', VALUE_INT},    {'x', VALUE_INT},    {'d', VALUE_DOUBLE},
+};
+
+/* Reads one basic value of a type listed in basic_kinds. */
+static int read_basic(sd_bus_message *m, char type, ValueKind kind, Value *v)
+{
+  union {
+    const char *s;
+    int b;
+    uint8_t y;
+    uint16_t q;
+    uint32_t u;
+    uint64_t t;
+    int16_t n;
+    int32_t i;
+    int64_t x;
+    double d;
+  } x = {0};
+  int r;
+
+  v->kind = kind;
+  r = sd_bus_message_read_basic(m, type, &x);
+  if (r < 0)
+    return r;
+  /* Each number widened to the one field its kind keeps. */
+  if (kind == VALUE_UINT)
+    v->u = type == 'y' ? x.y : type == 'q' ? x.q : type == 'u' ? x.u : x.t;
+  else if (kind == VALUE_INT)
+    v->i = type == 'n' ? x.n : type == 'i' ? x.i : x.x;
+  else if (kind == VALUE_BOOL)
+    v->b = x.b != 0;
+  else if (kind == VALUE_DOUBLE)
+    v->d = x.d;
+  else
+    v->s = g_strdup(x.s);
+  return r;
+}
+
 /* Reads the value inside a variant the caller has entered; contents is its
  * signature. */
 static int read_value(sd_bus_message *m, const char *contents, Value *v)
@@ -66,87 +111,11 @@ static int read_value(sd_bus_message *m, const char *contents, Value *v)
   int r;
 
   v->signature = g_strdup(contents);
-  if (strlen(contents) == 1) {
-    char type = contents[0];
-
-    switch (type) {
-    case 's':
-    case 'o':
-    case 'g': {
-      const char *s;
-      v->kind = VALUE_STRING;
-      r = sd_bus_message_read_basic(m, type, &s);
-      if (r >= 0)
-        v->s = g_strdup(s);
-      return r;
-    }
-    case 'b': {
-      int b;
-      v->kind = VALUE_BOOL;
-      r = sd_bus_message_read_basic(m, type, &b);
-      v->b = b != 0;
-      return r;
-    }
-    case 'y': {
-      uint8_t x;
-      v->kind = VALUE_UINT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->u = x;
-      return r;
-    }
-    case 'q': {
-      uint16_t x;
-      v->kind = VALUE_UINT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->u = x;
-      return r;
-    }
-    case 'u': {
-      uint32_t x;
-      v->kind = VALUE_UINT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->u = x;
-      return r;
-    }
-    case 't': {
-      uint64_t x;
-      v->kind = VALUE_UINT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->u = x;
-      return r;
-    }
-    case 'n': {
-      int16_t x;
-      v->kind = VALUE_INT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->i = x;
-      return r;
-    }
-    case 'i': {
-      int32_t x;
-      v->kind = VALUE_INT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->i = x;
-      return r;
-    }
-    case 'x': {
-      int64_t x;
-      v->kind = VALUE_INT;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->i = x;
-      return r;
-    }
-    case 'd': {
-      double x;
-      v->kind = VALUE_DOUBLE;
-      r = sd_bus_message_read_basic(m, type, &x);
-      v->d = x;
-      return r;
-    }
-    default:
-      break;
-    }
-  } else if (g_str_equal(contents, "as") || g_str_equal(contents, "ao")) {
+  for (gsize k = 0; strlen(contents) == 1 && k < G_N_ELEMENTS(basic_kinds); k++) {
+    if (basic_kinds[k].type == contents[0])
+      return read_basic(m, contents[0], basic_kinds[k].kind, v);
+  }
+  if (g_str_equal(contents, "as") || g_str_equal(contents, "ao")) {
     v->kind = VALUE_STRV;
     return sd_bus_message_read_strv(m, &v->strv);
   } else if (g_str_equal(contents, "ay")) {
@@ -237,7 +206,7 @@ static void model_link(Model *model, GPtrArray *profiles)
     Card *card = g_ptr_array_index(model->cards, c);
     const Value *paths = object_get(card->object, "Profiles");
 
-    for (guint i = 0; paths && paths->kind == VALUE_STRV && paths->strv[i]; i++) {
+    for (guint i = 0; paths && paths->kind == VALUE_STRV && paths->strv && paths->strv[i]; i++) {
       for (guint p = 0; p < profiles->len; p++) {
         Object *profile = g_ptr_array_index(profiles, p);
         if (profile && g_str_equal(profile->path, paths->strv[i])) {

@@ -38,32 +38,22 @@ void json_out_free(JsonOut *j)
 
 static void json_escape(GString *s, const char *text)
 {
+  /* The characters with a short escape (RFC 8259 7), and that escape. */
+  static const char special[] = "\"\\\n\r\t";
+  static const char escaped[] = "\"\\nrt";
+
   g_string_append_c(s, '"');
   for (const char *p = text; *p; p++) {
     unsigned char c = (unsigned char)*p;
+    const char *e = strchr(special, c);
 
-    switch (c) {
-    case '"':
-      g_string_append(s, "\\\"");
-      break;
-    case '\\':
-      g_string_append(s, "\\\\");
-      break;
-    case '\n':
-      g_string_append(s, "\\n");
-      break;
-    case '\r':
-      g_string_append(s, "\\r");
-      break;
-    case '\t':
-      g_string_append(s, "\\t");
-      break;
-    default:
-      if (c < 0x20)
-        g_string_append_printf(s, "\\u%04x", c);
-      else
-        g_string_append_c(s, (char)c);
-    }
+    if (e) {
+      g_string_append_c(s, '\\');
+      g_string_append_c(s, escaped[e - special]);
+    } else if (c < 0x20)
+      g_string_append_printf(s, "\\u%04x", c);
+    else
+      g_string_append_c(s, (char)c);
   }
   g_string_append_c(s, '"');
 }
@@ -105,6 +95,22 @@ static void json_close(JsonOut *j, char bracket)
   }
   g_string_append_c(j->text, bracket);
   j->first = FALSE;
+}
+
+JsonOut *json_out_new_list(const char *key)
+{
+  JsonOut *j = json_out_new();
+
+  json_out_begin_object(j, NULL);
+  json_out_begin_array(j, key);
+  return j;
+}
+
+void json_out_print_list_free(JsonOut *j, FILE *out)
+{
+  json_out_end_array(j);
+  json_out_end_object(j);
+  json_out_print_free(j, out);
 }
 
 void json_out_begin_object(JsonOut *j, const char *key)

@@ -17,6 +17,10 @@ JsonOut *json_out_new(void);
 void json_out_print_free(JsonOut *j, FILE *out);
 /* Drops the document unprinted (after an error). */
 void json_out_free(JsonOut *j);
+/* A document {"key": [...]}: its elements take NULL. */
+JsonOut *json_out_new_list(const char *key);
+/* Closes the list and the document, then as json_out_print_free(). */
+void json_out_print_list_free(JsonOut *j, FILE *out);
 void json_out_begin_object(JsonOut *j, const char *key);
 void json_out_end_object(JsonOut *j);
 void json_out_begin_array(JsonOut *j, const char *key);

@@ -22,9 +22,6 @@ struct _Bus {
   Manager *manager;
   GPtrArray *slots; /* sd_bus_slot*: vtables, enumerator, object manager, matches */
   GList *calls;     /* BusCall*: method calls not answered yet */
-  /* Set while the service reports an eUICC leaving (it is still in the
-   * manager's list then), so that the Euiccs emitted no longer name it. */
-  Euicc *removing_euicc;
   BusDisconnectedFunc disconnected_func;
   gpointer disconnected_data;
   gboolean name_owned;
@@ -49,7 +46,9 @@ void bus_emit_profile_removed(Bus *bus, Euicc *euicc, const Profile *profile);
 
 /* manager1.c, euicc1.c, profile1.c: one vtable each. */
 gboolean bus_manager1_export(Bus *bus, GError **error);
-void bus_manager1_emit_euiccs_changed(Bus *bus);
+/* leaving: an eUICC the service reports gone while it is still in its list
+ * (left out of the Euiccs sent), or NULL. */
+void bus_manager1_emit_euiccs_changed(Bus *bus, Euicc *leaving);
 gboolean bus_euicc1_export(Bus *bus, GError **error);
 void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what);
 void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
@@ -60,6 +59,27 @@ void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, P
 
 /* Keeps an sd_bus_slot until bus_free(). */
 void bus_keep_slot(Bus *bus, sd_bus_slot *slot);
+/* Exports an interface's vtable on path, or with find on every object below
+ * path (a fallback vtable); the slot is kept until bus_free(). */
+gboolean bus_add_vtable(Bus *bus, const char *path, const char *interface,
+                        const sd_bus_vtable *vtable, sd_bus_object_find_t find, GError **error);
+
+/* Which properties of an interface a change reported by the service touches:
+ * bit is an EuiccChanged or ProfileChanged bit. */
+typedef struct {
+  guint bit;
+  const char *property;
+} BusPropertyChange;
+
+/* Emits PropertiesChanged on path for every property whose bit is in what. */
+void bus_emit_properties_changed(Bus *bus, const char *path, const char *interface,
+                                 const BusPropertyChange *table, gsize n_table, guint what);
+
+/* The service's NULL string as D-Bus carries it. */
+static inline const char *bus_nonnull(const char *s)
+{
+  return s ? s : "";
+}
 /* A GError from an sd-bus return code. */
 gboolean bus_set_gerror_from_errno(GError **error, int r, const char *what);
 
@@ -103,8 +123,10 @@ struct _BusCall {
   BusPolkitCheck *polkit;
   BusCallStartFunc start;
   gboolean started; /* handed to the service, which will call back */
-  /* What the operation needs, filled by the method handler. */
-  Euicc *euicc; /* resolved when the call starts */
+  /* What the operation needs: the ids from the object path, the rest filled
+   * by the method handler. */
+  gboolean on_euicc; /* the path names an eUICC (or one of its profiles) */
+  Euicc *euicc;      /* resolved when the call starts */
   guint euicc_id;
   guint profile_id;
   guint number;
@@ -112,17 +134,20 @@ struct _BusCall {
   GArray *seqs; /* guint */
 };
 
+/* Takes the eUICC and profile ids from the message's object path. */
 BusCall *bus_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start);
-/* Asks polkit about action (NULL: anybody may) and then starts the call.
- * Returns what a method handler returns. */
+/* Asks polkit about action (NULL: anybody may) and then starts the call, with
+ * call->euicc resolved when the path names an eUICC (the call replies Removed
+ * instead when it went away meanwhile). Returns what a method handler returns. */
 int bus_call_authorize_and_start(BusCall *call, const char *action);
-/* Resolves call->euicc from call->euicc_id; replies NotFound/Removed and
- * frees the call when it is gone. */
-gboolean bus_call_resolve_euicc(BusCall *call);
 /* Each replies (unless the caller left) and frees the call. */
 void bus_call_return(BusCall *call, sd_bus_message *reply);
 void bus_call_return_empty(BusCall *call);
 void bus_call_return_gerror(BusCall *call, const GError *error);
+/* Replies with an array of item_type, one element appended per item. */
+typedef int (*BusAppendFunc)(sd_bus_message *reply, gconstpointer item);
+void bus_call_return_array(BusCall *call, const char *item_type, GPtrArray *items,
+                           BusAppendFunc append);
 /* GAsyncReadyCallback for every euicc_* operation finished by
  * euicc_operation_finish(): replies with nothing or the error. */
 void bus_call_operation_done(GObject *source, GAsyncResult *res, gpointer user_data);

@@ -24,6 +24,42 @@ void bus_keep_slot(Bus *bus, sd_bus_slot *slot)
   g_ptr_array_add(bus->slots, slot);
 }
 
+gboolean bus_add_vtable(Bus *bus, const char *path, const char *interface,
+                        const sd_bus_vtable *vtable, sd_bus_object_find_t find, GError **error)
+{
+  sd_bus_slot *slot = NULL;
+  int r;
+
+  if (find)
+    r = sd_bus_add_fallback_vtable(bus->bus, &slot, path, interface, vtable, find, bus);
+  else
+    r = sd_bus_add_object_vtable(bus->bus, &slot, path, interface, vtable, bus);
+  if (r < 0) {
+    g_autofree char *what = g_strdup_printf("Cannot export %s", interface);
+    return bus_set_gerror_from_errno(error, r, what);
+  }
+  bus_keep_slot(bus, slot);
+  return TRUE;
+}
+
+void bus_emit_properties_changed(Bus *bus, const char *path, const char *interface,
+                                 const BusPropertyChange *table, gsize n_table, guint what)
+{
+  g_autofree const char **names = g_new0(const char *, n_table + 1);
+  gsize n = 0;
+  int r;
+
+  for (gsize i = 0; i < n_table; i++) {
+    if (what & table[i].bit)
+      names[n++] = table[i].property;
+  }
+  if (n == 0)
+    return;
+  r = sd_bus_emit_properties_changed_strv(bus->bus, path, interface, (char **)names);
+  if (r < 0)
+    g_warning("bus: cannot emit PropertiesChanged on %s: %s", path, g_strerror(-r));
+}
+
 static int on_disconnected(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
   Bus *bus = user_data;

@@ -43,6 +43,9 @@ BusCall *bus_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start)
   call->message = sd_bus_message_ref(message);
   call->cancellable = g_cancellable_new();
   call->start = start;
+  call->on_euicc = bus_path_parse_profile(sd_bus_message_get_path(message), &call->euicc_id,
+                                          &call->profile_id) ||
+                   bus_path_parse_euicc(sd_bus_message_get_path(message), &call->euicc_id);
   bus->calls = g_list_prepend(bus->calls, call);
 
   /* Without tracking the call still works; it just cannot be dropped early. */
@@ -111,7 +114,30 @@ static void return_sd_error(BusCall *call, const sd_bus_error *error)
   bus_call_free(call);
 }
 
-gboolean bus_call_resolve_euicc(BusCall *call)
+void bus_call_return_array(BusCall *call, const char *item_type, GPtrArray *items,
+                           BusAppendFunc append)
+{
+  sd_bus_message *reply = NULL;
+  int r;
+
+  r = sd_bus_message_new_method_return(call->message, &reply);
+  if (r >= 0)
+    r = sd_bus_message_open_container(reply, 'a', item_type);
+  for (guint i = 0; r >= 0 && i < items->len; i++)
+    r = append(reply, g_ptr_array_index(items, i));
+  if (r >= 0)
+    r = sd_bus_message_close_container(reply);
+  if (r < 0) {
+    g_autoptr(GError) e = NULL;
+    sd_bus_message_unref(reply);
+    g_set_error(&e, ESIMD_ERROR, ESIMD_ERROR_FAILED, "Cannot build the reply: %s", g_strerror(-r));
+    bus_call_return_gerror(call, e);
+    return;
+  }
+  bus_call_return(call, reply);
+}
+
+static gboolean resolve_euicc(BusCall *call)
 {
   g_autoptr(GError) error = NULL;
 
@@ -123,6 +149,14 @@ gboolean bus_call_resolve_euicc(BusCall *call)
   g_set_error(&error, ESIMD_ERROR, ESIMD_ERROR_REMOVED, "The eUICC went away");
   bus_call_return_gerror(call, error);
   return FALSE;
+}
+
+static void start(BusCall *call)
+{
+  call->started = TRUE;
+  if (call->on_euicc && !resolve_euicc(call))
+    return;
+  call->start(call);
 }
 
 static void on_authorized(gboolean allowed, const sd_bus_error *error, gpointer user_data)
@@ -138,15 +172,13 @@ static void on_authorized(gboolean allowed, const sd_bus_error *error, gpointer 
     return_sd_error(call, error);
     return;
   }
-  call->started = TRUE;
-  call->start(call);
+  start(call);
 }
 
 int bus_call_authorize_and_start(BusCall *call, const char *action)
 {
   if (!action) {
-    call->started = TRUE;
-    call->start(call);
+    start(call);
     return 1;
   }
   call->polkit = bus_polkit_check(call->bus->bus, call->message, action, on_authorized, call);

@@ -10,56 +10,50 @@
 
 #define ERROR_PREFIX "org.esimd.Error."
 
-typedef struct {
+/* errno: what sd_bus_error_get_errno() (and esimctl's exit status through
+ * it) says for the name; 0 for the standard names sd-bus maps itself. */
+static const struct {
   EsimdError code;
   const char *name;
-} ErrorName;
-
-static const ErrorName error_names[] = {
-    {ESIMD_ERROR_FAILED, SD_BUS_ERROR_FAILED},
-    {ESIMD_ERROR_NOT_FOUND, ERROR_PREFIX "NotFound"},
-    {ESIMD_ERROR_PROFILE_ENABLED, ERROR_PREFIX "ProfileEnabled"},
-    {ESIMD_ERROR_PROFILE_NOT_ENABLED, ERROR_PREFIX "ProfileNotEnabled"},
-    {ESIMD_ERROR_DISALLOWED_BY_POLICY, ERROR_PREFIX "DisallowedByPolicy"},
-    {ESIMD_ERROR_CAT_BUSY, ERROR_PREFIX "CatBusy"},
-    {ESIMD_ERROR_CARD_ERROR, ERROR_PREFIX "CardError"},
-    {ESIMD_ERROR_TRANSPORT, ERROR_PREFIX "Transport"},
-    {ESIMD_ERROR_TIMEOUT, ERROR_PREFIX "Timeout"},
-    {ESIMD_ERROR_REMOVED, ERROR_PREFIX "Removed"},
-    {ESIMD_ERROR_NOT_SUPPORTED, ERROR_PREFIX "NotSupported"},
-    {ESIMD_ERROR_SMDP_UNREACHABLE, ERROR_PREFIX "SmdpUnreachable"},
-    {ESIMD_ERROR_SMDP_REJECTED, ERROR_PREFIX "SmdpRejected"},
-    {ESIMD_ERROR_INVALID_ARGS, SD_BUS_ERROR_INVALID_ARGS},
+  int errno_code;
+} error_names[] = {
+    {ESIMD_ERROR_FAILED, SD_BUS_ERROR_FAILED, 0},
+    {ESIMD_ERROR_NOT_FOUND, ERROR_PREFIX "NotFound", ENOENT},
+    {ESIMD_ERROR_PROFILE_ENABLED, ERROR_PREFIX "ProfileEnabled", EBUSY},
+    {ESIMD_ERROR_PROFILE_NOT_ENABLED, ERROR_PREFIX "ProfileNotEnabled", EALREADY},
+    {ESIMD_ERROR_DISALLOWED_BY_POLICY, ERROR_PREFIX "DisallowedByPolicy", EPERM},
+    {ESIMD_ERROR_CAT_BUSY, ERROR_PREFIX "CatBusy", EAGAIN},
+    {ESIMD_ERROR_CARD_ERROR, ERROR_PREFIX "CardError", EIO},
+    {ESIMD_ERROR_TRANSPORT, ERROR_PREFIX "Transport", EIO},
+    {ESIMD_ERROR_TIMEOUT, ERROR_PREFIX "Timeout", ETIMEDOUT},
+    {ESIMD_ERROR_REMOVED, ERROR_PREFIX "Removed", ENODEV},
+    {ESIMD_ERROR_NOT_SUPPORTED, ERROR_PREFIX "NotSupported", EOPNOTSUPP},
+    {ESIMD_ERROR_SMDP_UNREACHABLE, ERROR_PREFIX "SmdpUnreachable", EHOSTUNREACH},
+    {ESIMD_ERROR_SMDP_REJECTED, ERROR_PREFIX "SmdpRejected", EPROTO},
+    {ESIMD_ERROR_INVALID_ARGS, SD_BUS_ERROR_INVALID_ARGS, 0},
     /* Only a caller that already left gets this; nobody reads it. */
-    {ESIMD_ERROR_CANCELLED, SD_BUS_ERROR_FAILED},
-};
-
-/*
- * The same names with an errno each, so that sd_bus_error_get_errno() (and
- * esimctl's exit status through it) says something sensible.
- */
-static const sd_bus_error_map error_map[] = {
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "NotFound", ENOENT),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "ProfileEnabled", EBUSY),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "ProfileNotEnabled", EALREADY),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "DisallowedByPolicy", EPERM),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "CatBusy", EAGAIN),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "CardError", EIO),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "Transport", EIO),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "Timeout", ETIMEDOUT),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "Removed", ENODEV),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "NotSupported", EOPNOTSUPP),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "SmdpUnreachable", EHOSTUNREACH),
-    SD_BUS_ERROR_MAP(ERROR_PREFIX "SmdpRejected", EPROTO),
-    SD_BUS_ERROR_MAP_END,
+    {ESIMD_ERROR_CANCELLED, SD_BUS_ERROR_FAILED, 0},
 };
 
 void bus_errors_register(void)
 {
+  /* sd-bus keeps the map it is given: it lives as long as the process. */
+  static sd_bus_error_map error_map[G_N_ELEMENTS(error_names) + 1];
+  static const sd_bus_error_map end = SD_BUS_ERROR_MAP_END;
   static gsize registered;
 
   if (g_once_init_enter(&registered)) {
-    int r = sd_bus_error_add_map(error_map);
+    gsize n = 0;
+    int r;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(error_names); i++) {
+      if (error_names[i].errno_code) {
+        error_map[n].name = error_names[i].name;
+        error_map[n++].code = error_names[i].errno_code;
+      }
+    }
+    error_map[n] = end;
+    r = sd_bus_error_add_map(error_map);
     if (r < 0)
       g_warning("bus: cannot register the error names: %s", g_strerror(-r));
     g_once_init_leave(&registered, 1);

@@ -108,11 +108,6 @@ static int append_profiles(sd_bus_message *reply, Euicc *euicc)
   return sd_bus_message_close_container(reply);
 }
 
-static const char *nonnull(const char *s)
-{
-  return s ? s : "";
-}
-
 static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *interface,
                                const char *property, sd_bus_message *reply, void *user_data,
                                sd_bus_error *ret_error)
@@ -124,13 +119,13 @@ static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *inte
     return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_OBJECT, "No eUICC at %s", path);
 
   if (g_str_equal(property, "Eid"))
-    return sd_bus_message_append(reply, "s", nonnull(euicc_get_eid(euicc)));
+    return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_eid(euicc)));
   if (g_str_equal(property, "Transport"))
-    return sd_bus_message_append(reply, "s", nonnull(euicc_get_transport(euicc)));
+    return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_transport(euicc)));
   if (g_str_equal(property, "Port"))
-    return sd_bus_message_append(reply, "s", nonnull(euicc_get_port(euicc)));
+    return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_port(euicc)));
   if (g_str_equal(property, "Device"))
-    return sd_bus_message_append(reply, "s", nonnull(euicc_get_device(euicc)));
+    return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_device(euicc)));
   if (g_str_equal(property, "Slot"))
     return sd_bus_message_append(reply, "u", euicc_get_slot(euicc));
   if (g_str_equal(property, "SlotActive"))
@@ -147,9 +142,9 @@ static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *inte
     return sd_bus_message_append(reply, "o", profile_path);
   }
   if (g_str_equal(property, "DefaultSmdpAddress"))
-    return sd_bus_message_append(reply, "s", nonnull(euicc_get_default_smdp_address(euicc)));
+    return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_default_smdp_address(euicc)));
   if (g_str_equal(property, "RootSmdsAddress"))
-    return sd_bus_message_append(reply, "s", nonnull(euicc_get_root_smds_address(euicc)));
+    return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_root_smds_address(euicc)));
   if (g_str_equal(property, "Info"))
     return append_info(reply, euicc_get_info(euicc));
   if (g_str_equal(property, "PendingNotifications"))
@@ -157,28 +152,17 @@ static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *inte
   return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
 }
 
-/* A new call on the eUICC at the message's path (the vtable's find made sure
- * there is one). */
-static BusCall *euicc_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start)
-{
-  BusCall *call = bus_call_new(bus, message, start);
-
-  bus_path_parse_euicc(sd_bus_message_get_path(message), &call->euicc_id);
-  return call;
-}
-
 /* Refresh */
 
 static void refresh_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_refresh(call->euicc, call->cancellable, bus_call_operation_done, call);
+  euicc_refresh(call->euicc, call->cancellable, bus_call_operation_done, call);
 }
 
 /* Reading the card again changes nothing on it: anyone may. */
 static int euicc1_refresh(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
-  return bus_call_authorize_and_start(euicc_call_new(user_data, message, refresh_start), NULL);
+  return bus_call_authorize_and_start(bus_call_new(user_data, message, refresh_start), NULL);
 }
 
 /* SetDefaultSmdpAddress */
@@ -234,9 +218,8 @@ static gboolean smdp_address_valid(const char *address, const char **why)
 
 static void set_default_smdp_address_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_set_default_smdp_address(call->euicc, call->text, call->cancellable,
-                                   bus_call_operation_done, call);
+  euicc_set_default_smdp_address(call->euicc, call->text, call->cancellable,
+                                 bus_call_operation_done, call);
 }
 
 static int euicc1_set_default_smdp_address(sd_bus_message *message, void *user_data,
@@ -252,7 +235,7 @@ static int euicc1_set_default_smdp_address(sd_bus_message *message, void *user_d
   /* The empty address clears the default. */
   if (*address && !smdp_address_valid(address, &why))
     return bus_error_invalid_args(ret_error, "\"%s\" is not an SM-DP+ address: %s", address, why);
-  call = euicc_call_new(user_data, message, set_default_smdp_address_start);
+  call = bus_call_new(user_data, message, set_default_smdp_address_start);
   call->text = g_strdup(address);
   return bus_call_authorize_and_start(call, "org.esimd.euicc.configure");
 }
@@ -261,8 +244,7 @@ static int euicc1_set_default_smdp_address(sd_bus_message *message, void *user_d
 
 static void reset_memory_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_reset_memory(call->euicc, call->number, call->cancellable, bus_call_operation_done, call);
+  euicc_reset_memory(call->euicc, call->number, call->cancellable, bus_call_operation_done, call);
 }
 
 static int euicc1_reset_memory(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
@@ -285,50 +267,43 @@ static int euicc1_reset_memory(sd_bus_message *message, void *user_data, sd_bus_
                                   "No reset options given: choose 1 (operational profiles), 2 "
                                   "(field-loaded test profiles), 4 (default SM-DP+ address) or "
                                   "their sum");
-  call = euicc_call_new(user_data, message, reset_memory_start);
+  call = bus_call_new(user_data, message, reset_memory_start);
   call->number = options;
   return bus_call_authorize_and_start(call, "org.esimd.euicc.reset");
 }
 
 /* ListNotifications */
 
+static int append_notification(sd_bus_message *reply, gconstpointer item)
+{
+  const EuiccNotification *n = item;
+
+  return sd_bus_message_append(reply, "(usss)", n->seq, bus_nonnull(n->operation),
+                               bus_nonnull(n->address), bus_nonnull(n->iccid));
+}
+
+/* Replies to a call whose operation gives a list: an array of item_type. */
+static void return_list(BusCall *call, GAsyncResult *res,
+                        GPtrArray *(*finish)(Euicc *euicc, GAsyncResult *res, GError **error),
+                        const char *item_type, BusAppendFunc append)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = finish(call->euicc, res, &error);
+
+  if (list)
+    bus_call_return_array(call, item_type, list, append);
+  else
+    bus_call_return_gerror(call, error);
+}
+
 static void list_notifications_done(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  BusCall *call = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) list = NULL;
-  sd_bus_message *reply = NULL;
-  int r;
-
-  list = euicc_list_notifications_finish(call->euicc, res, &error);
-  if (!list) {
-    bus_call_return_gerror(call, error);
-    return;
-  }
-  r = sd_bus_message_new_method_return(call->message, &reply);
-  if (r >= 0)
-    r = sd_bus_message_open_container(reply, 'a', "(usss)");
-  for (guint i = 0; r >= 0 && i < list->len; i++) {
-    const EuiccNotification *n = g_ptr_array_index(list, i);
-    r = sd_bus_message_append(reply, "(usss)", n->seq, nonnull(n->operation), nonnull(n->address),
-                              nonnull(n->iccid));
-  }
-  if (r >= 0)
-    r = sd_bus_message_close_container(reply);
-  if (r < 0) {
-    g_autoptr(GError) e = NULL;
-    sd_bus_message_unref(reply);
-    g_set_error(&e, ESIMD_ERROR, ESIMD_ERROR_FAILED, "Cannot build the reply: %s", g_strerror(-r));
-    bus_call_return_gerror(call, e);
-    return;
-  }
-  bus_call_return(call, reply);
+  return_list(user_data, res, euicc_list_notifications_finish, "(usss)", append_notification);
 }
 
 static void list_notifications_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_list_notifications(call->euicc, call->cancellable, list_notifications_done, call);
+  euicc_list_notifications(call->euicc, call->cancellable, list_notifications_done, call);
 }
 
 /* The list holds what the properties show already (ICCIDs, SM-DP+
@@ -336,49 +311,28 @@ static void list_notifications_start(BusCall *call)
 static int euicc1_list_notifications(sd_bus_message *message, void *user_data,
                                      sd_bus_error *ret_error)
 {
-  return bus_call_authorize_and_start(euicc_call_new(user_data, message, list_notifications_start),
+  return bus_call_authorize_and_start(bus_call_new(user_data, message, list_notifications_start),
                                       NULL);
 }
 
 /* SendNotifications */
 
+static int append_delivery_result(sd_bus_message *reply, gconstpointer item)
+{
+  const EuiccDeliveryResult *d = item;
+
+  return sd_bus_message_append(reply, "(ubs)", d->seq, (int)d->delivered, bus_nonnull(d->message));
+}
+
 static void send_notifications_done(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  BusCall *call = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) results = NULL;
-  sd_bus_message *reply = NULL;
-  int r;
-
-  results = euicc_send_notifications_finish(call->euicc, res, &error);
-  if (!results) {
-    bus_call_return_gerror(call, error);
-    return;
-  }
-  r = sd_bus_message_new_method_return(call->message, &reply);
-  if (r >= 0)
-    r = sd_bus_message_open_container(reply, 'a', "(ubs)");
-  for (guint i = 0; r >= 0 && i < results->len; i++) {
-    const EuiccDeliveryResult *d = g_ptr_array_index(results, i);
-    r = sd_bus_message_append(reply, "(ubs)", d->seq, (int)d->delivered, nonnull(d->message));
-  }
-  if (r >= 0)
-    r = sd_bus_message_close_container(reply);
-  if (r < 0) {
-    g_autoptr(GError) e = NULL;
-    sd_bus_message_unref(reply);
-    g_set_error(&e, ESIMD_ERROR, ESIMD_ERROR_FAILED, "Cannot build the reply: %s", g_strerror(-r));
-    bus_call_return_gerror(call, e);
-    return;
-  }
-  bus_call_return(call, reply);
+  return_list(user_data, res, euicc_send_notifications_finish, "(ubs)", append_delivery_result);
 }
 
 static void send_notifications_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_send_notifications(call->euicc, (const guint *)(gpointer)call->seqs->data,
-                             call->seqs->len, call->cancellable, send_notifications_done, call);
+  euicc_send_notifications(call->euicc, (const guint *)(gpointer)call->seqs->data, call->seqs->len,
+                           call->cancellable, send_notifications_done, call);
 }
 
 /*
@@ -398,7 +352,7 @@ static int euicc1_send_notifications(sd_bus_message *message, void *user_data,
   if (r < 0)
     return r;
   G_STATIC_ASSERT(sizeof(guint) == sizeof(uint32_t));
-  call = euicc_call_new(user_data, message, send_notifications_start);
+  call = bus_call_new(user_data, message, send_notifications_start);
   call->seqs = g_array_new(FALSE, FALSE, sizeof(guint));
   g_array_append_vals(call->seqs, data, (guint)(size / sizeof(uint32_t)));
   return bus_call_authorize_and_start(call, NULL);
@@ -408,9 +362,8 @@ static int euicc1_send_notifications(sd_bus_message *message, void *user_data,
 
 static void remove_notification_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_remove_notification(call->euicc, call->number, call->cancellable, bus_call_operation_done,
-                              call);
+  euicc_remove_notification(call->euicc, call->number, call->cancellable, bus_call_operation_done,
+                            call);
 }
 
 static int euicc1_remove_notification(sd_bus_message *message, void *user_data,
@@ -423,7 +376,7 @@ static int euicc1_remove_notification(sd_bus_message *message, void *user_data,
   r = sd_bus_message_read(message, "u", &seq);
   if (r < 0)
     return r;
-  call = euicc_call_new(user_data, message, remove_notification_start);
+  call = bus_call_new(user_data, message, remove_notification_start);
   call->number = seq;
   return bus_call_authorize_and_start(call, "org.esimd.euicc.configure");
 }
@@ -466,23 +419,13 @@ static const sd_bus_vtable euicc1_vtable[] = {
 
 gboolean bus_euicc1_export(Bus *bus, GError **error)
 {
-  sd_bus_slot *slot = NULL;
-  int r;
-
-  r = sd_bus_add_fallback_vtable(bus->bus, &slot, BUS_EUICC_PREFIX, BUS_EUICC_INTERFACE,
-                                 euicc1_vtable, euicc1_find, bus);
-  if (r < 0)
-    return bus_set_gerror_from_errno(error, r, "Cannot export " BUS_EUICC_INTERFACE);
-  bus_keep_slot(bus, slot);
-  return TRUE;
+  return bus_add_vtable(bus, BUS_EUICC_PREFIX, BUS_EUICC_INTERFACE, euicc1_vtable, euicc1_find,
+                        error);
 }
 
 void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what)
 {
-  static const struct {
-    EuiccChanged bit;
-    const char *property;
-  } table[] = {
+  static const BusPropertyChange changes[] = {
       {EUICC_CHANGED_EID, "Eid"},
       {EUICC_CHANGED_SLOT_ACTIVE, "SlotActive"},
       {EUICC_CHANGED_PROFILES, "Profiles"},
@@ -492,21 +435,9 @@ void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what)
       {EUICC_CHANGED_INFO, "Info"},
       {EUICC_CHANGED_PENDING_NOTIFICATIONS, "PendingNotifications"},
   };
-  const char *names[G_N_ELEMENTS(table) + 1];
   g_autofree char *path = bus_path_euicc(euicc_get_id(euicc));
-  gsize n = 0;
-  int r;
 
-  for (gsize i = 0; i < G_N_ELEMENTS(table); i++) {
-    if (what & table[i].bit)
-      names[n++] = table[i].property;
-  }
-  names[n] = NULL;
-  if (n == 0)
-    return;
-  r = sd_bus_emit_properties_changed_strv(bus->bus, path, BUS_EUICC_INTERFACE, (char **)names);
-  if (r < 0)
-    g_warning("bus: cannot emit PropertiesChanged on %s: %s", path, g_strerror(-r));
+  bus_emit_properties_changed(bus, path, BUS_EUICC_INTERFACE, changes, G_N_ELEMENTS(changes), what);
 }
 
 void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
@@ -515,7 +446,7 @@ void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
 {
   g_autofree char *path = bus_path_euicc(euicc_get_id(euicc));
   int r = sd_bus_emit_signal(bus->bus, path, BUS_EUICC_INTERFACE, "NotificationDelivered", "usss",
-                             seq, nonnull(operation), nonnull(iccid), nonnull(address));
+                             seq, bus_nonnull(operation), bus_nonnull(iccid), bus_nonnull(address));
 
   if (r < 0)
     g_warning("bus: cannot emit NotificationDelivered on %s: %s", path, g_strerror(-r));

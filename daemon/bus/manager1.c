@@ -4,34 +4,34 @@
 
 #include "bus-private.h"
 
+/* The Euiccs array: every eUICC of the service but leaving (NULL: none). */
+static int append_euiccs(sd_bus_message *m, Bus *bus, Euicc *leaving)
+{
+  GPtrArray *euiccs = bus->manager ? manager_get_euiccs(bus->manager) : NULL;
+  int r;
+
+  r = sd_bus_message_open_container(m, 'a', "o");
+  for (guint i = 0; r >= 0 && euiccs && i < euiccs->len; i++) {
+    Euicc *euicc = g_ptr_array_index(euiccs, i);
+    g_autofree char *euicc_path = NULL;
+
+    if (euicc == leaving)
+      continue;
+    euicc_path = bus_path_euicc(euicc_get_id(euicc));
+    r = sd_bus_message_append(m, "o", euicc_path);
+  }
+  if (r >= 0)
+    r = sd_bus_message_close_container(m);
+  return r;
+}
+
 static int manager1_get_property(sd_bus *sdbus, const char *path, const char *interface,
                                  const char *property, sd_bus_message *reply, void *user_data,
                                  sd_bus_error *ret_error)
 {
-  Bus *bus = user_data;
-  GPtrArray *euiccs;
-  int r;
-
   if (g_str_equal(property, "Version"))
     return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
-
-  /* Euiccs */
-  r = sd_bus_message_open_container(reply, 'a', "o");
-  if (r < 0)
-    return r;
-  euiccs = bus->manager ? manager_get_euiccs(bus->manager) : NULL;
-  for (guint i = 0; euiccs && i < euiccs->len; i++) {
-    Euicc *euicc = g_ptr_array_index(euiccs, i);
-    g_autofree char *euicc_path = NULL;
-
-    if (euicc == bus->removing_euicc)
-      continue;
-    euicc_path = bus_path_euicc(euicc_get_id(euicc));
-    r = sd_bus_message_append(reply, "o", euicc_path);
-    if (r < 0)
-      return r;
-  }
-  return sd_bus_message_close_container(reply);
+  return append_euiccs(reply, user_data, NULL);
 }
 
 static void scan_done(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -75,22 +75,40 @@ static const sd_bus_vtable manager1_vtable[] = {
 
 gboolean bus_manager1_export(Bus *bus, GError **error)
 {
-  sd_bus_slot *slot = NULL;
-  int r;
-
-  r = sd_bus_add_object_vtable(bus->bus, &slot, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
-                               manager1_vtable, bus);
-  if (r < 0)
-    return bus_set_gerror_from_errno(error, r, "Cannot export " BUS_MANAGER_INTERFACE);
-  bus_keep_slot(bus, slot);
-  return TRUE;
+  return bus_add_vtable(bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, manager1_vtable, NULL, error);
 }
 
-void bus_manager1_emit_euiccs_changed(Bus *bus)
+/*
+ * Built here rather than by sd_bus_emit_properties_changed(), whose getter
+ * cannot know that an eUICC the service still lists is leaving: the value sent
+ * is the one the getter gives once the service has let it go.
+ */
+void bus_manager1_emit_euiccs_changed(Bus *bus, Euicc *leaving)
 {
-  int r = sd_bus_emit_properties_changed(bus->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
-                                         "Euiccs", NULL);
+  sd_bus_message *m = NULL;
+  int r;
 
+  r = sd_bus_message_new_signal(bus->bus, &m, BUS_MANAGER_PATH, "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged");
+  if (r >= 0)
+    r = sd_bus_message_append(m, "s", BUS_MANAGER_INTERFACE);
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'a', "{sv}");
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'e', "sv");
+  if (r >= 0)
+    r = sd_bus_message_append(m, "s", "Euiccs");
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'v', "ao");
+  if (r >= 0)
+    r = append_euiccs(m, bus, leaving);
+  for (int i = 0; r >= 0 && i < 3; i++) /* v, e, a */
+    r = sd_bus_message_close_container(m);
+  if (r >= 0)
+    r = sd_bus_message_append(m, "as", 0); /* nothing invalidated */
+  if (r >= 0)
+    r = sd_bus_send(bus->bus, m, NULL);
+  sd_bus_message_unref(m);
   if (r < 0)
     g_warning("bus: cannot emit Euiccs changed: %s", g_strerror(-r));
 }

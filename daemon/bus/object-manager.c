@@ -79,12 +79,10 @@ gboolean bus_path_parse_profile(const char *path, guint *euicc_id, guint *profil
 Euicc *bus_lookup_euicc(Bus *bus, const char *path)
 {
   guint id;
-  Euicc *euicc;
 
   if (!bus->manager || !bus_path_parse_euicc(path, &id))
     return NULL;
-  euicc = manager_lookup_euicc(bus->manager, id);
-  return euicc == bus->removing_euicc ? NULL : euicc;
+  return manager_lookup_euicc(bus->manager, id);
 }
 
 const Profile *bus_lookup_profile(Bus *bus, const char *path, Euicc **ret_euicc)
@@ -96,7 +94,7 @@ const Profile *bus_lookup_profile(Bus *bus, const char *path, Euicc **ret_euicc)
   if (!bus->manager || !bus_path_parse_profile(path, &euicc_id, &profile_id))
     return NULL;
   euicc = manager_lookup_euicc(bus->manager, euicc_id);
-  if (!euicc || euicc == bus->removing_euicc)
+  if (!euicc)
     return NULL;
   profile = euicc_lookup_profile(euicc, profile_id);
   if (!profile)
@@ -121,8 +119,6 @@ static int enumerate_nodes(sd_bus *sdbus, const char *prefix, void *user_data, c
       Euicc *euicc = g_ptr_array_index(euiccs, i);
       GPtrArray *profiles;
 
-      if (euicc == bus->removing_euicc)
-        continue;
       g_ptr_array_add(paths, bus_path_euicc(euicc_get_id(euicc)));
       profiles = euicc_get_profiles(euicc);
       for (guint k = 0; k < profiles->len; k++) {
@@ -199,7 +195,7 @@ void bus_emit_euicc_added(Bus *bus, Euicc *euicc)
     g_autofree char *profile_path = bus_path_profile(euicc_get_id(euicc), profile->id);
     emit_added(bus, profile_path);
   }
-  bus_manager1_emit_euiccs_changed(bus);
+  bus_manager1_emit_euiccs_changed(bus, NULL);
 }
 
 void bus_emit_euicc_removed(Bus *bus, Euicc *euicc)
@@ -214,9 +210,7 @@ void bus_emit_euicc_removed(Bus *bus, Euicc *euicc)
     emit_removed(bus, profile_path, BUS_PROFILE_INTERFACE);
   }
   emit_removed(bus, path, BUS_EUICC_INTERFACE);
-  bus->removing_euicc = euicc;
-  bus_manager1_emit_euiccs_changed(bus);
-  bus->removing_euicc = NULL;
+  bus_manager1_emit_euiccs_changed(bus, euicc);
 }
 
 void bus_emit_profile_added(Bus *bus, Euicc *euicc, const Profile *profile)

@@ -18,11 +18,6 @@ static int profile1_find(sd_bus *sdbus, const char *path, const char *interface,
   return 1;
 }
 
-static const char *nonnull(const char *s)
-{
-  return s ? s : "";
-}
-
 static int profile1_get_property(sd_bus *sdbus, const char *path, const char *interface,
                                  const char *property, sd_bus_message *reply, void *user_data,
                                  sd_bus_error *ret_error)
@@ -34,21 +29,21 @@ static int profile1_get_property(sd_bus *sdbus, const char *path, const char *in
     return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_OBJECT, "No profile at %s", path);
 
   if (g_str_equal(property, "Iccid"))
-    return sd_bus_message_append(reply, "s", nonnull(p->iccid));
+    return sd_bus_message_append(reply, "s", bus_nonnull(p->iccid));
   if (g_str_equal(property, "IsdpAid"))
-    return sd_bus_message_append(reply, "s", nonnull(p->isdp_aid));
+    return sd_bus_message_append(reply, "s", bus_nonnull(p->isdp_aid));
   if (g_str_equal(property, "State"))
     return sd_bus_message_append(reply, "s", profile_state_to_string(p->state));
   if (g_str_equal(property, "Class"))
     return sd_bus_message_append(reply, "s", profile_class_to_string(p->profile_class));
   if (g_str_equal(property, "Name"))
-    return sd_bus_message_append(reply, "s", nonnull(p->name));
+    return sd_bus_message_append(reply, "s", bus_nonnull(p->name));
   if (g_str_equal(property, "ServiceProvider"))
-    return sd_bus_message_append(reply, "s", nonnull(p->service_provider));
+    return sd_bus_message_append(reply, "s", bus_nonnull(p->service_provider));
   if (g_str_equal(property, "Nickname"))
-    return sd_bus_message_append(reply, "s", nonnull(p->nickname));
+    return sd_bus_message_append(reply, "s", bus_nonnull(p->nickname));
   if (g_str_equal(property, "OwnerMccMnc"))
-    return sd_bus_message_append(reply, "s", nonnull(p->owner_mccmnc));
+    return sd_bus_message_append(reply, "s", bus_nonnull(p->owner_mccmnc));
   if (g_str_equal(property, "IconType"))
     return sd_bus_message_append(reply, "s", profile_icon_type_to_string(p->icon_type));
   if (g_str_equal(property, "Icon")) {
@@ -59,60 +54,44 @@ static int profile1_get_property(sd_bus *sdbus, const char *path, const char *in
   return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
 }
 
-/* A new call on the profile at the message's path (the vtable's find made
- * sure there is one). */
-static BusCall *profile_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start)
-{
-  BusCall *call = bus_call_new(bus, message, start);
+/* Enable, Disable and Delete: no arguments, one service operation each, and
+ * the polkit action that guards it. */
+static const struct {
+  const char *member;
+  void (*operation)(Euicc *euicc, guint profile_id, GCancellable *cancellable,
+                    GAsyncReadyCallback cb, gpointer user_data);
+  const char *action;
+} plain_methods[] = {
+    {"Enable", euicc_profile_enable, "org.esimd.profile.switch"},
+    {"Disable", euicc_profile_disable, "org.esimd.profile.switch"},
+    {"Delete", euicc_profile_delete, "org.esimd.profile.delete"},
+};
 
-  bus_path_parse_profile(sd_bus_message_get_path(message), &call->euicc_id, &call->profile_id);
-  return call;
+static void plain_method_start(BusCall *call)
+{
+  plain_methods[call->number].operation(call->euicc, call->profile_id, call->cancellable,
+                                        bus_call_operation_done, call);
 }
 
-static void enable_start(BusCall *call)
+static int profile1_plain_method(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_profile_enable(call->euicc, call->profile_id, call->cancellable, bus_call_operation_done,
-                         call);
-}
+  const char *member = sd_bus_message_get_member(message);
 
-static int profile1_enable(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
-{
-  return bus_call_authorize_and_start(profile_call_new(user_data, message, enable_start),
-                                      "org.esimd.profile.switch");
-}
+  for (guint i = 0; i < G_N_ELEMENTS(plain_methods); i++) {
+    if (g_str_equal(plain_methods[i].member, member)) {
+      BusCall *call = bus_call_new(user_data, message, plain_method_start);
 
-static void disable_start(BusCall *call)
-{
-  if (bus_call_resolve_euicc(call))
-    euicc_profile_disable(call->euicc, call->profile_id, call->cancellable, bus_call_operation_done,
-                          call);
-}
-
-static int profile1_disable(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
-{
-  return bus_call_authorize_and_start(profile_call_new(user_data, message, disable_start),
-                                      "org.esimd.profile.switch");
-}
-
-static void delete_start(BusCall *call)
-{
-  if (bus_call_resolve_euicc(call))
-    euicc_profile_delete(call->euicc, call->profile_id, call->cancellable, bus_call_operation_done,
-                         call);
-}
-
-static int profile1_delete(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
-{
-  return bus_call_authorize_and_start(profile_call_new(user_data, message, delete_start),
-                                      "org.esimd.profile.delete");
+      call->number = i;
+      return bus_call_authorize_and_start(call, plain_methods[i].action);
+    }
+  }
+  return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_METHOD, "No method %s", member);
 }
 
 static void set_nickname_start(BusCall *call)
 {
-  if (bus_call_resolve_euicc(call))
-    euicc_profile_set_nickname(call->euicc, call->profile_id, call->text, call->cancellable,
-                               bus_call_operation_done, call);
+  euicc_profile_set_nickname(call->euicc, call->profile_id, call->text, call->cancellable,
+                             bus_call_operation_done, call);
 }
 
 static int profile1_set_nickname(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
@@ -132,7 +111,7 @@ static int profile1_set_nickname(sd_bus_message *message, void *user_data, sd_bu
                                   "The nickname is %zu bytes long; the card keeps at most %d "
                                   "bytes of UTF-8",
                                   strlen(nickname), NICKNAME_MAX_BYTES);
-  call = profile_call_new(user_data, message, set_nickname_start);
+  call = bus_call_new(user_data, message, set_nickname_start);
   call->text = g_strdup(nickname);
   return bus_call_authorize_and_start(call, "org.esimd.profile.switch");
 }
@@ -152,11 +131,11 @@ static const sd_bus_vtable profile1_vtable[] = {
     SD_BUS_PROPERTY("OwnerMccMnc", "s", profile1_get_property, 0, EMITS),
     SD_BUS_PROPERTY("IconType", "s", profile1_get_property, 0, EMITS),
     SD_BUS_PROPERTY("Icon", "ay", profile1_get_property, 0, EMITS),
-    SD_BUS_METHOD_WITH_ARGS("Enable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_enable,
+    SD_BUS_METHOD_WITH_ARGS("Enable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_plain_method,
                             SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Disable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_disable,
+    SD_BUS_METHOD_WITH_ARGS("Disable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_plain_method,
                             SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Delete", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_delete,
+    SD_BUS_METHOD_WITH_ARGS("Delete", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_plain_method,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetNickname", SD_BUS_ARGS("s", nickname), SD_BUS_NO_RESULT,
                             profile1_set_nickname, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -165,41 +144,20 @@ static const sd_bus_vtable profile1_vtable[] = {
 
 gboolean bus_profile1_export(Bus *bus, GError **error)
 {
-  sd_bus_slot *slot = NULL;
-  int r;
-
-  r = sd_bus_add_fallback_vtable(bus->bus, &slot, BUS_EUICC_PREFIX, BUS_PROFILE_INTERFACE,
-                                 profile1_vtable, profile1_find, bus);
-  if (r < 0)
-    return bus_set_gerror_from_errno(error, r, "Cannot export " BUS_PROFILE_INTERFACE);
-  bus_keep_slot(bus, slot);
-  return TRUE;
+  return bus_add_vtable(bus, BUS_EUICC_PREFIX, BUS_PROFILE_INTERFACE, profile1_vtable,
+                        profile1_find, error);
 }
 
 void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, ProfileChanged what)
 {
-  static const struct {
-    ProfileChanged bit;
-    const char *property;
-  } table[] = {
+  static const BusPropertyChange changes[] = {
       {PROFILE_CHANGED_STATE, "State"},           {PROFILE_CHANGED_NICKNAME, "Nickname"},
       {PROFILE_CHANGED_OTHER, "Class"},           {PROFILE_CHANGED_OTHER, "Name"},
       {PROFILE_CHANGED_OTHER, "ServiceProvider"}, {PROFILE_CHANGED_OTHER, "OwnerMccMnc"},
       {PROFILE_CHANGED_OTHER, "IconType"},        {PROFILE_CHANGED_OTHER, "Icon"},
   };
-  const char *names[G_N_ELEMENTS(table) + 1];
   g_autofree char *path = bus_path_profile(euicc_get_id(euicc), profile->id);
-  gsize n = 0;
-  int r;
 
-  for (gsize i = 0; i < G_N_ELEMENTS(table); i++) {
-    if (what & table[i].bit)
-      names[n++] = table[i].property;
-  }
-  names[n] = NULL;
-  if (n == 0)
-    return;
-  r = sd_bus_emit_properties_changed_strv(bus->bus, path, BUS_PROFILE_INTERFACE, (char **)names);
-  if (r < 0)
-    g_warning("bus: cannot emit PropertiesChanged on %s: %s", path, g_strerror(-r));
+  bus_emit_properties_changed(bus, path, BUS_PROFILE_INTERFACE, changes, G_N_ELEMENTS(changes),
+                              what);
 }

@@ -50,6 +50,7 @@ typedef enum {
   ES10_FIELD_VERSION, /* Es10Version */
   ES10_FIELD_UINT,    /* guint, at most max */
   ES10_FIELD_BITS,    /* guint32 */
+  ES10_FIELD_PKIDS,   /* GPtrArray* of hex SubjectKeyIdentifiers (es10_decode_pkid_list) */
   ES10_FIELD_CUSTOM,  /* custom(tlv, the struct) */
 } Es10FieldKind;
 
@@ -75,6 +76,27 @@ typedef struct {
  */
 gboolean es10_decode_fields(const Tlv *seq, const char *type_name, const Es10Field *fields,
                             gsize n_fields, gpointer out, GError **error);
+
+/* Decodes one element of a list into a new item, or NULL with error set. */
+typedef gpointer (*Es10ItemDecodeFunc)(const Tlv *tlv, GError **error);
+
+/*
+ * A list response (as es10_open_list_response) whose elements each decode into
+ * a new item: on TRUE *items holds them, freed with free_item, and is empty
+ * unless *result is 0.
+ */
+gboolean es10_decode_list_response(Es10Command cmd, const guint8 *buf, gsize len,
+                                   Es10ItemDecodeFunc decode, GDestroyNotify free_item,
+                                   gint *result, GPtrArray **items, GError **error);
+/* A response that is one SEQUENCE: its fields decoded into out (as es10_decode_fields). */
+gboolean es10_decode_response_fields(Es10Command cmd, const guint8 *buf, gsize len,
+                                     const Es10Field *fields, gsize n_fields, gpointer out,
+                                     GError **error);
+/* A SEQUENCE OF whose elements all have item_tag (item_name in messages): a
+ * new array of the decoded items in *out. */
+gboolean es10_decode_sequence_of(const Tlv *tlv, guint32 item_tag, const char *item_name,
+                                 Es10ItemDecodeFunc decode, GDestroyNotify free_item,
+                                 GPtrArray **out, GError **error);
 
 /* NotificationMetadata (BF2F) into an embedded struct. */
 gboolean es10_decode_notification_metadata(const Tlv *tlv, Es10NotificationMetadata *out,

@@ -407,6 +407,46 @@ gboolean es10_open_list_response(Es10Command cmd, const guint8 *buf, gsize len, 
   }
 }
 
+gboolean es10_decode_list_response(Es10Command cmd, const guint8 *buf, gsize len,
+                                   Es10ItemDecodeFunc decode, GDestroyNotify free_item,
+                                   gint *result, GPtrArray **items, GError **error)
+{
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(free_item);
+  TlvIter iter;
+  Tlv seq, item;
+  GError *local = NULL;
+
+  if (!es10_open_list_response(cmd, buf, len, &seq, result, error))
+    return FALSE;
+  if (*result == 0) {
+    if (!tlv_iter_init(&iter, &seq, error))
+      return FALSE;
+    while (tlv_iter_next(&iter, &item, &local)) {
+      gpointer decoded = decode(&item, &local);
+
+      if (!decoded)
+        break;
+      g_ptr_array_add(list, decoded);
+    }
+    if (local) {
+      g_propagate_prefixed_error(error, local, "%s: ", command_desc(cmd)->response_type);
+      return FALSE;
+    }
+  }
+  *items = g_steal_pointer(&list);
+  return TRUE;
+}
+
+gboolean es10_decode_response_fields(Es10Command cmd, const guint8 *buf, gsize len,
+                                     const Es10Field *fields, gsize n_fields, gpointer out,
+                                     GError **error)
+{
+  Tlv resp;
+
+  return es10_open_response(cmd, buf, len, &resp, error) &&
+         es10_decode_fields(&resp, command_desc(cmd)->response_type, fields, n_fields, out, error);
+}
+
 /* ---- Primitive readers and writers -------------------------------------- */
 
 gboolean es10_get_bits(const Tlv *tlv, guint32 *out, GError **error)
@@ -788,6 +828,8 @@ static gboolean decode_field(const Es10Field *f, const Tlv *tlv, guint8 *base, G
       return FALSE;
     memcpy(slot, &bits, sizeof(bits));
     return TRUE;
+  case ES10_FIELD_PKIDS:
+    return es10_decode_pkid_list(tlv, (GPtrArray **)slot, error);
   case ES10_FIELD_CUSTOM:
     return f->custom(tlv, base, error);
   }
@@ -844,6 +886,38 @@ gboolean es10_decode_fields(const Tlv *seq, const char *type_name, const Es10Fie
       return FALSE;
     }
   }
+  return TRUE;
+}
+
+gboolean es10_decode_sequence_of(const Tlv *tlv, guint32 item_tag, const char *item_name,
+                                 Es10ItemDecodeFunc decode, GDestroyNotify free_item,
+                                 GPtrArray **out, GError **error)
+{
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(free_item);
+  TlvIter iter;
+  Tlv item;
+  GError *local = NULL;
+
+  if (!tlv_iter_init(&iter, tlv, error))
+    return FALSE;
+  while (tlv_iter_next(&iter, &item, &local)) {
+    gpointer decoded;
+
+    if (item.tag != item_tag) {
+      g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG, "%s with tag %X", item_name,
+                  item.tag);
+      return FALSE;
+    }
+    decoded = decode(&item, error);
+    if (!decoded)
+      return FALSE;
+    g_ptr_array_add(list, decoded);
+  }
+  if (local) {
+    g_propagate_error(error, local);
+    return FALSE;
+  }
+  *out = g_steal_pointer(&list);
   return TRUE;
 }
 
@@ -942,30 +1016,21 @@ void es10_operator_id_free(Es10OperatorId *op)
   g_free(op);
 }
 
+/* SubjectKeyIdentifier ::= OCTET STRING (RFC 5280 4.2.1.2), kept as hex. */
+static gpointer decode_pkid(const Tlv *tlv, GError **error)
+{
+  return es10_hex_encode(tlv->value, tlv->length);
+}
+
 gboolean es10_decode_pkid_list(const Tlv *tlv, GPtrArray **out, GError **error)
 {
-  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
-  TlvIter iter;
-  Tlv item;
-  GError *local = NULL;
+  GPtrArray *list;
 
-  if (!tlv_iter_init(&iter, tlv, error))
+  if (!es10_decode_sequence_of(tlv, 0x04, "SubjectKeyIdentifier", decode_pkid, g_free, &list,
+                               error))
     return FALSE;
-  while (tlv_iter_next(&iter, &item, &local)) {
-    /* SubjectKeyIdentifier ::= OCTET STRING (RFC 5280 4.2.1.2). */
-    if (item.tag != 0x04) {
-      g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG, "SubjectKeyIdentifier with tag %X",
-                  item.tag);
-      return FALSE;
-    }
-    g_ptr_array_add(list, es10_hex_encode(item.value, item.length));
-  }
-  if (local) {
-    g_propagate_error(error, local);
-    return FALSE;
-  }
   if (*out)
     g_ptr_array_unref(*out);
-  *out = g_steal_pointer(&list);
+  *out = list;
   return TRUE;
 }

@@ -21,12 +21,10 @@ gboolean es10a_get_euicc_configured_addresses_decode(const guint8 *buf, gsize le
                                                      Es10aConfiguredAddresses **out, GError **error)
 {
   g_autoptr(Es10aConfiguredAddresses) addr = g_new0(Es10aConfiguredAddresses, 1);
-  Tlv resp;
 
-  if (!es10_open_response(ES10_CMD_GET_EUICC_CONFIGURED_ADDRESSES, buf, len, &resp, error))
-    return FALSE;
-  if (!es10_decode_fields(&resp, "EuiccConfiguredAddressesResponse", configured_addresses_fields,
-                          G_N_ELEMENTS(configured_addresses_fields), addr, error))
+  if (!es10_decode_response_fields(ES10_CMD_GET_EUICC_CONFIGURED_ADDRESSES, buf, len,
+                                   configured_addresses_fields,
+                                   G_N_ELEMENTS(configured_addresses_fields), addr, error))
     return FALSE;
   *out = g_steal_pointer(&addr);
   return TRUE;

@@ -9,27 +9,13 @@
 
 /* ---- GetEUICCInfo ------------------------------------------------------- */
 
-/* Both EUICCInfo1 and EUICCInfo2 start their key lists at [9] and [10]; the
- * structs keep them at different offsets, so each type has its own readers. */
-static gboolean decode_pkid_verification(const Tlv *tlv, gpointer out, GError **error)
-{
-  Es10bEuiccInfo1 *info = out;
-  return es10_decode_pkid_list(tlv, &info->ci_pkid_verification, error);
-}
-
-static gboolean decode_pkid_signing(const Tlv *tlv, gpointer out, GError **error)
-{
-  Es10bEuiccInfo1 *info = out;
-  return es10_decode_pkid_list(tlv, &info->ci_pkid_signing, error);
-}
-
 static const Es10Field euicc_info1_fields[] = {
     {0x82, "svn", ES10_FIELD_VERSION, offsetof(Es10bEuiccInfo1, svn), ES10_NO_FLAG, TRUE, 0, 0,
      NULL},
-    {0xA9, "euiccCiPKIdListForVerification", ES10_FIELD_CUSTOM, 0, ES10_NO_FLAG, TRUE, 0, 0,
-     decode_pkid_verification},
-    {0xAA, "euiccCiPKIdListForSigning", ES10_FIELD_CUSTOM, 0, ES10_NO_FLAG, TRUE, 0, 0,
-     decode_pkid_signing},
+    {0xA9, "euiccCiPKIdListForVerification", ES10_FIELD_PKIDS,
+     offsetof(Es10bEuiccInfo1, ci_pkid_verification), ES10_NO_FLAG, TRUE, 0, 0, NULL},
+    {0xAA, "euiccCiPKIdListForSigning", ES10_FIELD_PKIDS,
+     offsetof(Es10bEuiccInfo1, ci_pkid_signing), ES10_NO_FLAG, TRUE, 0, 0, NULL},
 };
 
 GBytes *es10b_get_euicc_info1_encode(void)
@@ -41,12 +27,9 @@ gboolean es10b_get_euicc_info1_decode(const guint8 *buf, gsize len, Es10bEuiccIn
                                       GError **error)
 {
   g_autoptr(Es10bEuiccInfo1) info = g_new0(Es10bEuiccInfo1, 1);
-  Tlv resp;
 
-  if (!es10_open_response(ES10_CMD_GET_EUICC_INFO1, buf, len, &resp, error))
-    return FALSE;
-  if (!es10_decode_fields(&resp, "EUICCInfo1", euicc_info1_fields, G_N_ELEMENTS(euicc_info1_fields),
-                          info, error))
+  if (!es10_decode_response_fields(ES10_CMD_GET_EUICC_INFO1, buf, len, euicc_info1_fields,
+                                   G_N_ELEMENTS(euicc_info1_fields), info, error))
     return FALSE;
   *out = g_steal_pointer(&info);
   return TRUE;
@@ -59,18 +42,6 @@ void es10b_euicc_info1_free(Es10bEuiccInfo1 *info)
   g_clear_pointer(&info->ci_pkid_verification, g_ptr_array_unref);
   g_clear_pointer(&info->ci_pkid_signing, g_ptr_array_unref);
   g_free(info);
-}
-
-static gboolean decode_info2_pkid_verification(const Tlv *tlv, gpointer out, GError **error)
-{
-  Es10bEuiccInfo2 *info = out;
-  return es10_decode_pkid_list(tlv, &info->ci_pkid_verification, error);
-}
-
-static gboolean decode_info2_pkid_signing(const Tlv *tlv, gpointer out, GError **error)
-{
-  Es10bEuiccInfo2 *info = out;
-  return es10_decode_pkid_list(tlv, &info->ci_pkid_signing, error);
 }
 
 /*
@@ -151,10 +122,10 @@ static const Es10Field euicc_info2_fields[] = {
     {0x87, "globalplatformVersion", ES10_FIELD_VERSION, I2(globalplatform_version),
      I2(has_globalplatform_version), FALSE, 0, 0, NULL},
     {0x88, "rspCapability", ES10_FIELD_BITS, I2(rsp_capability), ES10_NO_FLAG, TRUE, 0, 0, NULL},
-    {0xA9, "euiccCiPKIdListForVerification", ES10_FIELD_CUSTOM, 0, ES10_NO_FLAG, TRUE, 0, 0,
-     decode_info2_pkid_verification},
-    {0xAA, "euiccCiPKIdListForSigning", ES10_FIELD_CUSTOM, 0, ES10_NO_FLAG, TRUE, 0, 0,
-     decode_info2_pkid_signing},
+    {0xA9, "euiccCiPKIdListForVerification", ES10_FIELD_PKIDS, I2(ci_pkid_verification),
+     ES10_NO_FLAG, TRUE, 0, 0, NULL},
+    {0xAA, "euiccCiPKIdListForSigning", ES10_FIELD_PKIDS, I2(ci_pkid_signing), ES10_NO_FLAG, TRUE,
+     0, 0, NULL},
     {0x8B, "euiccCategory", ES10_FIELD_UINT, I2(euicc_category), I2(has_euicc_category), FALSE, 0,
      0, NULL},
     {0x99, "forbiddenProfilePolicyRules", ES10_FIELD_BITS, I2(forbidden_policy_rules),
@@ -175,12 +146,9 @@ gboolean es10b_get_euicc_info2_decode(const guint8 *buf, gsize len, Es10bEuiccIn
                                       GError **error)
 {
   g_autoptr(Es10bEuiccInfo2) info = g_new0(Es10bEuiccInfo2, 1);
-  Tlv resp;
 
-  if (!es10_open_response(ES10_CMD_GET_EUICC_INFO2, buf, len, &resp, error))
-    return FALSE;
-  if (!es10_decode_fields(&resp, "EUICCInfo2", euicc_info2_fields, G_N_ELEMENTS(euicc_info2_fields),
-                          info, error))
+  if (!es10_decode_response_fields(ES10_CMD_GET_EUICC_INFO2, buf, len, euicc_info2_fields,
+                                   G_N_ELEMENTS(euicc_info2_fields), info, error))
     return FALSE;
   *out = g_steal_pointer(&info);
   return TRUE;
@@ -225,36 +193,26 @@ GBytes *es10b_list_notification_encode(guint32 operations, GError **error)
   return tlv_writer_finish(&w);
 }
 
+static gpointer decode_notification(const Tlv *tlv, GError **error)
+{
+  g_autoptr(Es10NotificationMetadata) n = g_new0(Es10NotificationMetadata, 1);
+
+  if (!es10_decode_notification_metadata(tlv, n, error))
+    return NULL;
+  return g_steal_pointer(&n);
+}
+
 gboolean es10b_list_notification_decode(const guint8 *buf, gsize len,
                                         Es10bListNotificationResult *result,
                                         GPtrArray **notifications, GError **error)
 {
-  g_autoptr(GPtrArray) list =
-      g_ptr_array_new_with_free_func((GDestroyNotify)es10_notification_metadata_free);
-  TlvIter iter;
-  Tlv seq, item;
   gint r;
-  GError *local = NULL;
 
-  if (!es10_open_list_response(ES10_CMD_LIST_NOTIFICATION, buf, len, &seq, &r, error))
+  if (!es10_decode_list_response(ES10_CMD_LIST_NOTIFICATION, buf, len, decode_notification,
+                                 (GDestroyNotify)es10_notification_metadata_free, &r, notifications,
+                                 error))
     return FALSE;
-  if (r == ES10B_LIST_NOTIFICATION_OK) {
-    if (!tlv_iter_init(&iter, &seq, error))
-      return FALSE;
-    while (tlv_iter_next(&iter, &item, &local)) {
-      g_autoptr(Es10NotificationMetadata) n = g_new0(Es10NotificationMetadata, 1);
-
-      if (!es10_decode_notification_metadata(&item, n, &local))
-        break;
-      g_ptr_array_add(list, g_steal_pointer(&n));
-    }
-    if (local) {
-      g_propagate_prefixed_error(error, local, "ListNotificationResponse: ");
-      return FALSE;
-    }
-  }
   *result = (Es10bListNotificationResult)r;
-  *notifications = g_steal_pointer(&list);
   return TRUE;
 }
 
@@ -293,8 +251,9 @@ GBytes *es10b_retrieve_notifications_list_encode(Es10bNotificationSearch search,
 }
 
 /* The NotificationMetadata inside a PendingNotification (SGP.22 5.7.10). */
-static gboolean decode_pending(const Tlv *tlv, Es10PendingNotification *n, GError **error)
+static gpointer decode_pending(const Tlv *tlv, GError **error)
 {
+  g_autoptr(Es10PendingNotification) n = g_new0(Es10PendingNotification, 1);
   Tlv data, meta;
   TlvIter iter;
   GError *local = NULL;
@@ -334,42 +293,23 @@ static gboolean decode_pending(const Tlv *tlv, Es10PendingNotification *n, GErro
   }
   if (local) {
     g_propagate_error(error, local);
-    return FALSE;
+    return NULL;
   }
   n->der = g_bytes_new(tlv->raw, tlv->raw_length);
-  return TRUE;
+  return g_steal_pointer(&n);
 }
 
 gboolean es10b_retrieve_notifications_list_decode(const guint8 *buf, gsize len,
                                                   Es10bRetrieveNotificationsResult *result,
                                                   GPtrArray **notifications, GError **error)
 {
-  g_autoptr(GPtrArray) list =
-      g_ptr_array_new_with_free_func((GDestroyNotify)es10_pending_notification_free);
-  TlvIter iter;
-  Tlv seq, item;
   gint r;
-  GError *local = NULL;
 
-  if (!es10_open_list_response(ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST, buf, len, &seq, &r, error))
+  if (!es10_decode_list_response(ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST, buf, len, decode_pending,
+                                 (GDestroyNotify)es10_pending_notification_free, &r, notifications,
+                                 error))
     return FALSE;
-  if (r == ES10B_RETRIEVE_NOTIFICATIONS_OK) {
-    if (!tlv_iter_init(&iter, &seq, error))
-      return FALSE;
-    while (tlv_iter_next(&iter, &item, &local)) {
-      g_autoptr(Es10PendingNotification) n = g_new0(Es10PendingNotification, 1);
-
-      if (!decode_pending(&item, n, &local))
-        break;
-      g_ptr_array_add(list, g_steal_pointer(&n));
-    }
-    if (local) {
-      g_propagate_prefixed_error(error, local, "RetrieveNotificationsListResponse: ");
-      return FALSE;
-    }
-  }
   *result = (Es10bRetrieveNotificationsResult)r;
-  *notifications = g_steal_pointer(&list);
   return TRUE;
 }
 
@@ -409,33 +349,20 @@ gboolean es10b_remove_notification_from_list_decode(const guint8 *buf, gsize len
 
 /* ---- GetRAT ------------------------------------------------------------- */
 
+static gpointer decode_operator(const Tlv *tlv, GError **error)
+{
+  Es10OperatorId *op;
+
+  return es10_decode_operator_id(tlv, &op, error) ? op : NULL;
+}
+
 static gboolean decode_allowed_operators(const Tlv *tlv, gpointer out, GError **error)
 {
   Es10bRatRule *rule = out;
-  g_autoptr(GPtrArray) ops = g_ptr_array_new_with_free_func((GDestroyNotify)es10_operator_id_free);
-  TlvIter iter;
-  Tlv item;
-  GError *local = NULL;
 
-  if (!tlv_iter_init(&iter, tlv, error))
-    return FALSE;
-  while (tlv_iter_next(&iter, &item, &local)) {
-    Es10OperatorId *op;
-
-    if (item.tag != 0x30) {
-      g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG, "OperatorID with tag %X", item.tag);
-      return FALSE;
-    }
-    if (!es10_decode_operator_id(&item, &op, error))
-      return FALSE;
-    g_ptr_array_add(ops, op);
-  }
-  if (local) {
-    g_propagate_error(error, local);
-    return FALSE;
-  }
-  rule->allowed_operators = g_steal_pointer(&ops);
-  return TRUE;
+  return es10_decode_sequence_of(tlv, 0x30, "OperatorID", decode_operator,
+                                 (GDestroyNotify)es10_operator_id_free, &rule->allowed_operators,
+                                 error);
 }
 
 static const Es10Field rat_rule_fields[] = {

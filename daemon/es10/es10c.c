@@ -121,37 +121,23 @@ static const Es10Field notification_config_fields[] = {
      offsetof(Es10NotificationConfig, notification_address), ES10_NO_FLAG, TRUE, 0, 0, NULL},
 };
 
+static gpointer decode_notification_config_item(const Tlv *tlv, GError **error)
+{
+  g_autoptr(Es10NotificationConfig) c = g_new0(Es10NotificationConfig, 1);
+
+  if (!es10_decode_fields(tlv, "NotificationConfigurationInformation", notification_config_fields,
+                          G_N_ELEMENTS(notification_config_fields), c, error))
+    return NULL;
+  return g_steal_pointer(&c);
+}
+
 static gboolean decode_notification_config(const Tlv *tlv, gpointer out, GError **error)
 {
   Es10ProfileInfo *p = out;
-  g_autoptr(GPtrArray) list =
-      g_ptr_array_new_with_free_func((GDestroyNotify)es10_notification_config_free);
-  TlvIter iter;
-  Tlv item;
-  GError *local = NULL;
 
-  if (!tlv_iter_init(&iter, tlv, error))
-    return FALSE;
-  while (tlv_iter_next(&iter, &item, &local)) {
-    g_autoptr(Es10NotificationConfig) c = g_new0(Es10NotificationConfig, 1);
-
-    if (item.tag != 0x30) {
-      g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG,
-                  "NotificationConfigurationInformation with tag %X", item.tag);
-      return FALSE;
-    }
-    if (!es10_decode_fields(&item, "NotificationConfigurationInformation",
-                            notification_config_fields, G_N_ELEMENTS(notification_config_fields), c,
-                            error))
-      return FALSE;
-    g_ptr_array_add(list, g_steal_pointer(&c));
-  }
-  if (local) {
-    g_propagate_error(error, local);
-    return FALSE;
-  }
-  p->notification_config = g_steal_pointer(&list);
-  return TRUE;
+  return es10_decode_sequence_of(
+      tlv, 0x30, "NotificationConfigurationInformation", decode_notification_config_item,
+      (GDestroyNotify)es10_notification_config_free, &p->notification_config, error);
 }
 
 static gboolean decode_profile_owner(const Tlv *tlv, gpointer out, GError **error)
@@ -160,58 +146,37 @@ static gboolean decode_profile_owner(const Tlv *tlv, gpointer out, GError **erro
   return es10_decode_operator_id(tlv, &p->owner, error);
 }
 
-static gboolean decode_profile_info(const Tlv *tlv, Es10ProfileInfo **out, GError **error)
+static gpointer decode_profile_info(const Tlv *tlv, GError **error)
 {
   g_autoptr(Es10ProfileInfo) p = g_new0(Es10ProfileInfo, 1);
 
   if (tlv->tag != 0xE3) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG, "expected ProfileInfo (E3), got %X",
                 tlv->tag);
-    return FALSE;
+    return NULL;
   }
   /* profileClass is DEFAULT operational: absent means operational. */
   p->profile_class = ES10_PROFILE_CLASS_OPERATIONAL;
   if (!es10_decode_fields(tlv, "ProfileInfo", profile_info_fields,
                           G_N_ELEMENTS(profile_info_fields), p, error))
-    return FALSE;
-  *out = g_steal_pointer(&p);
-  return TRUE;
+    return NULL;
+  return g_steal_pointer(&p);
 }
 
 gboolean es10c_get_profiles_info_decode(const guint8 *buf, gsize len,
                                         Es10cGetProfilesInfoResult *result, GPtrArray **profiles,
                                         GError **error)
 {
-  g_autoptr(GPtrArray) list =
-      g_ptr_array_new_with_free_func((GDestroyNotify)es10_profile_info_free);
-  TlvIter iter;
-  Tlv seq, item;
   gint r;
-  GError *local = NULL;
 
   G_STATIC_ASSERT(sizeof(Es10ProfileState) == sizeof(guint));
   G_STATIC_ASSERT(sizeof(Es10ProfileClass) == sizeof(guint));
   G_STATIC_ASSERT(sizeof(Es10IconType) == sizeof(guint));
 
-  if (!es10_open_list_response(ES10_CMD_GET_PROFILES_INFO, buf, len, &seq, &r, error))
+  if (!es10_decode_list_response(ES10_CMD_GET_PROFILES_INFO, buf, len, decode_profile_info,
+                                 (GDestroyNotify)es10_profile_info_free, &r, profiles, error))
     return FALSE;
-  if (r == ES10C_GET_PROFILES_INFO_OK) {
-    if (!tlv_iter_init(&iter, &seq, error))
-      return FALSE;
-    while (tlv_iter_next(&iter, &item, &local)) {
-      Es10ProfileInfo *p;
-
-      if (!decode_profile_info(&item, &p, &local))
-        break;
-      g_ptr_array_add(list, p);
-    }
-    if (local) {
-      g_propagate_prefixed_error(error, local, "ProfileInfoListResponse: ");
-      return FALSE;
-    }
-  }
   *result = (Es10cGetProfilesInfoResult)r;
-  *profiles = g_steal_pointer(&list);
   return TRUE;
 }
 
