@@ -164,6 +164,12 @@ static const char *profile_label(const Object *profile)
 
 /* ---- printing values ---- */
 
+/* An address the card does not have reads "(none)", not a blank. */
+static const char *or_none(const char *s)
+{
+  return *s ? s : "(none)";
+}
+
 static char *value_to_text(const Value *v)
 {
   switch (v->kind) {
@@ -679,9 +685,8 @@ int command_info(Esimctl *ctl, int argc, char **argv)
       printf("\n");
     printf("%-28s %s\n", "EID", card_eid(card));
     printf("%-28s %s\n", "Default SM-DP+ address",
-           *object_get_string(c, "DefaultSmdpAddress") ? object_get_string(c, "DefaultSmdpAddress")
-                                                       : "(none)");
-    printf("%-28s %s\n", "Root SM-DS address", object_get_string(c, "RootSmdsAddress"));
+           or_none(object_get_string(c, "DefaultSmdpAddress")));
+    printf("%-28s %s\n", "Root SM-DS address", or_none(object_get_string(c, "RootSmdsAddress")));
     for (guint k = 0; entries && k < entries->len; k++) {
       const Prop *e = g_ptr_array_index(entries, k);
       g_autofree char *text = value_to_text(&e->value);

@@ -117,7 +117,12 @@ static int read_value(sd_bus_message *m, const char *contents, Value *v)
   }
   if (g_str_equal(contents, "as") || g_str_equal(contents, "ao")) {
     v->kind = VALUE_STRV;
-    return sd_bus_message_read_strv(m, &v->strv);
+    r = sd_bus_message_read_strv(m, &v->strv);
+    /* sd-bus gives NULL for an empty array; the rest of esimctl may rely on
+     * a list, empty or not. */
+    if (r >= 0 && !v->strv)
+      v->strv = g_new0(char *, 1);
+    return r;
   } else if (g_str_equal(contents, "ay")) {
     const void *data;
     size_t size;
@@ -206,7 +211,7 @@ static void model_link(Model *model, GPtrArray *profiles)
     Card *card = g_ptr_array_index(model->cards, c);
     const Value *paths = object_get(card->object, "Profiles");
 
-    for (guint i = 0; paths && paths->kind == VALUE_STRV && paths->strv && paths->strv[i]; i++) {
+    for (guint i = 0; paths && paths->kind == VALUE_STRV && paths->strv[i]; i++) {
       for (guint p = 0; p < profiles->len; p++) {
         Object *profile = g_ptr_array_index(profiles, p);
         if (profile && g_str_equal(profile->path, paths->strv[i])) {

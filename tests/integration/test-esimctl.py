@@ -379,6 +379,33 @@ class SeveralCards(EsimctlCase):
         self.assert_failure(res, EXIT_NOT_FOUND)
 
 
+class InactiveSlot(EsimctlCase):
+    """A modem with two slots: the eUICC in the slot the modem does not use
+    is listed with its EID and nothing else; every read command works on it."""
+    cards = []
+
+    def setUp(self):
+        harness.WorldTestCase.setUp(self)
+        self.card = harness.parse_card("eight-icons.card")
+        self.world.add_modem("qmi", [CARD, "eight-icons.card"])
+        self.world.start_esimd()
+
+    def test_read_commands_work_on_a_card_without_profiles(self):
+        eid = self.card["card"]["eid"]
+        text = self.esimctl("--eid", eid, "info").stdout
+        self.assertIn(eid, text)
+        self.assertRegex(text, r"Default SM-DP\+ address +\(none\)")
+        self.assertRegex(text, r"Root SM-DS address +\(none\)")
+        text = self.esimctl("--eid", eid, "show").stdout
+        self.assertRegex(text, r"SlotActive +no")
+        self.assertRegex(text, r"Profiles +\(none\)")
+        doc = self.esimctl_json("--eid", eid, "info")
+        self.assertEqual(doc["euiccs"][0]["eid"], eid)
+        doc = self.esimctl_json("--eid", eid, "list")
+        self.assertEqual(doc["euiccs"][0]["profiles"], [])
+        self.assertIn("(no profiles)", self.esimctl("list").stdout)
+
+
 def man_section(path, title):
     """The lines of one .SH section of a man page."""
     lines, inside = [], False
