@@ -17,6 +17,7 @@
 
 #include "bus/bus.h"
 #include "discovery/discovery.h"
+#include "discovery/mm.h"
 #include "service/service.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/esimd/esimd.conf"
@@ -34,6 +35,7 @@ typedef struct {
   gchar *config_file;
   gchar *smdp_ca_file;
   gchar *smdp_host_override;
+  gchar **mm_devices;
   gboolean no_proxy;
   gboolean no_udev;
   gboolean verbose;
@@ -52,6 +54,7 @@ typedef struct {
   GMainLoop *loop;
   Bus *bus;
   Manager *manager;
+  MmClient *mm;
   Discovery *discovery;
   GCancellable *cancellable;
   int exit_code;
@@ -65,6 +68,7 @@ static void options_clear(Options *o)
   g_free(o->config_file);
   g_free(o->smdp_ca_file);
   g_free(o->smdp_host_override);
+  g_strfreev(o->mm_devices);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Options, options_clear)
@@ -92,6 +96,10 @@ static gboolean parse_options(Options *o, int *argc, char ***argv, GError **erro
       /* For tests: every SM-DP+ connection goes to HOST:PORT. */
       {"smdp-host-override", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &o->smdp_host_override,
        NULL, "HOST:PORT"},
+      /* For tests: the modem a --device port belongs to, as ModemManager
+       * names it (Modem.Device), for a port without one in sysfs (a pty). */
+      {"modem-device", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING_ARRAY, &o->mm_devices, NULL,
+       "PORT=SYSFS-PATH"},
       {"no-proxy", 0, 0, G_OPTION_ARG_NONE, &o->no_proxy,
        "Open QMI and MBIM ports directly, not through qmi-proxy and mbim-proxy", NULL},
       {"no-udev", 0, 0, G_OPTION_ARG_NONE, &o->no_udev,
@@ -251,10 +259,15 @@ static void modem_spec_free(ModemSpec *spec)
 static void on_modem_added(const ModemSpec *spec, DiscoveryQuirks quirks, gpointer user_data)
 {
   Daemon *d = user_data;
+  ModemSpec with_quirks = *spec;
 
   g_info("Found a modem on %s:%s (%s)", transport_kind_to_string(spec->kind), spec->port,
          spec->device);
-  manager_add_modem(d->manager, spec);
+  if ((quirks & DISCOVERY_QUIRK_AT_CSIM_ONLY) && spec->kind == TRANSPORT_KIND_AT) {
+    g_info("%s: +CSIM only (ESIMD_AT_CSIM_ONLY)", spec->port);
+    with_quirks.flags |= TRANSPORT_OPEN_FLAGS_AT_CSIM_ONLY;
+  }
+  manager_add_modem(d->manager, &with_quirks);
 }
 
 static void on_modem_removed(const ModemSpec *spec, gpointer user_data)
@@ -379,6 +392,20 @@ static int run(const Options *options, Config *config)
     }
   }
 
+  for (guint i = 0; options->mm_devices && options->mm_devices[i]; i++) {
+    const char *eq = strchr(options->mm_devices[i], '=');
+
+    for (guint j = 0; eq && j < specs->len; j++) {
+      ModemSpec *spec = g_ptr_array_index(specs, j);
+
+      if (strlen(spec->port) == (gsize)(eq - options->mm_devices[i]) &&
+          strncmp(spec->port, options->mm_devices[i], strlen(spec->port)) == 0) {
+        g_free(spec->device);
+        spec->device = g_strdup(eq + 1);
+      }
+    }
+  }
+
   d.loop = g_main_loop_new(NULL, FALSE);
   d.cancellable = g_cancellable_new();
   /* From here on a signal asks for a clean shutdown (handled in the loop). */
@@ -391,6 +418,10 @@ static int run(const Options *options, Config *config)
     goto out;
   }
   bus_set_disconnected_func(d.bus, on_bus_disconnected, &d);
+  /* ModemManager is on the system bus ($ESIMD_MM_BUS_ADDRESS for tests);
+   * nothing connects to it before the first switch. */
+  d.mm = mm_client_new(NULL);
+  config->manager.mm = d.mm;
   d.manager = manager_new(&config->manager, bus_get_service_listener(), d.bus);
   if (!bus_export(d.bus, d.manager, &error)) {
     g_printerr("esimd: %s\n", error->message);
@@ -432,6 +463,8 @@ out:
    * run before the bus goes. */
   while (g_main_context_iteration(NULL, FALSE))
     ;
+  /* Last: ModemManager takes back whatever is still inhibited. */
+  g_clear_pointer(&d.mm, mm_client_free);
   g_clear_pointer(&d.bus, bus_free);
   g_clear_object(&d.cancellable);
   g_clear_pointer(&d.loop, g_main_loop_unref);

@@ -67,6 +67,13 @@ struct _EuiccOp {
   GBytes *response;
   GError *call_error;
 
+  /* ModemManager: the modem is inhibited for this operation (a profile
+   * switch); the answer waits until it is given back. */
+  gboolean inhibited;
+  gboolean answering; /* the outcome below is ready, waiting for the uninhibit */
+  GError *outcome;    /* NULL: success */
+  gboolean card_gone; /* the outcome says the card left its slot */
+
   /* arguments and state of the operations */
   guint profile_id;
   gchar *iccid;
@@ -100,6 +107,18 @@ void euicc_op_done(GTask *task);
 void euicc_op_return_pointer(GTask *task, gpointer value, GDestroyNotify notify);
 /* The common head of every step function. */
 gboolean euicc_op_begin_step(GTask *task);
+/*
+ * Around a profile switch (Enable, Disable, a memory reset): asks
+ * ModemManager to let go of the modem, so that it reads the SIM anew once it
+ * has it back. TRUE: asked, and the step function comes back with step+1;
+ * FALSE: nothing to ask (no ModemManager client, no device known), go on.
+ * A refusal is logged and the switch goes ahead.
+ */
+gboolean euicc_op_inhibit(GTask *task);
+/* Gives the modem back, the same way. euicc_op_fail/_done do it too (the
+ * answer then waits for it), and an operation abandoned holding the modem
+ * gives it back when it is freed. */
+gboolean euicc_op_uninhibit(GTask *task);
 
 void euicc_emit_changed(Euicc *euicc, EuiccChanged what);
 void euicc_set_pending_notifications(Euicc *euicc, guint count);

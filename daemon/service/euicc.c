@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "discovery/mm.h"
 #include "es10/es10.h"
 
 /* ---- life cycle ---- */
@@ -67,6 +68,7 @@ Euicc *euicc_new(Modem *modem, const ModemSlotProbe *probe, const EuiccSettings 
   euicc->settings.auto_send_notifications = settings->auto_send_notifications;
   euicc->settings.smdp_ca_file = g_strdup(settings->smdp_ca_file);
   euicc->settings.smdp_host_override = g_strdup(settings->smdp_host_override);
+  euicc->settings.mm = settings->mm;
   euicc->listener = listener;
   euicc->listener_data = listener_data;
   euicc->slot = probe->slot;
@@ -515,8 +517,27 @@ static void apply_delete(Euicc *euicc, const char *iccid)
 
 /* ---- the operation machinery ---- */
 
+static void abandoned_uninhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autofree gchar *device = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!mm_uninhibit_finish(NULL, res, &error))
+    g_warning("Giving %s back to ModemManager: %s", device, error->message);
+}
+
 static void euicc_op_free(EuiccOp *ctx)
 {
+  /* Abandoned (the modem went away, or esimd stops) while it held the
+   * modem: ModemManager gets it back now. */
+  if (ctx->inhibited) {
+    const char *device = modem_get_mm_device(ctx->euicc->modem);
+
+    g_info("%s: %s ended; giving %s back to ModemManager", ctx->euicc->label, ctx->op.name, device);
+    mm_uninhibit(ctx->euicc->settings.mm, device, NULL, abandoned_uninhibit_ready,
+                 g_strdup(device));
+  }
+  g_clear_error(&ctx->outcome);
   op_clear(&ctx->op);
   g_clear_pointer(&ctx->response, g_bytes_unref);
   g_clear_error(&ctx->call_error);
@@ -625,13 +646,20 @@ gboolean euicc_op_begin_step(GTask *task)
   return TRUE;
 }
 
-void euicc_op_fail(GTask *task, GError *error)
+/* Answers the operation with its outcome (ctx->outcome, NULL: success). */
+static void euicc_op_answer(GTask *task)
 {
   EuiccOp *ctx = g_task_get_task_data(task);
   g_autoptr(Euicc) euicc = euicc_ref(ctx->euicc);
-  gboolean card_gone = g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NO_CARD);
+  GError *error = g_steal_pointer(&ctx->outcome);
+  gboolean card_gone = ctx->card_gone;
 
-  error = service_error_from(error, ctx->doing);
+  ctx->answering = FALSE;
+  if (!error) {
+    op_return_boolean(euicc->queue, task, TRUE);
+    g_object_unref(task);
+    return;
+  }
   g_info("%s: %s failed: %s", euicc->label, ctx->op.name, error->message);
   op_return_error(euicc->queue, task, error);
   g_object_unref(task);
@@ -639,6 +667,99 @@ void euicc_op_fail(GTask *task, GError *error)
    * operations queued behind this one. */
   if (card_gone && !euicc->invalid && euicc->gone_func)
     euicc->gone_func(euicc, euicc->gone_data);
+}
+
+/* The outcome is known: give the modem back to ModemManager first, if it
+ * was taken, so that the caller hears back only once ModemManager has it. */
+static void euicc_op_finish(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  if (ctx->inhibited) {
+    ctx->answering = TRUE;
+    euicc_op_uninhibit(task);
+    return;
+  }
+  euicc_op_answer(task);
+}
+
+void euicc_op_fail(GTask *task, GError *error)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  ctx->card_gone = g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NO_CARD);
+  g_clear_error(&ctx->outcome);
+  ctx->outcome = service_error_from(error, ctx->doing);
+  euicc_op_finish(task);
+}
+
+/* ---- ModemManager around a switch ---- */
+
+static void euicc_op_inhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  EuiccOp *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (mm_inhibit_finish(ctx->euicc->settings.mm, res, &error))
+    ctx->inhibited = TRUE;
+  else if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    /* The card can switch without it; ModemManager then learns of the new
+     * SIM only from the modem's own SIM refresh indication, if at all. */
+    g_warning("%s: ModemManager did not release %s (%s); %s anyway", ctx->euicc->label,
+              modem_get_mm_device(ctx->euicc->modem), error->message, ctx->doing);
+  ctx->step++;
+  ctx->step_func(task);
+}
+
+gboolean euicc_op_inhibit(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+  MmClient *mm = ctx->euicc->settings.mm;
+  const char *device = modem_get_mm_device(ctx->euicc->modem);
+
+  if (!mm || ctx->inhibited)
+    return FALSE;
+  if (!*device) {
+    g_debug("%s: the modem's device is unknown; ModemManager is not told of %s", ctx->euicc->label,
+            ctx->doing);
+    return FALSE;
+  }
+  g_info("%s: asking ModemManager to release %s for %s", ctx->euicc->label, device, ctx->doing);
+  mm_inhibit(mm, device, ctx->op.io, euicc_op_inhibit_ready, task);
+  return TRUE;
+}
+
+static void euicc_op_uninhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  EuiccOp *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!mm_uninhibit_finish(ctx->euicc->settings.mm, res, &error))
+    g_warning("%s: giving %s back to ModemManager: %s", ctx->euicc->label,
+              modem_get_mm_device(ctx->euicc->modem), error->message);
+  if (ctx->answering) {
+    if (!euicc_op_begin_step(task))
+      return;
+    euicc_op_answer(task);
+    return;
+  }
+  ctx->step++;
+  ctx->step_func(task);
+}
+
+gboolean euicc_op_uninhibit(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+  const char *device = modem_get_mm_device(ctx->euicc->modem);
+
+  if (!ctx->inhibited)
+    return FALSE;
+  ctx->inhibited = FALSE;
+  g_info("%s: giving %s back to ModemManager", ctx->euicc->label, device);
+  mm_uninhibit(ctx->euicc->settings.mm, device, NULL, euicc_op_uninhibit_ready, task);
+  return TRUE;
 }
 
 gboolean euicc_op_check_call(GTask *task)
@@ -663,8 +784,8 @@ void euicc_op_done(GTask *task)
 {
   EuiccOp *ctx = g_task_get_task_data(task);
 
-  op_return_boolean(ctx->euicc->queue, task, TRUE);
-  g_object_unref(task);
+  g_clear_error(&ctx->outcome);
+  euicc_op_finish(task);
 }
 
 void euicc_op_return_pointer(GTask *task, gpointer value, GDestroyNotify notify)
@@ -920,6 +1041,7 @@ static GError *result_error(EsimdError code, const char *fmt, ...)
 
 typedef enum {
   SWITCH_STEP_FIRST,
+  SWITCH_STEP_INHIBIT,
   SWITCH_STEP_SEND,
   SWITCH_STEP_RESULT,
   SWITCH_STEP_RELOAD,
@@ -928,6 +1050,7 @@ typedef enum {
   SWITCH_STEP_PROFILES_DONE,
   SWITCH_STEP_NOTIFICATIONS,
   SWITCH_STEP_NOTIFICATIONS_DONE,
+  SWITCH_STEP_UNINHIBIT,
   SWITCH_STEP_LAST,
 } SwitchStep;
 
@@ -1049,6 +1172,13 @@ static void switch_step(GTask *task)
     ctx->step++;
   }
     /* fall through */
+  case SWITCH_STEP_INHIBIT:
+    /* ModemManager lets go of the modem before the card switches, so that
+     * it reads the SIM anew when it has it back, not a half-reset card. */
+    if (euicc_op_inhibit(task))
+      return;
+    ctx->step++;
+    /* fall through */
   case SWITCH_STEP_SEND: {
     GBytes *req = ctx->enable ? es10c_enable_profile_encode(ES10_PROFILE_ID_ICCID, ctx->iccid,
                                                             ctx->refresh_flag, &error)
@@ -1149,7 +1279,7 @@ static void switch_step(GTask *task)
       g_warning("%s: reading the profiles after the switch: %s", euicc->label,
                 ctx->call_error->message);
       if (!ctx->verify) {
-        ctx->step = SWITCH_STEP_LAST;
+        ctx->step = SWITCH_STEP_UNINHIBIT;
         switch_step(task);
         return;
       }
@@ -1179,6 +1309,11 @@ static void switch_step(GTask *task)
       g_warning("%s: counting notifications after the switch: %s", euicc->label,
                 ctx->call_error->message);
     else if (!decode_notification_count(task))
+      return;
+    ctx->step++;
+    /* fall through */
+  case SWITCH_STEP_UNINHIBIT:
+    if (euicc_op_uninhibit(task))
       return;
     ctx->step++;
     /* fall through */
@@ -1510,8 +1645,13 @@ void euicc_set_default_smdp_address(Euicc *euicc, const char *address, GCancella
 
 /* ---- memory reset ---- */
 
+/* eUICCMemoryReset bits that delete profiles (SGP.22 5.7.19):
+ * deleteOperationalProfiles, deleteFieldLoadedTestProfiles. */
+#define RESET_DELETES_PROFILES ((1u << 0) | (1u << 1))
+
 typedef enum {
   RESET_STEP_FIRST,
+  RESET_STEP_INHIBIT,
   RESET_STEP_SEND,
   RESET_STEP_RESULT,
   RESET_STEP_REOPEN,
@@ -1521,6 +1661,7 @@ typedef enum {
   RESET_STEP_PROFILES_DONE,
   RESET_STEP_NOTIFICATIONS,
   RESET_STEP_NOTIFICATIONS_DONE,
+  RESET_STEP_UNINHIBIT,
   RESET_STEP_LAST,
 } ResetStep;
 
@@ -1542,6 +1683,14 @@ static void reset_step(GTask *task)
   switch ((ResetStep)ctx->step) {
   case RESET_STEP_FIRST:
     ctx->doing = "resetting the eUICC memory";
+    ctx->step++;
+    /* fall through */
+  case RESET_STEP_INHIBIT:
+    /* Deleting the profiles can take the enabled one with it: the same
+     * switch as a Disable for ModemManager. Only the default SM-DP+
+     * address is no switch. */
+    if ((ctx->options & RESET_DELETES_PROFILES) && euicc_op_inhibit(task))
+      return;
     ctx->step++;
     /* fall through */
   case RESET_STEP_SEND: {
@@ -1616,6 +1765,11 @@ static void reset_step(GTask *task)
     return;
   case RESET_STEP_NOTIFICATIONS_DONE:
     if (!euicc_op_check_call(task) || !decode_notification_count(task))
+      return;
+    ctx->step++;
+    /* fall through */
+  case RESET_STEP_UNINHIBIT:
+    if (euicc_op_uninhibit(task))
       return;
     ctx->step++;
     /* fall through */

@@ -74,6 +74,7 @@ Manager *manager_new(const ManagerConfig *config, const ServiceListener *listene
   manager->settings.auto_send_notifications = config->auto_send_notifications;
   manager->settings.smdp_ca_file = manager->config.smdp_ca_file;
   manager->settings.smdp_host_override = manager->config.smdp_host_override;
+  manager->settings.mm = config->mm;
   manager->listener = listener;
   manager->user_data = user_data;
   manager->modems = g_ptr_array_new();
@@ -368,6 +369,8 @@ static void entry_detach(Manager *manager, ModemEntry *entry, const GError *erro
     euicc_invalidate(g_ptr_array_index(entry->found, i), error);
   g_ptr_array_set_size(entry->found, 0);
   entry_probe_done(entry);
+  /* Gone: an AT port inhibited in ModemManager is not used any more. */
+  modem_release_inhibition(entry->modem);
   entry->manager = NULL;
   g_ptr_array_remove(manager->modems, entry);
   entry_unref(entry);
@@ -419,7 +422,7 @@ void manager_add_modem(Manager *manager, const ModemSpec *spec)
   entry = g_new0(ModemEntry, 1);
   entry->ref_count = 1;
   entry->manager = manager;
-  entry->modem = modem_new(spec, manager->config.transport_timeout_ms);
+  entry->modem = modem_new(spec, manager->config.transport_timeout_ms, manager->config.mm);
   entry->found = g_ptr_array_new_with_free_func((GDestroyNotify)euicc_unref);
   transport_set_removed_func(modem_get_transport(entry->modem), on_transport_removed, entry);
   g_ptr_array_add(manager->modems, entry);

@@ -7,6 +7,9 @@
  */
 #include "service/service-private.h"
 
+#include <stdlib.h>
+
+#include "discovery/mm.h"
 #include "es10/es10.h"
 
 /*
@@ -33,6 +36,9 @@ struct _Modem {
   ModemSpec spec;
   Transport *transport;
   gboolean opened;
+  MmClient *mm;        /* borrowed; NULL: ModemManager is never asked */
+  gchar *mm_device;    /* ModemManager's Modem.Device for it, "" when unknown */
+  gboolean at_inhibit; /* inhibited for as long as esimd uses its AT port */
 };
 
 void modem_slot_probe_free(ModemSlotProbe *probe)
@@ -52,13 +58,63 @@ static Transport *transport_for(const ModemSpec *spec)
     return transport_new_qmi(spec->port, spec->flags);
   case TRANSPORT_KIND_MBIM:
     return transport_new_mbim(spec->port, spec->flags);
-  case TRANSPORT_KIND_AT:
-    return transport_new_at(spec->port, spec->baudrate);
+  case TRANSPORT_KIND_AT: {
+    Transport *t = transport_new_at(spec->port, spec->baudrate);
+
+    /* The AT backend reads its quirk flags (AT_CSIM_ONLY) from here. */
+    t->flags = spec->flags;
+    return t;
+  }
   }
   g_return_val_if_reached(NULL);
 }
 
-Modem *modem_new(const ModemSpec *spec, guint timeout_ms)
+/*
+ * The modem a port belongs to, as ModemManager names it (Modem.Device): the
+ * sysfs path of the USB device above the port, else of the PCI function.
+ * Discovery knows it for the modems it finds; a port given with --device
+ * comes without it, so it is looked up here, once: the port's class device
+ * (tty, usbmisc or wwan) and its parents. NULL when the port is no such
+ * device (a pty, a QRTR node).
+ */
+static gchar *device_for_port(const char *port)
+{
+  static const char *const classes[] = {"tty", "usbmisc", "wwan"};
+  g_autofree gchar *real = realpath(port, NULL);
+  g_autofree gchar *name = g_path_get_basename(real ? real : port);
+
+  for (gsize i = 0; i < G_N_ELEMENTS(classes); i++) {
+    g_autofree gchar *link = g_build_filename("/sys/class", classes[i], name, "device", NULL);
+    g_autofree gchar *dir = realpath(link, NULL);
+    gchar *pci = NULL;
+
+    if (!dir)
+      continue;
+    /* Up to the USB device (the one with idVendor), noting the first PCI
+     * function on the way for modems on PCIe. */
+    while (g_str_has_prefix(dir, "/sys/devices/") && strlen(dir) > strlen("/sys/devices/")) {
+      g_autofree gchar *id_vendor = g_build_filename(dir, "idVendor", NULL);
+      g_autofree gchar *subsystem = g_build_filename(dir, "subsystem", NULL);
+      g_autofree gchar *bus = realpath(subsystem, NULL);
+      gchar *parent;
+
+      if (g_file_test(id_vendor, G_FILE_TEST_EXISTS)) {
+        g_free(pci);
+        return g_steal_pointer(&dir);
+      }
+      if (!pci && bus && g_str_has_suffix(bus, "/bus/pci"))
+        pci = g_strdup(dir);
+      parent = g_path_get_dirname(dir);
+      g_free(dir);
+      dir = parent;
+    }
+    if (pci)
+      return pci;
+  }
+  return NULL;
+}
+
+Modem *modem_new(const ModemSpec *spec, guint timeout_ms, MmClient *mm)
 {
   Modem *modem = g_new0(Modem, 1);
 
@@ -68,6 +124,20 @@ Modem *modem_new(const ModemSpec *spec, guint timeout_ms)
   modem->spec.device = g_strdup(spec->device ? spec->device : "");
   modem->transport = transport_for(spec);
   modem->transport->timeout_ms = timeout_ms;
+  modem->mm = mm;
+  if (*modem->spec.device) {
+    modem->mm_device = g_strdup(modem->spec.device);
+  } else if (mm && spec->kind != TRANSPORT_KIND_QRTR) {
+    modem->mm_device = device_for_port(spec->port);
+    if (modem->mm_device)
+      g_debug("%s belongs to %s: that is what ModemManager is asked to inhibit", spec->port,
+              modem->mm_device);
+    else
+      g_debug("%s has no USB or PCI device above it: ModemManager is not asked to inhibit it",
+              spec->port);
+  }
+  if (!modem->mm_device)
+    modem->mm_device = g_strdup("");
   return modem;
 }
 
@@ -82,7 +152,32 @@ static void modem_free(Modem *modem)
   transport_free(modem->transport);
   g_free(modem->spec.port);
   g_free(modem->spec.device);
+  g_free(modem->mm_device);
   g_free(modem);
+}
+
+static void release_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autofree gchar *device = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!mm_uninhibit_finish(NULL, res, &error))
+    g_warning("Giving %s back to ModemManager: %s", device, error->message);
+}
+
+void modem_release_inhibition(Modem *modem)
+{
+  if (!modem->at_inhibit)
+    return;
+  modem->at_inhibit = FALSE;
+  g_info("Done with the AT port %s: giving %s back to ModemManager", modem->spec.port,
+         modem->mm_device);
+  mm_uninhibit(modem->mm, modem->mm_device, NULL, release_ready, g_strdup(modem->mm_device));
+}
+
+const char *modem_get_mm_device(Modem *modem)
+{
+  return modem->mm_device;
 }
 
 static void final_close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -92,6 +187,7 @@ static void final_close_ready(GObject *source, GAsyncResult *res, gpointer user_
 
   if (!transport_close_finish(modem->transport, res, &error))
     g_debug("Closing %s: %s", modem->spec.port, error->message);
+  modem_release_inhibition(modem);
   modem_free(modem);
 }
 
@@ -106,6 +202,7 @@ void modem_unref(Modem *modem)
     transport_close(modem->transport, NULL, final_close_ready, modem);
     return;
   }
+  modem_release_inhibition(modem);
   modem_free(modem);
 }
 
@@ -132,6 +229,7 @@ static const char tag_close;
 typedef enum {
   PROBE_STEP_FIRST,
   PROBE_STEP_OPEN,
+  PROBE_STEP_INHIBIT,
   PROBE_STEP_LIST_SLOTS,
   PROBE_STEP_SLOTS,
   PROBE_STEP_LAST,
@@ -145,6 +243,7 @@ typedef struct {
   GPtrArray *results; /* ModemSlotProbe*, parallel to slots */
   guint slot_index;   /* the slot being probed */
   guint aid_index;    /* the AID being tried on it */
+  GError *busy;       /* the AT port was busy: why, until the retry */
 } ProbeContext;
 
 static void probe_context_free(ProbeContext *ctx)
@@ -152,6 +251,7 @@ static void probe_context_free(ProbeContext *ctx)
   modem_unref(ctx->modem);
   g_clear_pointer(&ctx->slots, g_ptr_array_unref);
   g_clear_pointer(&ctx->results, g_ptr_array_unref);
+  g_clear_error(&ctx->busy);
   g_free(ctx);
 }
 
@@ -170,11 +270,54 @@ static void open_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
 
   if (!transport_open_finish(ctx->modem->transport, res, &error)) {
+    Modem *modem = ctx->modem;
+
+    /* ModemManager uses AT ports with TIOCEXCL: ask it to let go of the
+     * modem once, then open again. */
+    if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_BUSY) && !ctx->busy &&
+        !modem->at_inhibit && modem->mm && *modem->mm_device) {
+      g_info("%s is held by another program; asking ModemManager to release %s", modem->spec.port,
+             modem->mm_device);
+      ctx->busy = error;
+      ctx->step = PROBE_STEP_INHIBIT;
+      probe_step(task);
+      return;
+    }
+    /* The retry failed too: what was inhibited for it is of no use. */
+    if (ctx->busy)
+      modem_release_inhibition(modem);
     probe_fail(task, error);
     return;
   }
+  if (ctx->busy)
+    g_info("Opened the AT port %s; %s stays inhibited in ModemManager while esimd uses it",
+           ctx->modem->spec.port, ctx->modem->mm_device);
   ctx->modem->opened = TRUE;
-  ctx->step++;
+  ctx->step = PROBE_STEP_LIST_SLOTS;
+  probe_step(task);
+}
+
+static void inhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  ProbeContext *ctx = g_task_get_task_data(task);
+  Modem *modem = ctx->modem;
+  g_autoptr(GError) error = NULL;
+
+  if (!mm_inhibit_finish(modem->mm, res, &error)) {
+    g_prefix_error(&ctx->busy, "%s; ", error->message);
+    probe_fail(task, g_steal_pointer(&ctx->busy));
+    return;
+  }
+  if (!mm_is_inhibited(modem->mm, modem->mm_device)) {
+    /* ModemManager is not running or does not know the modem: someone
+     * else holds the port, and the error says so. The call still counts. */
+    mm_uninhibit(modem->mm, modem->mm_device, NULL, release_ready, g_strdup(modem->mm_device));
+    probe_fail(task, g_steal_pointer(&ctx->busy));
+    return;
+  }
+  modem->at_inhibit = TRUE;
+  ctx->step = PROBE_STEP_OPEN;
   probe_step(task);
 }
 
@@ -264,8 +407,12 @@ static void probe_step(GTask *task)
       transport_open(t, cancellable, open_ready, task);
       return;
     }
-    ctx->step++;
-    /* fall through */
+    ctx->step = PROBE_STEP_LIST_SLOTS;
+    probe_step(task);
+    return;
+  case PROBE_STEP_INHIBIT:
+    mm_inhibit(ctx->modem->mm, ctx->modem->mm_device, cancellable, inhibit_ready, task);
+    return;
   case PROBE_STEP_LIST_SLOTS:
     transport_list_slots(t, cancellable, list_slots_ready, task);
     return;
@@ -316,6 +463,8 @@ static void close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   Modem *modem = g_task_get_task_data(task);
   GError *error = NULL;
 
+  /* The port is closed: ModemManager may have the modem back. */
+  modem_release_inhibition(modem);
   if (!transport_close_finish(modem->transport, res, &error))
     g_task_return_error(task, error);
   else
@@ -331,6 +480,7 @@ void modem_close(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb
   g_task_set_source_tag(task, (gpointer)&tag_close);
   g_task_set_task_data(task, modem_ref(modem), (GDestroyNotify)modem_unref);
   if (!modem->opened) {
+    modem_release_inhibition(modem);
     g_task_return_boolean(task, TRUE);
     g_object_unref(task);
     return;

@@ -39,7 +39,11 @@ typedef struct {
 
 void modem_slot_probe_free(ModemSlotProbe *probe);
 
-Modem *modem_new(const ModemSpec *spec, guint timeout_ms);
+/* mm (borrowed, may be NULL): the ModemManager client; when the modem's
+ * AT port is busy, the modem is inhibited in ModemManager and the port
+ * opened again, and it stays inhibited until the modem is closed, removed or
+ * freed. */
+Modem *modem_new(const ModemSpec *spec, guint timeout_ms, MmClient *mm);
 Modem *modem_ref(Modem *modem);
 /* The last reference closes the port (asynchronously) and frees it. */
 void modem_unref(Modem *modem);
@@ -48,6 +52,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Modem, modem_unref)
 Transport *modem_get_transport(Modem *modem);
 const ModemSpec *modem_get_spec(Modem *modem);
 gboolean modem_is_removed(Modem *modem);
+/* What ModemManager calls the modem (its Modem.Device): the spec's device,
+ * or for a port given without one the USB or PCI device above it; "" when
+ * unknown (then ModemManager is never asked about it). */
+const char *modem_get_mm_device(Modem *modem);
+/* Gives ModemManager back a modem inhibited for its AT port (the modem was
+ * removed); nothing when it holds none. */
+void modem_release_inhibition(Modem *modem);
 
 /*
  * Opens the port if it is not open, lists the slots, and on each slot with a
@@ -74,6 +85,7 @@ typedef struct {
   gboolean auto_send_notifications;
   const char *smdp_ca_file;
   const char *smdp_host_override;
+  MmClient *mm; /* borrowed; NULL: switches are not announced to ModemManager */
 } EuiccSettings;
 
 /* A card found on a modem slot, with its channel already open. Not yet

@@ -91,6 +91,8 @@ typedef struct {
 
 typedef struct _Euicc Euicc;
 typedef struct _Manager Manager;
+/* Added: discovery/mm.h's ModemManager client. */
+typedef struct _MmClient MmClient;
 
 /* Bits of what changed, for euicc_changed / profile_changed. */
 typedef enum {
@@ -144,6 +146,11 @@ typedef struct {
   /* Tests only: "host:port" every SM-DP+ connection goes to instead of the
    * address's own host (TLS still checks the address's name); NULL: off. */
   const char *smdp_host_override;
+  /* Added: ModemManager coexistence (discovery/mm.h). Borrowed, and must
+   * outlive the manager. Enable, Disable and ResetMemory inhibit the modem
+   * around the switch; an AT port another program holds is opened after
+   * inhibiting the modem. NULL: ModemManager is never asked. */
+  MmClient *mm;
 } ManagerConfig;
 
 Manager *manager_new(const ManagerConfig *config, const ServiceListener *listener,

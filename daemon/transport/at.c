@@ -824,6 +824,12 @@ static void open_command_ready(GObject *source, GAsyncResult *res, gpointer user
   case OPEN_STEP_RESYNC_PROBE:
     ctx->self->resync_tagged = r->final == AT_FINAL_OK && r->lines->len > 0;
     ctx->step++;
+    /* A modem whose +CCHC is as broken as its +CCHO: stale channels are
+     * closed through +CSIM straight away. */
+    if (ctx->self->parent.flags & TRANSPORT_OPEN_FLAGS_AT_CSIM_ONLY) {
+      ctx->channel = 1;
+      ctx->step = OPEN_STEP_STALE_CSIM;
+    }
     break;
   case OPEN_STEP_STALE_CCHC:
     if (ctx->channel == 1 && at_response_is_unsupported(r)) {
@@ -937,6 +943,13 @@ static void at_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallback
   g_task_set_source_tag(task, (gpointer)&at_tag_open);
   ctx->self = self;
   g_task_set_task_data(task, ctx, g_free);
+  /* ESIMD_AT_CSIM_ONLY: +CCHO answers, but wrongly (a channel that does not
+   * reach the card, a session id +CGLA then refuses), so it is never tried
+   * rather than probed. */
+  if (t->flags & TRANSPORT_OPEN_FLAGS_AT_CSIM_ONLY) {
+    g_debug("AT %s: +CSIM only, as configured", t->port);
+    self->ccho = AT_SUPPORT_NO;
+  }
   g_clear_pointer(&self->context, g_main_context_unref);
   self->context = g_main_context_ref_thread_default();
   open_step(task);

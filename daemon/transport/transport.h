@@ -37,6 +37,11 @@ typedef enum {
   TRANSPORT_OPEN_FLAGS_NONE = 0,
   /* Open the port directly, not through qmi-proxy / mbim-proxy. */
   TRANSPORT_OPEN_FLAGS_NO_PROXY = 1 << 0,
+  /* Added: AT only. The modem's +CCHO/+CGLA are broken (discovery's
+   * ESIMD_AT_CSIM_ONLY): logical channels go through MANAGE CHANNEL and
+   * +CSIM, and +CCHO is never tried. The AT backend reads it from the
+   * Transport's flags field when the port is opened. */
+  TRANSPORT_OPEN_FLAGS_AT_CSIM_ONLY = 1 << 1,
 } TransportOpenFlags;
 
 typedef enum {

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""esimd beside ModemManager: a profile switch asked for over D-Bus is wrapped
+in InhibitDevice(device, true) before the card sees the switch and
+InhibitDevice(device, false) after it, before the caller hears back, whether
+the card switched or refused; without ModemManager on the bus the switch
+works as before. ModemManager is python-dbusmock on the test bus, with one
+modem whose Modem.Device is the device esimd is given for its port."""
+
+import json
+import os
+
+import harness
+from harness import EUICC, PROFILE
+
+MM_NAME = "org.freedesktop.ModemManager1"
+MM_PATH = "/org/freedesktop/ModemManager1"
+MM_MODEM = "org.freedesktop.ModemManager1.Modem"
+MOCK = "org.freedesktop.DBus.Mock"
+DEVICE = "/sys/devices/pci0000:00/0000:00:14.0/usb2/2-4"
+
+
+class ModemManagerCoexistence(harness.WorldTestCase):
+    def start_modem(self, card):
+        self.apdu_log = os.path.join(self.world.tmpdir, "apdu.log")
+        self.modem = self.world.add_modem("qmi", [card], options=[f"apdu-log={self.apdu_log}"])
+
+    def start_fake_mm(self):
+        """dbusmock as ModemManager: its ObjectManager lists one modem with
+        Modem.Device = DEVICE, and InhibitDevice appends "uid inhibit apdus"
+        to a file, apdus being the APDUs the card had seen by then."""
+        self.inhibit_log = os.path.join(self.world.tmpdir, "inhibit.log")
+        open(self.inhibit_log, "w").close()
+        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.world.address)
+        self.world.spawn([harness.python_with("dbusmock"), "-m", "dbusmock", "--session", "-m",
+                          MM_NAME, MM_PATH, MM_NAME], env=env, name="modemmanager")
+        harness.wait_until(lambda: self.world.name_has_owner(MM_NAME), 20,
+                           "the fake ModemManager to be on the bus")
+        self.world.busctl("call", MM_NAME, MM_PATH, MOCK, "AddObject", "ssa{sv}a(ssss)",
+                          f"{MM_PATH}/Modem/0", MM_MODEM, 1, "Device", "s", DEVICE, 0)
+        code = ("with open(%r, 'a') as f:\n"
+                "    f.write('%%s %%s %%d\\n' %% (args[0], bool(args[1]),"
+                " len(open(%r).read().splitlines())))" % (self.inhibit_log, self.apdu_log))
+        self.world.busctl("call", MM_NAME, MM_PATH, MOCK, "AddMethod", "sssss", MM_NAME,
+                          "InhibitDevice", "sb", "", code)
+
+    def start_esimd(self):
+        self.world.start_esimd(args=[f"--modem-device={self.modem.port}={DEVICE}"],
+                               env={"ESIMD_MM_BUS_ADDRESS": self.world.address})
+        self.euicc = self.world.euicc_paths()[0]
+
+    def profile(self, iccid):
+        for path in self.world.profile_paths(self.euicc):
+            if self.world.get_property(path, PROFILE, "Iccid") == iccid:
+                return path
+        self.fail(f"no profile {iccid}")
+
+    def apdus(self):
+        with open(self.apdu_log) as f:
+            return len(f.read().splitlines())
+
+    def inhibit_calls(self):
+        with open(self.inhibit_log) as f:
+            return [line.split() for line in f.read().splitlines()]
+
+    def assert_wrapped(self, apdus_before):
+        """Read right after the reply: both calls are in by then."""
+        calls = self.inhibit_calls()
+        self.assertEqual([c[:2] for c in calls], [[DEVICE, "True"], [DEVICE, "False"]])
+        # Inhibited before the card saw anything of the switch; given back
+        # after its last APDU.
+        self.assertEqual(int(calls[0][2]), apdus_before)
+        self.assertEqual(int(calls[1][2]), self.apdus())
+        self.assertGreater(self.apdus(), apdus_before)
+
+    def test_enable_inhibits_the_modem_around_the_switch(self):
+        self.start_modem("three-profiles.card")
+        self.start_fake_mm()
+        self.start_esimd()
+        target = self.profile("89012604100000123456")
+        self.assertEqual(self.inhibit_calls(), [])
+        before = self.apdus()
+
+        self.assertEqual(self.world.call(target, PROFILE, "Enable"), [])
+        self.assert_wrapped(before)
+        self.assertEqual(self.world.get_property(target, PROFILE, "State"), "enabled")
+
+        # A rename is no switch: ModemManager is not bothered.
+        self.assertEqual(self.world.call(target, PROFILE, "SetNickname", "s", "x"), [])
+        self.assertEqual(len(self.inhibit_calls()), 2)
+
+    def test_refused_disable_gives_the_modem_back(self):
+        self.start_modem("ppr.card")
+        self.start_fake_mm()
+        self.start_esimd()
+        target = self.profile("8944500000000000101")
+        before = self.apdus()
+
+        # One call (gdbus prints the error's name).
+        name, _ = self.world.gdbus_error(target, PROFILE, "Disable")
+        self.assertEqual(name, "org.esimd.Error.DisallowedByPolicy")
+        self.assert_wrapped(before)
+        self.assertEqual(self.world.get_property(target, PROFILE, "State"), "enabled")
+
+    def test_without_modemmanager_the_switch_works(self):
+        self.start_modem("three-profiles.card")
+        self.start_esimd()
+        target = self.profile("89012604100000123456")
+
+        self.assertEqual(self.world.call(target, PROFILE, "Enable"), [])
+        self.assertEqual(self.world.get_property(target, PROFILE, "State"), "enabled")
+        self.assertFalse(self.world.name_has_owner(MM_NAME))
+
+
+if __name__ == "__main__":
+    harness.main()

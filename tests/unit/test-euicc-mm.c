@@ -1,0 +1,815 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * esimd beside ModemManager, through the service layer: a profile switch is
+ * wrapped in InhibitDevice(device, true) before the card sees it and
+ * InhibitDevice(device, false) after, whatever its outcome; an AT port that
+ * ModemManager holds is opened after inhibiting the modem and stays
+ * inhibited while esimd uses it; without ModemManager everything works as
+ * before. A fake ModemManager on a private dbus-daemon records every
+ * InhibitDevice call with the number of APDUs the card had seen by then;
+ * modem-sim plays the modem. Also the AT quirk that comes with a modem from
+ * discovery: +CSIM only, against a scripted AT modem on a pty that records
+ * every command. Every wait is bounded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "discovery/mm.h"
+#include "modem-sim.h"
+#include "service/service.h"
+#include "test-util.h"
+
+#define MM_NAME "org.freedesktop.ModemManager1"
+#define MM_PATH "/org/freedesktop/ModemManager1"
+#define MODEM_DEVICE "/sys/devices/pci0000:00/0000:00:14.0/usb2/2-3"
+/* Far beyond any answer here, far below meson's timeout. */
+#define WAIT_LIMIT_MS 20000
+
+#define ICCID_FIRST "8944476500001234567"   /* three-profiles: enabled */
+#define ICCID_SECOND "89012604100000123456" /* three-profiles: disabled */
+#define ICCID_PPR1 "8944500000000000101"    /* ppr: enabled, may not be disabled */
+
+static const char fake_mm_xml[] = "<node>"
+                                  " <interface name='org.freedesktop.ModemManager1'>"
+                                  "  <method name='InhibitDevice'>"
+                                  "   <arg name='uid' type='s' direction='in'/>"
+                                  "   <arg name='inhibit' type='b' direction='in'/>"
+                                  "  </method>"
+                                  " </interface>"
+                                  " <interface name='org.freedesktop.DBus.ObjectManager'>"
+                                  "  <method name='GetManagedObjects'>"
+                                  "   <arg name='objects' type='a{oa{sa{sv}}}' direction='out'/>"
+                                  "  </method>"
+                                  " </interface>"
+                                  "</node>";
+
+typedef struct {
+  gchar *uid;
+  gboolean inhibit;
+  guint apdus; /* what the card in slot 1 had seen when the call came */
+} InhibitCall;
+
+typedef struct {
+  ModemSimProtocol protocol;
+  const char *card;
+  const char *option;
+  gboolean mm_running; /* the fake owns ModemManager's name */
+  gboolean hold_port;  /* another program holds the port with TIOCEXCL */
+} SimSetup;
+
+typedef struct {
+  ModemSim *ms;
+  Manager *manager;
+  MmClient *mm;
+  guint removed;
+  /* the fake ModemManager */
+  GPid bus_pid;
+  gchar *bus_address;
+  GDBusConnection *connection;
+  GDBusNodeInfo *info;
+  guint registrations[2];
+  GPtrArray *calls; /* InhibitCall* */
+  int holder;       /* the fd holding the AT port exclusively, -1 when none */
+} Fixture;
+
+/* ---- bounded waiting ---------------------------------------------------- */
+
+static gboolean on_wait_limit(gpointer data)
+{
+  *(gboolean *)data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void got_result(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GAsyncResult **slot = data;
+
+  assert_null(*slot);
+  *slot = g_object_ref(res);
+}
+
+static void wait_result(GAsyncResult **slot)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
+
+  while (!*slot && !expired)
+    g_main_context_iteration(NULL, TRUE);
+  if (!expired)
+    g_source_remove(id);
+  assert_false(expired);
+}
+
+static void wait_calls(Fixture *f, guint want)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
+
+  while (f->calls->len < want && !expired)
+    g_main_context_iteration(NULL, TRUE);
+  if (!expired)
+    g_source_remove(id);
+  assert_int_equal(f->calls->len, want);
+}
+
+static void drain(void)
+{
+  for (guint i = 0; i < 1000 && g_main_context_pending(NULL); i++)
+    g_main_context_iteration(NULL, FALSE);
+}
+
+/* ---- the fake ModemManager ---------------------------------------------- */
+
+static void inhibit_call_free(InhibitCall *c)
+{
+  g_free(c->uid);
+  g_free(c);
+}
+
+static guint card_apdus(Fixture *f)
+{
+  return euicc_sim_get_apdu_count(modem_sim_get_card(f->ms, 1));
+}
+
+static void release_port(Fixture *f)
+{
+  if (f->holder < 0)
+    return;
+  ioctl(f->holder, TIOCNXCL);
+  close(f->holder);
+  f->holder = -1;
+}
+
+static void fake_method_call(GDBusConnection *connection, const char *sender,
+                             const char *object_path, const char *interface_name,
+                             const char *method_name, GVariant *parameters,
+                             GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  if (g_str_equal(method_name, "GetManagedObjects")) {
+    GVariantBuilder objects, interfaces, props;
+
+    g_variant_builder_init(&props, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&props, "{sv}", "Device", g_variant_new_string(MODEM_DEVICE));
+    g_variant_builder_init(&interfaces, G_VARIANT_TYPE("a{sa{sv}}"));
+    g_variant_builder_add(&interfaces, "{sa{sv}}", "org.freedesktop.ModemManager1.Modem", &props);
+    g_variant_builder_init(&objects, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
+    g_variant_builder_add(&objects, "{oa{sa{sv}}}", MM_PATH "/Modem/0", &interfaces);
+    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &objects));
+    return;
+  }
+  if (g_str_equal(method_name, "InhibitDevice")) {
+    InhibitCall *c = g_new0(InhibitCall, 1);
+
+    g_variant_get(parameters, "(sb)", &c->uid, &c->inhibit);
+    c->apdus = card_apdus(f);
+    g_ptr_array_add(f->calls, c);
+    /* ModemManager closes the modem's ports when it is inhibited. */
+    if (c->inhibit)
+      release_port(f);
+    g_dbus_method_invocation_return_value(invocation, NULL);
+    return;
+  }
+  g_dbus_method_invocation_return_dbus_error(invocation, "org.freedesktop.DBus.Error.UnknownMethod",
+                                             method_name);
+}
+
+static const GDBusInterfaceVTable fake_vtable = {.method_call = fake_method_call};
+
+static void bus_child_setup(gpointer data)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static gchar *start_bus(GPid *pid)
+{
+  const char *argv[] = {"dbus-daemon", "--session", "--nofork", "--print-address=1", NULL};
+  g_autoptr(GError) error = NULL;
+  GString *address = g_string_new(NULL);
+  int out = -1;
+  char c;
+
+  assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_STDERR_TO_DEV_NULL,
+                                       bus_child_setup, NULL, pid, NULL, &out, NULL, &error));
+  while (read(out, &c, 1) == 1 && c != '\n')
+    g_string_append_c(address, c);
+  close(out);
+  assert_true(address->len > 0);
+  return g_string_free(address, FALSE);
+}
+
+static void start_fake_mm(Fixture *f, gboolean running)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->bus_address = start_bus(&f->bus_pid);
+  f->connection =
+      g_dbus_connection_new_for_address_sync(f->bus_address,
+                                             G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                             NULL, NULL, &error);
+  assert_non_null(f->connection);
+  f->info = g_dbus_node_info_new_for_xml(fake_mm_xml, &error);
+  assert_non_null(f->info);
+  for (guint i = 0; i < 2; i++) {
+    f->registrations[i] = g_dbus_connection_register_object(
+        f->connection, MM_PATH, f->info->interfaces[i], &fake_vtable, f, NULL, &error);
+    assert_true(f->registrations[i] > 0);
+  }
+  if (running) {
+    g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+        f->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+        "RequestName", g_variant_new("(su)", MM_NAME, 4 /* DO_NOT_QUEUE */), G_VARIANT_TYPE("(u)"),
+        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+    guint32 result = 0;
+
+    assert_non_null(reply);
+    g_variant_get(reply, "(u)", &result);
+    assert_int_equal(result, 1);
+  }
+}
+
+static void stop_fake_mm(Fixture *f)
+{
+  for (guint i = 0; i < 2; i++)
+    g_dbus_connection_unregister_object(f->connection, f->registrations[i]);
+  g_dbus_connection_close_sync(f->connection, NULL, NULL);
+  g_object_unref(f->connection);
+  drain();
+  kill(f->bus_pid, SIGTERM);
+  waitpid(f->bus_pid, NULL, 0);
+  g_spawn_close_pid(f->bus_pid);
+  g_free(f->bus_address);
+  g_dbus_node_info_unref(f->info);
+}
+
+static const InhibitCall *call_at(Fixture *f, guint i)
+{
+  assert_true(i < f->calls->len);
+  return g_ptr_array_index(f->calls, i);
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static void on_euicc_removed(Euicc *euicc, gpointer data)
+{
+  Fixture *f = data;
+
+  f->removed++;
+}
+
+static const ServiceListener listener = {
+    .euicc_removed = on_euicc_removed,
+};
+
+static int setup_with(void **state, const SimSetup *s)
+{
+  Fixture *f = g_new0(Fixture, 1);
+  const char *dir = g_getenv("ESIMD_CARDS_DIR");
+  g_autofree char *card = NULL;
+  ManagerConfig config = {.transport_timeout_ms = 5000};
+  ModemSpec spec = {
+      .kind = s->protocol == MODEM_SIM_PROTOCOL_AT ? TRANSPORT_KIND_AT : TRANSPORT_KIND_QMI,
+      .device = (gchar *)MODEM_DEVICE,
+      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
+  };
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+
+  assert_non_null(dir);
+  f->holder = -1;
+  f->calls = g_ptr_array_new_with_free_func((GDestroyNotify)inhibit_call_free);
+  start_fake_mm(f, s->mm_running);
+  f->ms = modem_sim_new(s->protocol);
+  card = g_build_filename(dir, s->card, NULL);
+  assert_true(modem_sim_add_slot(f->ms, card, &error));
+  if (s->option)
+    assert_true(modem_sim_set_option(f->ms, s->option, &error));
+  assert_true(modem_sim_start(f->ms, &error));
+  if (s->hold_port) {
+    f->holder = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(f->holder >= 0);
+    assert_int_equal(ioctl(f->holder, TIOCEXCL), 0);
+  }
+
+  f->mm = mm_client_new(f->bus_address);
+  config.mm = f->mm;
+  f->manager = manager_new(&config, &listener, f);
+  spec.port = (gchar *)modem_sim_get_port(f->ms);
+  manager_add_modem(f->manager, &spec);
+  manager_wait_probed(f->manager, NULL, got_result, &res);
+  wait_result(&res);
+  assert_true(manager_wait_probed_finish(f->manager, res, NULL));
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GAsyncResult) res = NULL;
+
+  manager_shutdown(f->manager, NULL, got_result, &res);
+  wait_result(&res);
+  assert_true(manager_shutdown_finish(f->manager, res, NULL));
+  manager_free(f->manager);
+  drain();
+  mm_client_free(f->mm);
+  drain();
+  modem_sim_free(f->ms);
+  drain();
+  release_port(f);
+  stop_fake_mm(f);
+  g_ptr_array_unref(f->calls);
+  g_free(f);
+  return 0;
+}
+
+static int setup_three(void **state)
+{
+  static const SimSetup s = {
+      .protocol = MODEM_SIM_PROTOCOL_QMI, .card = "three-profiles.card", .mm_running = TRUE};
+
+  return setup_with(state, &s);
+}
+
+static int setup_ppr(void **state)
+{
+  static const SimSetup s = {
+      .protocol = MODEM_SIM_PROTOCOL_QMI, .card = "ppr.card", .mm_running = TRUE};
+
+  return setup_with(state, &s);
+}
+
+static int setup_slow(void **state)
+{
+  static const SimSetup s = {.protocol = MODEM_SIM_PROTOCOL_QMI,
+                             .card = "three-profiles.card",
+                             .option = "delay-ms=100",
+                             .mm_running = TRUE};
+
+  return setup_with(state, &s);
+}
+
+static int setup_no_mm(void **state)
+{
+  static const SimSetup s = {.protocol = MODEM_SIM_PROTOCOL_QMI, .card = "three-profiles.card"};
+
+  return setup_with(state, &s);
+}
+
+static int setup_at_held(void **state)
+{
+  static const SimSetup s = {.protocol = MODEM_SIM_PROTOCOL_AT,
+                             .card = "three-profiles.card",
+                             .mm_running = TRUE,
+                             .hold_port = TRUE};
+
+  return setup_with(state, &s);
+}
+
+static int setup_at_held_no_mm(void **state)
+{
+  static const SimSetup s = {
+      .protocol = MODEM_SIM_PROTOCOL_AT, .card = "three-profiles.card", .hold_port = TRUE};
+
+  return setup_with(state, &s);
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static Euicc *the_euicc(Fixture *f)
+{
+  assert_int_equal(manager_get_euiccs(f->manager)->len, 1);
+  return g_ptr_array_index(manager_get_euiccs(f->manager), 0);
+}
+
+static guint id_of(Euicc *euicc, const char *iccid)
+{
+  GPtrArray *profiles = euicc_get_profiles(euicc);
+
+  for (guint i = 0; i < profiles->len; i++) {
+    const Profile *p = g_ptr_array_index(profiles, i);
+
+    if (g_str_equal(p->iccid, iccid))
+      return p->id;
+  }
+  fail_msg("no profile %s", iccid);
+  return 0;
+}
+
+typedef struct {
+  Fixture *f;
+  GAsyncResult *res;
+  guint calls_at_answer; /* InhibitDevice calls seen when the answer came */
+} Answer;
+
+static void got_answer(GObject *source, GAsyncResult *res, gpointer data)
+{
+  Answer *a = data;
+
+  assert_null(a->res);
+  a->res = g_object_ref(res);
+  a->calls_at_answer = a->f->calls->len;
+}
+
+typedef enum { OP_ENABLE, OP_DISABLE, OP_RESET } SwitchOp;
+
+static gboolean run_op(Fixture *f, SwitchOp op, guint arg, Answer *a, GError **error)
+{
+  Euicc *euicc = the_euicc(f);
+
+  a->f = f;
+  switch (op) {
+  case OP_ENABLE:
+    euicc_profile_enable(euicc, arg, NULL, got_answer, a);
+    break;
+  case OP_DISABLE:
+    euicc_profile_disable(euicc, arg, NULL, got_answer, a);
+    break;
+  case OP_RESET:
+    euicc_reset_memory(euicc, arg, NULL, got_answer, a);
+    break;
+  }
+  wait_result(&a->res);
+  return euicc_operation_finish(euicc, a->res, error);
+}
+
+/*
+ * The two calls of one switch: inhibit before the card saw anything of it,
+ * uninhibit after its last APDU and before the caller heard back.
+ */
+static void assert_wrapped(Fixture *f, const Answer *a, guint apdus_before)
+{
+  assert_int_equal(f->calls->len, 2);
+  assert_string_equal(call_at(f, 0)->uid, MODEM_DEVICE);
+  assert_true(call_at(f, 0)->inhibit);
+  assert_int_equal(call_at(f, 0)->apdus, apdus_before);
+  assert_string_equal(call_at(f, 1)->uid, MODEM_DEVICE);
+  assert_false(call_at(f, 1)->inhibit);
+  assert_int_equal(call_at(f, 1)->apdus, card_apdus(f));
+  assert_int_equal(a->calls_at_answer, 2);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_enable_is_wrapped_in_inhibition(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  guint before = card_apdus(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  assert_int_equal(f->calls->len, 0); /* the probe inhibits nothing */
+  if (!run_op(f, OP_ENABLE, id_of(euicc, ICCID_SECOND), &a, &error))
+    fail_msg("enable: %s", error->message);
+  g_clear_object(&a.res);
+  assert_true(card_apdus(f) > before);
+  assert_int_equal(euicc_sim_get_profile_state(modem_sim_get_card(f->ms, 1), ICCID_SECOND), 1);
+  assert_wrapped(f, &a, before);
+}
+
+static void test_disable_is_wrapped_in_inhibition(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  guint before = card_apdus(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  if (!run_op(f, OP_DISABLE, id_of(euicc, ICCID_FIRST), &a, &error))
+    fail_msg("disable: %s", error->message);
+  g_clear_object(&a.res);
+  assert_int_equal(euicc_sim_get_profile_state(modem_sim_get_card(f->ms, 1), ICCID_FIRST), 0);
+  assert_null(euicc_get_enabled_profile(euicc));
+  assert_wrapped(f, &a, before);
+}
+
+static void test_memory_reset_is_wrapped_in_inhibition(void **state)
+{
+  Fixture *f = *state;
+  guint before = card_apdus(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  if (!run_op(f, OP_RESET, 1 /* operational profiles */, &a, &error))
+    fail_msg("reset: %s", error->message);
+  g_clear_object(&a.res);
+  assert_null(euicc_get_enabled_profile(the_euicc(f)));
+  assert_wrapped(f, &a, before);
+}
+
+static void test_address_only_reset_inhibits_nothing(void **state)
+{
+  Fixture *f = *state;
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  if (!run_op(f, OP_RESET, 4 /* default SM-DP+ address */, &a, &error))
+    fail_msg("reset: %s", error->message);
+  g_clear_object(&a.res);
+  assert_int_equal(f->calls->len, 0);
+}
+
+static void test_card_refusal_gives_modem_back(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  guint before = card_apdus(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  /* PPR1: the card itself refuses the disable. */
+  assert_false(run_op(f, OP_DISABLE, id_of(euicc, ICCID_PPR1), &a, &error));
+  g_clear_object(&a.res);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY));
+  assert_true(card_apdus(f) > before);
+  assert_int_equal(euicc_sim_get_profile_state(modem_sim_get_card(f->ms, 1), ICCID_PPR1), 1);
+  assert_wrapped(f, &a, before);
+}
+
+static void test_refusal_from_cache_inhibits_nothing(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  /* Already enabled: refused before anything reaches the card or
+   * ModemManager. */
+  assert_false(run_op(f, OP_ENABLE, id_of(euicc, ICCID_FIRST), &a, &error));
+  g_clear_object(&a.res);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_PROFILE_ENABLED));
+  assert_int_equal(f->calls->len, 0);
+}
+
+static gboolean unplug_cb(gpointer data)
+{
+  modem_sim_unplug(data);
+  return G_SOURCE_REMOVE;
+}
+
+static void test_unplug_mid_switch_gives_modem_back(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  /* Every answer takes 100 ms: the unplug lands while the enable waits. */
+  a.f = f;
+  euicc_profile_enable(euicc, id_of(euicc, ICCID_SECOND), NULL, got_answer, &a);
+  g_timeout_add(30, unplug_cb, f->ms);
+  wait_result(&a.res);
+  assert_false(euicc_operation_finish(euicc, a.res, &error));
+  g_clear_object(&a.res);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_REMOVED));
+  wait_calls(f, 2);
+  assert_string_equal(call_at(f, 0)->uid, MODEM_DEVICE);
+  assert_true(call_at(f, 0)->inhibit);
+  assert_string_equal(call_at(f, 1)->uid, MODEM_DEVICE);
+  assert_false(call_at(f, 1)->inhibit);
+  assert_int_equal(f->removed, 1);
+}
+
+static void test_without_modemmanager_switches_work(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  Answer a = {0};
+  Answer b = {0};
+  g_autoptr(GError) error = NULL;
+
+  if (!run_op(f, OP_ENABLE, id_of(euicc, ICCID_SECOND), &a, &error))
+    fail_msg("enable: %s", error->message);
+  g_clear_object(&a.res);
+  if (!run_op(f, OP_DISABLE, id_of(euicc, ICCID_SECOND), &b, &error))
+    fail_msg("disable: %s", error->message);
+  g_clear_object(&b.res);
+  assert_null(euicc_get_enabled_profile(euicc));
+  assert_int_equal(f->calls->len, 0);
+}
+
+static void test_busy_at_port_is_inhibited_then_opened(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  Answer a = {0};
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* The probe found the port busy, had ModemManager release it, opened it
+   * and read the card. */
+  assert_int_equal(f->holder, -1);
+  assert_int_equal(f->calls->len, 1);
+  assert_string_equal(call_at(f, 0)->uid, MODEM_DEVICE);
+  assert_true(call_at(f, 0)->inhibit);
+  assert_int_equal(call_at(f, 0)->apdus, 0);
+  assert_int_equal(euicc_get_profiles(euicc)->len, 3);
+
+  /* A switch meanwhile: ModemManager has the modem inhibited already, and
+   * must not get it back when the switch ends. */
+  if (!run_op(f, OP_ENABLE, id_of(euicc, ICCID_SECOND), &a, &error))
+    fail_msg("enable: %s", error->message);
+  g_clear_object(&a.res);
+  assert_int_equal(f->calls->len, 1);
+
+  /* Shut down: the port closes and ModemManager gets the modem back. */
+  manager_shutdown(f->manager, NULL, got_result, &res);
+  wait_result(&res);
+  assert_true(manager_shutdown_finish(f->manager, res, NULL));
+  wait_calls(f, 2);
+  assert_string_equal(call_at(f, 1)->uid, MODEM_DEVICE);
+  assert_false(call_at(f, 1)->inhibit);
+}
+
+static void test_busy_at_port_without_modemmanager_stays_busy(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GAsyncResult) res = NULL;
+
+  /* Nobody to ask: the port stays the other program's, and no eUICC. */
+  assert_int_equal(manager_get_euiccs(f->manager)->len, 0);
+  assert_int_equal(f->calls->len, 0);
+  assert_true(f->holder >= 0);
+
+  /* Once the other program lets go, a Scan finds the card. */
+  release_port(f);
+  manager_scan(f->manager, NULL, got_result, &res);
+  wait_result(&res);
+  assert_true(manager_scan_finish(f->manager, res, NULL));
+  assert_int_equal(manager_get_euiccs(f->manager)->len, 1);
+  assert_int_equal(f->calls->len, 0);
+}
+
+/* ---- the AT quirk discovery reports with the modem ------------------------ */
+
+/*
+ * A modem on a pty that records every command line and answers as one whose
+ * +CCHO family is missing: ERROR for +CCHO/+CCHC/+CGLA, MANAGE CHANNEL
+ * through +CSIM gets channel 1, every other +CSIM APDU 9000.
+ */
+typedef struct {
+  int master;
+  GString *in;
+  GPtrArray *lines; /* gchar*: the command lines, in order */
+  guint watch;
+} ScriptedModem;
+
+static void scripted_answer(ScriptedModem *m, const char *line)
+{
+  const char *answer = "\r\nOK\r\n";
+
+  if (g_str_has_prefix(line, "AT+CCHO") || g_str_has_prefix(line, "AT+CCHC") ||
+      g_str_has_prefix(line, "AT+CGLA"))
+    answer = "\r\nERROR\r\n";
+  else if (g_str_equal(line, "AT+CMEE?"))
+    answer = "\r\n+CMEE: 1\r\n\r\nOK\r\n";
+  else if (g_str_equal(line, "AT+CSIM=10,\"0070000001\""))
+    answer = "\r\n+CSIM: 6,\"019000\"\r\n\r\nOK\r\n";
+  else if (g_str_has_prefix(line, "AT+CSIM="))
+    answer = "\r\n+CSIM: 4,\"9000\"\r\n\r\nOK\r\n";
+  assert_int_equal(write(m->master, answer, strlen(answer)), (ssize_t)strlen(answer));
+}
+
+static gboolean scripted_readable(int fd, GIOCondition condition, gpointer data)
+{
+  ScriptedModem *m = data;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf);
+  char *cr;
+
+  if (n <= 0) {
+    m->watch = 0;
+    return G_SOURCE_REMOVE;
+  }
+  g_string_append_len(m->in, buf, n);
+  while ((cr = memchr(m->in->str, '\r', m->in->len))) {
+    g_autofree gchar *line = g_strndup(m->in->str, (gsize)(cr - m->in->str));
+
+    g_string_erase(m->in, 0, (gssize)(cr - m->in->str) + 1);
+    g_strstrip(line);
+    if (!*line)
+      continue;
+    g_ptr_array_add(m->lines, g_strdup(line));
+    scripted_answer(m, line);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gchar *scripted_modem_start(ScriptedModem *m)
+{
+  m->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  assert_true(m->master >= 0);
+  assert_int_equal(grantpt(m->master), 0);
+  assert_int_equal(unlockpt(m->master), 0);
+  m->in = g_string_new(NULL);
+  m->lines = g_ptr_array_new_with_free_func(g_free);
+  m->watch = g_unix_fd_add(m->master, G_IO_IN | G_IO_HUP | G_IO_ERR, scripted_readable, m);
+  return g_strdup(ptsname(m->master));
+}
+
+static void scripted_modem_stop(ScriptedModem *m)
+{
+  if (m->watch)
+    g_source_remove(m->watch);
+  close(m->master);
+  g_string_free(m->in, TRUE);
+  g_ptr_array_unref(m->lines);
+}
+
+static gboolean scripted_saw(ScriptedModem *m, const char *prefix)
+{
+  for (guint i = 0; i < m->lines->len; i++)
+    if (g_str_has_prefix(g_ptr_array_index(m->lines, i), prefix))
+      return TRUE;
+  return FALSE;
+}
+
+/* Opens the port and a channel to the ISD-R; returns the channel. */
+static guint open_isdr_over(ScriptedModem *m, TransportOpenFlags flags)
+{
+  g_autofree gchar *port = scripted_modem_start(m);
+  Transport *t = transport_new_at(port, 0);
+  g_autoptr(GError) error = NULL;
+  guint channel;
+
+  t->flags = flags;
+  if (!test_transport_open(t, &error))
+    fail_msg("open: %s", error->message);
+  channel = test_transport_open_isdr(t, 1, &error);
+  if (!channel)
+    fail_msg("open channel: %s", error->message);
+  assert_true(test_transport_close(t, NULL));
+  transport_free(t);
+  test_drain();
+  return channel;
+}
+
+static void test_at_csim_only_never_tries_ccho(void **state)
+{
+  ScriptedModem m = {0};
+
+  assert_int_equal(open_isdr_over(&m, TRANSPORT_OPEN_FLAGS_AT_CSIM_ONLY), 1);
+  assert_false(scripted_saw(&m, "AT+CCHO"));
+  assert_false(scripted_saw(&m, "AT+CCHC"));
+  assert_false(scripted_saw(&m, "AT+CGLA"));
+  assert_true(scripted_saw(&m, "AT+CSIM=10,\"0070000001\""));
+  scripted_modem_stop(&m);
+}
+
+static void test_at_without_quirk_tries_ccho_first(void **state)
+{
+  ScriptedModem m = {0};
+
+  /* The same modem without the flag: +CCHO is probed, then +CSIM. */
+  assert_int_equal(open_isdr_over(&m, TRANSPORT_OPEN_FLAGS_NONE), 1);
+  assert_true(scripted_saw(&m, "AT+CCHO"));
+  assert_true(scripted_saw(&m, "AT+CSIM=10,\"0070000001\""));
+  scripted_modem_stop(&m);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_enable_is_wrapped_in_inhibition, setup_three, teardown),
+      cmocka_unit_test_setup_teardown(test_disable_is_wrapped_in_inhibition, setup_three, teardown),
+      cmocka_unit_test_setup_teardown(test_memory_reset_is_wrapped_in_inhibition, setup_three,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_address_only_reset_inhibits_nothing, setup_three,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_card_refusal_gives_modem_back, setup_ppr, teardown),
+      cmocka_unit_test_setup_teardown(test_refusal_from_cache_inhibits_nothing, setup_three,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_unplug_mid_switch_gives_modem_back, setup_slow,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_without_modemmanager_switches_work, setup_no_mm,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_is_inhibited_then_opened, setup_at_held,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_without_modemmanager_stays_busy,
+                                      setup_at_held_no_mm, teardown),
+      cmocka_unit_test(test_at_csim_only_never_tries_ccho),
+      cmocka_unit_test(test_at_without_quirk_tries_ccho_first),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
