@@ -322,6 +322,45 @@ static gboolean at_on_writable(gint fd, GIOCondition cond, gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/*
+ * What a debug log may show of an AT line. APDUs travel as hex inside
+ * +CGLA/+CSIM, and +CCID answers carry the ICCID: long hex runs may hold an
+ * EID or an ICCID, which the logs must not give away (DESIGN.md), so every
+ * run of 16 or more hex digits is shown by its length alone.
+ */
+static char *at_redact_line(const char *line)
+{
+  GString *out = g_string_new(NULL);
+
+  for (const char *p = line; *p;) {
+    gsize n = 0;
+
+    while (g_ascii_isxdigit(p[n]))
+      n++;
+    if (n >= 16) {
+      g_string_append_printf(out, "<%zu hex digits>", n);
+      p += n;
+    } else if (n > 0) {
+      g_string_append_len(out, p, (gssize)n);
+      p += n;
+    } else {
+      g_string_append_c(out, *p++);
+    }
+  }
+  return g_string_free(out, FALSE);
+}
+
+static void at_log_line(AtTransport *self, const char *direction, const char *line,
+                        const char *note)
+{
+  g_autofree char *shown = NULL;
+
+  if (!g_log_get_debug_enabled())
+    return;
+  shown = at_redact_line(line);
+  g_debug("AT %s %s %s%s", self->parent.port, direction, shown, note);
+}
+
 static void at_send_next(AtTransport *self)
 {
   AtCommand *cmd;
@@ -350,7 +389,7 @@ static void at_send_next(AtTransport *self)
   }
 
   self->current = cmd;
-  g_debug("AT %s --> %s", self->parent.port, cmd->line);
+  at_log_line(self, "-->", cmd->line, "");
   g_byte_array_append(self->tx, (const guint8 *)cmd->line, (guint)strlen(cmd->line));
   g_byte_array_append(self->tx, (const guint8 *)"\r", 1);
   self->timeout_source = g_timeout_source_new(at_command_timeout_ms(self, cmd));
@@ -409,10 +448,10 @@ static void at_handle_line(AtTransport *self, const char *line)
   if (!*line)
     return;
   if (!cmd) {
-    g_debug("AT %s <-- %s (unsolicited)", self->parent.port, line);
+    at_log_line(self, "<--", line, " (unsolicited)");
     return;
   }
-  g_debug("AT %s <-- %s", self->parent.port, line);
+  at_log_line(self, "<--", line, "");
   if (g_ascii_strcasecmp(line, cmd->line) == 0)
     return; /* echo */
 
