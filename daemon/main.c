@@ -21,6 +21,8 @@
 #include "service/service.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/esimd/esimd.conf"
+/* Where the GSMA CI root certificates are to be installed (none ship yet). */
+#define DEFAULT_SMDP_CA_DIR "/usr/share/esimd/ci"
 #define CONFIG_GROUP "esimd"
 
 enum {
@@ -47,7 +49,9 @@ typedef struct {
   gboolean use_proxy;
   gboolean udev;
   gchar *smdp_ca_file;
+  gchar *smdp_ca_dir;
   ManagerConfig manager;
+  NotifyConfig notify;
 } Config;
 
 typedef struct {
@@ -77,6 +81,7 @@ static void config_clear(Config *c)
 {
   g_strfreev(c->devices);
   g_free(c->smdp_ca_file);
+  g_free(c->smdp_ca_dir);
 }
 
 static gboolean parse_options(Options *o, int *argc, char ***argv, GError **error)
@@ -150,6 +155,8 @@ static gboolean key_file_get_bool(GKeyFile *kf, const char *key, gboolean fallba
  *   timeout-ms=0
  *   full-identifiers=false
  *   smdp-ca-file=/etc/esimd/ci.pem
+ *   smdp-ca-dir=/usr/share/esimd/ci
+ *   notification-retry-seconds=30
  * A missing default file means defaults; a missing file named with
  * --config is an error.
  */
@@ -159,12 +166,16 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   g_autoptr(GError) e = NULL;
   guint64 timeout = 0;
   g_autofree char *timeout_text = NULL;
+  guint64 retry = 0;
+  g_autofree char *retry_text = NULL;
 
   config->use_proxy = TRUE;
   config->udev = TRUE;
   config->manager.auto_send_notifications = TRUE;
   config->manager.transport_timeout_ms = 0;
   config->manager.full_identifiers = FALSE;
+  config->smdp_ca_dir = g_strdup(DEFAULT_SMDP_CA_DIR);
+  config->notify.retry_first_s = 30;
 
   if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &e)) {
     if (!explicit && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -175,6 +186,10 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
 
   config->devices = g_key_file_get_string_list(kf, CONFIG_GROUP, "devices", NULL, NULL);
   config->smdp_ca_file = g_key_file_get_string(kf, CONFIG_GROUP, "smdp-ca-file", NULL);
+  if (g_key_file_has_key(kf, CONFIG_GROUP, "smdp-ca-dir", NULL)) {
+    g_free(config->smdp_ca_dir);
+    config->smdp_ca_dir = g_key_file_get_string(kf, CONFIG_GROUP, "smdp-ca-dir", NULL);
+  }
   if (!key_file_get_bool(kf, "use-proxy", TRUE, &config->use_proxy, &e) ||
       !key_file_get_bool(kf, "udev", TRUE, &config->udev, &e) ||
       !key_file_get_bool(kf, "auto-send-notifications", TRUE,
@@ -191,6 +206,18 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
       return FALSE;
     }
     config->manager.transport_timeout_ms = (guint)timeout;
+  }
+  /* At least a second: a retry loop with no pause would hammer the SM-DP+. */
+  retry_text = g_key_file_get_value(kf, CONFIG_GROUP, "notification-retry-seconds", NULL);
+  if (retry_text) {
+    if (!g_ascii_string_to_unsigned(g_strstrip(retry_text), 10, 1, 3600, &retry, NULL)) {
+      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                  "%s: notification-retry-seconds wants a number of seconds from 1 to 3600, "
+                  "not \"%s\"",
+                  file, retry_text);
+      return FALSE;
+    }
+    config->notify.retry_first_s = (guint)retry;
   }
   return TRUE;
 }
@@ -509,6 +536,9 @@ int main(int argc, char **argv)
   }
   config.manager.smdp_ca_file = config.smdp_ca_file;
   config.manager.smdp_host_override = options.smdp_host_override;
+  /* An empty smdp-ca-dir= turns the directory off. */
+  config.notify.smdp_ca_dir = config.smdp_ca_dir && *config.smdp_ca_dir ? config.smdp_ca_dir : NULL;
+  notify_set_config(&config.notify);
 
   code = run(&options, &config);
   config_clear(&config);

@@ -10,6 +10,10 @@
 #include "es10/es10.h"
 #include "smdp/es9p.h"
 
+/* One setting for the whole daemon, like the configuration file it comes
+ * from; main.c sets it before any eUICC exists. */
+static NotifyConfig notify_config;
+
 /* ---- list ---- */
 
 typedef enum {
@@ -426,6 +430,7 @@ static void send_step(GTask *task)
       if (!ctx->client) {
         Es9pConfig config = {
             .ca_file = euicc->settings.smdp_ca_file,
+            .ca_dir = notify_config.smdp_ca_dir,
             .host_override = euicc->settings.smdp_host_override,
         };
         GError *error = NULL;
@@ -533,9 +538,25 @@ GPtrArray *euicc_send_notifications_finish(Euicc *euicc, GAsyncResult *res, GErr
 
 /* ---- automatic delivery, with backoff ---- */
 
-/* Retry after a network failure: 30 s, doubling, at most an hour. */
+/* Retry after a network failure: 30 s unless configured, doubling, at most
+ * an hour (or the first delay, if that is longer). */
 #define BACKOFF_FIRST_S 30
 #define BACKOFF_MAX_S 3600
+
+void notify_set_config(const NotifyConfig *config)
+{
+  notify_config = *config;
+}
+
+static guint backoff_next_s(guint current_s)
+{
+  guint first = notify_config.retry_first_s ? notify_config.retry_first_s : BACKOFF_FIRST_S;
+  guint max = MAX(first, BACKOFF_MAX_S);
+
+  if (current_s == 0)
+    return first;
+  return current_s >= max / 2 ? max : current_s * 2;
+}
 
 static void stop_timer(Euicc *euicc)
 {
@@ -570,8 +591,7 @@ static void auto_send_ready(GObject *source, GAsyncResult *res, gpointer user_da
    * or to read the card, is worth a later try. */
   if (euicc->notify_unreachable ||
       (!results && !g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_SMDP_REJECTED))) {
-    euicc->notify_backoff_s =
-        euicc->notify_backoff_s ? MIN(euicc->notify_backoff_s * 2, BACKOFF_MAX_S) : BACKOFF_FIRST_S;
+    euicc->notify_backoff_s = backoff_next_s(euicc->notify_backoff_s);
     g_info("%s: notifications not all delivered%s%s; trying again in %u s", euicc->label,
            error ? ": " : "", error ? error->message : "", euicc->notify_backoff_s);
     stop_timer(euicc);

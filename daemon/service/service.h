@@ -153,6 +153,21 @@ typedef struct {
   MmClient *mm;
 } ManagerConfig;
 
+/* Added: how notifications reach their SM-DP+, the same for every eUICC.
+ * Set before manager_new(); the string is borrowed and must outlive the
+ * manager. */
+typedef struct {
+  /* The first retry after an SM-DP+ could not be reached, in seconds; each
+   * further one waits twice as long, at most an hour. 0: 30 s. */
+  guint retry_first_s;
+  /* A directory of PEM CA certificates (*.pem, *.crt) trusted for the
+   * SM-DP+ TLS besides the system store and smdp_ca_file: where the GSMA CI
+   * roots go. NULL, or a missing directory: none. */
+  const char *smdp_ca_dir;
+} NotifyConfig;
+
+void notify_set_config(const NotifyConfig *config);
+
 Manager *manager_new(const ManagerConfig *config, const ServiceListener *listener,
                      gpointer user_data);
 void manager_free(Manager *manager);

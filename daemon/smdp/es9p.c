@@ -21,26 +21,76 @@ G_DEFINE_QUARK(es9p - error - quark, es9p_error)
 
 struct _Es9pClient {
   SoupSession *session;
-  GTlsDatabase *extra_ca; /* NULL when no CA file was given */
+  /* GTlsDatabase*, one per trusted PEM file (the CA file, then each file
+   * of the CA directory); empty when none was given. */
+  GPtrArray *extra_ca;
 };
+
+static gboolean is_certificate_file(const char *name)
+{
+  return g_str_has_suffix(name, ".pem") || g_str_has_suffix(name, ".crt");
+}
+
+static gint compare_names(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Every *.pem / *.crt file of the directory, in name order so that the log
+ * reads the same on each start. The directory is where a packager puts the
+ * GSMA CI roots: a missing one means none, and a file that is not PEM is
+ * skipped with a warning rather than stopping every delivery.
+ */
+static void add_ca_dir(GPtrArray *databases, const char *path)
+{
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GError) error = NULL;
+  const char *name;
+
+  dir = g_dir_open(path, 0, &error);
+  if (!dir) {
+    if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      g_warning("Cannot read the SM-DP+ CA directory %s: %s", path, error->message);
+    return;
+  }
+  while ((name = g_dir_read_name(dir)))
+    if (is_certificate_file(name))
+      g_ptr_array_add(names, g_strdup(name));
+  g_ptr_array_sort(names, compare_names);
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree gchar *file = g_build_filename(path, g_ptr_array_index(names, i), NULL);
+    g_autoptr(GError) local = NULL;
+    GTlsDatabase *db = g_tls_file_database_new(file, &local);
+
+    if (db)
+      g_ptr_array_add(databases, db);
+    else
+      g_warning("Ignoring the SM-DP+ CA file %s: %s", file, local->message);
+  }
+}
 
 Es9pClient *es9p_client_new(const Es9pConfig *config, GError **error)
 {
-  g_autoptr(GTlsDatabase) extra_ca = NULL;
+  g_autoptr(GPtrArray) extra_ca = g_ptr_array_new_with_free_func(g_object_unref);
   g_autoptr(GSocketConnectable) remote = NULL;
   Es9pClient *client;
 
   if (config->ca_file && *config->ca_file) {
     GError *local = NULL;
+    GTlsDatabase *db = g_tls_file_database_new(config->ca_file, &local);
 
-    extra_ca = g_tls_file_database_new(config->ca_file, &local);
-    if (!extra_ca) {
+    if (!db) {
       g_set_error(error, ES9P_ERROR, ES9P_ERROR_INVALID, "Cannot use the CA file %s: %s",
                   config->ca_file, local->message);
       g_error_free(local);
       return NULL;
     }
+    g_ptr_array_add(extra_ca, db);
   }
+  if (config->ca_dir && *config->ca_dir)
+    add_ca_dir(extra_ca, config->ca_dir);
   if (config->host_override && *config->host_override) {
     GError *local = NULL;
 
@@ -71,7 +121,7 @@ void es9p_client_free(Es9pClient *client)
     return;
   soup_session_abort(client->session);
   g_object_unref(client->session);
-  g_clear_object(&client->extra_ca);
+  g_ptr_array_unref(client->extra_ca);
   g_free(client);
 }
 
@@ -110,21 +160,22 @@ static gboolean on_accept_certificate(SoupMessage *msg, GTlsCertificate *cert,
   Es9pClient *client = user_data;
   GUri *uri = soup_message_get_uri(msg);
   g_autoptr(GSocketConnectable) identity = NULL;
-  g_autoptr(GError) error = NULL;
-  GTlsCertificateFlags flags;
 
-  if (!client->extra_ca)
-    return FALSE;
   identity = g_network_address_new(g_uri_get_host(uri), (guint16)g_uri_get_port(uri));
-  flags = g_tls_database_verify_chain(client->extra_ca, cert,
-                                      G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER, identity, NULL,
-                                      G_TLS_DATABASE_VERIFY_NONE, NULL, &error);
-  if (error || flags != 0) {
-    g_info("SM-DP+ %s: certificate refused (flags 0x%x%s%s)", g_uri_get_host(uri), flags,
-           error ? ": " : "", error ? error->message : "");
-    return FALSE;
+  for (guint i = 0; i < client->extra_ca->len; i++) {
+    g_autoptr(GError) error = NULL;
+    GTlsCertificateFlags flags = g_tls_database_verify_chain(
+        g_ptr_array_index(client->extra_ca, i), cert, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
+        identity, NULL, G_TLS_DATABASE_VERIFY_NONE, NULL, &error);
+
+    if (!error && flags == 0)
+      return TRUE;
+    g_debug("SM-DP+ %s: certificate not accepted by CA set %u (flags 0x%x%s%s)",
+            g_uri_get_host(uri), i, flags, error ? ": " : "", error ? error->message : "");
   }
-  return TRUE;
+  g_info("SM-DP+ %s: certificate refused (%u CA set%s besides the system store)",
+         g_uri_get_host(uri), client->extra_ca->len, client->extra_ca->len == 1 ? "" : "s");
+  return FALSE;
 }
 
 static const char tag_handle_notification;
@@ -184,6 +235,14 @@ static void send_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   if (!body && error) {
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
       g_task_return_error(task, error);
+    } else if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE)) {
+      /* Not the network: nothing the system store or the configured CAs
+       * trust signed the server's certificate for this name. */
+      g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_UNREACHABLE,
+                              "The SM-DP+ %s could not be reached: its TLS certificate is not "
+                              "trusted (%s)",
+                              ctx->address, error->message);
+      g_error_free(error);
     } else {
       g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_UNREACHABLE,
                               "The SM-DP+ %s could not be reached: %s", ctx->address,

@@ -14,7 +14,8 @@ G_BEGIN_DECLS
 GQuark es9p_error_quark(void);
 
 typedef enum {
-  ES9P_ERROR_UNREACHABLE, /* no answer: DNS, connection, TLS, a server error (5xx) */
+  ES9P_ERROR_UNREACHABLE, /* no answer: DNS, connection, TLS (an untrusted
+                           * certificate too), a server error (5xx) */
   ES9P_ERROR_REJECTED,    /* the SM-DP+ answered and refused */
   ES9P_ERROR_INVALID,     /* the address or the CA file cannot be used */
 } Es9pError;
@@ -24,6 +25,9 @@ typedef struct _Es9pClient Es9pClient;
 typedef struct {
   /* PEM CA certificates trusted besides the system store; NULL: none. */
   const char *ca_file;
+  /* A directory whose *.pem and *.crt files are trusted the same way (where
+   * the GSMA CI root certificates go); NULL, or a missing directory: none. */
+  const char *ca_dir;
   /* "host:port" every connection goes to instead of the SM-DP+'s own host
    * (tests point an SM-DP+ name at 127.0.0.1 with it); NULL: off. */
   const char *host_override;

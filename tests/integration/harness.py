@@ -767,18 +767,16 @@ class SmdpSim:
     CA: .port, .ca_file, and .esimd_args() for start_esimd. Stopped when its
     world closes."""
 
-    def __init__(self, world, args=()):
-        if not shutil.which(os.environ.get("OPENSSL", "openssl")):
-            raise unittest.SkipTest("openssl is not installed: no test CA for smdp-sim")
-        certs = os.path.join(world.tmpdir, f"certs-{len(world.extra_procs)}")
-        res = subprocess.run([sim_tool("mkcerts"), certs], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=timeout(60))
-        if res.returncode != 0:
-            raise HarnessError(f"mkcerts failed: {res.stderr.strip()}")
+    def __init__(self, world, args=(), certs=None, port=0):
+        """certs: a make_certs() directory to serve (default: a new CA);
+        port: the port to listen on (default: one the kernel picks)."""
+        if certs is None:
+            certs = make_certs(world)
+        self.certs = certs
         self.ca_file = os.path.join(certs, "ca.pem")
         self.log_path = os.path.join(world.tmpdir, f"smdp-{len(world.extra_procs)}.jsonl")
         self._log = world._log(f"smdp-sim-{len(world.extra_procs)}")
-        argv = [sys.executable, sim_tool("smdp-sim"), "--port", "0",
+        argv = [sys.executable, sim_tool("smdp-sim"), "--port", str(port),
                 "--cert", os.path.join(certs, "server.pem"),
                 "--key", os.path.join(certs, "server.key"),
                 "--log", self.log_path, "-v"] + list(args)
@@ -806,12 +804,38 @@ class SmdpSim:
             raise HarnessError(f"smdp-sim refused {command!r}: {line}")
         return json.loads(line[2:].strip() or "{}")
 
+    def stop(self, seconds=10):
+        """Stops it (stdin EOF) and waits; the log stays readable."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout(seconds))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
     def received(self):
         """The log's lines (one dict per handleNotification it decoded)."""
         if not os.path.exists(self.log_path):
             return []
         with open(self.log_path) as f:
             return [json.loads(line) for line in f if line.strip()]
+
+
+def make_certs(world, names=()):
+    """A fresh test CA and a server certificate for names (default: every
+    SM-DP+ address of the card files, see tests/sim/smdp-sim.md) in a new
+    directory of the world: ca.pem, server.pem, server.key."""
+    if not shutil.which(os.environ.get("OPENSSL", "openssl")):
+        raise unittest.SkipTest("openssl is not installed: no test CA for smdp-sim")
+    world.n_certs = getattr(world, "n_certs", 0) + 1
+    certs = os.path.join(world.tmpdir, f"certs-{world.n_certs}")
+    res = subprocess.run([sim_tool("mkcerts"), certs] + list(names), stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=timeout(60))
+    if res.returncode != 0:
+        raise HarnessError(f"mkcerts failed: {res.stderr.strip()}")
+    return certs
 
 
 def closed_local_port():

@@ -485,7 +485,8 @@ class ManPages(harness.WorldTestCase):
         keys = {tag.split("=")[0].strip() for tag in
                 man_tagged_words(man_section(page, "KEYS"))}
         self.assertEqual(keys, {"devices", "use-proxy", "udev", "auto-send-notifications",
-                                "timeout-ms", "full-identifiers", "smdp-ca-file"})
+                                "timeout-ms", "full-identifiers", "smdp-ca-file",
+                                "smdp-ca-dir", "notification-retry-seconds"})
         example = "\n".join(man_section(page, "EXAMPLE")).replace("\\-", "-")
         for key in keys - {"smdp-ca-file"}:
             self.assertIn(f"{key}=", example)
