@@ -28,7 +28,15 @@ struct _Euicc {
   gboolean slot_active;
   gchar *label; /* "qmi:/dev/cdc-wdm0 slot 1", for logs */
   CardChannel channel;
+  guint port_session; /* the modem's port session the channel was opened in */
   OpQueue *queue;
+
+  /* A modem whose AT port ModemManager owns is held (modem_acquire) from
+   * the start of an operation until the queue has been idle a moment: the
+   * linger, after which a release operation closes the channel and lets go
+   * of the modem. */
+  gboolean holds_modem;
+  GSource *linger;
 
   /* The cache: everything a getter returns. */
   gchar *eid;
@@ -61,6 +69,9 @@ struct _EuiccOp {
   EuiccStepFunc step_func;
   guint step;
   const char *doing; /* "enabling profile 8944…", for error messages */
+  /* Closes the channel and lets go of the modem; runs without taking it. */
+  gboolean releases;
+  gboolean lingered; /* the release that follows the linger, not a close */
   gchar *doing_owned;
 
   /* the last card_call */

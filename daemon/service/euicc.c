@@ -77,6 +77,7 @@ Euicc *euicc_new(Modem *modem, const ModemSlotProbe *probe, const EuiccSettings 
                                  probe->slot);
   card_channel_init(&euicc->channel, modem_get_transport(modem), probe->slot, probe->isdr_aid,
                     probe->channel);
+  euicc->port_session = modem_get_port_session(modem);
   euicc->queue = op_queue_new(euicc->label);
   euicc->eid = g_strdup(probe->eid ? probe->eid : "");
   euicc_info_init_empty(&euicc->info);
@@ -92,10 +93,24 @@ Euicc *euicc_ref(Euicc *euicc)
   return euicc;
 }
 
+static void linger_stop(Euicc *euicc);
+
+/* Lets go of the modem at once, without closing the channel (the card or
+ * the eUICC is gone). */
+static void drop_modem(Euicc *euicc)
+{
+  linger_stop(euicc);
+  if (!euicc->holds_modem)
+    return;
+  euicc->holds_modem = FALSE;
+  modem_release(euicc->modem, NULL, NULL);
+}
+
 void euicc_unref(Euicc *euicc)
 {
   if (!g_atomic_int_dec_and_test(&euicc->ref_count))
     return;
+  drop_modem(euicc);
   euicc_notify_stop(euicc);
   op_queue_free(euicc->queue);
   card_channel_clear(&euicc->channel);
@@ -122,6 +137,7 @@ void euicc_attach_channel(Euicc *euicc, GBytes *isdr_aid, guint channel)
   euicc->channel.aid = g_bytes_ref(isdr_aid);
   euicc->channel.channel = channel;
   euicc->channel.stale = 0;
+  euicc->port_session = modem_get_port_session(euicc->modem);
 }
 
 void euicc_set_id(Euicc *euicc, guint id)
@@ -149,6 +165,7 @@ void euicc_invalidate(Euicc *euicc, const GError *error)
   euicc->invalid = TRUE;
   euicc_notify_stop(euicc);
   op_queue_abandon(euicc->queue, error);
+  drop_modem(euicc);
 }
 
 gchar *euicc_log_id(Euicc *euicc, const char *id)
@@ -553,10 +570,106 @@ static void euicc_op_free(EuiccOp *ctx)
   g_free(ctx);
 }
 
+/* ---- holding a modem whose AT port ModemManager owns ---- */
+
+/*
+ * How long an eUICC keeps such a modem after its last operation. While esimd
+ * holds it, ModemManager is kept off the modem (no data, no calls), so it
+ * goes back soon; but not at once, so that a burst of calls (a settings page
+ * reading, then switching) is served in one inhibition instead of having
+ * ModemManager drop and probe the modem again for each.
+ */
+#define LINGER_MS 2000
+
+static void close_step(GTask *task);
+
+static void linger_stop(Euicc *euicc)
+{
+  if (!euicc->linger)
+    return;
+  g_source_destroy(euicc->linger);
+  g_source_unref(euicc->linger);
+  euicc->linger = NULL;
+}
+
+static gboolean linger_expired(gpointer user_data);
+
+/* Starts the countdown to giving the modem back, again from the start. */
+static void linger_restart(Euicc *euicc)
+{
+  linger_stop(euicc);
+  if (!euicc->holds_modem || euicc->invalid || euicc->closing)
+    return;
+  euicc->linger = g_timeout_source_new(LINGER_MS);
+  g_source_set_callback(euicc->linger, linger_expired, euicc, NULL);
+  g_source_attach(euicc->linger, g_main_context_get_thread_default());
+}
+
+static gboolean linger_expired(gpointer user_data)
+{
+  Euicc *euicc = user_data;
+  GTask *task;
+  EuiccOp *ctx;
+
+  g_source_unref(euicc->linger);
+  euicc->linger = NULL;
+  /* An operation is about to start: it is served in this window. */
+  if (!op_queue_is_idle(euicc->queue)) {
+    linger_restart(euicc);
+    return G_SOURCE_REMOVE;
+  }
+  /* Through the queue, so that nothing else uses the channel meanwhile. */
+  task = euicc_op_new(euicc, "release", close_step, NULL, NULL, NULL);
+  ctx = g_task_get_task_data(task);
+  ctx->releases = TRUE;
+  ctx->lingered = TRUE;
+  op_queue_push(euicc->queue, task);
+  return G_SOURCE_REMOVE;
+}
+
+static void euicc_op_acquire_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  EuiccOp *ctx = g_task_get_task_data(task);
+  Euicc *euicc = ctx->euicc;
+  GError *error = NULL;
+
+  if (!modem_acquire_finish(euicc->modem, res, &error)) {
+    if (!euicc_op_begin_step(task)) {
+      g_error_free(error);
+      return;
+    }
+    euicc_op_fail(task, error);
+    return;
+  }
+  if (op_is_finished(task)) {
+    /* Abandoned meanwhile (the modem or card went away). */
+    modem_release(euicc->modem, NULL, NULL);
+    g_object_unref(task);
+    return;
+  }
+  euicc->holds_modem = TRUE;
+  /* The port was closed since the channel was opened, and the channel
+   * with it: the first command opens a new one. */
+  if (euicc->port_session != modem_get_port_session(euicc->modem)) {
+    euicc->channel.channel = 0;
+    euicc->channel.stale = 0;
+    euicc->port_session = modem_get_port_session(euicc->modem);
+  }
+  ctx->step_func(task);
+}
+
 static void euicc_op_start(GTask *task)
 {
   EuiccOp *ctx = g_task_get_task_data(task);
+  Euicc *euicc = ctx->euicc;
 
+  /* Counted again from the operation's end. */
+  linger_stop(euicc);
+  if (!ctx->releases && !euicc->holds_modem && modem_is_on_demand(euicc->modem)) {
+    modem_acquire(euicc->modem, ctx->op.io, euicc_op_acquire_ready, task);
+    return;
+  }
   ctx->step_func(task);
 }
 
@@ -655,6 +768,7 @@ static void euicc_op_answer(GTask *task)
   gboolean card_gone = ctx->card_gone;
 
   ctx->answering = FALSE;
+  linger_restart(euicc);
   if (!error) {
     op_return_boolean(euicc->queue, task, TRUE);
     g_object_unref(task);
@@ -720,6 +834,12 @@ gboolean euicc_op_inhibit(GTask *task)
 
   if (!mm || ctx->inhibited)
     return FALSE;
+  if (ctx->euicc->holds_modem) {
+    /* Inhibited already, for its AT port: ModemManager reads the SIM anew
+     * when it has the modem back, once the port is closed. */
+    g_debug("%s: %s is inhibited for its AT port already", ctx->euicc->label, device);
+    return FALSE;
+  }
   if (!*device) {
     g_debug("%s: the modem's device is unknown; ModemManager is not told of %s", ctx->euicc->label,
             ctx->doing);
@@ -792,6 +912,7 @@ void euicc_op_return_pointer(GTask *task, gpointer value, GDestroyNotify notify)
 {
   EuiccOp *ctx = g_task_get_task_data(task);
 
+  linger_restart(ctx->euicc);
   op_return_pointer(ctx->euicc->queue, task, value, notify);
   g_object_unref(task);
 }
@@ -1791,15 +1912,14 @@ void euicc_reset_memory(Euicc *euicc, guint options, GCancellable *cancellable,
   euicc_op_queue(task);
 }
 
-/* ---- close (shutdown) ---- */
+/* ---- close (shutdown) and release (after the linger) ---- */
 
 typedef enum {
   CLOSE_STEP_FIRST,
   CLOSE_STEP_CLOSE,
+  CLOSE_STEP_RELEASE,
   CLOSE_STEP_LAST,
 } CloseStep;
-
-static void close_step(GTask *task);
 
 static void close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -1813,20 +1933,50 @@ static void close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   close_step(task);
 }
 
+static void release_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  EuiccOp *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!modem_release_finish(ctx->euicc->modem, res, &error))
+    g_debug("%s: letting go of the modem: %s", ctx->euicc->label, error->message);
+  ctx->step++;
+  close_step(task);
+}
+
 static void close_step(GTask *task)
 {
   EuiccOp *ctx;
+  Euicc *euicc;
 
   if (!euicc_op_begin_step(task))
     return;
   ctx = g_task_get_task_data(task);
+  euicc = ctx->euicc;
   switch ((CloseStep)ctx->step) {
   case CLOSE_STEP_FIRST:
+    /* After the linger: an operation queued meanwhile is served first, in
+     * this window, and the linger starts again after it. */
+    if (ctx->lingered && (!euicc->holds_modem || op_queue_get_length(euicc->queue) > 0)) {
+      euicc_op_done(task);
+      return;
+    }
     ctx->step++;
     /* fall through */
   case CLOSE_STEP_CLOSE:
-    card_close(&ctx->euicc->channel, ctx->op.io, close_ready, task);
+    /* The channel goes before the port: a modem keeps a logical channel
+     * its port's owner did not close. */
+    card_close(&euicc->channel, ctx->op.io, close_ready, task);
     return;
+  case CLOSE_STEP_RELEASE:
+    if (euicc->holds_modem) {
+      euicc->holds_modem = FALSE;
+      modem_release(euicc->modem, release_ready, task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
   case CLOSE_STEP_LAST:
     euicc_op_done(task);
     return;
@@ -1836,9 +1986,16 @@ static void close_step(GTask *task)
 
 void euicc_close(Euicc *euicc, const GError *error, GAsyncReadyCallback cb, gpointer user_data)
 {
+  GTask *task;
+  EuiccOp *ctx;
+
   euicc_notify_stop(euicc);
+  linger_stop(euicc);
   op_queue_drop_waiting(euicc->queue, error);
-  euicc_op_queue(euicc_op_new(euicc, "close", close_step, NULL, cb, user_data));
+  task = euicc_op_new(euicc, "close", close_step, NULL, cb, user_data);
+  ctx = g_task_get_task_data(task);
+  ctx->releases = TRUE;
+  euicc_op_queue(task);
   /* After the close nothing may open the channel again. */
   euicc->closing = TRUE;
 }

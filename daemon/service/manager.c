@@ -14,8 +14,9 @@ typedef struct {
   Manager *manager; /* NULL once detached (removed, or the manager freed) */
   Modem *modem;
   gboolean probing;
-  guint pending;    /* eUICC probes and refreshes of the running probe */
-  GPtrArray *found; /* Euicc*: found by the running probe, not yet announced */
+  gboolean holds_modem; /* the running probe holds the modem (modem_acquire) */
+  guint pending;        /* eUICC probes and refreshes of the running probe */
+  GPtrArray *found;     /* Euicc*: found by the running probe, not yet announced */
   GSource *removed_source;
 } ModemEntry;
 
@@ -157,6 +158,12 @@ static void entry_probe_done(ModemEntry *entry)
 {
   Manager *manager = entry->manager;
 
+  /* The cards are read: each eUICC holds the modem for itself from here
+   * on, for as long as its operations need it. */
+  if (entry->holds_modem) {
+    entry->holds_modem = FALSE;
+    modem_release(entry->modem, NULL, NULL);
+  }
   if (!entry->probing)
     return;
   entry->probing = FALSE;
@@ -269,6 +276,8 @@ static void modem_probe_ready(GObject *source, GAsyncResult *res, gpointer user_
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) slots = modem_probe_finish(entry->modem, res, &error);
 
+  /* Held until every card found is read (entry_probe_done). */
+  entry->holds_modem = slots != NULL;
   if (!manager || manager->shutting_down) {
     entry_probe_done(entry);
     entry_unref(entry);
@@ -369,8 +378,8 @@ static void entry_detach(Manager *manager, ModemEntry *entry, const GError *erro
     euicc_invalidate(g_ptr_array_index(entry->found, i), error);
   g_ptr_array_set_size(entry->found, 0);
   entry_probe_done(entry);
-  /* Gone: an AT port inhibited in ModemManager is not used any more. */
-  modem_release_inhibition(entry->modem);
+  /* Gone: an AT port taken from ModemManager goes back to it now. */
+  modem_detach(entry->modem);
   entry->manager = NULL;
   g_ptr_array_remove(manager->modems, entry);
   entry_unref(entry);

@@ -36,9 +36,18 @@ struct _Modem {
   ModemSpec spec;
   Transport *transport;
   gboolean opened;
-  MmClient *mm;        /* borrowed; NULL: ModemManager is never asked */
-  gchar *mm_device;    /* ModemManager's Modem.Device for it, "" when unknown */
-  gboolean at_inhibit; /* inhibited for as long as esimd uses its AT port */
+  MmClient *mm;     /* borrowed; NULL: ModemManager is never asked */
+  gchar *mm_device; /* ModemManager's Modem.Device for it, "" when unknown */
+  /* ModemManager owns the AT port: it is opened, inside an inhibition, only
+   * while something holds the modem (modem_acquire), and closed and given
+   * back when the last holder lets go. */
+  gboolean on_demand;
+  gboolean inhibited; /* one mm_inhibit() of ours is not undone yet */
+  gboolean detached;  /* removed: nothing may take it again */
+  guint holders;      /* modem_acquire() not yet released */
+  guint session;      /* counts the openings of the port */
+  GQueue port_ops;    /* GTask: acquire, release, give back; the head runs */
+  gboolean port_op_running;
 };
 
 void modem_slot_probe_free(ModemSlotProbe *probe)
@@ -125,6 +134,7 @@ Modem *modem_new(const ModemSpec *spec, guint timeout_ms, MmClient *mm)
   modem->transport = transport_for(spec);
   modem->transport->timeout_ms = timeout_ms;
   modem->mm = mm;
+  g_queue_init(&modem->port_ops);
   if (*modem->spec.device) {
     modem->mm_device = g_strdup(modem->spec.device);
   } else if (mm && spec->kind != TRANSPORT_KIND_QRTR) {
@@ -165,19 +175,32 @@ static void release_ready(GObject *source, GAsyncResult *res, gpointer user_data
     g_warning("Giving %s back to ModemManager: %s", device, error->message);
 }
 
-void modem_release_inhibition(Modem *modem)
+/* The last word on a modem being freed: what is still inhibited goes back
+ * without waiting (the port is closed by then). */
+static void give_back_now(Modem *modem)
 {
-  if (!modem->at_inhibit)
+  if (!modem->inhibited)
     return;
-  modem->at_inhibit = FALSE;
-  g_info("Done with the AT port %s: giving %s back to ModemManager", modem->spec.port,
-         modem->mm_device);
+  modem->inhibited = FALSE;
+  if (mm_is_inhibited(modem->mm, modem->mm_device))
+    g_info("Done with the AT port %s: giving %s back to ModemManager", modem->spec.port,
+           modem->mm_device);
   mm_uninhibit(modem->mm, modem->mm_device, NULL, release_ready, g_strdup(modem->mm_device));
 }
 
 const char *modem_get_mm_device(Modem *modem)
 {
   return modem->mm_device;
+}
+
+gboolean modem_is_on_demand(Modem *modem)
+{
+  return modem->on_demand;
+}
+
+guint modem_get_port_session(Modem *modem)
+{
+  return modem->session;
 }
 
 static void final_close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -187,7 +210,7 @@ static void final_close_ready(GObject *source, GAsyncResult *res, gpointer user_
 
   if (!transport_close_finish(modem->transport, res, &error))
     g_debug("Closing %s: %s", modem->spec.port, error->message);
-  modem_release_inhibition(modem);
+  give_back_now(modem);
   modem_free(modem);
 }
 
@@ -195,6 +218,7 @@ void modem_unref(Modem *modem)
 {
   if (!g_atomic_int_dec_and_test(&modem->ref_count))
     return;
+  /* Every port operation holds a reference: none is queued now. */
   if (modem->opened) {
     /* The port is released asynchronously; the backend may still have a
      * reply to drain. */
@@ -202,7 +226,7 @@ void modem_unref(Modem *modem)
     transport_close(modem->transport, NULL, final_close_ready, modem);
     return;
   }
-  modem_release_inhibition(modem);
+  give_back_now(modem);
   modem_free(modem);
 }
 
@@ -221,15 +245,307 @@ gboolean modem_is_removed(Modem *modem)
   return modem->transport->removed;
 }
 
+/* ---- holding the port ---- */
+
+/*
+ * ModemManager opens the AT ports it uses with TIOCEXCL. To talk AT on such
+ * a port esimd has ModemManager let go of the whole modem (InhibitDevice),
+ * and while it is inhibited ModemManager manages nothing on it: no data
+ * connection, no calls. So esimd holds it only while a probe or a card
+ * operation needs the port: acquire inhibits and opens, the last release
+ * closes and gives the modem back. Acquire, release and give back run one at
+ * a time, in call order, so that a release never closes the port under an
+ * acquire in flight.
+ */
+
+static const char tag_port;
+
+typedef enum {
+  PORT_OP_ACQUIRE,
+  PORT_OP_RELEASE,
+  PORT_OP_GIVE_BACK, /* close and give back, whoever holds it */
+} PortOpKind;
+
+typedef enum {
+  PORT_STEP_FIRST,
+  PORT_STEP_INHIBIT,
+  PORT_STEP_OPEN,
+  PORT_STEP_CLOSE,
+  PORT_STEP_UNINHIBIT,
+  PORT_STEP_LAST,
+} PortStep;
+
+typedef struct {
+  Modem *modem;
+  PortOpKind kind;
+  PortStep step;
+  GError *busy;  /* the port was busy at the first try: why */
+  GError *error; /* the outcome, NULL: success */
+} PortContext;
+
+static void port_context_free(PortContext *ctx)
+{
+  modem_unref(ctx->modem);
+  g_clear_error(&ctx->busy);
+  g_clear_error(&ctx->error);
+  g_free(ctx);
+}
+
+static void port_step(GTask *task);
+
+static void port_ops_run(Modem *modem)
+{
+  GTask *head = g_queue_peek_head(&modem->port_ops);
+
+  if (!head || modem->port_op_running)
+    return;
+  modem->port_op_running = TRUE;
+  port_step(head);
+}
+
+static void port_op_start(Modem *modem, PortOpKind kind, GCancellable *cancellable,
+                          GAsyncReadyCallback cb, gpointer user_data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, user_data);
+  PortContext *ctx = g_new0(PortContext, 1);
+
+  g_task_set_source_tag(task, (gpointer)&tag_port);
+  /* The outcome is what was done to the port, even after a late cancel. */
+  g_task_set_check_cancellable(task, FALSE);
+  ctx->modem = modem_ref(modem);
+  ctx->kind = kind;
+  g_task_set_task_data(task, ctx, (GDestroyNotify)port_context_free);
+  g_queue_push_tail(&modem->port_ops, task);
+  port_ops_run(modem);
+}
+
+static void port_next(GTask *task, PortStep step)
+{
+  PortContext *ctx = g_task_get_task_data(task);
+
+  ctx->step = step;
+  port_step(task);
+}
+
+/* Fails the operation after undoing what it did to the port. */
+static void port_fail(GTask *task, GError *error)
+{
+  PortContext *ctx = g_task_get_task_data(task);
+
+  g_clear_error(&ctx->error);
+  ctx->error = error;
+  port_next(task, ctx->modem->opened ? PORT_STEP_CLOSE : PORT_STEP_UNINHIBIT);
+}
+
+static void port_inhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  PortContext *ctx = g_task_get_task_data(task);
+  Modem *modem = ctx->modem;
+  GError *error = NULL;
+
+  if (!mm_inhibit_finish(modem->mm, res, &error)) {
+    if (ctx->busy) {
+      g_prefix_error(&ctx->busy, "%s; ", error->message);
+      g_error_free(error);
+      error = g_steal_pointer(&ctx->busy);
+    }
+    port_fail(task, error);
+    return;
+  }
+  /* Counted by the client whether or not ModemManager held anything: the
+   * uninhibit that balances it comes when the port is given back. */
+  modem->inhibited = TRUE;
+  if (!mm_is_inhibited(modem->mm, modem->mm_device) && ctx->busy) {
+    /* ModemManager is not running or does not manage the modem: someone
+     * else holds the port, and the error says so. */
+    port_fail(task, g_steal_pointer(&ctx->busy));
+    return;
+  }
+  if (g_cancellable_set_error_if_cancelled(g_task_get_cancellable(task), &error)) {
+    port_fail(task, error);
+    return;
+  }
+  port_next(task, PORT_STEP_OPEN);
+}
+
+static void port_open_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  PortContext *ctx = g_task_get_task_data(task);
+  Modem *modem = ctx->modem;
+  GError *error = NULL;
+
+  if (!transport_open_finish(modem->transport, res, &error)) {
+    /* ModemManager uses AT ports with TIOCEXCL: ask it to let go of the
+     * modem once, then open again. */
+    if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_BUSY) && !ctx->busy &&
+        !modem->inhibited && modem->mm && *modem->mm_device) {
+      g_info("%s is held by another program; asking ModemManager to release %s", modem->spec.port,
+             modem->mm_device);
+      ctx->busy = error;
+      port_next(task, PORT_STEP_INHIBIT);
+      return;
+    }
+    port_fail(task, error);
+    return;
+  }
+  modem->opened = TRUE;
+  modem->session++;
+  modem->holders++;
+  if (modem->inhibited && !modem->on_demand) {
+    modem->on_demand = TRUE;
+    g_info("ModemManager owns the AT port %s: esimd uses it, with %s inhibited, only while it "
+           "reads the card or runs an operation",
+           modem->spec.port, modem->mm_device);
+  }
+  if (modem->inhibited && mm_is_inhibited(modem->mm, modem->mm_device))
+    g_info("Took %s from ModemManager: the AT port %s is open", modem->mm_device, modem->spec.port);
+  port_next(task, PORT_STEP_LAST);
+}
+
+static void port_close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  PortContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!transport_close_finish(ctx->modem->transport, res, &error))
+    g_debug("Closing %s: %s", ctx->modem->spec.port, error->message);
+  port_next(task, PORT_STEP_UNINHIBIT);
+}
+
+static void port_uninhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  PortContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!mm_uninhibit_finish(ctx->modem->mm, res, &error))
+    g_warning("Giving %s back to ModemManager: %s", ctx->modem->mm_device, error->message);
+  port_next(task, PORT_STEP_LAST);
+}
+
+static void port_step(GTask *task)
+{
+  PortContext *ctx = g_task_get_task_data(task);
+  Modem *modem = ctx->modem;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case PORT_STEP_FIRST:
+    if (ctx->kind == PORT_OP_RELEASE) {
+      /* None left after a give back: the port is closed already. */
+      if (modem->holders > 0)
+        modem->holders--;
+      /* A port ModemManager does not own stays open for the next one. */
+      port_next(task, modem->holders > 0 || !modem->on_demand ? PORT_STEP_LAST : PORT_STEP_CLOSE);
+      return;
+    }
+    if (ctx->kind == PORT_OP_GIVE_BACK) {
+      modem->holders = 0;
+      port_next(task, PORT_STEP_CLOSE);
+      return;
+    }
+    if (modem->detached || modem->transport->removed) {
+      ctx->error = g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE, "The modem was removed");
+      port_next(task, PORT_STEP_LAST);
+      return;
+    }
+    if (modem->opened) {
+      modem->holders++;
+      port_next(task, PORT_STEP_LAST);
+      return;
+    }
+    ctx->step = modem->on_demand ? PORT_STEP_INHIBIT : PORT_STEP_OPEN;
+    port_step(task);
+    return;
+  case PORT_STEP_INHIBIT:
+    g_debug("Asking ModemManager to release %s for its AT port %s", modem->mm_device,
+            modem->spec.port);
+    mm_inhibit(modem->mm, modem->mm_device, cancellable, port_inhibit_ready, task);
+    return;
+  case PORT_STEP_OPEN:
+    transport_open(modem->transport, cancellable, port_open_ready, task);
+    return;
+  case PORT_STEP_CLOSE:
+    if (modem->opened) {
+      modem->opened = FALSE;
+      transport_close(modem->transport, NULL, port_close_ready, task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case PORT_STEP_UNINHIBIT:
+    if (modem->inhibited) {
+      modem->inhibited = FALSE;
+      if (mm_is_inhibited(modem->mm, modem->mm_device))
+        g_info("Done with the AT port %s: giving %s back to ModemManager", modem->spec.port,
+               modem->mm_device);
+      mm_uninhibit(modem->mm, modem->mm_device, NULL, port_uninhibit_ready, task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case PORT_STEP_LAST:
+    /* The head is this task: one runs at a time. */
+    g_queue_pop_head(&modem->port_ops);
+    modem->port_op_running = FALSE;
+    if (ctx->error)
+      g_task_return_error(task, g_steal_pointer(&ctx->error));
+    else
+      g_task_return_boolean(task, TRUE);
+    port_ops_run(modem);
+    g_object_unref(task);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+void modem_acquire(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb,
+                   gpointer user_data)
+{
+  port_op_start(modem, PORT_OP_ACQUIRE, cancellable, cb, user_data);
+}
+
+static gboolean port_op_finish(GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)&tag_port), FALSE);
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+gboolean modem_acquire_finish(Modem *modem, GAsyncResult *res, GError **error)
+{
+  return port_op_finish(res, error);
+}
+
+void modem_release(Modem *modem, GAsyncReadyCallback cb, gpointer user_data)
+{
+  port_op_start(modem, PORT_OP_RELEASE, NULL, cb, user_data);
+}
+
+gboolean modem_release_finish(Modem *modem, GAsyncResult *res, GError **error)
+{
+  return port_op_finish(res, error);
+}
+
+void modem_detach(Modem *modem)
+{
+  if (modem->detached)
+    return;
+  modem->detached = TRUE;
+  /* Whatever still holds it lets go later; ModemManager gets it now. */
+  if (modem->on_demand)
+    port_op_start(modem, PORT_OP_GIVE_BACK, NULL, NULL, NULL);
+}
+
 /* ---- probe ---- */
 
 static const char tag_probe;
-static const char tag_close;
 
 typedef enum {
   PROBE_STEP_FIRST,
-  PROBE_STEP_OPEN,
-  PROBE_STEP_INHIBIT,
+  PROBE_STEP_ACQUIRE,
   PROBE_STEP_LIST_SLOTS,
   PROBE_STEP_SLOTS,
   PROBE_STEP_LAST,
@@ -239,19 +555,21 @@ typedef struct {
   Modem *modem;
   ProbeStep step;
   guint64 skip_slots;
+  gboolean held;      /* the probe holds the modem (modem_acquire) */
   GPtrArray *slots;   /* TransportSlot* */
   GPtrArray *results; /* ModemSlotProbe*, parallel to slots */
   guint slot_index;   /* the slot being probed */
   guint aid_index;    /* the AID being tried on it */
-  GError *busy;       /* the AT port was busy: why, until the retry */
 } ProbeContext;
 
 static void probe_context_free(ProbeContext *ctx)
 {
+  /* Failed, or abandoned, holding the modem: let go of it. */
+  if (ctx->held)
+    modem_release(ctx->modem, NULL, NULL);
   modem_unref(ctx->modem);
   g_clear_pointer(&ctx->slots, g_ptr_array_unref);
   g_clear_pointer(&ctx->results, g_ptr_array_unref);
-  g_clear_error(&ctx->busy);
   g_free(ctx);
 }
 
@@ -263,64 +581,20 @@ static void probe_fail(GTask *task, GError *error)
   g_object_unref(task);
 }
 
-static void open_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+static void acquire_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
   ProbeContext *ctx = g_task_get_task_data(task);
   GError *error = NULL;
 
-  if (!transport_open_finish(ctx->modem->transport, res, &error)) {
-    Modem *modem = ctx->modem;
-
-    /* ModemManager uses AT ports with TIOCEXCL: ask it to let go of the
-     * modem once, then open again. */
-    if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_BUSY) && !ctx->busy &&
-        !modem->at_inhibit && modem->mm && *modem->mm_device) {
-      g_info("%s is held by another program; asking ModemManager to release %s", modem->spec.port,
-             modem->mm_device);
-      ctx->busy = error;
-      ctx->step = PROBE_STEP_INHIBIT;
-      probe_step(task);
-      return;
-    }
-    /* The retry failed too: what was inhibited for it is of no use. */
-    if (ctx->busy)
-      modem_release_inhibition(modem);
+  if (!modem_acquire_finish(ctx->modem, res, &error)) {
     probe_fail(task, error);
     return;
   }
-  if (ctx->busy)
-    g_info("Opened the AT port %s; %s stays inhibited in ModemManager while esimd uses it",
-           ctx->modem->spec.port, ctx->modem->mm_device);
-  ctx->modem->opened = TRUE;
-  ctx->step = PROBE_STEP_LIST_SLOTS;
+  ctx->held = TRUE;
+  ctx->step++;
   probe_step(task);
 }
-
-static void inhibit_ready(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  ProbeContext *ctx = g_task_get_task_data(task);
-  Modem *modem = ctx->modem;
-  g_autoptr(GError) error = NULL;
-
-  if (!mm_inhibit_finish(modem->mm, res, &error)) {
-    g_prefix_error(&ctx->busy, "%s; ", error->message);
-    probe_fail(task, g_steal_pointer(&ctx->busy));
-    return;
-  }
-  if (!mm_is_inhibited(modem->mm, modem->mm_device)) {
-    /* ModemManager is not running or does not know the modem: someone
-     * else holds the port, and the error says so. The call still counts. */
-    mm_uninhibit(modem->mm, modem->mm_device, NULL, release_ready, g_strdup(modem->mm_device));
-    probe_fail(task, g_steal_pointer(&ctx->busy));
-    return;
-  }
-  modem->at_inhibit = TRUE;
-  ctx->step = PROBE_STEP_OPEN;
-  probe_step(task);
-}
-
 static void list_slots_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
@@ -402,16 +676,9 @@ static void probe_step(GTask *task)
   case PROBE_STEP_FIRST:
     ctx->step++;
     /* fall through */
-  case PROBE_STEP_OPEN:
-    if (!ctx->modem->opened) {
-      transport_open(t, cancellable, open_ready, task);
-      return;
-    }
-    ctx->step = PROBE_STEP_LIST_SLOTS;
-    probe_step(task);
-    return;
-  case PROBE_STEP_INHIBIT:
-    mm_inhibit(ctx->modem->mm, ctx->modem->mm_device, cancellable, inhibit_ready, task);
+  case PROBE_STEP_ACQUIRE:
+    /* Opens the port, first inhibiting the modem if ModemManager owns it. */
+    modem_acquire(ctx->modem, cancellable, acquire_ready, task);
     return;
   case PROBE_STEP_LIST_SLOTS:
     transport_list_slots(t, cancellable, list_slots_ready, task);
@@ -431,6 +698,8 @@ static void probe_step(GTask *task)
     ctx->step++;
     /* fall through */
   case PROBE_STEP_LAST:
+    /* The caller holds the modem from here on, with the channels open. */
+    ctx->held = FALSE;
     g_task_return_pointer(task, g_steal_pointer(&ctx->results), (GDestroyNotify)g_ptr_array_unref);
     g_object_unref(task);
     return;
@@ -457,15 +726,14 @@ GPtrArray *modem_probe_finish(Modem *modem, GAsyncResult *res, GError **error)
   return g_task_propagate_pointer(G_TASK(res), error);
 }
 
+static const char tag_close;
+
 static void close_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
-  Modem *modem = g_task_get_task_data(task);
   GError *error = NULL;
 
-  /* The port is closed: ModemManager may have the modem back. */
-  modem_release_inhibition(modem);
-  if (!transport_close_finish(modem->transport, res, &error))
+  if (!port_op_finish(res, &error))
     g_task_return_error(task, error);
   else
     g_task_return_boolean(task, TRUE);
@@ -479,14 +747,9 @@ void modem_close(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb
 
   g_task_set_source_tag(task, (gpointer)&tag_close);
   g_task_set_task_data(task, modem_ref(modem), (GDestroyNotify)modem_unref);
-  if (!modem->opened) {
-    modem_release_inhibition(modem);
-    g_task_return_boolean(task, TRUE);
-    g_object_unref(task);
-    return;
-  }
-  modem->opened = FALSE;
-  transport_close(modem->transport, cancellable, close_ready, task);
+  /* After whatever the port is doing now: the port closes, and ModemManager
+   * has back what was inhibited for it. */
+  port_op_start(modem, PORT_OP_GIVE_BACK, NULL, close_ready, task);
 }
 
 gboolean modem_close_finish(Modem *modem, GAsyncResult *res, GError **error)

@@ -39,10 +39,8 @@ typedef struct {
 
 void modem_slot_probe_free(ModemSlotProbe *probe);
 
-/* mm (borrowed, may be NULL): the ModemManager client; when the modem's
- * AT port is busy, the modem is inhibited in ModemManager and the port
- * opened again, and it stays inhibited until the modem is closed, removed or
- * freed. */
+/* mm (borrowed, may be NULL): the ModemManager client, asked to let go of
+ * the modem when its AT port is busy (see modem_acquire). */
 Modem *modem_new(const ModemSpec *spec, guint timeout_ms, MmClient *mm);
 Modem *modem_ref(Modem *modem);
 /* The last reference closes the port (asynchronously) and frees it. */
@@ -56,21 +54,43 @@ gboolean modem_is_removed(Modem *modem);
  * or for a port given without one the USB or PCI device above it; "" when
  * unknown (then ModemManager is never asked about it). */
 const char *modem_get_mm_device(Modem *modem);
-/* Gives ModemManager back a modem inhibited for its AT port (the modem was
- * removed); nothing when it holds none. */
-void modem_release_inhibition(Modem *modem);
 
 /*
- * Opens the port if it is not open, lists the slots, and on each slot with a
- * card whose bit is not set in skip_slots (bit n for slot n) looks for an
- * ISD-R, leaving a channel open to the one found. Returns a GPtrArray of
- * ModemSlotProbe for every slot the modem has.
+ * Holding the port. A modem's port is open while anything holds it. Most
+ * ports, once opened, stay open until the modem goes. An AT port that
+ * ModemManager owns (busy at the first open, ModemManager managing the
+ * modem) is "on demand": the first acquire inhibits the modem in
+ * ModemManager and opens the port, the last release closes the port and
+ * gives the modem back. Acquires and releases run in call order.
+ */
+void modem_acquire(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb,
+                   gpointer user_data);
+gboolean modem_acquire_finish(Modem *modem, GAsyncResult *res, GError **error);
+/* cb may be NULL; it completes once the port is closed and given back. */
+void modem_release(Modem *modem, GAsyncReadyCallback cb, gpointer user_data);
+gboolean modem_release_finish(Modem *modem, GAsyncResult *res, GError **error);
+/* TRUE once the port is known to be ModemManager's: used only while held. */
+gboolean modem_is_on_demand(Modem *modem);
+/* Changes every time the port is opened: logical channels do not outlive
+ * the port session they were opened in. */
+guint modem_get_port_session(Modem *modem);
+/* The modem was removed: an on-demand port is closed and ModemManager gets
+ * the modem back now, whoever still holds it; no acquire succeeds after. */
+void modem_detach(Modem *modem);
+
+/*
+ * Acquires the modem, lists the slots, and on each slot with a card whose
+ * bit is not set in skip_slots (bit n for slot n) looks for an ISD-R,
+ * leaving a channel open to the one found. Returns a GPtrArray of
+ * ModemSlotProbe for every slot the modem has; the caller then holds the
+ * modem once, and releases it (modem_release) when it has read the cards.
  */
 void modem_probe(Modem *modem, guint64 skip_slots, GCancellable *cancellable,
                  GAsyncReadyCallback cb, gpointer user_data);
 GPtrArray *modem_probe_finish(Modem *modem, GAsyncResult *res, GError **error);
 
-/* Closes the port now; the modem stays usable only for freeing. */
+/* Closes the port now, after what it is doing, and gives back an inhibition
+ * held for it; the modem stays usable only for freeing. */
 void modem_close(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb,
                  gpointer user_data);
 gboolean modem_close_finish(Modem *modem, GAsyncResult *res, GError **error);

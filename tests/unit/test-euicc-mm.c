@@ -3,13 +3,15 @@
  * esimd beside ModemManager, through the service layer: a profile switch is
  * wrapped in InhibitDevice(device, true) before the card sees it and
  * InhibitDevice(device, false) after, whatever its outcome; an AT port that
- * ModemManager holds is opened after inhibiting the modem and stays
- * inhibited while esimd uses it; without ModemManager everything works as
- * before. A fake ModemManager on a private dbus-daemon records every
- * InhibitDevice call with the number of APDUs the card had seen by then;
- * modem-sim plays the modem. Also the AT quirk that comes with a modem from
- * discovery: +CSIM only, against a scripted AT modem on a pty that records
- * every command. Every wait is bounded.
+ * ModemManager holds is used only inside inhibition windows (the probe, then
+ * each burst of operations), closed between them, and the modem given back
+ * after each; without ModemManager everything works as before. A fake
+ * ModemManager on a private dbus-daemon records every InhibitDevice call
+ * with the number of APDUs the card had seen by then, and plays the AT
+ * port's owner: it lets go of the port (TIOCEXCL) when inhibited and takes
+ * it again when given the modem back; modem-sim plays the modem. Also the AT quirk that comes with
+ * a modem from discovery: +CSIM only, against a scripted AT modem on a pty that records every
+ * command. Every wait is bounded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,7 +43,10 @@
 
 #define ICCID_FIRST "8944476500001234567"   /* three-profiles: enabled */
 #define ICCID_SECOND "89012604100000123456" /* three-profiles: disabled */
+#define ICCID_THIRD "89445001000000654321"  /* three-profiles: disabled */
 #define ICCID_PPR1 "8944500000000000101"    /* ppr: enabled, may not be disabled */
+/* Longer than esimd keeps a modem after its last operation (2 s). */
+#define PAST_LINGER_MS 3000
 
 static const char fake_mm_xml[] = "<node>"
                                   " <interface name='org.freedesktop.ModemManager1'>"
@@ -60,7 +65,9 @@ static const char fake_mm_xml[] = "<node>"
 typedef struct {
   gchar *uid;
   gboolean inhibit;
-  guint apdus; /* what the card in slot 1 had seen when the call came */
+  guint apdus;        /* what the card in slot 1 had seen when the call came */
+  guint32 channels;   /* the logical channels open on the card then */
+  gboolean port_free; /* uninhibit: nobody held the AT port when the owner took it back */
 } InhibitCall;
 
 typedef struct {
@@ -84,6 +91,7 @@ typedef struct {
   guint registrations[2];
   GPtrArray *calls; /* InhibitCall* */
   int holder;       /* the fd holding the AT port exclusively, -1 when none */
+  gboolean owner;   /* the fake ModemManager owns the AT port (takes it back) */
 } Fixture;
 
 /* ---- bounded waiting ---------------------------------------------------- */
@@ -126,6 +134,16 @@ static void wait_calls(Fixture *f, guint want)
   assert_int_equal(f->calls->len, want);
 }
 
+/* Runs the main loop for ms: for what must NOT happen meanwhile. */
+static void run_for(guint ms)
+{
+  gboolean expired = FALSE;
+
+  g_timeout_add(ms, on_wait_limit, &expired);
+  while (!expired)
+    g_main_context_iteration(NULL, TRUE);
+}
+
 static void drain(void)
 {
   for (guint i = 0; i < 1000 && g_main_context_pending(NULL); i++)
@@ -154,6 +172,33 @@ static void release_port(Fixture *f)
   f->holder = -1;
 }
 
+/* TRUE when someone holds the port with TIOCEXCL. root opens it anyway;
+ * anyone else is refused. */
+static gboolean port_is_exclusive(Fixture *f)
+{
+  int excl = 0;
+  int fd = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+  if (fd < 0)
+    return TRUE;
+  if (ioctl(fd, TIOCGEXCL, &excl) < 0)
+    excl = 0;
+  close(fd);
+  return excl != 0;
+}
+
+/* The owner takes its port back, as ModemManager does when it gets the
+ * modem back; whether esimd had let go of it by then is recorded. */
+static void take_port(Fixture *f, InhibitCall *c)
+{
+  c->port_free = !port_is_exclusive(f);
+  if (f->holder >= 0)
+    return;
+  f->holder = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (f->holder >= 0 && ioctl(f->holder, TIOCEXCL) < 0)
+    release_port(f);
+}
+
 static void fake_method_call(GDBusConnection *connection, const char *sender,
                              const char *object_path, const char *interface_name,
                              const char *method_name, GVariant *parameters,
@@ -178,10 +223,14 @@ static void fake_method_call(GDBusConnection *connection, const char *sender,
 
     g_variant_get(parameters, "(sb)", &c->uid, &c->inhibit);
     c->apdus = card_apdus(f);
+    c->channels = euicc_sim_get_open_channels(modem_sim_get_card(f->ms, 1));
     g_ptr_array_add(f->calls, c);
-    /* ModemManager closes the modem's ports when it is inhibited. */
+    /* ModemManager closes the modem's ports when it is inhibited, and
+     * opens them again when it has the modem back. */
     if (c->inhibit)
       release_port(f);
+    else if (f->owner && !modem_sim_is_unplugged(f->ms))
+      take_port(f, c);
     g_dbus_method_invocation_return_value(invocation, NULL);
     return;
   }
@@ -307,6 +356,7 @@ static int setup_with(void **state, const SimSetup *s)
     f->holder = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_CLOEXEC);
     assert_true(f->holder >= 0);
     assert_int_equal(ioctl(f->holder, TIOCEXCL), 0);
+    f->owner = s->mm_running;
   }
 
   f->mm = mm_client_new(f->bus_address);
@@ -385,6 +435,14 @@ static int setup_at_held(void **state)
   return setup_with(state, &s);
 }
 
+static int setup_at_free(void **state)
+{
+  static const SimSetup s = {
+      .protocol = MODEM_SIM_PROTOCOL_AT, .card = "three-profiles.card", .mm_running = TRUE};
+
+  return setup_with(state, &s);
+}
+
 static int setup_at_held_no_mm(void **state)
 {
   static const SimSetup s = {
@@ -419,6 +477,7 @@ typedef struct {
   Fixture *f;
   GAsyncResult *res;
   guint calls_at_answer; /* InhibitDevice calls seen when the answer came */
+  gpointer data;
 } Answer;
 
 static void got_answer(GObject *source, GAsyncResult *res, gpointer data)
@@ -608,37 +667,255 @@ static void test_without_modemmanager_switches_work(void **state)
   assert_int_equal(f->calls->len, 0);
 }
 
-static void test_busy_at_port_is_inhibited_then_opened(void **state)
+/*
+ * The calls so far make n inhibition windows of an AT port ModemManager
+ * owns: inhibit, uninhibit, in turn. Every APDU the card saw came inside a
+ * window, every window was used, and when ModemManager got the modem back
+ * the card's channels and the port were closed.
+ */
+static void assert_windows(Fixture *f, guint n)
+{
+  assert_int_equal(f->calls->len, 2 * n);
+  for (guint i = 0; i < f->calls->len; i++) {
+    const InhibitCall *c = call_at(f, i);
+
+    assert_string_equal(c->uid, MODEM_DEVICE);
+    assert_int_equal(c->inhibit, i % 2 == 0);
+    if (i % 2 == 1) {
+      assert_true(c->apdus > call_at(f, i - 1)->apdus);
+      assert_int_equal(c->channels, 0);
+      assert_true(c->port_free);
+    } else {
+      assert_int_equal(c->apdus, i == 0 ? 0 : call_at(f, i - 1)->apdus);
+    }
+  }
+  assert_int_equal(card_apdus(f), call_at(f, f->calls->len - 1)->apdus);
+}
+
+static void queue_nickname(Fixture *f, const char *iccid, const char *nickname, Answer *a)
+{
+  Euicc *euicc = the_euicc(f);
+
+  a->f = f;
+  euicc_profile_set_nickname(euicc, id_of(euicc, iccid), nickname, NULL, got_answer, a);
+}
+
+static void assert_answered_ok(Fixture *f, Answer *a)
+{
+  g_autoptr(GError) error = NULL;
+
+  wait_result(&a->res);
+  if (!euicc_operation_finish(the_euicc(f), a->res, &error))
+    fail_msg("operation: %s", error->message);
+  g_clear_object(&a->res);
+}
+
+static void test_busy_at_port_is_given_back_after_the_probe(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  const Profile *enabled;
+  guint apdus;
+
+  /* The probe found the port busy, had ModemManager release the modem,
+   * read the card, closed the port and gave the modem back. */
+  wait_calls(f, 2);
+  assert_windows(f, 1);
+  assert_true(f->holder >= 0);
+  assert_true(port_is_exclusive(f));
+
+  /* What it read is served from the cache, without the modem. */
+  apdus = card_apdus(f);
+  assert_string_equal(euicc_get_eid(euicc), euicc_sim_get_eid(modem_sim_get_card(f->ms, 1)));
+  assert_int_equal(euicc_get_profiles(euicc)->len, 3);
+  enabled = euicc_get_enabled_profile(euicc);
+  assert_non_null(enabled);
+  assert_string_equal(enabled->iccid, ICCID_FIRST);
+  assert_string_equal(enabled->nickname, "Work");
+  assert_true(*euicc_get_info(euicc)->svn);
+  assert_int_equal(card_apdus(f), apdus);
+  assert_int_equal(f->calls->len, 2);
+}
+
+static void test_busy_at_port_each_operation_takes_the_modem_again(void **state)
 {
   Fixture *f = *state;
   Euicc *euicc = the_euicc(f);
   Answer a = {0};
-  g_autoptr(GAsyncResult) res = NULL;
+  Answer b = {0};
   g_autoptr(GError) error = NULL;
 
-  /* The probe found the port busy, had ModemManager release it, opened it
-   * and read the card. */
-  assert_int_equal(f->holder, -1);
-  assert_int_equal(f->calls->len, 1);
-  assert_string_equal(call_at(f, 0)->uid, MODEM_DEVICE);
-  assert_true(call_at(f, 0)->inhibit);
-  assert_int_equal(call_at(f, 0)->apdus, 0);
-  assert_int_equal(euicc_get_profiles(euicc)->len, 3);
+  wait_calls(f, 2);
 
-  /* A switch meanwhile: ModemManager has the modem inhibited already, and
-   * must not get it back when the switch ends. */
+  /* A switch: the modem is taken again, once (the switch's own inhibition
+   * is the port's), and the caller hears back inside the window. */
   if (!run_op(f, OP_ENABLE, id_of(euicc, ICCID_SECOND), &a, &error))
     fail_msg("enable: %s", error->message);
   g_clear_object(&a.res);
-  assert_int_equal(f->calls->len, 1);
+  assert_int_equal(a.calls_at_answer, 3);
+  assert_int_equal(euicc_sim_get_profile_state(modem_sim_get_card(f->ms, 1), ICCID_SECOND), 1);
+  assert_string_equal(euicc_get_enabled_profile(euicc)->iccid, ICCID_SECOND);
+  wait_calls(f, 4);
+  assert_windows(f, 2);
+  assert_true(f->holder >= 0);
 
-  /* Shut down: the port closes and ModemManager gets the modem back. */
+  /* Any operation, not only switches: taken and given back again. */
+  queue_nickname(f, ICCID_THIRD, "Travel", &b);
+  assert_answered_ok(f, &b);
+  assert_int_equal(b.calls_at_answer, 5);
+  assert_string_equal(euicc_sim_get_profile_nickname(modem_sim_get_card(f->ms, 1), ICCID_THIRD),
+                      "Travel");
+  wait_calls(f, 6);
+  assert_windows(f, 3);
+  assert_true(f->holder >= 0);
+}
+
+typedef struct {
+  Fixture *f;
+  Answer *late;
+} BurstEnd;
+
+/* The last answer of the burst: one more call comes while esimd still
+ * holds the modem. */
+static void got_last_of_burst(GObject *source, GAsyncResult *res, gpointer data)
+{
+  Answer *a = data;
+  BurstEnd *end = a->data;
+
+  got_answer(source, res, a);
+  queue_nickname(end->f, ICCID_FIRST, "Late", end->late);
+}
+
+static void test_busy_at_port_burst_is_served_in_one_window(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  static const char *const names[] = {"One", "Two", "Three"};
+  Answer burst[5] = {{0}};
+  Answer late = {0};
+  BurstEnd end = {f, &late};
+  EuiccSim *card;
+
+  wait_calls(f, 2);
+
+  /* Five calls at once, queued behind one another. */
+  for (guint i = 0; i < 3; i++)
+    queue_nickname(f, ICCID_FIRST, names[i], &burst[i]);
+  burst[3].f = f;
+  euicc_set_default_smdp_address(euicc, "smdp.example.com", NULL, got_answer, &burst[3]);
+  burst[4].f = f;
+  burst[4].data = &end;
+  euicc_profile_enable(euicc, id_of(euicc, ICCID_SECOND), NULL, got_last_of_burst, &burst[4]);
+  for (guint i = 0; i < G_N_ELEMENTS(burst); i++) {
+    assert_answered_ok(f, &burst[i]);
+    assert_int_equal(burst[i].calls_at_answer, 3);
+  }
+  assert_answered_ok(f, &late);
+  assert_int_equal(late.calls_at_answer, 3);
+
+  /* One window for all six; the modem goes back once. */
+  wait_calls(f, 4);
+  assert_windows(f, 2);
+  run_for(PAST_LINGER_MS);
+  assert_int_equal(f->calls->len, 4);
+  card = modem_sim_get_card(f->ms, 1);
+  assert_string_equal(euicc_sim_get_profile_nickname(card, ICCID_FIRST), "Late");
+  assert_string_equal(euicc_sim_get_default_smdp_address(card), "smdp.example.com");
+  assert_int_equal(euicc_sim_get_profile_state(card, ICCID_SECOND), 1);
+}
+
+static void test_busy_at_port_shutdown_gives_modem_back(void **state)
+{
+  Fixture *f = *state;
+  Answer a = {0};
+  g_autoptr(GAsyncResult) res = NULL;
+
+  wait_calls(f, 2);
+  queue_nickname(f, ICCID_FIRST, "Home", &a);
+  assert_answered_ok(f, &a);
+  assert_int_equal(f->calls->len, 3); /* held a moment after the answer */
+
+  /* Shut down meanwhile: the modem goes back before the shutdown is
+   * done, without waiting out the linger. */
   manager_shutdown(f->manager, NULL, got_result, &res);
   wait_result(&res);
   assert_true(manager_shutdown_finish(f->manager, res, NULL));
+  assert_windows(f, 2);
+  assert_true(f->holder >= 0);
+}
+
+static gboolean removed_at_least(Fixture *f, guint n)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
+
+  while (f->removed < n && !expired)
+    g_main_context_iteration(NULL, TRUE);
+  if (!expired)
+    g_source_remove(id);
+  return f->removed >= n;
+}
+
+static void test_busy_at_port_unplug_gives_modem_back(void **state)
+{
+  Fixture *f = *state;
+  Answer a = {0};
+
   wait_calls(f, 2);
-  assert_string_equal(call_at(f, 1)->uid, MODEM_DEVICE);
-  assert_false(call_at(f, 1)->inhibit);
+  queue_nickname(f, ICCID_FIRST, "Home", &a);
+  assert_answered_ok(f, &a);
+  assert_int_equal(f->calls->len, 3);
+
+  /* Unplugged while esimd holds it: the eUICC goes, and ModemManager is
+   * told at once that the modem is its own again. */
+  modem_sim_unplug(f->ms);
+  assert_true(removed_at_least(f, 1));
+  wait_calls(f, 4);
+  assert_string_equal(call_at(f, 3)->uid, MODEM_DEVICE);
+  assert_false(call_at(f, 3)->inhibit);
+  assert_int_equal(call_at(f, 3)->apdus, card_apdus(f));
+  run_for(PAST_LINGER_MS);
+  assert_int_equal(f->calls->len, 4);
+}
+
+static void test_busy_at_port_removal_gives_modem_back(void **state)
+{
+  Fixture *f = *state;
+  Answer a = {0};
+
+  wait_calls(f, 2);
+  queue_nickname(f, ICCID_FIRST, "Home", &a);
+  assert_answered_ok(f, &a);
+  assert_int_equal(f->calls->len, 3);
+
+  /* Discovery saw the modem go while esimd held it. */
+  manager_remove_modem(f->manager, modem_sim_get_port(f->ms));
+  assert_int_equal(f->removed, 1);
+  wait_calls(f, 4);
+  assert_windows(f, 2);
+  run_for(PAST_LINGER_MS);
+  assert_int_equal(f->calls->len, 4);
+}
+
+static void test_free_at_port_stays_open_beside_modemmanager(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  guint before = card_apdus(f);
+  Answer a = {0};
+  g_autoptr(GError) error = NULL;
+
+  /* Nobody held the port: esimd opened it without asking ModemManager and
+   * keeps it, as for QMI and MBIM. */
+  assert_int_equal(f->calls->len, 0);
+  assert_true(port_is_exclusive(f));
+  if (!run_op(f, OP_ENABLE, id_of(euicc, ICCID_SECOND), &a, &error))
+    fail_msg("enable: %s", error->message);
+  g_clear_object(&a.res);
+  assert_wrapped(f, &a, before);
+  run_for(PAST_LINGER_MS);
+  assert_int_equal(f->calls->len, 2);
+  assert_true(port_is_exclusive(f));
 }
 
 static void test_busy_at_port_without_modemmanager_stays_busy(void **state)
@@ -803,8 +1080,20 @@ int main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_without_modemmanager_switches_work, setup_no_mm,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_busy_at_port_is_inhibited_then_opened, setup_at_held,
+      cmocka_unit_test_setup_teardown(test_busy_at_port_is_given_back_after_the_probe,
+                                      setup_at_held, teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_each_operation_takes_the_modem_again,
+                                      setup_at_held, teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_burst_is_served_in_one_window,
+                                      setup_at_held, teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_shutdown_gives_modem_back, setup_at_held,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_unplug_gives_modem_back, setup_at_held,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_removal_gives_modem_back, setup_at_held,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_free_at_port_stays_open_beside_modemmanager,
+                                      setup_at_free, teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_without_modemmanager_stays_busy,
                                       setup_at_held_no_mm, teardown),
       cmocka_unit_test(test_at_csim_only_never_tries_ccho),
