@@ -224,6 +224,9 @@ static void announce_euicc(Manager *manager, ModemEntry *entry, Euicc *euicc)
          euicc_get_profiles(euicc)->len);
   if (manager->listener && manager->listener->euicc_added)
     manager->listener->euicc_added(euicc, manager->user_data);
+  /* Notifications a card still holds (the SM-DP+ was unreachable before a
+   * restart, or another LPA left them) go out now: a restart loses nothing. */
+  euicc_notify_schedule(euicc);
 }
 
 static void euicc_probe_ready(GObject *source, GAsyncResult *res, gpointer user_data)
