@@ -430,8 +430,8 @@ void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what)
       {EUICC_CHANGED_SLOT_ACTIVE, "SlotActive"},
       {EUICC_CHANGED_PROFILES, "Profiles"},
       {EUICC_CHANGED_ENABLED_PROFILE, "EnabledProfile"},
-      {EUICC_CHANGED_ADDRESSES, "DefaultSmdpAddress"},
-      {EUICC_CHANGED_ADDRESSES, "RootSmdsAddress"},
+      {EUICC_CHANGED_DEFAULT_SMDP_ADDRESS, "DefaultSmdpAddress"},
+      {EUICC_CHANGED_ROOT_SMDS_ADDRESS, "RootSmdsAddress"},
       {EUICC_CHANGED_INFO, "Info"},
       {EUICC_CHANGED_PENDING_NOTIFICATIONS, "PendingNotifications"},
   };

@@ -402,11 +402,16 @@ static void apply_info2(Euicc *euicc, const Es10bEuiccInfo2 *info2)
 
 static void apply_addresses(Euicc *euicc, const Es10aConfiguredAddresses *addr)
 {
-  gboolean changed = set_string(&euicc->default_smdp_address, addr->default_dp_address);
+  EuiccChanged changed = 0;
 
-  changed |= set_string(&euicc->root_smds_address, addr->root_ds_address);
+  /* Each address on its own: announcing one that did not change would make
+   * clients read it again for nothing. */
+  if (set_string(&euicc->default_smdp_address, addr->default_dp_address))
+    changed |= EUICC_CHANGED_DEFAULT_SMDP_ADDRESS;
+  if (set_string(&euicc->root_smds_address, addr->root_ds_address))
+    changed |= EUICC_CHANGED_ROOT_SMDS_ADDRESS;
   if (changed)
-    euicc_emit_changed(euicc, EUICC_CHANGED_ADDRESSES);
+    euicc_emit_changed(euicc, changed);
 }
 
 static ProfileIconType icon_type_from(const Es10ProfileInfo *info)
@@ -1743,7 +1748,7 @@ static void address_step(GTask *task)
       return;
     }
     if (set_string(&euicc->default_smdp_address, ctx->text))
-      euicc_emit_changed(euicc, EUICC_CHANGED_ADDRESSES);
+      euicc_emit_changed(euicc, EUICC_CHANGED_DEFAULT_SMDP_ADDRESS);
     ctx->step++;
   }
     /* fall through */

@@ -150,8 +150,10 @@ static void on_euicc_changed(Euicc *euicc, EuiccChanged what, gpointer data)
     record(data, "enabled-profile");
   if (what & EUICC_CHANGED_PROFILES)
     record(data, "profiles");
-  if (what & EUICC_CHANGED_ADDRESSES)
-    record(data, "addresses");
+  if (what & EUICC_CHANGED_DEFAULT_SMDP_ADDRESS)
+    record(data, "default-smdp-address");
+  if (what & EUICC_CHANGED_ROOT_SMDS_ADDRESS)
+    record(data, "root-smds-address");
   if (what & EUICC_CHANGED_PENDING_NOTIFICATIONS)
     record(data, "pending-notifications");
 }
@@ -848,7 +850,9 @@ static void test_default_smdp_address_is_set(void **state)
   assert_true(euicc_operation_finish(euicc, res, &error));
   assert_string_equal(euicc_get_default_smdp_address(euicc), "rsp.example.org");
   assert_string_equal(euicc_sim_get_default_smdp_address(the_card(f)), "rsp.example.org");
-  assert_true(heard(f, "addresses"));
+  assert_true(heard(f, "default-smdp-address"));
+  /* The root SM-DS address did not change, so it is not announced. */
+  assert_false(heard(f, "root-smds-address"));
 }
 
 /* Sends one ES10 request straight to the card, on the channel esimd keeps
