@@ -720,7 +720,11 @@ def main():
         suite = loader.loadTestsFromModule(module)
     runner = unittest.TextTestRunner(verbosity=2, stream=sys.stdout)
     result = runner.run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    # A test whose subtests fail counts once, as the one test it is.
+    failed_ids = {getattr(test, "test_case", test).id()
+                  for test, _ in result.failures + result.errors}
+    failed_ids.update(test.id() for test in result.unexpectedSuccesses)
+    failed = len(failed_ids)
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped
     summary = f"{passed} passed, {failed} failed"
