@@ -3,8 +3,11 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(iso7816 - error - quark, iso7816_error)
-G_DEFINE_QUARK(iso7816 - status - error - quark, iso7816_status_error)
+/* The macro stringifies its first argument: keep it as one word. */
+/* clang-format off */
+G_DEFINE_QUARK(iso7816-error-quark, iso7816_error)
+G_DEFINE_QUARK(iso7816-status-error-quark, iso7816_status_error)
+/* clang-format on */
 
 #define INS_MANAGE_CHANNEL 0x70
 #define INS_SELECT 0xA4

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "transport/transport.h"
 
+/* The macro stringifies its first argument: keep it as one word. */
+/* clang-format off */
 G_DEFINE_QUARK(transport-error-quark, transport_error)
+/* clang-format on */
 
 void transport_slot_free(TransportSlot *slot)
 {
@@ -160,7 +163,8 @@ gboolean transport_close_channel_finish(Transport *t, GAsyncResult *res, GError 
 void transport_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
                            GAsyncReadyCallback cb, gpointer data)
 {
-  if (!refuse_early(t, t->ops->switch_slot != NULL, (gpointer)&tag_switch_slot, cancellable, cb, data))
+  if (!refuse_early(t, t->ops->switch_slot != NULL, (gpointer)&tag_switch_slot, cancellable, cb,
+                    data))
     t->ops->switch_slot(t, slot, cancellable, cb, data);
 }
 
@@ -174,7 +178,8 @@ gboolean transport_switch_slot_finish(Transport *t, GAsyncResult *res, GError **
 void transport_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
                           GAsyncReadyCallback cb, gpointer data)
 {
-  if (!refuse_early(t, t->ops->reload_sim != NULL, (gpointer)&tag_reload_sim, cancellable, cb, data))
+  if (!refuse_early(t, t->ops->reload_sim != NULL, (gpointer)&tag_reload_sim, cancellable, cb,
+                    data))
     t->ops->reload_sim(t, slot, cancellable, cb, data);
 }
 
@@ -185,8 +190,7 @@ gboolean transport_reload_sim_finish(Transport *t, GAsyncResult *res, GError **e
   return t->ops->reload_sim_finish(t, res, error);
 }
 
-void transport_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                     gpointer data)
+void transport_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
 {
   /* Closing a port that is already gone is not an error: there is nothing
    * left to release on the modem, only local state. */

@@ -16,14 +16,14 @@ GQuark transport_error_quark(void);
 
 typedef enum {
   TRANSPORT_ERROR_FAILED,
-  TRANSPORT_ERROR_TIMEOUT,          /* the modem did not answer in time */
-  TRANSPORT_ERROR_PORT_GONE,        /* the port closed or vanished */
-  TRANSPORT_ERROR_CHANNEL_REFUSED,  /* no free logical channel */
-  TRANSPORT_ERROR_AID_NOT_FOUND,    /* the card has no application with that AID */
-  TRANSPORT_ERROR_NOT_SUPPORTED,    /* the modem lacks the command or the slot */
-  TRANSPORT_ERROR_PROTOCOL,         /* the modem answered something malformed */
-  TRANSPORT_ERROR_BUSY,             /* another program holds the port */
-  TRANSPORT_ERROR_NO_CARD,          /* the slot is empty */
+  TRANSPORT_ERROR_TIMEOUT,         /* the modem did not answer in time */
+  TRANSPORT_ERROR_PORT_GONE,       /* the port closed or vanished */
+  TRANSPORT_ERROR_CHANNEL_REFUSED, /* no free logical channel */
+  TRANSPORT_ERROR_AID_NOT_FOUND,   /* the card has no application with that AID */
+  TRANSPORT_ERROR_NOT_SUPPORTED,   /* the modem lacks the command or the slot */
+  TRANSPORT_ERROR_PROTOCOL,        /* the modem answered something malformed */
+  TRANSPORT_ERROR_BUSY,            /* another program holds the port */
+  TRANSPORT_ERROR_NO_CARD,         /* the slot is empty */
 } TransportError;
 
 typedef enum {
@@ -85,8 +85,8 @@ typedef struct {
    * Sends one command APDU whose CLA already names the channel, and returns
    * the response APDU: data followed by SW1 SW2. No 61xx/6Cxx handling here.
    */
-  void (*transmit)(Transport *t, guint slot, guint channel, GBytes *apdu,
-                   GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
+  void (*transmit)(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
+                   GAsyncReadyCallback cb, gpointer data);
   GBytes *(*transmit_finish)(Transport *t, GAsyncResult *res, GError **error);
 
   void (*close_channel)(Transport *t, guint slot, guint channel, GCancellable *cancellable,
@@ -94,13 +94,13 @@ typedef struct {
   gboolean (*close_channel_finish)(Transport *t, GAsyncResult *res, GError **error);
 
   /* Makes the slot the active one; completes when the card there is ready. */
-  void (*switch_slot)(Transport *t, guint slot, GCancellable *cancellable,
-                      GAsyncReadyCallback cb, gpointer data);
+  void (*switch_slot)(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data);
   gboolean (*switch_slot_finish)(Transport *t, GAsyncResult *res, GError **error);
 
   /* Asks the modem to read the SIM again (after a profile switch). Optional. */
-  void (*reload_sim)(Transport *t, guint slot, GCancellable *cancellable,
-                     GAsyncReadyCallback cb, gpointer data);
+  void (*reload_sim)(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                     gpointer data);
   gboolean (*reload_sim_finish)(Transport *t, GAsyncResult *res, GError **error);
 
   void (*close)(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
@@ -134,8 +134,7 @@ void transport_set_removed_func(Transport *t, TransportRemovedFunc func, gpointe
 /* For backends: marks the port gone and tells the owner, once. */
 void transport_report_removed(Transport *t);
 
-void transport_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                    gpointer data);
+void transport_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
 gboolean transport_open_finish(Transport *t, GAsyncResult *res, GError **error);
 void transport_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
                           gpointer data);
