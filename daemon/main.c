@@ -51,7 +51,6 @@ typedef struct {
   gchar *smdp_ca_file;
   gchar *smdp_ca_dir;
   ManagerConfig manager;
-  NotifyConfig notify;
 } Config;
 
 typedef struct {
@@ -175,7 +174,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   config->manager.transport_timeout_ms = 0;
   config->manager.full_identifiers = FALSE;
   config->smdp_ca_dir = g_strdup(DEFAULT_SMDP_CA_DIR);
-  config->notify.retry_first_s = 30;
+  config->manager.notify_retry_first_s = 30;
 
   if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &e)) {
     if (!explicit && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -217,7 +216,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
                   file, retry_text);
       return FALSE;
     }
-    config->notify.retry_first_s = (guint)retry;
+    config->manager.notify_retry_first_s = (guint)retry;
   }
   return TRUE;
 }
@@ -537,8 +536,8 @@ int main(int argc, char **argv)
   config.manager.smdp_ca_file = config.smdp_ca_file;
   config.manager.smdp_host_override = options.smdp_host_override;
   /* An empty smdp-ca-dir= turns the directory off. */
-  config.notify.smdp_ca_dir = config.smdp_ca_dir && *config.smdp_ca_dir ? config.smdp_ca_dir : NULL;
-  notify_set_config(&config.notify);
+  config.manager.smdp_ca_dir =
+      config.smdp_ca_dir && *config.smdp_ca_dir ? config.smdp_ca_dir : NULL;
 
   code = run(&options, &config);
   config_clear(&config);

@@ -11,7 +11,10 @@
 #include "es10/tlv.h"
 #include "transport/iso7816.h"
 
-G_DEFINE_QUARK(esimd - error - quark, esimd_error)
+/* The macro stringifies its first argument: keep it as one word. */
+/* clang-format off */
+G_DEFINE_QUARK(esimd-error-quark, esimd_error)
+/* clang-format on */
 
 const char *profile_state_to_string(ProfileState state)
 {

@@ -116,8 +116,11 @@ gboolean euicc_op_check_call(GTask *task);
 void euicc_op_fail(GTask *task, GError *error);
 void euicc_op_done(GTask *task);
 void euicc_op_return_pointer(GTask *task, gpointer value, GDestroyNotify notify);
-/* The common head of every step function. */
-gboolean euicc_op_begin_step(GTask *task);
+/* The common head of every step function: the operation's context, or
+ * NULL (and the task's reference dropped) when it was answered already. */
+EuiccOp *euicc_op_begin_step(GTask *task);
+/* The last card_call's answer; NULL (and *len 0) when there is none. */
+const guint8 *euicc_op_response(EuiccOp *ctx, gsize *len);
 /*
  * Around a profile switch (Enable, Disable, a memory reset): asks
  * ModemManager to let go of the modem, so that it reads the SIM anew once it
@@ -130,6 +133,13 @@ gboolean euicc_op_inhibit(GTask *task);
  * answer then waits for it), and an operation abandoned holding the modem
  * gives it back when it is freed. */
 gboolean euicc_op_uninhibit(GTask *task);
+
+/* ListNotification (SGP.22 5.7.9): the request for every notification, and
+ * its answer as Es10NotificationMetadata*, the PendingNotifications count
+ * updated. NULL, with the operation answered, when the card did not list
+ * them. */
+GBytes *euicc_notifications_request(void);
+GPtrArray *euicc_op_decode_notifications(GTask *task);
 
 void euicc_emit_changed(Euicc *euicc, EuiccChanged what);
 void euicc_set_pending_notifications(Euicc *euicc, guint count);

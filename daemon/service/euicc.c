@@ -56,6 +56,22 @@ static void euicc_info_init_empty(EuiccInfo *info)
   info->ci_pkid_signing = g_new0(gchar *, 1);
 }
 
+void euicc_settings_copy(EuiccSettings *dst, const EuiccSettings *src)
+{
+  *dst = *src;
+  dst->smdp_ca_file = g_strdup(src->smdp_ca_file);
+  dst->smdp_host_override = g_strdup(src->smdp_host_override);
+  dst->smdp_ca_dir = g_strdup(src->smdp_ca_dir);
+}
+
+void euicc_settings_clear(EuiccSettings *settings)
+{
+  g_free((gchar *)settings->smdp_ca_file);
+  g_free((gchar *)settings->smdp_host_override);
+  g_free((gchar *)settings->smdp_ca_dir);
+  memset(settings, 0, sizeof(*settings));
+}
+
 Euicc *euicc_new(Modem *modem, const ModemSlotProbe *probe, const EuiccSettings *settings,
                  const ServiceListener *listener, gpointer listener_data)
 {
@@ -64,11 +80,7 @@ Euicc *euicc_new(Modem *modem, const ModemSlotProbe *probe, const EuiccSettings 
 
   euicc->ref_count = 1;
   euicc->modem = modem_ref(modem);
-  euicc->settings.full_identifiers = settings->full_identifiers;
-  euicc->settings.auto_send_notifications = settings->auto_send_notifications;
-  euicc->settings.smdp_ca_file = g_strdup(settings->smdp_ca_file);
-  euicc->settings.smdp_host_override = g_strdup(settings->smdp_host_override);
-  euicc->settings.mm = settings->mm;
+  euicc_settings_copy(&euicc->settings, settings);
   euicc->listener = listener;
   euicc->listener_data = listener_data;
   euicc->slot = probe->slot;
@@ -119,8 +131,7 @@ void euicc_unref(Euicc *euicc)
   g_free(euicc->eid);
   g_free(euicc->default_smdp_address);
   g_free(euicc->root_smds_address);
-  g_free((gchar *)euicc->settings.smdp_ca_file);
-  g_free((gchar *)euicc->settings.smdp_host_override);
+  euicc_settings_clear(&euicc->settings);
   g_free(euicc->label);
   modem_unref(euicc->modem);
   g_free(euicc);
@@ -754,14 +765,20 @@ static void euicc_op_reopen(GTask *task)
   card_reopen(&ctx->euicc->channel, ctx->op.io, euicc_op_reopen_ready, task);
 }
 
-gboolean euicc_op_begin_step(GTask *task)
+EuiccOp *euicc_op_begin_step(GTask *task)
 {
   if (op_is_finished(task)) {
     /* Answered already (the card went away); this was its last callback. */
     g_object_unref(task);
-    return FALSE;
+    return NULL;
   }
-  return TRUE;
+  return g_task_get_task_data(task);
+}
+
+const guint8 *euicc_op_response(EuiccOp *ctx, gsize *len)
+{
+  *len = 0;
+  return ctx->response ? g_bytes_get_data(ctx->response, len) : NULL;
 }
 
 /* Answers the operation with its outcome (ctx->outcome, NULL: success). */
@@ -961,13 +978,66 @@ static GBytes *profiles_request(void)
   return es10c_get_profiles_info_encode(&req, NULL);
 }
 
+GBytes *euicc_notifications_request(void)
+{
+  return es10b_list_notification_encode(0, NULL);
+}
+
+static gboolean decode_eid(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+  Euicc *euicc = ctx->euicc;
+  g_autofree gchar *eid = NULL;
+  gsize len;
+  const guint8 *buf = euicc_op_response(ctx, &len);
+  GError *error = NULL;
+
+  if (!es10c_get_eid_decode(buf, len, &eid, &error))
+    return decode_failed(task, error);
+  if (set_string(&euicc->eid, eid)) {
+    g_autofree gchar *shown = euicc_log_id(euicc, eid);
+
+    g_info("%s: eUICC %s", euicc->label, shown);
+    euicc_emit_changed(euicc, EUICC_CHANGED_EID);
+  }
+  return TRUE;
+}
+
+static gboolean decode_info2(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+  g_autoptr(Es10bEuiccInfo2) info2 = NULL;
+  gsize len;
+  const guint8 *buf = euicc_op_response(ctx, &len);
+  GError *error = NULL;
+
+  if (!es10b_get_euicc_info2_decode(buf, len, &info2, &error))
+    return decode_failed(task, error);
+  apply_info2(ctx->euicc, info2);
+  return TRUE;
+}
+
+static gboolean decode_addresses(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+  g_autoptr(Es10aConfiguredAddresses) addr = NULL;
+  gsize len;
+  const guint8 *buf = euicc_op_response(ctx, &len);
+  GError *error = NULL;
+
+  if (!es10a_get_euicc_configured_addresses_decode(buf, len, &addr, &error))
+    return decode_failed(task, error);
+  apply_addresses(ctx->euicc, addr);
+  return TRUE;
+}
+
 static gboolean decode_profiles(GTask *task)
 {
   EuiccOp *ctx = g_task_get_task_data(task);
   Es10cGetProfilesInfoResult result;
   g_autoptr(GPtrArray) infos = NULL;
   gsize len;
-  const guint8 *buf = g_bytes_get_data(ctx->response, &len);
+  const guint8 *buf = euicc_op_response(ctx, &len);
   GError *error = NULL;
 
   if (!es10c_get_profiles_info_decode(buf, len, &result, &infos, &error))
@@ -981,133 +1051,143 @@ static gboolean decode_profiles(GTask *task)
   return TRUE;
 }
 
-static gboolean decode_notification_count(GTask *task)
+GPtrArray *euicc_op_decode_notifications(GTask *task)
 {
   EuiccOp *ctx = g_task_get_task_data(task);
   Es10bListNotificationResult result;
   g_autoptr(GPtrArray) list = NULL;
   gsize len;
-  const guint8 *buf = g_bytes_get_data(ctx->response, &len);
+  const guint8 *buf = euicc_op_response(ctx, &len);
   GError *error = NULL;
 
-  if (!es10b_list_notification_decode(buf, len, &result, &list, &error))
-    return decode_failed(task, error);
-  if (result != ES10B_LIST_NOTIFICATION_OK)
-    return decode_failed(
-        task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
-                          "The card did not list its notifications (%s)",
-                          es10_result_get_message(ES10_CMD_LIST_NOTIFICATION, (gint)result)));
+  if (!es10b_list_notification_decode(buf, len, &result, &list, &error)) {
+    decode_failed(task, error);
+    return NULL;
+  }
+  if (result != ES10B_LIST_NOTIFICATION_OK) {
+    decode_failed(task,
+                  g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
+                              "The card did not list its notifications (%s)",
+                              es10_result_get_message(ES10_CMD_LIST_NOTIFICATION, (gint)result)));
+    return NULL;
+  }
   euicc_set_pending_notifications(ctx->euicc, list->len);
-  return TRUE;
+  return g_steal_pointer(&list);
+}
+
+static gboolean decode_notification_count(GTask *task)
+{
+  g_autoptr(GPtrArray) list = euicc_op_decode_notifications(task);
+
+  return list != NULL;
+}
+
+/*
+ * What fills the cache: one ES10 read each, its request and the decoder that
+ * applies the answer (FALSE: the operation is answered with the error). A
+ * refresh reads them all, in this order; a memory reset reads them again
+ * from READ_ADDRESSES on.
+ */
+typedef struct {
+  const char *doing;
+  GBytes *(*request)(void);
+  gboolean (*decode)(GTask *task);
+} CardRead;
+
+enum {
+  READ_EID,
+  READ_INFO2,
+  READ_ADDRESSES,
+  READ_PROFILES,
+  READ_NOTIFICATIONS,
+  READ_COUNT,
+};
+
+static const CardRead card_reads[READ_COUNT] = {
+    [READ_EID] = {"reading the EID", es10c_get_eid_encode, decode_eid},
+    [READ_INFO2] = {"reading the eUICC information", es10b_get_euicc_info2_encode, decode_info2},
+    [READ_ADDRESSES] = {"reading the configured SM-DP+ addresses",
+                        es10a_get_euicc_configured_addresses_encode, decode_addresses},
+    [READ_PROFILES] = {"reading the profiles", profiles_request, decode_profiles},
+    [READ_NOTIFICATIONS] = {"reading the notification list", euicc_notifications_request,
+                            decode_notification_count},
+};
+
+/* Sends card_reads[ctx->index]; the step function comes back with step+1. */
+static void read_send(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  euicc_op_call(task, card_reads[ctx->index].request());
+}
+
+/* The answer to read_send(): TRUE once the last read is applied. Otherwise
+ * FALSE: the operation was answered with the error, or the step function
+ * was called again at read_step for the next read. */
+static gboolean read_done(GTask *task, guint read_step)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  if (!euicc_op_check_call(task) || !card_reads[ctx->index].decode(task))
+    return FALSE;
+  if (++ctx->index == READ_COUNT)
+    return TRUE;
+  ctx->step = read_step;
+  ctx->step_func(task);
+  return FALSE;
+}
+
+/* After a change the card made a notification for: its count again. A
+ * failure to read it is logged; the change itself is done. FALSE: the
+ * answer was malformed and the operation answered. */
+static gboolean recount_done(GTask *task, const char *after)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  if (ctx->call_error) {
+    g_warning("%s: counting notifications after the %s: %s", ctx->euicc->label, after,
+              ctx->call_error->message);
+    return TRUE;
+  }
+  return decode_notification_count(task);
+}
+
+/* The end of an operation that may have left notifications on the card. */
+static void done_with_notifications(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  euicc_notify_schedule(ctx->euicc);
+  euicc_op_done(task);
 }
 
 /* ---- probe / refresh ---- */
 
 typedef enum {
   REFRESH_STEP_FIRST,
-  REFRESH_STEP_EID,
-  REFRESH_STEP_EID_DONE,
-  REFRESH_STEP_INFO2,
-  REFRESH_STEP_INFO2_DONE,
-  REFRESH_STEP_ADDRESSES,
-  REFRESH_STEP_ADDRESSES_DONE,
-  REFRESH_STEP_PROFILES,
-  REFRESH_STEP_PROFILES_DONE,
-  REFRESH_STEP_NOTIFICATIONS,
-  REFRESH_STEP_NOTIFICATIONS_DONE,
+  REFRESH_STEP_READ,
+  REFRESH_STEP_READ_DONE,
   REFRESH_STEP_LAST,
 } RefreshStep;
 
 static void refresh_step(GTask *task)
 {
-  EuiccOp *ctx;
-  Euicc *euicc;
-  GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  EuiccOp *ctx = euicc_op_begin_step(task);
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
-  euicc = ctx->euicc;
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
 
   switch ((RefreshStep)ctx->step) {
   case REFRESH_STEP_FIRST:
+    ctx->index = READ_EID;
     ctx->step++;
     /* fall through */
-  case REFRESH_STEP_EID:
-    ctx->doing = "reading the EID";
-    euicc_op_call(task, es10c_get_eid_encode());
+  case REFRESH_STEP_READ:
+    ctx->doing = card_reads[ctx->index].doing;
+    read_send(task);
     return;
-  case REFRESH_STEP_EID_DONE: {
-    g_autofree gchar *eid = NULL;
-
-    if (!euicc_op_check_call(task))
-      return;
-    if (!es10c_get_eid_decode(buf, len, &eid, &error)) {
-      decode_failed(task, error);
-      return;
-    }
-    if (set_string(&euicc->eid, eid)) {
-      g_autofree gchar *shown = euicc_log_id(euicc, eid);
-
-      g_info("%s: eUICC %s", euicc->label, shown);
-      euicc_emit_changed(euicc, EUICC_CHANGED_EID);
-    }
-    ctx->step++;
-  }
-    /* fall through */
-  case REFRESH_STEP_INFO2:
-    ctx->doing = "reading the eUICC information";
-    euicc_op_call(task, es10b_get_euicc_info2_encode());
-    return;
-  case REFRESH_STEP_INFO2_DONE: {
-    g_autoptr(Es10bEuiccInfo2) info2 = NULL;
-
-    if (!euicc_op_check_call(task))
-      return;
-    if (!es10b_get_euicc_info2_decode(buf, len, &info2, &error)) {
-      decode_failed(task, error);
-      return;
-    }
-    apply_info2(euicc, info2);
-    ctx->step++;
-  }
-    /* fall through */
-  case REFRESH_STEP_ADDRESSES:
-    ctx->doing = "reading the configured SM-DP+ addresses";
-    euicc_op_call(task, es10a_get_euicc_configured_addresses_encode());
-    return;
-  case REFRESH_STEP_ADDRESSES_DONE: {
-    g_autoptr(Es10aConfiguredAddresses) addr = NULL;
-
-    if (!euicc_op_check_call(task))
-      return;
-    if (!es10a_get_euicc_configured_addresses_decode(buf, len, &addr, &error)) {
-      decode_failed(task, error);
-      return;
-    }
-    apply_addresses(euicc, addr);
-    ctx->step++;
-  }
-    /* fall through */
-  case REFRESH_STEP_PROFILES:
-    ctx->doing = "reading the profiles";
-    euicc_op_call(task, profiles_request());
-    return;
-  case REFRESH_STEP_PROFILES_DONE:
-    if (!euicc_op_check_call(task) || !decode_profiles(task))
-      return;
-    ctx->step++;
-    /* fall through */
-  case REFRESH_STEP_NOTIFICATIONS:
-    ctx->doing = "reading the notification list";
-    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
-    return;
-  case REFRESH_STEP_NOTIFICATIONS_DONE:
-    if (!euicc_op_check_call(task) || !decode_notification_count(task))
+  case REFRESH_STEP_READ_DONE:
+    if (!read_done(task, REFRESH_STEP_READ))
       return;
     ctx->step++;
     /* fall through */
@@ -1163,6 +1243,41 @@ static GError *result_error(EsimdError code, const char *fmt, ...)
   return error;
 }
 
+/* The same refusals from several ES10c commands, in the same words. */
+static GError *no_profile_error(const char *shown)
+{
+  return result_error(ESIMD_ERROR_NOT_FOUND, "The card has no profile %s", shown);
+}
+
+static GError *cat_busy_error(void)
+{
+  return result_error(ESIMD_ERROR_CAT_BUSY,
+                      "The card is busy with a SIM toolkit session; try again in a moment");
+}
+
+/* An argument the ES10 encoder refused (encode_error, taken): the caller's
+ * fault, said with what it was. */
+static void fail_invalid_args(GTask *task, const char *what, GError *encode_error)
+{
+  euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_INVALID_ARGS, "%s: %s", what,
+                                  encode_error->message));
+  g_error_free(encode_error);
+}
+
+/* Queues an operation on one profile (enable, disable, delete, nickname). */
+static void queue_profile_op(Euicc *euicc, const char *name, EuiccStepFunc step_func,
+                             guint profile_id, gboolean enable, const char *text,
+                             GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data)
+{
+  GTask *task = euicc_op_new(euicc, name, step_func, cancellable, cb, user_data);
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  ctx->profile_id = profile_id;
+  ctx->enable = enable;
+  ctx->text = g_strdup(text);
+  euicc_op_queue(task);
+}
+
 /* ---- enable / disable ---- */
 
 typedef enum {
@@ -1191,7 +1306,7 @@ static GError *switch_result_error(EuiccOp *ctx, gint result)
     case ES10C_ENABLE_PROFILE_OK:
       break;
     case ES10C_ENABLE_PROFILE_ICCID_OR_AID_NOT_FOUND:
-      return result_error(ESIMD_ERROR_NOT_FOUND, "The card has no profile %s", shown);
+      return no_profile_error(shown);
     case ES10C_ENABLE_PROFILE_NOT_IN_DISABLED_STATE:
       return result_error(ESIMD_ERROR_PROFILE_ENABLED, "Profile %s is already enabled", shown);
     case ES10C_ENABLE_PROFILE_DISALLOWED_BY_POLICY:
@@ -1205,8 +1320,7 @@ static GError *switch_result_error(EuiccOp *ctx, gint result)
                           "(wrongProfileReenabling); enable another profile first",
                           shown);
     case ES10C_ENABLE_PROFILE_CAT_BUSY:
-      return result_error(ESIMD_ERROR_CAT_BUSY,
-                          "The card is busy with a SIM toolkit session; try again in a moment");
+      return cat_busy_error();
     case ES10C_ENABLE_PROFILE_UNDEFINED_ERROR:
       break;
     }
@@ -1215,15 +1329,14 @@ static GError *switch_result_error(EuiccOp *ctx, gint result)
     case ES10C_DISABLE_PROFILE_OK:
       break;
     case ES10C_DISABLE_PROFILE_ICCID_OR_AID_NOT_FOUND:
-      return result_error(ESIMD_ERROR_NOT_FOUND, "The card has no profile %s", shown);
+      return no_profile_error(shown);
     case ES10C_DISABLE_PROFILE_NOT_IN_ENABLED_STATE:
       return result_error(ESIMD_ERROR_PROFILE_NOT_ENABLED, "Profile %s is not enabled", shown);
     case ES10C_DISABLE_PROFILE_DISALLOWED_BY_POLICY:
       return result_error(ESIMD_ERROR_DISALLOWED_BY_POLICY,
                           "The profile's policy rules forbid disabling it (PPR1)");
     case ES10C_DISABLE_PROFILE_CAT_BUSY:
-      return result_error(ESIMD_ERROR_CAT_BUSY,
-                          "The card is busy with a SIM toolkit session; try again in a moment");
+      return cat_busy_error();
     case ES10C_DISABLE_PROFILE_UNDEFINED_ERROR:
       break;
     }
@@ -1260,18 +1373,16 @@ static void switch_reload_ready(GObject *source, GAsyncResult *res, gpointer use
 
 static void switch_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   Euicc *euicc;
   GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  gsize len;
+  const guint8 *buf;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
   euicc = ctx->euicc;
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
+  buf = euicc_op_response(ctx, &len);
 
   switch ((SwitchStep)ctx->step) {
   case SWITCH_STEP_FIRST: {
@@ -1428,13 +1539,10 @@ static void switch_step(GTask *task)
     ctx->step++;
     /* fall through */
   case SWITCH_STEP_NOTIFICATIONS:
-    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
+    euicc_op_call(task, euicc_notifications_request());
     return;
   case SWITCH_STEP_NOTIFICATIONS_DONE:
-    if (ctx->call_error)
-      g_warning("%s: counting notifications after the switch: %s", euicc->label,
-                ctx->call_error->message);
-    else if (!decode_notification_count(task))
+    if (!recount_done(task, "switch"))
       return;
     ctx->step++;
     /* fall through */
@@ -1445,8 +1553,7 @@ static void switch_step(GTask *task)
     /* fall through */
   case SWITCH_STEP_LAST:
     g_info("%s: done %s", euicc->label, ctx->doing);
-    euicc_notify_schedule(euicc);
-    euicc_op_done(task);
+    done_with_notifications(task);
     return;
   }
   g_assert_not_reached();
@@ -1455,23 +1562,15 @@ static void switch_step(GTask *task)
 void euicc_profile_enable(Euicc *euicc, guint profile_id, GCancellable *cancellable,
                           GAsyncReadyCallback cb, gpointer user_data)
 {
-  GTask *task = euicc_op_new(euicc, "enable", switch_step, cancellable, cb, user_data);
-  EuiccOp *ctx = g_task_get_task_data(task);
-
-  ctx->profile_id = profile_id;
-  ctx->enable = TRUE;
-  euicc_op_queue(task);
+  queue_profile_op(euicc, "enable", switch_step, profile_id, TRUE, NULL, cancellable, cb,
+                   user_data);
 }
 
 void euicc_profile_disable(Euicc *euicc, guint profile_id, GCancellable *cancellable,
                            GAsyncReadyCallback cb, gpointer user_data)
 {
-  GTask *task = euicc_op_new(euicc, "disable", switch_step, cancellable, cb, user_data);
-  EuiccOp *ctx = g_task_get_task_data(task);
-
-  ctx->profile_id = profile_id;
-  ctx->enable = FALSE;
-  euicc_op_queue(task);
+  queue_profile_op(euicc, "disable", switch_step, profile_id, FALSE, NULL, cancellable, cb,
+                   user_data);
 }
 
 /* ---- delete ---- */
@@ -1487,18 +1586,16 @@ typedef enum {
 
 static void delete_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   Euicc *euicc;
   GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  gsize len;
+  const guint8 *buf;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
   euicc = ctx->euicc;
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
+  buf = euicc_op_response(ctx, &len);
 
   switch ((DeleteStep)ctx->step) {
   case DELETE_STEP_FIRST: {
@@ -1545,7 +1642,7 @@ static void delete_step(GTask *task)
     case ES10C_DELETE_PROFILE_OK:
       break;
     case ES10C_DELETE_PROFILE_ICCID_OR_AID_NOT_FOUND:
-      euicc_op_fail(task, result_error(ESIMD_ERROR_NOT_FOUND, "The card has no profile %s", shown));
+      euicc_op_fail(task, no_profile_error(shown));
       return;
     case ES10C_DELETE_PROFILE_NOT_IN_DISABLED_STATE:
       euicc_op_fail(task,
@@ -1568,20 +1665,16 @@ static void delete_step(GTask *task)
   }
     /* fall through */
   case DELETE_STEP_NOTIFICATIONS:
-    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
+    euicc_op_call(task, euicc_notifications_request());
     return;
   case DELETE_STEP_NOTIFICATIONS_DONE:
-    if (ctx->call_error)
-      g_warning("%s: counting notifications after the delete: %s", euicc->label,
-                ctx->call_error->message);
-    else if (!decode_notification_count(task))
+    if (!recount_done(task, "delete"))
       return;
     ctx->step++;
     /* fall through */
   case DELETE_STEP_LAST:
     g_info("%s: done %s", euicc->label, ctx->doing);
-    euicc_notify_schedule(euicc);
-    euicc_op_done(task);
+    done_with_notifications(task);
     return;
   }
   g_assert_not_reached();
@@ -1590,11 +1683,8 @@ static void delete_step(GTask *task)
 void euicc_profile_delete(Euicc *euicc, guint profile_id, GCancellable *cancellable,
                           GAsyncReadyCallback cb, gpointer user_data)
 {
-  GTask *task = euicc_op_new(euicc, "delete", delete_step, cancellable, cb, user_data);
-  EuiccOp *ctx = g_task_get_task_data(task);
-
-  ctx->profile_id = profile_id;
-  euicc_op_queue(task);
+  queue_profile_op(euicc, "delete", delete_step, profile_id, FALSE, NULL, cancellable, cb,
+                   user_data);
 }
 
 /* ---- nickname ---- */
@@ -1608,18 +1698,16 @@ typedef enum {
 
 static void nickname_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   Euicc *euicc;
   GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  gsize len;
+  const guint8 *buf;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
   euicc = ctx->euicc;
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
+  buf = euicc_op_response(ctx, &len);
 
   switch ((NicknameStep)ctx->step) {
   case NICKNAME_STEP_FIRST: {
@@ -1635,9 +1723,7 @@ static void nickname_step(GTask *task)
     GBytes *req = es10c_set_nickname_encode(ctx->iccid, ctx->text, &error);
 
     if (!req) {
-      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_INVALID_ARGS, "Invalid nickname: %s",
-                                      error->message));
-      g_error_free(error);
+      fail_invalid_args(task, "Invalid nickname", error);
       return;
     }
     euicc_op_call(task, req);
@@ -1656,7 +1742,7 @@ static void nickname_step(GTask *task)
     if (r == ES10C_SET_NICKNAME_ICCID_NOT_FOUND) {
       g_autofree gchar *shown = euicc_log_id(euicc, ctx->iccid);
 
-      euicc_op_fail(task, result_error(ESIMD_ERROR_NOT_FOUND, "The card has no profile %s", shown));
+      euicc_op_fail(task, no_profile_error(shown));
       return;
     }
     if (r != ES10C_SET_NICKNAME_OK) {
@@ -1682,12 +1768,8 @@ void euicc_profile_set_nickname(Euicc *euicc, guint profile_id, const char *nick
                                 GCancellable *cancellable, GAsyncReadyCallback cb,
                                 gpointer user_data)
 {
-  GTask *task = euicc_op_new(euicc, "nickname", nickname_step, cancellable, cb, user_data);
-  EuiccOp *ctx = g_task_get_task_data(task);
-
-  ctx->profile_id = profile_id;
-  ctx->text = g_strdup(nickname ? nickname : "");
-  euicc_op_queue(task);
+  queue_profile_op(euicc, "nickname", nickname_step, profile_id, FALSE, nickname ? nickname : "",
+                   cancellable, cb, user_data);
 }
 
 /* ---- default SM-DP+ address ---- */
@@ -1701,18 +1783,16 @@ typedef enum {
 
 static void address_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   Euicc *euicc;
   GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  gsize len;
+  const guint8 *buf;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
   euicc = ctx->euicc;
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
+  buf = euicc_op_response(ctx, &len);
 
   switch ((AddressStep)ctx->step) {
   case ADDRESS_STEP_FIRST:
@@ -1723,9 +1803,7 @@ static void address_step(GTask *task)
     GBytes *req = es10a_set_default_dp_address_encode(ctx->text, &error);
 
     if (!req) {
-      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_INVALID_ARGS,
-                                      "Invalid SM-DP+ address: %s", error->message));
-      g_error_free(error);
+      fail_invalid_args(task, "Invalid SM-DP+ address", error);
       return;
     }
     euicc_op_call(task, req);
@@ -1781,34 +1859,31 @@ typedef enum {
   RESET_STEP_SEND,
   RESET_STEP_RESULT,
   RESET_STEP_REOPEN,
-  RESET_STEP_ADDRESSES,
-  RESET_STEP_ADDRESSES_DONE,
-  RESET_STEP_PROFILES,
-  RESET_STEP_PROFILES_DONE,
-  RESET_STEP_NOTIFICATIONS,
-  RESET_STEP_NOTIFICATIONS_DONE,
+  RESET_STEP_READ,
+  RESET_STEP_READ_DONE,
   RESET_STEP_UNINHIBIT,
   RESET_STEP_LAST,
 } ResetStep;
 
 static void reset_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   Euicc *euicc;
   GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  gsize len;
+  const guint8 *buf;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
   euicc = ctx->euicc;
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
+  buf = euicc_op_response(ctx, &len);
 
   switch ((ResetStep)ctx->step) {
   case RESET_STEP_FIRST:
     ctx->doing = "resetting the eUICC memory";
+    /* Read back what the reset may have changed; the EID and EUICCInfo2
+     * stay. */
+    ctx->index = READ_ADDRESSES;
     ctx->step++;
     /* fall through */
   case RESET_STEP_INHIBIT:
@@ -1823,10 +1898,9 @@ static void reset_step(GTask *task)
     GBytes *req = es10c_euicc_memory_reset_encode(ctx->options, &error);
 
     if (!req) {
-      euicc_op_fail(task,
-                    g_error_new(ESIMD_ERROR, ESIMD_ERROR_INVALID_ARGS,
-                                "Invalid reset options 0x%x: %s", ctx->options, error->message));
-      g_error_free(error);
+      g_autofree gchar *what = g_strdup_printf("Invalid reset options 0x%x", ctx->options);
+
+      fail_invalid_args(task, what, error);
       return;
     }
     g_info("%s: %s (options 0x%x)", euicc->label, ctx->doing, ctx->options);
@@ -1843,9 +1917,7 @@ static void reset_step(GTask *task)
       return;
     }
     if (r == ES10C_EUICC_MEMORY_RESET_CAT_BUSY) {
-      euicc_op_fail(task, result_error(ESIMD_ERROR_CAT_BUSY,
-                                       "The card is busy with a SIM toolkit session; try "
-                                       "again in a moment"));
+      euicc_op_fail(task, cat_busy_error());
       return;
     }
     /* nothingToDelete: the card already is as asked. */
@@ -1862,35 +1934,11 @@ static void reset_step(GTask *task)
     /* Deleting the enabled profile resets the card (SGP.22 5.7.19). */
     euicc_op_reopen(task);
     return;
-  case RESET_STEP_ADDRESSES:
-    euicc_op_call(task, es10a_get_euicc_configured_addresses_encode());
+  case RESET_STEP_READ:
+    read_send(task);
     return;
-  case RESET_STEP_ADDRESSES_DONE: {
-    g_autoptr(Es10aConfiguredAddresses) addr = NULL;
-
-    if (!euicc_op_check_call(task))
-      return;
-    if (!es10a_get_euicc_configured_addresses_decode(buf, len, &addr, &error)) {
-      decode_failed(task, error);
-      return;
-    }
-    apply_addresses(euicc, addr);
-    ctx->step++;
-  }
-    /* fall through */
-  case RESET_STEP_PROFILES:
-    euicc_op_call(task, profiles_request());
-    return;
-  case RESET_STEP_PROFILES_DONE:
-    if (!euicc_op_check_call(task) || !decode_profiles(task))
-      return;
-    ctx->step++;
-    /* fall through */
-  case RESET_STEP_NOTIFICATIONS:
-    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
-    return;
-  case RESET_STEP_NOTIFICATIONS_DONE:
-    if (!euicc_op_check_call(task) || !decode_notification_count(task))
+  case RESET_STEP_READ_DONE:
+    if (!read_done(task, RESET_STEP_READ))
       return;
     ctx->step++;
     /* fall through */
@@ -1900,8 +1948,7 @@ static void reset_step(GTask *task)
     ctx->step++;
     /* fall through */
   case RESET_STEP_LAST:
-    euicc_notify_schedule(euicc);
-    euicc_op_done(task);
+    done_with_notifications(task);
     return;
   }
   g_assert_not_reached();
@@ -1952,12 +1999,11 @@ static void release_ready(GObject *source, GAsyncResult *res, gpointer user_data
 
 static void close_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   Euicc *euicc;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
   euicc = ctx->euicc;
   switch ((CloseStep)ctx->step) {
   case CLOSE_STEP_FIRST:

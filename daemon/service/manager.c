@@ -67,15 +67,22 @@ Manager *manager_new(const ManagerConfig *config, const ServiceListener *listene
                      gpointer user_data)
 {
   Manager *manager = g_new0(Manager, 1);
+  EuiccSettings settings = {
+      .full_identifiers = config->full_identifiers,
+      .auto_send_notifications = config->auto_send_notifications,
+      .smdp_ca_file = config->smdp_ca_file,
+      .smdp_host_override = config->smdp_host_override,
+      .smdp_ca_dir = config->smdp_ca_dir,
+      .notify_retry_first_s = config->notify_retry_first_s,
+      .mm = config->mm,
+  };
 
+  euicc_settings_copy(&manager->settings, &settings);
+  /* The strings live on in the settings; the caller's copies are borrowed. */
   manager->config = *config;
-  manager->config.smdp_ca_file = g_strdup(config->smdp_ca_file);
-  manager->config.smdp_host_override = g_strdup(config->smdp_host_override);
-  manager->settings.full_identifiers = config->full_identifiers;
-  manager->settings.auto_send_notifications = config->auto_send_notifications;
-  manager->settings.smdp_ca_file = manager->config.smdp_ca_file;
-  manager->settings.smdp_host_override = manager->config.smdp_host_override;
-  manager->settings.mm = config->mm;
+  manager->config.smdp_ca_file = manager->settings.smdp_ca_file;
+  manager->config.smdp_host_override = manager->settings.smdp_host_override;
+  manager->config.smdp_ca_dir = manager->settings.smdp_ca_dir;
   manager->listener = listener;
   manager->user_data = user_data;
   manager->modems = g_ptr_array_new();
@@ -632,7 +639,6 @@ void manager_free(Manager *manager)
   g_ptr_array_unref(manager->euiccs);
   g_ptr_array_unref(manager->modems);
   g_object_unref(manager->cancellable);
-  g_free((gchar *)manager->config.smdp_ca_file);
-  g_free((gchar *)manager->config.smdp_host_override);
+  euicc_settings_clear(&manager->settings);
   g_free(manager);
 }

@@ -10,10 +10,6 @@
 #include "es10/es10.h"
 #include "smdp/es9p.h"
 
-/* One setting for the whole daemon, like the configuration file it comes
- * from; main.c sets it before any eUICC exists. */
-static NotifyConfig notify_config;
-
 /* ---- list ---- */
 
 typedef enum {
@@ -36,12 +32,10 @@ static EuiccNotification *notification_from_metadata(const Es10NotificationMetad
 
 static void list_step(GTask *task)
 {
-  EuiccOp *ctx;
-  GError *error = NULL;
+  EuiccOp *ctx = euicc_op_begin_step(task);
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
 
   switch ((ListStep)ctx->step) {
   case LIST_STEP_FIRST:
@@ -49,32 +43,16 @@ static void list_step(GTask *task)
     ctx->step++;
     /* fall through */
   case LIST_STEP_SEND:
-    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
+    euicc_op_call(task, euicc_notifications_request());
     return;
   case LIST_STEP_RESULT: {
-    Es10bListNotificationResult result;
     g_autoptr(GPtrArray) list = NULL;
-    gsize len;
-    const guint8 *buf;
 
-    if (!euicc_op_check_call(task))
+    if (!euicc_op_check_call(task) || !(list = euicc_op_decode_notifications(task)))
       return;
-    buf = g_bytes_get_data(ctx->response, &len);
-    if (!es10b_list_notification_decode(buf, len, &result, &list, &error)) {
-      euicc_op_fail(task, error);
-      return;
-    }
-    if (result != ES10B_LIST_NOTIFICATION_OK) {
-      euicc_op_fail(task,
-                    g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
-                                "The card did not list its notifications (%s)",
-                                es10_result_get_message(ES10_CMD_LIST_NOTIFICATION, (gint)result)));
-      return;
-    }
     ctx->results = g_ptr_array_new_with_free_func((GDestroyNotify)euicc_notification_free);
     for (guint i = 0; i < list->len; i++)
       g_ptr_array_add(ctx->results, notification_from_metadata(g_ptr_array_index(list, i)));
-    euicc_set_pending_notifications(ctx->euicc, list->len);
     ctx->step++;
   }
     /* fall through */
@@ -112,16 +90,14 @@ typedef enum {
 
 static void remove_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   GError *error = NULL;
-  gsize len = 0;
-  const guint8 *buf = NULL;
+  gsize len;
+  const guint8 *buf;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
-  if (ctx->response)
-    buf = g_bytes_get_data(ctx->response, &len);
+  buf = euicc_op_response(ctx, &len);
 
   switch ((RemoveStep)ctx->step) {
   case REMOVE_STEP_FIRST:
@@ -157,7 +133,7 @@ static void remove_step(GTask *task)
   }
     /* fall through */
   case REMOVE_STEP_COUNT:
-    euicc_op_call(task, es10b_list_notification_encode(0, NULL));
+    euicc_op_call(task, euicc_notifications_request());
     return;
   case REMOVE_STEP_COUNT_DONE: {
     Es10bListNotificationResult result;
@@ -199,12 +175,11 @@ typedef enum {
 
 static void retrieve_step(GTask *task)
 {
-  EuiccOp *ctx;
+  EuiccOp *ctx = euicc_op_begin_step(task);
   GError *error = NULL;
 
-  if (!euicc_op_begin_step(task))
+  if (!ctx)
     return;
-  ctx = g_task_get_task_data(task);
 
   switch ((RetrieveStep)ctx->step) {
   case RETRIEVE_STEP_FIRST:
@@ -221,7 +196,7 @@ static void retrieve_step(GTask *task)
 
     if (!euicc_op_check_call(task))
       return;
-    buf = g_bytes_get_data(ctx->response, &len);
+    buf = euicc_op_response(ctx, &len);
     if (!es10b_retrieve_notifications_list_decode(buf, len, &result, &ctx->items, &error)) {
       euicc_op_fail(task, error);
       return;
@@ -430,7 +405,7 @@ static void send_step(GTask *task)
       if (!ctx->client) {
         Es9pConfig config = {
             .ca_file = euicc->settings.smdp_ca_file,
-            .ca_dir = notify_config.smdp_ca_dir,
+            .ca_dir = euicc->settings.smdp_ca_dir,
             .host_override = euicc->settings.smdp_host_override,
         };
         GError *error = NULL;
@@ -543,14 +518,10 @@ GPtrArray *euicc_send_notifications_finish(Euicc *euicc, GAsyncResult *res, GErr
 #define BACKOFF_FIRST_S 30
 #define BACKOFF_MAX_S 3600
 
-void notify_set_config(const NotifyConfig *config)
+static guint backoff_next_s(Euicc *euicc, guint current_s)
 {
-  notify_config = *config;
-}
-
-static guint backoff_next_s(guint current_s)
-{
-  guint first = notify_config.retry_first_s ? notify_config.retry_first_s : BACKOFF_FIRST_S;
+  guint first =
+      euicc->settings.notify_retry_first_s ? euicc->settings.notify_retry_first_s : BACKOFF_FIRST_S;
   guint max = MAX(first, BACKOFF_MAX_S);
 
   if (current_s == 0)
@@ -591,7 +562,7 @@ static void auto_send_ready(GObject *source, GAsyncResult *res, gpointer user_da
    * or to read the card, is worth a later try. */
   if (euicc->notify_unreachable ||
       (!results && !g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_SMDP_REJECTED))) {
-    euicc->notify_backoff_s = backoff_next_s(euicc->notify_backoff_s);
+    euicc->notify_backoff_s = backoff_next_s(euicc, euicc->notify_backoff_s);
     g_info("%s: notifications not all delivered%s%s; trying again in %u s", euicc->label,
            error ? ": " : "", error ? error->message : "", euicc->notify_backoff_s);
     stop_timer(euicc);

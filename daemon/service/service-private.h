@@ -33,8 +33,8 @@ typedef struct {
   gboolean active;
   TransportTristate is_euicc; /* as far as the modem knows */
   gchar *eid;                 /* as the modem reports it (upper-case hex), or NULL */
-  GBytes *isdr_aid; /* the ISD-R AID that answered; NULL when not reached */
-  guint channel;    /* the logical channel left open to it, 0 when none */
+  GBytes *isdr_aid;           /* the ISD-R AID that answered; NULL when not reached */
+  guint channel;              /* the logical channel left open to it, 0 when none */
 } ModemSlotProbe;
 
 void modem_slot_probe_free(ModemSlotProbe *probe);
@@ -105,8 +105,14 @@ typedef struct {
   gboolean auto_send_notifications;
   const char *smdp_ca_file;
   const char *smdp_host_override;
-  MmClient *mm; /* borrowed; NULL: switches are not announced to ModemManager */
+  const char *smdp_ca_dir;
+  guint notify_retry_first_s; /* 0: the default */
+  MmClient *mm;               /* borrowed; NULL: switches are not announced to ModemManager */
 } EuiccSettings;
+
+/* dst gets its own copies of the strings; _clear frees them. */
+void euicc_settings_copy(EuiccSettings *dst, const EuiccSettings *src);
+void euicc_settings_clear(EuiccSettings *settings);
 
 /* A card found on a modem slot, with its channel already open. Not yet
  * announced: nothing is sent to the listener before euicc_set_id(). */

@@ -22,20 +22,20 @@ GQuark esimd_error_quark(void);
 
 typedef enum {
   ESIMD_ERROR_FAILED,
-  ESIMD_ERROR_NOT_FOUND,             /* no such profile / notification */
-  ESIMD_ERROR_PROFILE_ENABLED,       /* delete or enable of an enabled profile */
-  ESIMD_ERROR_PROFILE_NOT_ENABLED,   /* disable of a disabled profile */
-  ESIMD_ERROR_DISALLOWED_BY_POLICY,  /* PPR1/PPR2, or the card's own refusal */
-  ESIMD_ERROR_CAT_BUSY,              /* the card's proactive session is busy */
-  ESIMD_ERROR_CARD_ERROR,            /* the card answered an error not listed above */
-  ESIMD_ERROR_TRANSPORT,             /* the modem failed to carry the command */
-  ESIMD_ERROR_TIMEOUT,               /* the modem or card did not answer in time */
-  ESIMD_ERROR_REMOVED,               /* the modem went away */
-  ESIMD_ERROR_NOT_SUPPORTED,         /* the modem or card cannot do this */
-  ESIMD_ERROR_SMDP_UNREACHABLE,      /* the SM-DP+ could not be reached */
-  ESIMD_ERROR_SMDP_REJECTED,         /* the SM-DP+ answered with an error */
-  ESIMD_ERROR_INVALID_ARGS,          /* the caller's arguments are wrong */
-  ESIMD_ERROR_CANCELLED,             /* the caller left before the card was asked */
+  ESIMD_ERROR_NOT_FOUND,            /* no such profile / notification */
+  ESIMD_ERROR_PROFILE_ENABLED,      /* delete or enable of an enabled profile */
+  ESIMD_ERROR_PROFILE_NOT_ENABLED,  /* disable of a disabled profile */
+  ESIMD_ERROR_DISALLOWED_BY_POLICY, /* PPR1/PPR2, or the card's own refusal */
+  ESIMD_ERROR_CAT_BUSY,             /* the card's proactive session is busy */
+  ESIMD_ERROR_CARD_ERROR,           /* the card answered an error not listed above */
+  ESIMD_ERROR_TRANSPORT,            /* the modem failed to carry the command */
+  ESIMD_ERROR_TIMEOUT,              /* the modem or card did not answer in time */
+  ESIMD_ERROR_REMOVED,              /* the modem went away */
+  ESIMD_ERROR_NOT_SUPPORTED,        /* the modem or card cannot do this */
+  ESIMD_ERROR_SMDP_UNREACHABLE,     /* the SM-DP+ could not be reached */
+  ESIMD_ERROR_SMDP_REJECTED,        /* the SM-DP+ answered with an error */
+  ESIMD_ERROR_INVALID_ARGS,         /* the caller's arguments are wrong */
+  ESIMD_ERROR_CANCELLED,            /* the caller left before the card was asked */
 } EsimdError;
 
 typedef enum {
@@ -57,8 +57,8 @@ typedef enum {
 
 /* One cached profile. Read-only outside service/; valid until profile_removed. */
 typedef struct {
-  guint id;      /* M in /org/esimd/euicc/N/profile/M; never reused by this eUICC */
-  gchar *iccid;  /* digits, no padding */
+  guint id;        /* M in /org/esimd/euicc/N/profile/M; never reused by this eUICC */
+  gchar *iccid;    /* digits, no padding */
   gchar *isdp_aid; /* upper-case hex */
   ProfileState state;
   ProfileClass profile_class;
@@ -76,13 +76,13 @@ const char *profile_icon_type_to_string(ProfileIconType type);
 
 /* EUICCInfo2 as the API shows it (Euicc1.Info). Strings are "" when absent. */
 typedef struct {
-  gchar *svn;              /* "2.2.0" */
+  gchar *svn; /* "2.2.0" */
   gchar *profile_version;
   gchar *firmware_version;
   gchar *pp_version;
   gchar *sas_accreditation;
-  gchar *category;         /* "other" | "basic" | "medium" | "contactless" | "" */
-  gint64 free_nv_memory;   /* bytes, -1 when unknown */
+  gchar *category;       /* "other" | "basic" | "medium" | "contactless" | "" */
+  gint64 free_nv_memory; /* bytes, -1 when unknown */
   gint64 free_volatile_memory;
   gint64 installed_applications;
   gchar **ci_pkid_verification; /* hex key ids, NULL-terminated */
@@ -124,16 +124,16 @@ typedef struct {
   void (*profile_removed)(Euicc *euicc, const Profile *profile, gpointer user_data);
   void (*profile_changed)(Euicc *euicc, const Profile *profile, ProfileChanged what,
                           gpointer user_data);
-  void (*notification_delivered)(Euicc *euicc, guint seq, const char *operation,
-                                 const char *iccid, const char *address, gpointer user_data);
+  void (*notification_delivered)(Euicc *euicc, guint seq, const char *operation, const char *iccid,
+                                 const char *address, gpointer user_data);
 } ServiceListener;
 
 /* A modem the daemon was told about (command line, config) or found. */
 typedef struct {
   TransportKind kind;
-  gchar *port;        /* control port path */
-  gchar *device;      /* sysfs path of the modem, "" when unknown */
-  guint baudrate;     /* AT only, 0 = default */
+  gchar *port;    /* control port path */
+  gchar *device;  /* sysfs path of the modem, "" when unknown */
+  guint baudrate; /* AT only, 0 = default */
   TransportOpenFlags flags;
 } ModemSpec;
 
@@ -147,27 +147,22 @@ typedef struct {
   /* Tests only: "host:port" every SM-DP+ connection goes to instead of the
    * address's own host (TLS still checks the address's name); NULL: off. */
   const char *smdp_host_override;
-  /* Added: ModemManager coexistence (discovery/mm.h). Borrowed, and must
-   * outlive the manager. Enable, Disable and ResetMemory inhibit the modem
-   * around the switch; an AT port another program holds is opened after
-   * inhibiting the modem. NULL: ModemManager is never asked. */
-  MmClient *mm;
-} ManagerConfig;
-
-/* Added: how notifications reach their SM-DP+, the same for every eUICC.
- * Set before manager_new(); the string is borrowed and must outlive the
- * manager. */
-typedef struct {
-  /* The first retry after an SM-DP+ could not be reached, in seconds; each
-   * further one waits twice as long, at most an hour. 0: 30 s. */
-  guint retry_first_s;
   /* A directory of PEM CA certificates (*.pem, *.crt) trusted for the
    * SM-DP+ TLS besides the system store and smdp_ca_file: where the GSMA CI
    * roots go. NULL, or a missing directory: none. */
   const char *smdp_ca_dir;
-} NotifyConfig;
-
-void notify_set_config(const NotifyConfig *config);
+  /* The first retry after an SM-DP+ could not be reached, in seconds; each
+   * further one waits twice as long, at most an hour. 0: 30 s. */
+  guint notify_retry_first_s;
+  /* Added: ModemManager coexistence (discovery/mm.h). Borrowed, and must
+   * outlive the manager. Enable, Disable and a ResetMemory that deletes
+   * profiles inhibit the modem around the switch. An AT port that
+   * ModemManager holds is used only while an operation (or a probe) needs
+   * it: the modem is inhibited and the port opened when it starts, and the
+   * port is closed and the modem given back once the eUICC's queue has been
+   * idle a moment. NULL: ModemManager is never asked. */
+  MmClient *mm;
+} ManagerConfig;
 
 Manager *manager_new(const ManagerConfig *config, const ServiceListener *listener,
                      gpointer user_data);
@@ -262,9 +257,20 @@ typedef struct {
 
 void euicc_delivery_result_free(EuiccDeliveryResult *r);
 
-/* Delivers the notifications with these sequence numbers (all when n_seqs is
+/*
+ * Delivers the notifications with these sequence numbers (all when n_seqs is
  * 0) to their SM-DP+ and removes each from the card once the SM-DP+
- * confirmed it. Returns EuiccDeliveryResult*, one per notification tried. */
+ * confirmed it. Returns EuiccDeliveryResult*, one per notification tried and
+ * one per sequence number the card does not hold.
+ *
+ * It fails as a whole, with nothing delivered and every notification kept on
+ * the card, when the answer is one thing: at least one notification was
+ * tried, every one asked for was on the card, and either no SM-DP+ could be
+ * reached (ESIMD_ERROR_SMDP_UNREACHABLE) or every one refused
+ * (ESIMD_ERROR_SMDP_REJECTED). Anything mixed is answered per notification.
+ * It also fails when the card's list cannot be read, or the ES9+ client
+ * cannot be set up (ESIMD_ERROR_FAILED).
+ */
 void euicc_send_notifications(Euicc *euicc, const guint *seqs, gsize n_seqs,
                               GCancellable *cancellable, GAsyncReadyCallback cb,
                               gpointer user_data);

@@ -11,7 +11,10 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
-G_DEFINE_QUARK(es9p - error - quark, es9p_error)
+/* The macro stringifies its first argument: keep it as one word. */
+/* clang-format off */
+G_DEFINE_QUARK(es9p-error-quark, es9p_error)
+/* clang-format on */
 
 /* SGP.22 6.5.1: the protocol version the request speaks. */
 #define ADMIN_PROTOCOL "gsma/rsp/v2.2.0"
