@@ -81,13 +81,20 @@ static MbimPort *port_ref(MbimPort *port)
   return g_atomic_rc_box_acquire(port);
 }
 
+/* Stops listening to the device (removal, indications). */
+static void port_disconnect(MbimPort *port)
+{
+  if (port->removed_id)
+    g_signal_handler_disconnect(port->device, port->removed_id);
+  if (port->indicate_id)
+    g_signal_handler_disconnect(port->device, port->indicate_id);
+  port->removed_id = port->indicate_id = 0;
+}
+
 static void port_clear(MbimPort *port)
 {
   if (port->device) {
-    if (port->removed_id)
-      g_signal_handler_disconnect(port->device, port->removed_id);
-    if (port->indicate_id)
-      g_signal_handler_disconnect(port->device, port->indicate_id);
+    port_disconnect(port);
     g_object_unref(port->device);
   }
 }
@@ -315,6 +322,24 @@ static void set_parse_error(GError **error, const char *what, GError *inner)
 {
   g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL, "Malformed %s answer: %s", what,
               inner ? inner->message : "no data");
+}
+
+/* The active slot (1-based) from a Device slot mappings answer: the
+ * mapping of the first executor, the only one a single-radio modem has. */
+static gboolean mappings_parse_active(MbimMessage *rsp, guint *active, GError **error)
+{
+  guint32 count = 0;
+  g_autoptr(MbimSlotArray) map = NULL;
+  g_autoptr(GError) parse_error = NULL;
+
+  if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
+          rsp, &count, &map, &parse_error) ||
+      count < 1) {
+    set_parse_error(error, "device slot mappings", parse_error);
+    return FALSE;
+  }
+  *active = map[0]->slot + 1;
+  return TRUE;
 }
 
 /* Returns the error and with it the task's last reference. */
@@ -551,11 +576,7 @@ static void open_fail(GTask *task, GError *error)
   MbimPort *port = ctx->mt->port;
 
   if (port->device) {
-    if (port->removed_id)
-      g_signal_handler_disconnect(port->device, port->removed_id);
-    if (port->indicate_id)
-      g_signal_handler_disconnect(port->device, port->indicate_id);
-    port->removed_id = port->indicate_id = 0;
+    port_disconnect(port);
     if (mbim_device_is_open(port->device))
       mbim_device_close_force(port->device, NULL);
     g_clear_object(&port->device);
@@ -634,8 +655,7 @@ static void open_slot_mappings_done(GObject *source, GAsyncResult *res, gpointer
   g_autoptr(GError) error = NULL;
   guint32 status;
   g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
-  guint32 count = 0;
-  g_autoptr(MbimSlotArray) map = NULL;
+  guint active = 1;
 
   if (!rsp) {
     open_fail(task, g_steal_pointer(&error));
@@ -643,14 +663,9 @@ static void open_slot_mappings_done(GObject *source, GAsyncResult *res, gpointer
   }
   /* A modem without the extensions has exactly one slot, the active one. */
   ctx->mt->slot_ext = TRANSPORT_TRISTATE_NO;
-  ctx->mt->active_slot = 1;
-  if (status == 0 &&
-      mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(rsp, &count,
-                                                                                   &map, NULL) &&
-      count >= 1) {
+  if (status == 0 && mappings_parse_active(rsp, &active, NULL))
     ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
-    ctx->mt->active_slot = map[0]->slot + 1;
-  }
+  ctx->mt->active_slot = active;
   ctx->step++;
   open_step(task);
 }
@@ -790,23 +805,14 @@ static void slots_mappings_done(GObject *source, GAsyncResult *res, gpointer dat
   SlotsCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device slot mappings", &error);
-  guint32 count = 0;
-  g_autoptr(MbimSlotArray) map = NULL;
-  g_autoptr(GError) parse_error = NULL;
+  guint active = 0;
 
-  if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
-    return;
-  }
-  if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
-          rsp, &count, &map, &parse_error) ||
-      count < 1) {
-    set_parse_error(&error, "device slot mappings", parse_error);
+  if (!rsp || !mappings_parse_active(rsp, &active, &error)) {
     fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
-  ctx->mt->active_slot = map[0]->slot + 1;
+  ctx->mt->active_slot = active;
   ctx->step++;
   slots_step(task);
 }
@@ -959,19 +965,12 @@ static void mappings_done(GObject *source, GAsyncResult *res, gpointer data)
   MbimTransport *mt = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device slot mappings", &error);
-  guint32 count = 0;
-  g_autoptr(MbimSlotArray) map = NULL;
-  g_autoptr(GError) parse_error = NULL;
+  guint active = 0;
 
-  if (!rsp) {
-    g_task_return_error(task, g_steal_pointer(&error));
-  } else if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
-                 rsp, &count, &map, &parse_error) ||
-             count < 1) {
-    set_parse_error(&error, "device slot mappings", parse_error);
+  if (!rsp || !mappings_parse_active(rsp, &active, &error)) {
     g_task_return_error(task, g_steal_pointer(&error));
   } else {
-    mt->active_slot = map[0]->slot + 1;
+    mt->active_slot = active;
     g_task_return_int(task, (gssize)mt->active_slot);
   }
   g_object_unref(task);

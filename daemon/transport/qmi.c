@@ -451,6 +451,24 @@ static QmiMessage *send_request_finish(GAsyncResult *res, GError **error)
   return g_task_propagate_pointer(G_TASK(res), error);
 }
 
+/* The answer to a request the modem carried out, or NULL with the error: no
+ * answer, a malformed one, or its QMI error code (but for allowed, which
+ * counts as success; 0 when none does). */
+static QmiMessage *send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
+                                          GError **error)
+{
+  g_autoptr(QmiMessage) msg = send_request_finish(res, error);
+  guint16 code;
+
+  if (!msg || !response_get_result(msg, msgid, &code, error))
+    return NULL;
+  if (code && code != allowed) {
+    g_propagate_error(error, map_qmi_error(msgid, code));
+    return NULL;
+  }
+  return g_steal_pointer(&msg);
+}
+
 /* The logical slot that reaches a physical slot now. */
 static gboolean logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error)
 {
@@ -510,15 +528,21 @@ static void on_device_removed(QmiDevice *device, gpointer data)
   transport_report_removed(&self->parent);
 }
 
+/* Stops listening for the device's removal. */
+static void device_disconnect(QmiTransport *self)
+{
+  if (self->removed_id)
+    g_signal_handler_disconnect(self->device, self->removed_id);
+  self->removed_id = 0;
+}
+
 static void open_fail(GTask *task, TransportError code, const char *what, const GError *error)
 {
   OpenContext *ctx = g_task_get_task_data(task);
   QmiTransport *self = ctx->self;
 
   if (self->device) {
-    if (self->removed_id)
-      g_signal_handler_disconnect(self->device, self->removed_id);
-    self->removed_id = 0;
+    device_disconnect(self);
     if (qmi_device_is_open(self->device))
       qmi_device_close_async(self->device, 1, NULL, NULL, NULL);
     g_clear_object(&self->device);
@@ -1107,18 +1131,12 @@ static guint qmi_open_channel_finish(Transport *t, GAsyncResult *res, GError **e
 static void on_transmit(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GTask) task = data;
-  g_autoptr(QmiMessage) msg = NULL;
   GError *error = NULL;
+  g_autoptr(QmiMessage) msg = send_request_finish_ok(res, UIM_SEND_APDU, 0, &error);
   GBytes *rsp;
-  guint16 code;
 
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, UIM_SEND_APDU, &code, &error)) {
+  if (!msg) {
     g_task_return_error(task, error);
-    return;
-  }
-  if (code) {
-    g_task_return_error(task, map_qmi_error(UIM_SEND_APDU, code));
     return;
   }
   rsp = read_array_tlv(msg, 0x10, TRUE);
@@ -1171,17 +1189,11 @@ static GBytes *qmi_transmit_finish(Transport *t, GAsyncResult *res, GError **err
 static void on_close_channel(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GTask) task = data;
-  g_autoptr(QmiMessage) msg = NULL;
   GError *error = NULL;
-  guint16 code;
+  g_autoptr(QmiMessage) msg = send_request_finish_ok(res, UIM_LOGICAL_CHANNEL, 0, &error);
 
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, UIM_LOGICAL_CHANNEL, &code, &error)) {
+  if (!msg) {
     g_task_return_error(task, error);
-    return;
-  }
-  if (code) {
-    g_task_return_error(task, map_qmi_error(UIM_LOGICAL_CHANNEL, code));
     return;
   }
   g_task_return_boolean(task, TRUE);
@@ -1249,21 +1261,16 @@ static void on_card_command(GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
   CardContext *ctx = g_task_get_task_data(task);
-  g_autoptr(QmiMessage) msg = NULL;
   GError *error = NULL;
   guint16 msgid = ctx->step == CARD_STEP_SWITCH      ? UIM_SWITCH_SLOT
                   : ctx->step == CARD_STEP_POWER_OFF ? UIM_POWER_OFF_SIM
                                                      : UIM_POWER_ON_SIM;
-  guint16 code;
-
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, msgid, &code, &error)) {
-    card_fail(task, error);
-    return;
-  }
   /* NO_EFFECT: the slot was active already, the card was off already. */
-  if (code && code != QMI_PROTOCOL_ERROR_NO_EFFECT) {
-    card_fail(task, map_qmi_error(msgid, code));
+  g_autoptr(QmiMessage) msg =
+      send_request_finish_ok(res, msgid, QMI_PROTOCOL_ERROR_NO_EFFECT, &error);
+
+  if (!msg) {
+    card_fail(task, error);
     return;
   }
   ctx->step++;
@@ -1521,9 +1528,7 @@ static void close_step(GTask *task)
     /* fall through */
   case CLOSE_STEP_LAST:
     if (self->device) {
-      if (self->removed_id)
-        g_signal_handler_disconnect(self->device, self->removed_id);
-      self->removed_id = 0;
+      device_disconnect(self);
       g_clear_object(&self->device);
     }
     g_task_return_boolean(task, TRUE);

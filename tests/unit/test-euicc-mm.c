@@ -22,12 +22,9 @@
 
 #include <fcntl.h>
 #include <glib-unix.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "discovery/mm.h"
@@ -35,11 +32,7 @@
 #include "service/service.h"
 #include "test-util.h"
 
-#define MM_NAME "org.freedesktop.ModemManager1"
-#define MM_PATH "/org/freedesktop/ModemManager1"
 #define MODEM_DEVICE "/sys/devices/pci0000:00/0000:00:14.0/usb2/2-3"
-/* Far beyond any answer here, far below meson's timeout. */
-#define WAIT_LIMIT_MS 20000
 
 #define ICCID_FIRST "8944476500001234567"   /* three-profiles: enabled */
 #define ICCID_SECOND "89012604100000123456" /* three-profiles: disabled */
@@ -47,20 +40,6 @@
 #define ICCID_PPR1 "8944500000000000101"    /* ppr: enabled, may not be disabled */
 /* Longer than esimd keeps a modem after its last operation (2 s). */
 #define PAST_LINGER_MS 3000
-
-static const char fake_mm_xml[] = "<node>"
-                                  " <interface name='org.freedesktop.ModemManager1'>"
-                                  "  <method name='InhibitDevice'>"
-                                  "   <arg name='uid' type='s' direction='in'/>"
-                                  "   <arg name='inhibit' type='b' direction='in'/>"
-                                  "  </method>"
-                                  " </interface>"
-                                  " <interface name='org.freedesktop.DBus.ObjectManager'>"
-                                  "  <method name='GetManagedObjects'>"
-                                  "   <arg name='objects' type='a{oa{sa{sv}}}' direction='out'/>"
-                                  "  </method>"
-                                  " </interface>"
-                                  "</node>";
 
 typedef struct {
   gchar *uid;
@@ -83,12 +62,7 @@ typedef struct {
   Manager *manager;
   MmClient *mm;
   guint removed;
-  /* the fake ModemManager */
-  GPid bus_pid;
-  gchar *bus_address;
-  GDBusConnection *connection;
-  GDBusNodeInfo *info;
-  guint registrations[2];
+  TestFakeMm fake;
   GPtrArray *calls; /* InhibitCall* */
   int holder;       /* the fd holding the AT port exclusively, -1 when none */
   gboolean owner;   /* the fake ModemManager owns the AT port (takes it back) */
@@ -96,58 +70,10 @@ typedef struct {
 
 /* ---- bounded waiting ---------------------------------------------------- */
 
-static gboolean on_wait_limit(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void got_result(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GAsyncResult **slot = data;
-
-  assert_null(*slot);
-  *slot = g_object_ref(res);
-}
-
-static void wait_result(GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!*slot && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
 static void wait_calls(Fixture *f, guint want)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (f->calls->len < want && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
+  test_wait_count(&f->calls->len, want);
   assert_int_equal(f->calls->len, want);
-}
-
-/* Runs the main loop for ms: for what must NOT happen meanwhile. */
-static void run_for(guint ms)
-{
-  gboolean expired = FALSE;
-
-  g_timeout_add(ms, on_wait_limit, &expired);
-  while (!expired)
-    g_main_context_iteration(NULL, TRUE);
-}
-
-static void drain(void)
-{
-  for (guint i = 0; i < 1000 && g_main_context_pending(NULL); i++)
-    g_main_context_iteration(NULL, FALSE);
 }
 
 /* ---- the fake ModemManager ---------------------------------------------- */
@@ -207,15 +133,7 @@ static void fake_method_call(GDBusConnection *connection, const char *sender,
   Fixture *f = user_data;
 
   if (g_str_equal(method_name, "GetManagedObjects")) {
-    GVariantBuilder objects, interfaces, props;
-
-    g_variant_builder_init(&props, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add(&props, "{sv}", "Device", g_variant_new_string(MODEM_DEVICE));
-    g_variant_builder_init(&interfaces, G_VARIANT_TYPE("a{sa{sv}}"));
-    g_variant_builder_add(&interfaces, "{sa{sv}}", "org.freedesktop.ModemManager1.Modem", &props);
-    g_variant_builder_init(&objects, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
-    g_variant_builder_add(&objects, "{oa{sa{sv}}}", MM_PATH "/Modem/0", &interfaces);
-    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &objects));
+    test_fake_mm_return_modem(invocation, MODEM_DEVICE, NULL);
     return;
   }
   if (g_str_equal(method_name, "InhibitDevice")) {
@@ -240,75 +158,6 @@ static void fake_method_call(GDBusConnection *connection, const char *sender,
 
 static const GDBusInterfaceVTable fake_vtable = {.method_call = fake_method_call};
 
-static void bus_child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static gchar *start_bus(GPid *pid)
-{
-  const char *argv[] = {"dbus-daemon", "--session", "--nofork", "--print-address=1", NULL};
-  g_autoptr(GError) error = NULL;
-  GString *address = g_string_new(NULL);
-  int out = -1;
-  char c;
-
-  assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-                                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-                                           G_SPAWN_STDERR_TO_DEV_NULL,
-                                       bus_child_setup, NULL, pid, NULL, &out, NULL, &error));
-  while (read(out, &c, 1) == 1 && c != '\n')
-    g_string_append_c(address, c);
-  close(out);
-  assert_true(address->len > 0);
-  return g_string_free(address, FALSE);
-}
-
-static void start_fake_mm(Fixture *f, gboolean running)
-{
-  g_autoptr(GError) error = NULL;
-
-  f->bus_address = start_bus(&f->bus_pid);
-  f->connection =
-      g_dbus_connection_new_for_address_sync(f->bus_address,
-                                             G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                             NULL, NULL, &error);
-  assert_non_null(f->connection);
-  f->info = g_dbus_node_info_new_for_xml(fake_mm_xml, &error);
-  assert_non_null(f->info);
-  for (guint i = 0; i < 2; i++) {
-    f->registrations[i] = g_dbus_connection_register_object(
-        f->connection, MM_PATH, f->info->interfaces[i], &fake_vtable, f, NULL, &error);
-    assert_true(f->registrations[i] > 0);
-  }
-  if (running) {
-    g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
-        f->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-        "RequestName", g_variant_new("(su)", MM_NAME, 4 /* DO_NOT_QUEUE */), G_VARIANT_TYPE("(u)"),
-        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-    guint32 result = 0;
-
-    assert_non_null(reply);
-    g_variant_get(reply, "(u)", &result);
-    assert_int_equal(result, 1);
-  }
-}
-
-static void stop_fake_mm(Fixture *f)
-{
-  for (guint i = 0; i < 2; i++)
-    g_dbus_connection_unregister_object(f->connection, f->registrations[i]);
-  g_dbus_connection_close_sync(f->connection, NULL, NULL);
-  g_object_unref(f->connection);
-  drain();
-  kill(f->bus_pid, SIGTERM);
-  waitpid(f->bus_pid, NULL, 0);
-  g_spawn_close_pid(f->bus_pid);
-  g_free(f->bus_address);
-  g_dbus_node_info_unref(f->info);
-}
-
 static const InhibitCall *call_at(Fixture *f, guint i)
 {
   assert_true(i < f->calls->len);
@@ -331,27 +180,14 @@ static const ServiceListener listener = {
 static int setup_with(void **state, const SimSetup *s)
 {
   Fixture *f = g_new0(Fixture, 1);
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
-  g_autofree char *card = NULL;
   ManagerConfig config = {.transport_timeout_ms = 5000};
-  ModemSpec spec = {
-      .kind = s->protocol == MODEM_SIM_PROTOCOL_AT ? TRANSPORT_KIND_AT : TRANSPORT_KIND_QMI,
-      .device = (gchar *)MODEM_DEVICE,
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-  g_autoptr(GAsyncResult) res = NULL;
-  g_autoptr(GError) error = NULL;
 
-  assert_non_null(dir);
   f->holder = -1;
   f->calls = g_ptr_array_new_with_free_func((GDestroyNotify)inhibit_call_free);
-  start_fake_mm(f, s->mm_running);
-  f->ms = modem_sim_new(s->protocol);
-  card = g_build_filename(dir, s->card, NULL);
-  assert_true(modem_sim_add_slot(f->ms, card, &error));
-  if (s->option)
-    assert_true(modem_sim_set_option(f->ms, s->option, &error));
-  assert_true(modem_sim_start(f->ms, &error));
+  test_fake_mm_start(&f->fake, &fake_vtable, f);
+  if (s->mm_running)
+    test_fake_mm_set_running(&f->fake, TRUE);
+  f->ms = test_modem_sim_start(s->protocol, &s->card, 1, &s->option, 1);
   if (s->hold_port) {
     f->holder = open(modem_sim_get_port(f->ms), O_RDWR | O_NOCTTY | O_CLOEXEC);
     assert_true(f->holder >= 0);
@@ -359,14 +195,13 @@ static int setup_with(void **state, const SimSetup *s)
     f->owner = s->mm_running;
   }
 
-  f->mm = mm_client_new(f->bus_address);
+  f->mm = mm_client_new(f->fake.address);
   config.mm = f->mm;
   f->manager = manager_new(&config, &listener, f);
-  spec.port = (gchar *)modem_sim_get_port(f->ms);
-  manager_add_modem(f->manager, &spec);
-  manager_wait_probed(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_wait_probed_finish(f->manager, res, NULL));
+  test_manager_add_modem(
+      f->manager, s->protocol == MODEM_SIM_PROTOCOL_AT ? TRANSPORT_KIND_AT : TRANSPORT_KIND_QMI,
+      modem_sim_get_port(f->ms), MODEM_DEVICE);
+  test_manager_wait_probed(f->manager);
   *state = f;
   return 0;
 }
@@ -374,19 +209,14 @@ static int setup_with(void **state, const SimSetup *s)
 static int teardown(void **state)
 {
   Fixture *f = *state;
-  g_autoptr(GAsyncResult) res = NULL;
 
-  manager_shutdown(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_shutdown_finish(f->manager, res, NULL));
-  manager_free(f->manager);
-  drain();
+  test_manager_stop(f->manager);
   mm_client_free(f->mm);
-  drain();
+  test_drain();
   modem_sim_free(f->ms);
-  drain();
+  test_drain();
   release_port(f);
-  stop_fake_mm(f);
+  test_fake_mm_stop(&f->fake);
   g_ptr_array_unref(f->calls);
   g_free(f);
   return 0;
@@ -507,7 +337,7 @@ static gboolean run_op(Fixture *f, SwitchOp op, guint arg, Answer *a, GError **e
     euicc_reset_memory(euicc, arg, NULL, got_answer, a);
     break;
   }
-  wait_result(&a->res);
+  test_wait_result(&a->res);
   return euicc_operation_finish(euicc, a->res, error);
 }
 
@@ -637,7 +467,7 @@ static void test_unplug_mid_switch_gives_modem_back(void **state)
   a.f = f;
   euicc_profile_enable(euicc, id_of(euicc, ICCID_SECOND), NULL, got_answer, &a);
   g_timeout_add(30, unplug_cb, f->ms);
-  wait_result(&a.res);
+  test_wait_result(&a.res);
   assert_false(euicc_operation_finish(euicc, a.res, &error));
   g_clear_object(&a.res);
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_REMOVED));
@@ -704,7 +534,7 @@ static void assert_answered_ok(Fixture *f, Answer *a)
 {
   g_autoptr(GError) error = NULL;
 
-  wait_result(&a->res);
+  test_wait_result(&a->res);
   if (!euicc_operation_finish(the_euicc(f), a->res, &error))
     fail_msg("operation: %s", error->message);
   g_clear_object(&a->res);
@@ -816,7 +646,7 @@ static void test_busy_at_port_burst_is_served_in_one_window(void **state)
   /* One window for all six; the modem goes back once. */
   wait_calls(f, 4);
   assert_windows(f, 2);
-  run_for(PAST_LINGER_MS);
+  test_run_for(PAST_LINGER_MS);
   assert_int_equal(f->calls->len, 4);
   card = modem_sim_get_card(f->ms, 1);
   assert_string_equal(euicc_sim_get_profile_nickname(card, ICCID_FIRST), "Late");
@@ -828,7 +658,6 @@ static void test_busy_at_port_shutdown_gives_modem_back(void **state)
 {
   Fixture *f = *state;
   Answer a = {0};
-  g_autoptr(GAsyncResult) res = NULL;
 
   wait_calls(f, 2);
   queue_nickname(f, ICCID_FIRST, "Home", &a);
@@ -837,23 +666,9 @@ static void test_busy_at_port_shutdown_gives_modem_back(void **state)
 
   /* Shut down meanwhile: the modem goes back before the shutdown is
    * done, without waiting out the linger. */
-  manager_shutdown(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_shutdown_finish(f->manager, res, NULL));
+  test_manager_shutdown(f->manager);
   assert_windows(f, 2);
   assert_true(f->holder >= 0);
-}
-
-static gboolean removed_at_least(Fixture *f, guint n)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (f->removed < n && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  return f->removed >= n;
 }
 
 static void test_busy_at_port_unplug_gives_modem_back(void **state)
@@ -869,12 +684,13 @@ static void test_busy_at_port_unplug_gives_modem_back(void **state)
   /* Unplugged while esimd holds it: the eUICC goes, and ModemManager is
    * told at once that the modem is its own again. */
   modem_sim_unplug(f->ms);
-  assert_true(removed_at_least(f, 1));
+  test_wait_count(&f->removed, 1);
+  assert_true(f->removed >= 1);
   wait_calls(f, 4);
   assert_string_equal(call_at(f, 3)->uid, MODEM_DEVICE);
   assert_false(call_at(f, 3)->inhibit);
   assert_int_equal(call_at(f, 3)->apdus, card_apdus(f));
-  run_for(PAST_LINGER_MS);
+  test_run_for(PAST_LINGER_MS);
   assert_int_equal(f->calls->len, 4);
 }
 
@@ -893,7 +709,7 @@ static void test_busy_at_port_removal_gives_modem_back(void **state)
   assert_int_equal(f->removed, 1);
   wait_calls(f, 4);
   assert_windows(f, 2);
-  run_for(PAST_LINGER_MS);
+  test_run_for(PAST_LINGER_MS);
   assert_int_equal(f->calls->len, 4);
 }
 
@@ -913,7 +729,7 @@ static void test_free_at_port_stays_open_beside_modemmanager(void **state)
     fail_msg("enable: %s", error->message);
   g_clear_object(&a.res);
   assert_wrapped(f, &a, before);
-  run_for(PAST_LINGER_MS);
+  test_run_for(PAST_LINGER_MS);
   assert_int_equal(f->calls->len, 2);
   assert_true(port_is_exclusive(f));
 }
@@ -921,7 +737,6 @@ static void test_free_at_port_stays_open_beside_modemmanager(void **state)
 static void test_busy_at_port_without_modemmanager_stays_busy(void **state)
 {
   Fixture *f = *state;
-  g_autoptr(GAsyncResult) res = NULL;
 
   /* Nobody to ask: the port stays the other program's, and no eUICC. */
   assert_int_equal(manager_get_euiccs(f->manager)->len, 0);
@@ -930,9 +745,7 @@ static void test_busy_at_port_without_modemmanager_stays_busy(void **state)
 
   /* Once the other program lets go, a Scan finds the card. */
   release_port(f);
-  manager_scan(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_scan_finish(f->manager, res, NULL));
+  test_manager_scan(f->manager);
   assert_int_equal(manager_get_euiccs(f->manager)->len, 1);
   assert_int_equal(f->calls->len, 0);
 }

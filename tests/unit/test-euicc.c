@@ -18,9 +18,7 @@
 #include "es10/es10.h"
 #include "modem-sim.h"
 #include "service/service.h"
-
-/* Far beyond any answer here, far below meson's timeout. */
-#define WAIT_LIMIT_MS 20000
+#include "test-util.h"
 
 #define ICCID_FIRST "8944476500001234567"   /* enabled, nickname Work */
 #define ICCID_SECOND "89012604100000123456" /* disabled */
@@ -58,65 +56,6 @@ typedef struct {
   GPtrArray *admin_protocols; /* gchar*: their X-Admin-Protocol */
   guint delivered;
 } Fixture;
-
-/* ---- bounded waiting ---------------------------------------------------- */
-
-static gboolean on_wait_limit(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void got_result(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GAsyncResult **slot = data;
-
-  assert_null(*slot);
-  *slot = g_object_ref(res);
-}
-
-static void wait_result(GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!*slot && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
-static void wait_count(guint *counter, guint want)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (*counter < want && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
-/* Runs the loop until *counter is back to 0. */
-static void wait_count_down(guint *counter)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (*counter > 0 && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
-static void drain(void)
-{
-  for (guint i = 0; i < 1000 && g_main_context_pending(NULL); i++)
-    g_main_context_iteration(NULL, FALSE);
-}
 
 /* ---- the listener records what a D-Bus client would be told ------------- */
 
@@ -444,16 +383,16 @@ static void stop_smdp(Fixture *f)
 
   if (!f->tmpdir)
     return;
-  wait_count_down(&f->n_peers);
+  test_wait_count_down(&f->n_peers);
   if (f->server) {
     /* The pending accept ends cancelled before the sockets close. */
     g_socket_service_stop(f->server);
-    drain();
+    test_drain();
     g_socket_listener_close(G_SOCKET_LISTENER(f->server));
     g_clear_object(&f->server);
   }
   g_clear_object(&f->cert);
-  drain();
+  test_drain();
   for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
     g_autofree char *path = tmp_path(f, names[i]);
 
@@ -469,38 +408,21 @@ static void stop_smdp(Fixture *f)
 
 static void add_modem(Fixture *f)
 {
-  ModemSpec spec = {
-      .kind = TRANSPORT_KIND_QMI,
-      .port = (gchar *)modem_sim_get_port(f->ms),
-      .device = (gchar *)"",
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-  g_autoptr(GAsyncResult) res = NULL;
-
-  manager_add_modem(f->manager, &spec);
-  manager_wait_probed(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_wait_probed_finish(f->manager, res, NULL));
+  test_manager_add_modem(f->manager, TRANSPORT_KIND_QMI, modem_sim_get_port(f->ms), "");
+  test_manager_wait_probed(f->manager);
 }
 
 static int setup_with(void **state, const SimSetup *s)
 {
   Fixture *f = g_new0(Fixture, 1);
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
   ManagerConfig config = {.transport_timeout_ms = s->timeout_ms ? s->timeout_ms : 5000};
-  g_autoptr(GError) error = NULL;
+  guint n_slots = 0;
 
-  assert_non_null(dir);
+  while (n_slots < G_N_ELEMENTS(s->slots) && s->slots[n_slots])
+    n_slots++;
   f->events = g_ptr_array_new_with_free_func(g_free);
-  f->ms = modem_sim_new(MODEM_SIM_PROTOCOL_QMI);
-  for (guint i = 0; i < G_N_ELEMENTS(s->slots) && s->slots[i]; i++) {
-    g_autofree char *path = g_build_filename(dir, s->slots[i], NULL);
-
-    assert_true(modem_sim_add_slot(f->ms, path, &error));
-  }
-  for (guint i = 0; i < G_N_ELEMENTS(s->options) && s->options[i]; i++)
-    assert_true(modem_sim_set_option(f->ms, s->options[i], &error));
-  assert_true(modem_sim_start(f->ms, &error));
+  f->ms = test_modem_sim_start(MODEM_SIM_PROTOCOL_QMI, s->slots, n_slots, s->options,
+                               G_N_ELEMENTS(s->options));
   if (s->smdp != SMDP_NONE)
     start_smdp(f, s->smdp, &config);
   config.auto_send_notifications = s->auto_send;
@@ -513,15 +435,10 @@ static int setup_with(void **state, const SimSetup *s)
 static int teardown(void **state)
 {
   Fixture *f = *state;
-  g_autoptr(GAsyncResult) res = NULL;
 
-  manager_shutdown(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_shutdown_finish(f->manager, res, NULL));
-  manager_free(f->manager);
-  drain();
+  test_manager_stop(f->manager);
   modem_sim_free(f->ms);
-  drain();
+  test_drain();
   stop_smdp(f);
   g_ptr_array_unref(f->events);
   g_free(f);
@@ -659,16 +576,16 @@ static gboolean run_profile_op(Euicc *euicc, ProfileOp op, guint id, GError **er
 
   switch (op) {
   case OP_ENABLE:
-    euicc_profile_enable(euicc, id, NULL, got_result, &res);
+    euicc_profile_enable(euicc, id, NULL, test_got_result, &res);
     break;
   case OP_DISABLE:
-    euicc_profile_disable(euicc, id, NULL, got_result, &res);
+    euicc_profile_disable(euicc, id, NULL, test_got_result, &res);
     break;
   case OP_DELETE:
-    euicc_profile_delete(euicc, id, NULL, got_result, &res);
+    euicc_profile_delete(euicc, id, NULL, test_got_result, &res);
     break;
   }
-  wait_result(&res);
+  test_wait_result(&res);
   return euicc_operation_finish(euicc, res, error);
 }
 
@@ -676,8 +593,8 @@ static gboolean run_nickname(Euicc *euicc, guint id, const char *nickname, GErro
 {
   g_autoptr(GAsyncResult) res = NULL;
 
-  euicc_profile_set_nickname(euicc, id, nickname, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_profile_set_nickname(euicc, id, nickname, NULL, test_got_result, &res);
+  test_wait_result(&res);
   return euicc_operation_finish(euicc, res, error);
 }
 
@@ -745,7 +662,7 @@ static void test_getters_never_touch_the_card(void **state)
   assert_non_null(euicc_get_default_smdp_address(euicc));
   assert_non_null(euicc_get_root_smds_address(euicc));
   (void)euicc_get_pending_notifications(euicc);
-  drain();
+  test_drain();
   assert_int_equal(euicc_sim_get_apdu_count(the_card(f)), before);
 }
 
@@ -845,8 +762,8 @@ static void test_default_smdp_address_is_set(void **state)
   g_autoptr(GError) error = NULL;
 
   g_ptr_array_set_size(f->events, 0);
-  euicc_set_default_smdp_address(euicc, "rsp.example.org", NULL, got_result, &res);
-  wait_result(&res);
+  euicc_set_default_smdp_address(euicc, "rsp.example.org", NULL, test_got_result, &res);
+  test_wait_result(&res);
   assert_true(euicc_operation_finish(euicc, res, &error));
   assert_string_equal(euicc_get_default_smdp_address(euicc), "rsp.example.org");
   assert_string_equal(euicc_sim_get_default_smdp_address(the_card(f)), "rsp.example.org");
@@ -893,8 +810,8 @@ static void test_refresh_sees_changes_made_elsewhere(void **state)
   guint first_id = id_of(euicc, ICCID_FIRST);
 
   /* A refresh of an unchanged card signals nothing. */
-  euicc_refresh(euicc, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_refresh(euicc, NULL, test_got_result, &res);
+  test_wait_result(&res);
   assert_true(euicc_operation_finish(euicc, res, &error));
   assert_int_equal(f->events->len, 1); /* "added 0" */
 
@@ -904,8 +821,8 @@ static void test_refresh_sees_changes_made_elsewhere(void **state)
   assert_string_equal(profile_by_iccid(euicc, ICCID_SECOND)->nickname, "");
   assert_non_null(profile_by_iccid(euicc, ICCID_THIRD));
 
-  euicc_refresh(euicc, NULL, got_result, &res2);
-  wait_result(&res2);
+  euicc_refresh(euicc, NULL, test_got_result, &res2);
+  test_wait_result(&res2);
   assert_true(euicc_operation_finish(euicc, res2, &error));
   assert_true(heard(f, "nickname " ICCID_SECOND " Elsewhere"));
   assert_true(heard(f, "profile-removed " ICCID_THIRD));
@@ -927,8 +844,8 @@ static void test_memory_reset_deletes_operational_profiles(void **state)
   g_autoptr(GError) error = NULL;
 
   g_ptr_array_set_size(f->events, 0);
-  euicc_reset_memory(euicc, 1u << 0, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_reset_memory(euicc, 1u << 0, NULL, test_got_result, &res);
+  test_wait_result(&res);
   assert_true(euicc_operation_finish(euicc, res, &error));
   assert_int_equal(euicc_sim_get_profile_count(the_card(f)), 0);
   assert_int_equal(euicc_get_profiles(euicc)->len, 0);
@@ -1171,7 +1088,7 @@ static void test_ten_operations_served_in_arrival_order(void **state)
   euicc_profile_set_nickname(euicc, first, "last", NULL, order_ready, order_call(&log, euicc, i++));
   assert_int_equal(i, 10);
 
-  wait_count(&log.done, 10);
+  test_wait_count(&log.done, 10);
   assert_int_equal(log.failed, 0);
   for (guint k = 0; k < 10; k++)
     assert_int_equal(g_array_index(log.order, guint, k), k);
@@ -1198,13 +1115,14 @@ static void test_cancelled_queued_operation_never_reaches_card(void **state)
   g_autoptr(GAsyncResult) last_res = NULL;
   g_autoptr(GError) error = NULL;
 
-  euicc_profile_enable(euicc, id_of(euicc, ICCID_SECOND), NULL, got_result, &first_res);
-  euicc_profile_delete(euicc, id_of(euicc, ICCID_THIRD), cancellable, got_result, &cancelled_res);
-  euicc_profile_set_nickname(euicc, id_of(euicc, ICCID_THIRD), "still here", NULL, got_result,
+  euicc_profile_enable(euicc, id_of(euicc, ICCID_SECOND), NULL, test_got_result, &first_res);
+  euicc_profile_delete(euicc, id_of(euicc, ICCID_THIRD), cancellable, test_got_result,
+                       &cancelled_res);
+  euicc_profile_set_nickname(euicc, id_of(euicc, ICCID_THIRD), "still here", NULL, test_got_result,
                              &last_res);
   g_cancellable_cancel(cancellable);
 
-  wait_result(&last_res);
+  test_wait_result(&last_res);
   assert_non_null(first_res);
   assert_non_null(cancelled_res);
   assert_true(euicc_operation_finish(euicc, first_res, NULL));
@@ -1234,8 +1152,8 @@ static void test_list_and_remove_notifications(void **state)
   count = euicc_sim_get_notification_count(the_card(f));
   assert_int_equal(count, 4);
   assert_int_equal(euicc_get_pending_notifications(euicc), 4);
-  euicc_list_notifications(euicc, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_list_notifications(euicc, NULL, test_got_result, &res);
+  test_wait_result(&res);
   list = euicc_list_notifications_finish(euicc, res, &error);
   assert_non_null(list);
   assert_int_equal(list->len, 4);
@@ -1253,15 +1171,15 @@ static void test_list_and_remove_notifications(void **state)
   seq0 = ((EuiccNotification *)g_ptr_array_index(list, 0))->seq;
 
   g_ptr_array_set_size(f->events, 0);
-  euicc_remove_notification(euicc, seq0, NULL, got_result, &res2);
-  wait_result(&res2);
+  euicc_remove_notification(euicc, seq0, NULL, test_got_result, &res2);
+  test_wait_result(&res2);
   assert_true(euicc_operation_finish(euicc, res2, &error));
   assert_int_equal(euicc_sim_get_notification_count(the_card(f)), 3);
   assert_int_equal(euicc_get_pending_notifications(euicc), 3);
   assert_true(heard(f, "pending-notifications"));
 
-  euicc_remove_notification(euicc, seq0, NULL, got_result, &res3);
-  wait_result(&res3);
+  euicc_remove_notification(euicc, seq0, NULL, test_got_result, &res3);
+  test_wait_result(&res3);
   assert_false(euicc_operation_finish(euicc, res3, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_NOT_FOUND));
 }
@@ -1272,8 +1190,8 @@ static GPtrArray *run_send(Euicc *euicc, const guint *seqs, gsize n_seqs, GError
 {
   g_autoptr(GAsyncResult) res = NULL;
 
-  euicc_send_notifications(euicc, seqs, n_seqs, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_send_notifications(euicc, seqs, n_seqs, NULL, test_got_result, &res);
+  test_wait_result(&res);
   return euicc_send_notifications_finish(euicc, res, error);
 }
 
@@ -1405,11 +1323,11 @@ static void test_auto_send_after_enable(void **state)
 
   assert_true(run_profile_op(euicc, OP_ENABLE, id_of(euicc, ICCID_SECOND), &error));
   /* The disable of the first profile and the enable of the second. */
-  wait_count(&f->delivered, 2);
+  test_wait_count(&f->delivered, 2);
   assert_int_equal(euicc_sim_get_notification_count(the_card(f)), 0);
   assert_int_equal(f->posts->len, 2);
-  wait_count(&f->delivered, 2);
-  drain();
+  test_wait_count(&f->delivered, 2);
+  test_drain();
   assert_int_equal(euicc_get_pending_notifications(euicc), 0);
 }
 
@@ -1434,17 +1352,17 @@ static void test_unplug_mid_operation_answers_removed(void **state)
   guint enable_id = id_of(euicc, ICCID_SECOND);
 
   /* Every answer takes 100 ms: the unplug lands while the enable waits. */
-  euicc_profile_enable(euicc, enable_id, NULL, got_result, &running);
-  euicc_profile_delete(euicc, id_of(euicc, ICCID_THIRD), NULL, got_result, &queued);
+  euicc_profile_enable(euicc, enable_id, NULL, test_got_result, &running);
+  euicc_profile_delete(euicc, id_of(euicc, ICCID_THIRD), NULL, test_got_result, &queued);
   g_timeout_add(30, unplug_cb, f->ms);
 
-  wait_result(&running);
-  wait_result(&queued);
+  test_wait_result(&running);
+  test_wait_result(&queued);
   assert_false(euicc_operation_finish(euicc, running, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_REMOVED));
   assert_false(euicc_operation_finish(euicc, queued, &error2));
   assert_true(g_error_matches(error2, ESIMD_ERROR, ESIMD_ERROR_REMOVED));
-  wait_count(&f->removed, 1);
+  test_wait_count(&f->removed, 1);
   assert_true(heard(f, "removed 0"));
   assert_int_equal(manager_get_euiccs(f->manager)->len, 0);
   (void)error3;

@@ -16,8 +16,7 @@
 
 #include "modem-sim.h"
 #include "service/service.h"
-
-#define WAIT_LIMIT_MS 20000
+#include "test-util.h"
 
 #define EID_THREE "89049032123451234512345678901235"
 #define EID_PPR "89049032123451234512345678902002"
@@ -30,52 +29,6 @@ typedef struct {
   guint removed;
   gchar *tmpdir;
 } Fixture;
-
-/* ---- bounded waiting ---------------------------------------------------- */
-
-static gboolean on_wait_limit(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void got_result(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GAsyncResult **slot = data;
-
-  assert_null(*slot);
-  *slot = g_object_ref(res);
-}
-
-static void wait_result(GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (!*slot && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
-static void wait_count(guint *counter, guint want)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add(WAIT_LIMIT_MS, on_wait_limit, &expired);
-
-  while (*counter < want && !expired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!expired)
-    g_source_remove(id);
-  assert_false(expired);
-}
-
-static void drain(void)
-{
-  for (guint i = 0; i < 1000 && g_main_context_pending(NULL); i++)
-    g_main_context_iteration(NULL, FALSE);
-}
 
 /* ---- listener ------------------------------------------------------------ */
 
@@ -112,20 +65,7 @@ static const char *event(Fixture *f, guint i)
 static ModemSim *start_modem_with(ModemSimProtocol protocol, const char *const *cards,
                                   const char *option)
 {
-  const char *dir = g_getenv("ESIMD_CARDS_DIR");
-  ModemSim *ms = modem_sim_new(protocol);
-  g_autoptr(GError) error = NULL;
-
-  assert_non_null(dir);
-  for (guint i = 0; cards[i]; i++) {
-    g_autofree char *path = g_build_filename(dir, cards[i], NULL);
-
-    assert_true(modem_sim_add_slot(ms, path, &error));
-  }
-  if (option)
-    assert_true(modem_sim_set_option(ms, option, &error));
-  assert_true(modem_sim_start(ms, &error));
-  return ms;
+  return test_modem_sim_start(protocol, cards, g_strv_length((gchar **)cards), &option, 1);
 }
 
 static ModemSim *start_modem(const char *const *cards, const char *option)
@@ -135,44 +75,22 @@ static ModemSim *start_modem(const char *const *cards, const char *option)
 
 static void add_modem_kind(Fixture *f, TransportKind kind, const char *port)
 {
-  ModemSpec spec = {
-      .kind = kind,
-      .port = (gchar *)port,
-      .device = (gchar *)"",
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-
-  manager_add_modem(f->manager, &spec);
+  test_manager_add_modem(f->manager, kind, port, "");
 }
 
 static void add_modem_at(Fixture *f, const char *port)
 {
-  ModemSpec spec = {
-      .kind = TRANSPORT_KIND_QMI,
-      .port = (gchar *)port,
-      .device = (gchar *)"",
-      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
-  };
-
-  manager_add_modem(f->manager, &spec);
+  add_modem_kind(f, TRANSPORT_KIND_QMI, port);
 }
 
 static void wait_probed(Fixture *f)
 {
-  g_autoptr(GAsyncResult) res = NULL;
-
-  manager_wait_probed(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_wait_probed_finish(f->manager, res, NULL));
+  test_manager_wait_probed(f->manager);
 }
 
 static void scan(Fixture *f)
 {
-  g_autoptr(GAsyncResult) res = NULL;
-
-  manager_scan(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_scan_finish(f->manager, res, NULL));
+  test_manager_scan(f->manager);
 }
 
 static int setup(void **state)
@@ -190,11 +108,7 @@ static int setup(void **state)
 
 static void shutdown_manager(Fixture *f)
 {
-  g_autoptr(GAsyncResult) res = NULL;
-
-  manager_shutdown(f->manager, NULL, got_result, &res);
-  wait_result(&res);
-  assert_true(manager_shutdown_finish(f->manager, res, NULL));
+  test_manager_shutdown(f->manager);
 }
 
 static int teardown(void **state)
@@ -206,10 +120,10 @@ static int teardown(void **state)
     shutdown_manager(f);
     manager_free(f->manager);
   }
-  drain();
+  test_drain();
   for (guint i = 0; i < G_N_ELEMENTS(f->ms); i++)
     g_clear_pointer(&f->ms[i], modem_sim_free);
-  drain();
+  test_drain();
   unlink(link);
   rmdir(f->tmpdir);
   g_free(f->tmpdir);
@@ -247,12 +161,12 @@ static void test_two_modems_are_probed_in_parallel(void **state)
 
   /* Operations on the two cards run side by side too. */
   euicc_profile_enable(slow, ((const Profile *)g_ptr_array_index(euicc_get_profiles(slow), 1))->id,
-                       NULL, got_result, &res_slow);
-  euicc_profile_set_nickname(fast, 0, "Fast", NULL, got_result, &res_fast);
-  wait_result(&res_fast);
+                       NULL, test_got_result, &res_slow);
+  euicc_profile_set_nickname(fast, 0, "Fast", NULL, test_got_result, &res_fast);
+  test_wait_result(&res_fast);
   assert_null(res_slow);
   assert_true(euicc_operation_finish(fast, res_fast, NULL));
-  wait_result(&res_slow);
+  test_wait_result(&res_slow);
   assert_true(euicc_operation_finish(slow, res_slow, NULL));
   assert_int_equal(
       euicc_sim_get_profile_state(modem_sim_get_card(f->ms[0], 1), "89012604100000123456"), 1);
@@ -332,7 +246,7 @@ static void test_unplugged_modem_takes_its_euicc_and_ids_are_not_reused(void **s
   assert_int_equal(f->added, 1);
 
   modem_sim_unplug(f->ms[0]);
-  wait_count(&f->removed, 1);
+  test_wait_count(&f->removed, 1);
   assert_string_equal(event(f, 1), "removed 0");
   assert_int_equal(manager_get_euiccs(f->manager)->len, 0);
   assert_null(manager_lookup_euicc(f->manager, 0));
@@ -407,8 +321,8 @@ static void test_euicc_in_inactive_slot_is_listed_and_read_once_active(void **st
   assert_false(euicc_get_slot_active(inactive));
   assert_string_equal(euicc_get_eid(inactive), euicc_sim_get_eid(modem_sim_get_card(f->ms[0], 2)));
   assert_int_equal(euicc_get_profiles(inactive)->len, 0);
-  euicc_refresh(inactive, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_refresh(inactive, NULL, test_got_result, &res);
+  test_wait_result(&res);
   assert_false(euicc_operation_finish(inactive, res, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_NOT_SUPPORTED));
 
@@ -445,8 +359,8 @@ static void probe_and_switch_over(Fixture *f, ModemSimProtocol protocol, Transpo
   assert_int_equal(euicc_get_profiles(euicc)->len, 3);
 
   second = g_ptr_array_index(euicc_get_profiles(euicc), 1);
-  euicc_profile_enable(euicc, second->id, NULL, got_result, &res);
-  wait_result(&res);
+  euicc_profile_enable(euicc, second->id, NULL, test_got_result, &res);
+  test_wait_result(&res);
   assert_true(euicc_operation_finish(euicc, res, &error));
   assert_null(error);
   assert_ptr_equal(euicc_get_enabled_profile(euicc), second);

@@ -11,34 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "discovery/mm.h"
+#include "test-util.h"
 
-#define MM_NAME "org.freedesktop.ModemManager1"
-#define MM_PATH "/org/freedesktop/ModemManager1"
 #define MODEM_DEVICE "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1"
 #define OTHER_DEVICE "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2"
-/* Bound on every wait for something that must happen. */
-#define TEST_TIMEOUT_MS 10000
-
-static const char fake_mm_xml[] = "<node>"
-                                  " <interface name='org.freedesktop.ModemManager1'>"
-                                  "  <method name='InhibitDevice'>"
-                                  "   <arg name='uid' type='s' direction='in'/>"
-                                  "   <arg name='inhibit' type='b' direction='in'/>"
-                                  "  </method>"
-                                  " </interface>"
-                                  " <interface name='org.freedesktop.DBus.ObjectManager'>"
-                                  "  <method name='GetManagedObjects'>"
-                                  "   <arg name='objects' type='a{oa{sa{sv}}}' direction='out'/>"
-                                  "  </method>"
-                                  " </interface>"
-                                  "</node>";
 
 typedef struct {
   gchar *uid;
@@ -47,11 +26,7 @@ typedef struct {
 } InhibitCall;
 
 typedef struct {
-  GPid bus_pid;
-  gchar *bus_address;
-  GDBusConnection *connection; /* the fake ModemManager's */
-  GDBusNodeInfo *info;
-  guint registrations[2];
+  TestFakeMm fake;
   GPtrArray *calls;   /* InhibitCall* */
   const char *refuse; /* D-Bus error name InhibitDevice answers, or NULL */
   MmClient *mm;
@@ -72,17 +47,8 @@ static void fake_method_call(GDBusConnection *connection, const char *sender,
   Fixture *f = user_data;
 
   if (g_str_equal(method_name, "GetManagedObjects")) {
-    GVariantBuilder objects, interfaces, props;
-
     /* One modem, MODEM_DEVICE, with the Device property InhibitDevice wants. */
-    g_variant_builder_init(&props, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add(&props, "{sv}", "Device", g_variant_new_string(MODEM_DEVICE));
-    g_variant_builder_add(&props, "{sv}", "Manufacturer", g_variant_new_string("Quectel"));
-    g_variant_builder_init(&interfaces, G_VARIANT_TYPE("a{sa{sv}}"));
-    g_variant_builder_add(&interfaces, "{sa{sv}}", "org.freedesktop.ModemManager1.Modem", &props);
-    g_variant_builder_init(&objects, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
-    g_variant_builder_add(&objects, "{oa{sa{sv}}}", MM_PATH "/Modem/0", &interfaces);
-    g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &objects));
+    test_fake_mm_return_modem(invocation, MODEM_DEVICE, "Quectel");
     return;
   }
   if (g_str_equal(method_name, "InhibitDevice")) {
@@ -103,28 +69,15 @@ static void fake_method_call(GDBusConnection *connection, const char *sender,
 
 static const GDBusInterfaceVTable fake_vtable = {.method_call = fake_method_call};
 
-/* Owns or gives up ModemManager's name, as ModemManager starting or
- * stopping would. */
 static void fake_set_running(Fixture *f, gboolean running)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply =
-      g_dbus_connection_call_sync(f->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                  "org.freedesktop.DBus", running ? "RequestName" : "ReleaseName",
-                                  running ? g_variant_new("(su)", MM_NAME, 4 /* DO_NOT_QUEUE */)
-                                          : g_variant_new("(s)", MM_NAME),
-                                  G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-  guint32 result = 0;
-
-  assert_non_null(reply);
-  g_variant_get(reply, "(u)", &result);
-  assert_int_equal(result, 1); /* primary owner / released */
+  test_fake_mm_set_running(&f->fake, running);
 }
 
 static gboolean fake_name_has_owner(Fixture *f, const char *name)
 {
   g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
-      f->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      f->fake.connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "NameHasOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
       NULL, NULL);
   gboolean has = FALSE;
@@ -134,60 +87,13 @@ static gboolean fake_name_has_owner(Fixture *f, const char *name)
   return has;
 }
 
-/* The private bus dies with the test, even when the test crashes. */
-static void bus_child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* A private dbus-daemon; returns its address. */
-static gchar *start_bus(GPid *pid)
-{
-  const char *argv[] = {"dbus-daemon", "--session", "--nofork", "--print-address=1", NULL};
-  g_autoptr(GError) error = NULL;
-  GString *address = g_string_new(NULL);
-  int out = -1;
-  char c;
-
-  assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-                                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-                                           G_SPAWN_STDERR_TO_DEV_NULL,
-                                       bus_child_setup, NULL, pid, NULL, &out, NULL, &error));
-  while (read(out, &c, 1) == 1 && c != '\n')
-    g_string_append_c(address, c);
-  close(out);
-  assert_true(address->len > 0);
-  return g_string_free(address, FALSE);
-}
-
-static void stop_bus(GPid pid)
-{
-  kill(pid, SIGTERM);
-  waitpid(pid, NULL, 0);
-  g_spawn_close_pid(pid);
-}
-
 static int setup(void **state)
 {
   Fixture *f = g_new0(Fixture, 1);
-  g_autoptr(GError) error = NULL;
 
-  f->bus_address = start_bus(&f->bus_pid);
-  f->connection =
-      g_dbus_connection_new_for_address_sync(f->bus_address,
-                                             G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                             NULL, NULL, &error);
-  assert_non_null(f->connection);
-  f->info = g_dbus_node_info_new_for_xml(fake_mm_xml, &error);
-  assert_non_null(f->info);
-  for (guint i = 0; i < 2; i++) {
-    f->registrations[i] = g_dbus_connection_register_object(
-        f->connection, MM_PATH, f->info->interfaces[i], &fake_vtable, f, NULL, &error);
-    assert_true(f->registrations[i] > 0);
-  }
+  test_fake_mm_start(&f->fake, &fake_vtable, f);
   f->calls = g_ptr_array_new_with_free_func((GDestroyNotify)inhibit_call_free);
-  f->mm = mm_client_new(f->bus_address);
+  f->mm = mm_client_new(f->fake.address);
   *state = f;
   return 0;
 }
@@ -197,52 +103,28 @@ static int teardown(void **state)
   Fixture *f = *state;
 
   g_clear_pointer(&f->mm, mm_client_free);
-  for (guint i = 0; i < 2; i++)
-    g_dbus_connection_unregister_object(f->connection, f->registrations[i]);
-  g_dbus_connection_close_sync(f->connection, NULL, NULL);
-  g_object_unref(f->connection);
-  /* Let the closes and their callbacks finish before the bus goes. */
-  while (g_main_context_iteration(NULL, FALSE))
-    ;
-  stop_bus(f->bus_pid);
-  g_free(f->bus_address);
-  g_dbus_node_info_unref(f->info);
+  test_fake_mm_stop(&f->fake);
   g_ptr_array_unref(f->calls);
   g_free(f);
   return 0;
 }
 
-static gboolean on_timeout(gpointer user_data)
+static gboolean flag_is_set(gpointer data)
 {
-  gboolean *fired = user_data;
-
-  *fired = TRUE;
-  return G_SOURCE_REMOVE;
+  return *(const gboolean *)data;
 }
 
 /* Runs the main loop until *flag is TRUE; fails after the timeout. */
 static void wait_for_flag(const gboolean *flag)
 {
-  gboolean fired = FALSE;
-  guint id = g_timeout_add(TEST_TIMEOUT_MS, on_timeout, &fired);
-
-  while (!*flag && !fired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!fired)
-    g_source_remove(id);
+  test_wait_until(flag_is_set, (gpointer)flag);
   assert_true(*flag);
 }
 
 /* Runs the main loop until cond(data) holds; fails after the timeout. */
-static void wait_until(gboolean (*cond)(gpointer data), gpointer data)
+static void wait_until(TestCondition cond, gpointer data)
 {
-  gboolean fired = FALSE;
-  guint id = g_timeout_add(TEST_TIMEOUT_MS, on_timeout, &fired);
-
-  while (!cond(data) && !fired)
-    g_main_context_iteration(NULL, TRUE);
-  if (!fired)
-    g_source_remove(id);
+  test_wait_until(cond, data);
   assert_true(cond(data));
 }
 
@@ -324,7 +206,7 @@ static void test_bus_address_from_environment(void **state)
   g_autoptr(MmClient) from_env = NULL;
   Result r;
 
-  g_setenv("ESIMD_MM_BUS_ADDRESS", f->bus_address, TRUE);
+  g_setenv("ESIMD_MM_BUS_ADDRESS", f->fake.address, TRUE);
   from_env = mm_client_new(NULL);
   g_unsetenv("ESIMD_MM_BUS_ADDRESS");
   fake_set_running(f, TRUE);
@@ -447,7 +329,7 @@ static void test_inhibition_connection_lives_with_client(void **state)
   inhibit_ok(f, MODEM_DEVICE, TRUE);
   sender = call_at(f, 0)->sender;
   sub = g_dbus_connection_signal_subscribe(
-      f->connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+      f->fake.connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
       "/org/freedesktop/DBus", sender, G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, &gone,
       NULL);
   assert_true(fake_name_has_owner(f, sender));
@@ -455,7 +337,7 @@ static void test_inhibition_connection_lives_with_client(void **state)
   g_clear_pointer(&f->mm, mm_client_free);
   wait_for_flag(&gone);
   assert_false(fake_name_has_owner(f, sender));
-  g_dbus_connection_signal_unsubscribe(f->connection, sub);
+  g_dbus_connection_signal_unsubscribe(f->fake.connection, sub);
 }
 
 static gboolean modem_not_inhibited(gpointer user_data)

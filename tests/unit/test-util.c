@@ -7,6 +7,11 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "es10/es10.h"
 #include "transport/iso7816.h"
 
@@ -223,4 +228,195 @@ gchar *test_es10_get_eid(Transport *t, guint slot, guint channel, GError **error
       !es10c_get_eid_decode(g_bytes_get_data(rsp, NULL), g_bytes_get_size(rsp), &eid, error))
     return NULL;
   return eid;
+}
+
+/* ---- more bounded waiting ---- */
+
+typedef struct {
+  const guint *counter;
+  guint want;
+} CountWait;
+
+static gboolean count_reached(gpointer data)
+{
+  const CountWait *w = data;
+
+  return *w->counter >= w->want;
+}
+
+void test_wait_count(const guint *counter, guint want)
+{
+  CountWait w = {counter, want};
+
+  if (!test_wait_until(count_reached, &w))
+    fail_msg("count %u, not %u, after %d ms", *counter, want, TEST_WAIT_LIMIT_MS);
+}
+
+static gboolean count_is_zero(gpointer data)
+{
+  return *(const guint *)data == 0;
+}
+
+void test_wait_count_down(const guint *counter)
+{
+  if (!test_wait_until(count_is_zero, (gpointer)counter))
+    fail_msg("count still %u after %d ms", *counter, TEST_WAIT_LIMIT_MS);
+}
+
+/* ---- a fake ModemManager on a private dbus-daemon ---- */
+
+static const char fake_mm_xml[] = "<node>"
+                                  " <interface name='org.freedesktop.ModemManager1'>"
+                                  "  <method name='InhibitDevice'>"
+                                  "   <arg name='uid' type='s' direction='in'/>"
+                                  "   <arg name='inhibit' type='b' direction='in'/>"
+                                  "  </method>"
+                                  " </interface>"
+                                  " <interface name='org.freedesktop.DBus.ObjectManager'>"
+                                  "  <method name='GetManagedObjects'>"
+                                  "   <arg name='objects' type='a{oa{sa{sv}}}' direction='out'/>"
+                                  "  </method>"
+                                  " </interface>"
+                                  "</node>";
+
+/* The private bus dies with the test, even when the test crashes. */
+static void bus_child_setup(gpointer data)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* A private dbus-daemon; returns its address. */
+static gchar *bus_start(GPid *pid)
+{
+  const char *argv[] = {"dbus-daemon", "--session", "--nofork", "--print-address=1", NULL};
+  g_autoptr(GError) error = NULL;
+  GString *address = g_string_new(NULL);
+  int out = -1;
+  char c;
+
+  assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_STDERR_TO_DEV_NULL,
+                                       bus_child_setup, NULL, pid, NULL, &out, NULL, &error));
+  while (read(out, &c, 1) == 1 && c != '\n')
+    g_string_append_c(address, c);
+  close(out);
+  assert_true(address->len > 0);
+  return g_string_free(address, FALSE);
+}
+
+void test_fake_mm_start(TestFakeMm *mm, const GDBusInterfaceVTable *vtable, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  mm->address = bus_start(&mm->pid);
+  mm->connection =
+      g_dbus_connection_new_for_address_sync(mm->address,
+                                             G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                             NULL, NULL, &error);
+  assert_non_null(mm->connection);
+  mm->info = g_dbus_node_info_new_for_xml(fake_mm_xml, &error);
+  assert_non_null(mm->info);
+  for (guint i = 0; i < G_N_ELEMENTS(mm->registrations); i++) {
+    mm->registrations[i] = g_dbus_connection_register_object(
+        mm->connection, TEST_MM_PATH, mm->info->interfaces[i], vtable, user_data, NULL, &error);
+    assert_true(mm->registrations[i] > 0);
+  }
+}
+
+void test_fake_mm_return_modem(GDBusMethodInvocation *invocation, const char *device,
+                               const char *manufacturer)
+{
+  GVariantBuilder objects, interfaces, props;
+
+  g_variant_builder_init(&props, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add(&props, "{sv}", "Device", g_variant_new_string(device));
+  if (manufacturer)
+    g_variant_builder_add(&props, "{sv}", "Manufacturer", g_variant_new_string(manufacturer));
+  g_variant_builder_init(&interfaces, G_VARIANT_TYPE("a{sa{sv}}"));
+  g_variant_builder_add(&interfaces, "{sa{sv}}", "org.freedesktop.ModemManager1.Modem", &props);
+  g_variant_builder_init(&objects, G_VARIANT_TYPE("a{oa{sa{sv}}}"));
+  g_variant_builder_add(&objects, "{oa{sa{sv}}}", TEST_MM_PATH "/Modem/0", &interfaces);
+  g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{oa{sa{sv}}})", &objects));
+}
+
+void test_fake_mm_set_running(TestFakeMm *mm, gboolean running)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+      mm->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      running ? "RequestName" : "ReleaseName",
+      running ? g_variant_new("(su)", TEST_MM_NAME, 4 /* DO_NOT_QUEUE */)
+              : g_variant_new("(s)", TEST_MM_NAME),
+      G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  guint32 result = 0;
+
+  assert_non_null(reply);
+  g_variant_get(reply, "(u)", &result);
+  assert_int_equal(result, 1); /* primary owner / released */
+}
+
+void test_fake_mm_stop(TestFakeMm *mm)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(mm->registrations); i++)
+    g_dbus_connection_unregister_object(mm->connection, mm->registrations[i]);
+  g_dbus_connection_close_sync(mm->connection, NULL, NULL);
+  g_clear_object(&mm->connection);
+  /* Let the closes and their callbacks finish before the bus goes. */
+  test_drain();
+  kill(mm->pid, SIGTERM);
+  waitpid(mm->pid, NULL, 0);
+  g_spawn_close_pid(mm->pid);
+  g_clear_pointer(&mm->address, g_free);
+  g_clear_pointer(&mm->info, g_dbus_node_info_unref);
+}
+
+/* ---- the service layer, each call waited for ---- */
+
+void test_manager_add_modem(Manager *manager, TransportKind kind, const char *port,
+                            const char *device)
+{
+  ModemSpec spec = {
+      .kind = kind,
+      .port = (gchar *)port,
+      .device = (gchar *)device,
+      .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
+  };
+
+  manager_add_modem(manager, &spec);
+}
+
+void test_manager_wait_probed(Manager *manager)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  manager_wait_probed(manager, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  assert_true(manager_wait_probed_finish(manager, res, NULL));
+}
+
+void test_manager_scan(Manager *manager)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  manager_scan(manager, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  assert_true(manager_scan_finish(manager, res, NULL));
+}
+
+void test_manager_shutdown(Manager *manager)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  manager_shutdown(manager, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  assert_true(manager_shutdown_finish(manager, res, NULL));
+}
+
+void test_manager_stop(Manager *manager)
+{
+  test_manager_shutdown(manager);
+  manager_free(manager);
+  test_drain();
 }

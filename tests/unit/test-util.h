@@ -2,8 +2,9 @@
 /*
  * What the transport tests share: bounded waiting on the default main
  * context, the card files of $ESIMD_CARDS_DIR, a started modem-sim, and the
- * transport calls made synchronous for a test. Every wait fails the test
- * after TEST_WAIT_LIMIT_MS instead of hanging.
+ * transport calls made synchronous for a test; for the service tests a fake
+ * ModemManager on a private dbus-daemon and the Manager's calls waited for.
+ * Every wait fails the test after TEST_WAIT_LIMIT_MS instead of hanging.
  */
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "euicc-sim.h"
 #include "modem-sim.h"
+#include "service/service.h"
 #include "transport/transport.h"
 
 /* Far beyond any answer in a test, far below meson's timeout. */
@@ -79,3 +81,66 @@ GBytes *test_es10_call(Transport *t, guint slot, guint channel, GBytes *request,
 
 /* GET EUICC DATA for the EID (SGP.22 5.7.20) on the channel. */
 gchar *test_es10_get_eid(Transport *t, guint slot, guint channel, GError **error);
+
+/* ---- more bounded waiting ---- */
+
+/* Runs the loop until *counter reaches want; fails the test after
+ * TEST_WAIT_LIMIT_MS. */
+void test_wait_count(const guint *counter, guint want);
+
+/* Runs the loop until *counter is back to 0; fails the test after
+ * TEST_WAIT_LIMIT_MS. */
+void test_wait_count_down(const guint *counter);
+
+/* ---- a fake ModemManager on a private dbus-daemon ---- */
+
+#define TEST_MM_NAME "org.freedesktop.ModemManager1"
+#define TEST_MM_PATH "/org/freedesktop/ModemManager1"
+
+typedef struct {
+  GPid pid;                    /* the private dbus-daemon, killed with the test */
+  gchar *address;              /* its address, for the client under test */
+  GDBusConnection *connection; /* the fake ModemManager's */
+  GDBusNodeInfo *info;
+  guint registrations[2];
+} TestFakeMm;
+
+/*
+ * Starts a private dbus-daemon and serves, at TEST_MM_PATH, ModemManager's
+ * InhibitDevice(s uid, b inhibit) and the ObjectManager's GetManagedObjects
+ * through vtable (with user_data). The fake does not own TEST_MM_NAME yet.
+ * Fails the test on any error.
+ */
+void test_fake_mm_start(TestFakeMm *mm, const GDBusInterfaceVTable *vtable, gpointer user_data);
+
+/* Answers GetManagedObjects with one modem, TEST_MM_PATH "/Modem/0", whose
+ * Device property is device, with a Manufacturer when that is not NULL. */
+void test_fake_mm_return_modem(GDBusMethodInvocation *invocation, const char *device,
+                               const char *manufacturer);
+
+/* Owns or gives up TEST_MM_NAME, as ModemManager starting or stopping would. */
+void test_fake_mm_set_running(TestFakeMm *mm, gboolean running);
+
+/* Unregisters the fake, lets pending closes run, stops the bus. */
+void test_fake_mm_stop(TestFakeMm *mm);
+
+/* ---- the service layer, each call waited for ---- */
+
+/* Adds the modem on port (no qmi-proxy/mbim-proxy in between); device may
+ * be "" when no sysfs device goes with it. */
+void test_manager_add_modem(Manager *manager, TransportKind kind, const char *port,
+                            const char *device);
+
+/* Waits until every modem added so far was probed once; fails the test on
+ * an error. */
+void test_manager_wait_probed(Manager *manager);
+
+/* Manager1.Scan(), waited for; fails the test on an error. */
+void test_manager_scan(Manager *manager);
+
+/* Shuts the manager down and waits; fails the test on an error. The manager
+ * is still to be freed. */
+void test_manager_shutdown(Manager *manager);
+
+/* Shuts the manager down, frees it, and lets what it left pending run. */
+void test_manager_stop(Manager *manager);
