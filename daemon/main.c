@@ -17,7 +17,7 @@
 
 #include "bus/bus.h"
 #include "discovery/discovery.h"
-#include "discovery/mm.h"
+#include "system/mm.h"
 #include "service/service.h"
 
 #define DEFAULT_CONFIG_FILE "/etc/esimd/esimd.conf"

@@ -40,9 +40,18 @@
 
 #include <gio/gio.h>
 
-#include "service/service.h"
+#include "transport/transport.h"
 
 G_BEGIN_DECLS
+
+/* A modem the daemon was told about (command line, config) or found. */
+typedef struct {
+  TransportKind kind;
+  gchar *port;    /* control port path */
+  gchar *device;  /* sysfs path of the modem, "" when unknown */
+  guint baudrate; /* AT only, 0 = default */
+  TransportOpenFlags flags;
+} ModemSpec;
 
 typedef enum {
   DISCOVERY_QUIRK_NONE = 0,

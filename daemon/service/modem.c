@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-#include "discovery/mm.h"
+#include "system/mm.h"
 #include "es10/es10.h"
 
 /*

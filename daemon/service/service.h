@@ -11,6 +11,8 @@
 
 #include <gio/gio.h>
 
+#include "discovery/discovery.h"
+#include "system/mm.h"
 #include "transport/transport.h"
 
 G_BEGIN_DECLS
@@ -91,8 +93,6 @@ typedef struct {
 
 typedef struct _Euicc Euicc;
 typedef struct _Manager Manager;
-/* Added: discovery/mm.h's ModemManager client. */
-typedef struct _MmClient MmClient;
 
 /* Bits of what changed, for euicc_changed / profile_changed. */
 typedef enum {
@@ -128,20 +128,11 @@ typedef struct {
                                  const char *address, gpointer user_data);
 } ServiceListener;
 
-/* A modem the daemon was told about (command line, config) or found. */
-typedef struct {
-  TransportKind kind;
-  gchar *port;    /* control port path */
-  gchar *device;  /* sysfs path of the modem, "" when unknown */
-  guint baudrate; /* AT only, 0 = default */
-  TransportOpenFlags flags;
-} ModemSpec;
-
 typedef struct {
   gboolean auto_send_notifications; /* deliver notifications after each operation */
   guint transport_timeout_ms;       /* 0 = backend default */
   gboolean full_identifiers;        /* log EIDs/ICCIDs unshortened */
-  /* Added: ES9+ delivery. A PEM file of CA certificates trusted for the
+  /* ES9+ delivery. A PEM file of CA certificates trusted for the
    * SM-DP+ TLS besides the system store; NULL for none. */
   const char *smdp_ca_file;
   /* Tests only: "host:port" every SM-DP+ connection goes to instead of the
@@ -154,7 +145,7 @@ typedef struct {
   /* The first retry after an SM-DP+ could not be reached, in seconds; each
    * further one waits twice as long, at most an hour. 0: 30 s. */
   guint notify_retry_first_s;
-  /* Added: ModemManager coexistence (discovery/mm.h). Borrowed, and must
+  /* ModemManager coexistence (system/mm.h). Borrowed, and must
    * outlive the manager. Enable, Disable and a ResetMemory that deletes
    * profiles inhibit the modem around the switch. An AT port that
    * ModemManager holds is used only while an operation (or a probe) needs
@@ -171,7 +162,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
 /* Adds a modem and starts probing it (open, slots, ISD-R on each slot). */
 void manager_add_modem(Manager *manager, const ModemSpec *spec);
-/* Added: discovery saw the modem go (or its control port change). Its
+/* Discovery saw the modem go (or its control port change). Its
  * eUICCs go away as after an unplug; an unknown port is ignored. */
 void manager_remove_modem(Manager *manager, const char *port);
 /* Completes once every modem added so far has been probed once (found or

@@ -61,23 +61,11 @@ static const ModemSimProtocolOps *protocol_ops(ModemSimProtocol protocol)
 {
   switch (protocol) {
   case MODEM_SIM_PROTOCOL_QMI:
-#ifdef MODEM_SIM_HAVE_QMI
     return &modem_sim_qmi_ops;
-#else
-    return NULL;
-#endif
   case MODEM_SIM_PROTOCOL_MBIM:
-#ifdef MODEM_SIM_HAVE_MBIM
     return &modem_sim_mbim_ops;
-#else
-    return NULL;
-#endif
   case MODEM_SIM_PROTOCOL_AT:
-#ifdef MODEM_SIM_HAVE_AT
     return &modem_sim_at_ops;
-#else
-    return NULL;
-#endif
   }
   return NULL;
 }

@@ -27,7 +27,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "discovery/mm.h"
+#include "system/mm.h"
 #include "modem-sim.h"
 #include "service/service.h"
 #include "test-util.h"

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "discovery/mm.h"
+#include "system/mm.h"
 #include "test-util.h"
 
 #define MODEM_DEVICE "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1"

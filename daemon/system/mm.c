@@ -6,7 +6,7 @@
  * replaced), and GDBus gives async calls that end in the GTask step machine
  * directly, on the same GLib main context, with no glue.
  */
-#include "discovery/mm.h"
+#include "system/mm.h"
 
 #define MM_NAME "org.freedesktop.ModemManager1"
 #define MM_PATH "/org/freedesktop/ModemManager1"
