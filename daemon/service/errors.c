@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The service layer's error domain, the mapping of the errors from below
- * into it, the string forms of the cached enums and the identifier
- * shortening used in every log line.
+ * into it, the one table from the card's result codes to errors, the string forms of the cached
+ * enums and the identifier shortening used in every log line.
  */
 #include "service/service-private.h"
 
 #include <string.h>
 
+#include "es10/es10.h"
 #include "es10/tlv.h"
 #include "transport/iso7816.h"
 
@@ -138,4 +139,114 @@ gchar *service_id_for_log(const char *id, gboolean full)
   if (full || len <= 8)
     return g_strdup(id);
   return g_strdup_printf("%.6s…%s", id, id + len - 2);
+}
+
+/*
+ * What each card result code means to the caller: one row per (command,
+ * result), the way an sd_bus_error_map lists names. "{}" stands for the
+ * subject (a shortened ICCID, a sequence number). A result without a row of
+ * its own is the command's row with result RESULT_ANY, followed by the
+ * card's own name for the code.
+ */
+#define RESULT_ANY G_MININT
+
+typedef struct {
+  Es10Command cmd;
+  gint result;
+  EsimdError code;
+  const char *message;
+} ResultError;
+
+#define CAT_BUSY_MESSAGE "The card is busy with a SIM toolkit session; try again in a moment"
+#define NO_PROFILE_MESSAGE "The card has no profile {}"
+
+static const ResultError result_errors[] = {
+    /* SGP.22 5.7.16 EnableProfile */
+    {ES10_CMD_ENABLE_PROFILE, ES10C_ENABLE_PROFILE_ICCID_OR_AID_NOT_FOUND, ESIMD_ERROR_NOT_FOUND,
+     NO_PROFILE_MESSAGE},
+    {ES10_CMD_ENABLE_PROFILE, ES10C_ENABLE_PROFILE_NOT_IN_DISABLED_STATE,
+     ESIMD_ERROR_PROFILE_ENABLED, "Profile {} is already enabled"},
+    {ES10_CMD_ENABLE_PROFILE, ES10C_ENABLE_PROFILE_DISALLOWED_BY_POLICY,
+     ESIMD_ERROR_DISALLOWED_BY_POLICY,
+     "The policy rules forbid enabling profile {}: the enabled profile may not be disabled (PPR1)"},
+    {ES10_CMD_ENABLE_PROFILE, ES10C_ENABLE_PROFILE_WRONG_PROFILE_REENABLING,
+     ESIMD_ERROR_DISALLOWED_BY_POLICY,
+     "The card refuses to enable profile {} again now (wrongProfileReenabling); enable another "
+     "profile first"},
+    {ES10_CMD_ENABLE_PROFILE, ES10C_ENABLE_PROFILE_CAT_BUSY, ESIMD_ERROR_CAT_BUSY,
+     CAT_BUSY_MESSAGE},
+    {ES10_CMD_ENABLE_PROFILE, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not enable profile {}"},
+    /* 5.7.17 DisableProfile */
+    {ES10_CMD_DISABLE_PROFILE, ES10C_DISABLE_PROFILE_ICCID_OR_AID_NOT_FOUND, ESIMD_ERROR_NOT_FOUND,
+     NO_PROFILE_MESSAGE},
+    {ES10_CMD_DISABLE_PROFILE, ES10C_DISABLE_PROFILE_NOT_IN_ENABLED_STATE,
+     ESIMD_ERROR_PROFILE_NOT_ENABLED, "Profile {} is not enabled"},
+    {ES10_CMD_DISABLE_PROFILE, ES10C_DISABLE_PROFILE_DISALLOWED_BY_POLICY,
+     ESIMD_ERROR_DISALLOWED_BY_POLICY, "The profile's policy rules forbid disabling it (PPR1)"},
+    {ES10_CMD_DISABLE_PROFILE, ES10C_DISABLE_PROFILE_CAT_BUSY, ESIMD_ERROR_CAT_BUSY,
+     CAT_BUSY_MESSAGE},
+    {ES10_CMD_DISABLE_PROFILE, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not disable profile {}"},
+    /* 5.7.18 DeleteProfile */
+    {ES10_CMD_DELETE_PROFILE, ES10C_DELETE_PROFILE_ICCID_OR_AID_NOT_FOUND, ESIMD_ERROR_NOT_FOUND,
+     NO_PROFILE_MESSAGE},
+    {ES10_CMD_DELETE_PROFILE, ES10C_DELETE_PROFILE_NOT_IN_DISABLED_STATE,
+     ESIMD_ERROR_PROFILE_ENABLED, "Profile {} is enabled; disable it before deleting it"},
+    {ES10_CMD_DELETE_PROFILE, ES10C_DELETE_PROFILE_DISALLOWED_BY_POLICY,
+     ESIMD_ERROR_DISALLOWED_BY_POLICY, "The profile's policy rules forbid deleting it (PPR2)"},
+    {ES10_CMD_DELETE_PROFILE, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not delete profile {}"},
+    /* 5.7.21 SetNickname */
+    {ES10_CMD_SET_NICKNAME, ES10C_SET_NICKNAME_ICCID_NOT_FOUND, ESIMD_ERROR_NOT_FOUND,
+     NO_PROFILE_MESSAGE},
+    {ES10_CMD_SET_NICKNAME, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not set the nickname"},
+    /* 5.7.19 eUICCMemoryReset */
+    {ES10_CMD_EUICC_MEMORY_RESET, ES10C_EUICC_MEMORY_RESET_CAT_BUSY, ESIMD_ERROR_CAT_BUSY,
+     CAT_BUSY_MESSAGE},
+    {ES10_CMD_EUICC_MEMORY_RESET, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not reset its memory"},
+    /* 5.7.5 SetDefaultDpAddress */
+    {ES10_CMD_SET_DEFAULT_DP_ADDRESS, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not set the default SM-DP+ address"},
+    /* 5.7.15 GetProfilesInfo, 5.7.9 ListNotification, 5.7.10 RetrieveNotificationsList */
+    {ES10_CMD_GET_PROFILES_INFO, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card did not list its profiles"},
+    {ES10_CMD_LIST_NOTIFICATION, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card did not list its notifications"},
+    {ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card did not give its notifications"},
+    /* 5.7.11 RemoveNotificationFromList */
+    {ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST, ES10B_REMOVE_NOTIFICATION_NOTHING_TO_DELETE,
+     ESIMD_ERROR_NOT_FOUND, "The card has no notification {}"},
+    {ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not remove notification {}"},
+};
+
+GError *service_result_error(Es10Command cmd, gint result, const char *subject)
+{
+  const ResultError *row = NULL;
+  g_autoptr(GString) message = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS(result_errors); i++) {
+    const ResultError *r = &result_errors[i];
+
+    if (r->cmd != cmd)
+      continue;
+    if (r->result == result) {
+      row = r;
+      break;
+    }
+    if (r->result == RESULT_ANY && !row)
+      row = r;
+  }
+  if (!row)
+    return g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR, "The card refused the command (%s)",
+                       es10_result_get_message(cmd, result));
+  message = g_string_new(row->message);
+  g_string_replace(message, "{}", subject ? subject : "", 0);
+  if (row->result == RESULT_ANY)
+    g_string_append_printf(message, " (%s)", es10_result_get_message(cmd, result));
+  return g_error_new_literal(ESIMD_ERROR, row->code, message->str);
 }

@@ -74,6 +74,7 @@ Manager *manager_new(const ManagerConfig *config, const ServiceListener *listene
       .smdp_host_override = config->smdp_host_override,
       .smdp_ca_dir = config->smdp_ca_dir,
       .notify_retry_first_s = config->notify_retry_first_s,
+      .linger_ms = config->linger_ms,
       .mm = config->mm,
   };
 
@@ -233,7 +234,7 @@ static void announce_euicc(Manager *manager, ModemEntry *entry, Euicc *euicc)
     manager->listener->euicc_added(euicc, manager->user_data);
   /* Notifications a card still holds (the SM-DP+ was unreachable before a
    * restart, or another LPA left them) go out now: a restart loses nothing. */
-  euicc_notify_schedule(euicc);
+  euicc_schedule_notifications(euicc);
 }
 
 static void euicc_probe_ready(GObject *source, GAsyncResult *res, gpointer user_data)

@@ -7,8 +7,17 @@
  */
 #include "service/euicc-private.h"
 
-#include "es10/es10.h"
 #include "smdp/es9p.h"
+
+/* Automatic delivery: notify.c's own state, one per eUICC. */
+struct _Notifier {
+  Euicc *euicc;              /* borrowed: it owns the notifier */
+  GSource *timer;            /* the next try after a failure */
+  guint backoff_s;           /* 0: no failure yet */
+  gboolean queued;           /* an automatic delivery is under way */
+  gboolean unreachable;      /* the last delivery met an unreachable SM-DP+ */
+  GCancellable *cancellable; /* of the automatic delivery under way */
+};
 
 /* ---- list ---- */
 
@@ -18,6 +27,29 @@ typedef enum {
   LIST_STEP_RESULT,
   LIST_STEP_LAST,
 } ListStep;
+
+typedef struct {
+  EuiccOp base;
+  GPtrArray *results; /* EuiccNotification* */
+} ListContext;
+
+static void list_step(GTask *task);
+
+static void list_clear(gpointer data)
+{
+  ListContext *ctx = data;
+
+  g_clear_pointer(&ctx->results, g_ptr_array_unref);
+}
+
+static const EuiccOpClass list_class = {
+    .name = "list-notifications",
+    .step = list_step,
+    .size = sizeof(ListContext),
+    .clear = list_clear,
+    .cleanup_step = LIST_STEP_LAST,
+    .last_step = LIST_STEP_LAST,
+};
 
 static EuiccNotification *notification_from_metadata(const Es10NotificationMetadata *m)
 {
@@ -32,33 +64,33 @@ static EuiccNotification *notification_from_metadata(const Es10NotificationMetad
 
 static void list_step(GTask *task)
 {
-  EuiccOp *ctx = euicc_op_begin_step(task);
+  ListContext *ctx = euicc_op_begin_step(task);
 
   if (!ctx)
     return;
 
-  switch ((ListStep)ctx->step) {
+  switch ((ListStep)ctx->base.step) {
   case LIST_STEP_FIRST:
-    ctx->doing = "reading the notification list";
-    ctx->step++;
+    ctx->base.doing = card_read_doing(CARD_READ_NOTIFICATIONS);
+    ctx->base.step++;
     /* fall through */
   case LIST_STEP_SEND:
-    euicc_op_call(task, euicc_notifications_request());
+    card_read_send(task, CARD_READ_NOTIFICATIONS);
     return;
   case LIST_STEP_RESULT: {
-    g_autoptr(GPtrArray) list = NULL;
+    g_autoptr(GPtrArray) list = card_read_notifications(task);
 
-    if (!euicc_op_check_call(task) || !(list = euicc_op_decode_notifications(task)))
+    if (!list)
       return;
     ctx->results = g_ptr_array_new_with_free_func((GDestroyNotify)euicc_notification_free);
     for (guint i = 0; i < list->len; i++)
       g_ptr_array_add(ctx->results, notification_from_metadata(g_ptr_array_index(list, i)));
-    ctx->step++;
+    ctx->base.step++;
   }
     /* fall through */
   case LIST_STEP_LAST:
-    euicc_op_return_pointer(task, g_steal_pointer(&ctx->results),
-                            (GDestroyNotify)g_ptr_array_unref);
+    euicc_op_complete_pointer(task, g_steal_pointer(&ctx->results),
+                              (GDestroyNotify)g_ptr_array_unref);
     return;
   }
   g_assert_not_reached();
@@ -67,9 +99,7 @@ static void list_step(GTask *task)
 void euicc_list_notifications(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
                               gpointer user_data)
 {
-  GTask *task = euicc_op_new(euicc, "list-notifications", list_step, cancellable, cb, user_data);
-
-  euicc_op_queue(task);
+  euicc_op_queue(euicc_op_new(euicc, &list_class, cancellable, cb, user_data));
 }
 
 GPtrArray *euicc_list_notifications_finish(Euicc *euicc, GAsyncResult *res, GError **error)
@@ -88,24 +118,41 @@ typedef enum {
   REMOVE_STEP_LAST,
 } RemoveStep;
 
+typedef struct {
+  EuiccOp base;
+  guint seq;
+} RemoveContext;
+
+static void remove_step(GTask *task);
+
+static const EuiccOpClass remove_class = {
+    .name = "remove-notification",
+    .step = remove_step,
+    .size = sizeof(RemoveContext),
+    .cleanup_step = REMOVE_STEP_LAST,
+    .last_step = REMOVE_STEP_LAST,
+};
+
 static void remove_step(GTask *task)
 {
-  EuiccOp *ctx = euicc_op_begin_step(task);
+  RemoveContext *ctx = euicc_op_begin_step(task);
+  Euicc *euicc;
   GError *error = NULL;
   gsize len;
   const guint8 *buf;
 
   if (!ctx)
     return;
-  buf = euicc_op_response(ctx, &len);
+  euicc = ctx->base.euicc;
+  buf = euicc_op_response(&ctx->base, &len);
 
-  switch ((RemoveStep)ctx->step) {
+  switch ((RemoveStep)ctx->base.step) {
   case REMOVE_STEP_FIRST:
-    ctx->doing = "removing a notification";
-    ctx->step++;
+    ctx->base.doing = "removing a notification";
+    ctx->base.step++;
     /* fall through */
   case REMOVE_STEP_SEND:
-    euicc_op_call(task, es10b_remove_notification_from_list_encode(ctx->options));
+    euicc_op_call(task, es10b_remove_notification_from_list_encode(ctx->seq));
     return;
   case REMOVE_STEP_RESULT: {
     Es10bRemoveNotificationResult result;
@@ -116,39 +163,34 @@ static void remove_step(GTask *task)
       euicc_op_fail(task, error);
       return;
     }
-    if (result == ES10B_REMOVE_NOTIFICATION_NOTHING_TO_DELETE) {
-      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_NOT_FOUND,
-                                      "The card has no notification %u", ctx->options));
-      return;
-    }
     if (result != ES10B_REMOVE_NOTIFICATION_OK) {
-      euicc_op_fail(task,
-                    g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
-                                "The card could not remove notification %u (%s)", ctx->options,
-                                es10_result_get_message(ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST,
-                                                        (gint)result)));
+      g_autofree gchar *seq = g_strdup_printf("%u", ctx->seq);
+
+      euicc_op_fail_result(task, ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST, (gint)result, seq);
       return;
     }
-    ctx->step++;
+    ctx->base.step++;
   }
     /* fall through */
   case REMOVE_STEP_COUNT:
-    euicc_op_call(task, euicc_notifications_request());
+    card_read_send(task, CARD_READ_NOTIFICATIONS);
     return;
   case REMOVE_STEP_COUNT_DONE: {
     Es10bListNotificationResult result;
     g_autoptr(GPtrArray) list = NULL;
 
-    if (!ctx->call_error && es10b_list_notification_decode(buf, len, &result, &list, NULL) &&
+    guint pending = euicc_get_pending_notifications(euicc);
+
+    if (!ctx->base.call_error && es10b_list_notification_decode(buf, len, &result, &list, NULL) &&
         result == ES10B_LIST_NOTIFICATION_OK)
-      euicc_set_pending_notifications(ctx->euicc, list->len);
-    else if (ctx->euicc->pending_notifications > 0)
-      euicc_set_pending_notifications(ctx->euicc, ctx->euicc->pending_notifications - 1);
-    ctx->step++;
+      euicc_set_pending_notifications(euicc, list->len);
+    else if (pending > 0)
+      euicc_set_pending_notifications(euicc, pending - 1);
+    ctx->base.step++;
   }
     /* fall through */
   case REMOVE_STEP_LAST:
-    euicc_op_done(task);
+    euicc_op_complete(task);
     return;
   }
   g_assert_not_reached();
@@ -157,10 +199,10 @@ static void remove_step(GTask *task)
 void euicc_remove_notification(Euicc *euicc, guint seq, GCancellable *cancellable,
                                GAsyncReadyCallback cb, gpointer user_data)
 {
-  GTask *task = euicc_op_new(euicc, "remove-notification", remove_step, cancellable, cb, user_data);
-  EuiccOp *ctx = g_task_get_task_data(task);
+  GTask *task = euicc_op_new(euicc, &remove_class, cancellable, cb, user_data);
+  RemoveContext *ctx = g_task_get_task_data(task);
 
-  ctx->options = seq;
+  ctx->seq = seq;
   euicc_op_queue(task);
 }
 
@@ -173,18 +215,41 @@ typedef enum {
   RETRIEVE_STEP_LAST,
 } RetrieveStep;
 
+typedef struct {
+  EuiccOp base;
+  GPtrArray *items; /* Es10PendingNotification* */
+} RetrieveContext;
+
+static void retrieve_step(GTask *task);
+
+static void retrieve_clear(gpointer data)
+{
+  RetrieveContext *ctx = data;
+
+  g_clear_pointer(&ctx->items, g_ptr_array_unref);
+}
+
+static const EuiccOpClass retrieve_class = {
+    .name = "retrieve-notifications",
+    .step = retrieve_step,
+    .size = sizeof(RetrieveContext),
+    .clear = retrieve_clear,
+    .cleanup_step = RETRIEVE_STEP_LAST,
+    .last_step = RETRIEVE_STEP_LAST,
+};
+
 static void retrieve_step(GTask *task)
 {
-  EuiccOp *ctx = euicc_op_begin_step(task);
+  RetrieveContext *ctx = euicc_op_begin_step(task);
   GError *error = NULL;
 
   if (!ctx)
     return;
 
-  switch ((RetrieveStep)ctx->step) {
+  switch ((RetrieveStep)ctx->base.step) {
   case RETRIEVE_STEP_FIRST:
-    ctx->doing = "reading the pending notifications";
-    ctx->step++;
+    ctx->base.doing = "reading the pending notifications";
+    ctx->base.step++;
     /* fall through */
   case RETRIEVE_STEP_SEND:
     euicc_op_call(task, es10b_retrieve_notifications_list_encode(ES10B_SEARCH_ALL, 0, NULL));
@@ -196,24 +261,22 @@ static void retrieve_step(GTask *task)
 
     if (!euicc_op_check_call(task))
       return;
-    buf = euicc_op_response(ctx, &len);
+    buf = euicc_op_response(&ctx->base, &len);
     if (!es10b_retrieve_notifications_list_decode(buf, len, &result, &ctx->items, &error)) {
       euicc_op_fail(task, error);
       return;
     }
     if (result != ES10B_RETRIEVE_NOTIFICATIONS_OK &&
         result != ES10B_RETRIEVE_NOTIFICATIONS_NO_RESULT_AVAILABLE) {
-      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
-                                      "The card did not give its notifications (%s)",
-                                      es10_result_get_message(ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST,
-                                                              (gint)result)));
+      euicc_op_fail_result(task, ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST, (gint)result, NULL);
       return;
     }
-    ctx->step++;
+    ctx->base.step++;
   }
     /* fall through */
   case RETRIEVE_STEP_LAST:
-    euicc_op_return_pointer(task, g_steal_pointer(&ctx->items), (GDestroyNotify)g_ptr_array_unref);
+    euicc_op_complete_pointer(task, g_steal_pointer(&ctx->items),
+                              (GDestroyNotify)g_ptr_array_unref);
     return;
   }
   g_assert_not_reached();
@@ -366,8 +429,7 @@ static void send_step(GTask *task)
     ctx->step++;
     /* fall through */
   case SEND_STEP_RETRIEVE:
-    euicc_op_queue(euicc_op_new(euicc, "retrieve-notifications", retrieve_step, cancellable,
-                                send_next_ready, task));
+    euicc_op_queue(euicc_op_new(euicc, &retrieve_class, cancellable, send_next_ready, task));
     return;
   case SEND_STEP_RETRIEVE_DONE: {
     g_autoptr(GPtrArray) all = g_steal_pointer(&ctx->pending);
@@ -403,10 +465,11 @@ static void send_step(GTask *task)
       Es10PendingNotification *n = g_ptr_array_index(ctx->pending, ctx->index);
 
       if (!ctx->client) {
+        const EuiccSettings *settings = euicc_get_settings(euicc);
         Es9pConfig config = {
-            .ca_file = euicc->settings.smdp_ca_file,
-            .ca_dir = euicc->settings.smdp_ca_dir,
-            .host_override = euicc->settings.smdp_host_override,
+            .ca_file = settings->smdp_ca_file,
+            .ca_dir = settings->smdp_ca_dir,
+            .host_override = settings->smdp_host_override,
         };
         GError *error = NULL;
 
@@ -419,8 +482,8 @@ static void send_step(GTask *task)
           return;
         }
       }
-      g_info("%s: delivering notification %u (%s) to %s", euicc->label, n->metadata.seq_number,
-             es10_notification_event_to_string(n->metadata.operation),
+      g_info("%s: delivering notification %u (%s) to %s", euicc_get_label(euicc),
+             n->metadata.seq_number, es10_notification_event_to_string(n->metadata.operation),
              n->metadata.notification_address);
       es9p_handle_notification(ctx->client, n->metadata.notification_address, n->der, cancellable,
                                send_next_ready, task);
@@ -433,7 +496,8 @@ static void send_step(GTask *task)
     Es10PendingNotification *n = g_ptr_array_index(ctx->pending, ctx->index);
 
     if (ctx->error) {
-      g_info("%s: notification %u: %s", euicc->label, n->metadata.seq_number, ctx->error->message);
+      g_info("%s: notification %u: %s", euicc_get_label(euicc), n->metadata.seq_number,
+             ctx->error->message);
       if (!g_error_matches(ctx->error, ES9P_ERROR, ES9P_ERROR_REJECTED))
         ctx->unreachable = TRUE;
       note_failure(ctx, ctx->error);
@@ -461,10 +525,7 @@ static void send_step(GTask *task)
     } else {
       add_result(ctx, m->seq_number, TRUE, g_strdup("Delivered"));
     }
-    if (!euicc->invalid && euicc->listener && euicc->listener->notification_delivered)
-      euicc->listener->notification_delivered(
-          euicc, m->seq_number, es10_notification_event_to_string(m->operation),
-          m->iccid ? m->iccid : "", m->notification_address, euicc->listener_data);
+    euicc_emit_notification_delivered(euicc, m);
     ctx->index++;
     ctx->step = SEND_STEP_DELIVER;
     send_step(task);
@@ -473,7 +534,7 @@ static void send_step(GTask *task)
   case SEND_STEP_LAST: {
     GError *whole = send_whole_failure(ctx);
 
-    euicc->notify_unreachable = ctx->unreachable;
+    euicc_get_notifier(euicc)->unreachable = ctx->unreachable;
     if (whole) {
       g_task_return_error(task, whole);
       g_object_unref(task);
@@ -518,10 +579,10 @@ GPtrArray *euicc_send_notifications_finish(Euicc *euicc, GAsyncResult *res, GErr
 #define BACKOFF_FIRST_S 30
 #define BACKOFF_MAX_S 3600
 
-static guint backoff_next_s(Euicc *euicc, guint current_s)
+static guint backoff_next_s(Notifier *notifier, guint current_s)
 {
-  guint first =
-      euicc->settings.notify_retry_first_s ? euicc->settings.notify_retry_first_s : BACKOFF_FIRST_S;
+  const EuiccSettings *settings = euicc_get_settings(notifier->euicc);
+  guint first = settings->notify_retry_first_s ? settings->notify_retry_first_s : BACKOFF_FIRST_S;
   guint max = MAX(first, BACKOFF_MAX_S);
 
   if (current_s == 0)
@@ -529,70 +590,86 @@ static guint backoff_next_s(Euicc *euicc, guint current_s)
   return current_s >= max / 2 ? max : current_s * 2;
 }
 
-static void stop_timer(Euicc *euicc)
+Notifier *notifier_new(Euicc *euicc)
 {
-  if (euicc->notify_timer) {
-    g_source_destroy(euicc->notify_timer);
-    g_clear_pointer(&euicc->notify_timer, g_source_unref);
+  Notifier *notifier = g_new0(Notifier, 1);
+
+  notifier->euicc = euicc;
+  return notifier;
+}
+
+static void stop_timer(Notifier *notifier)
+{
+  if (notifier->timer) {
+    g_source_destroy(notifier->timer);
+    g_clear_pointer(&notifier->timer, g_source_unref);
   }
+}
+
+void notifier_stop(Notifier *notifier)
+{
+  stop_timer(notifier);
+  if (notifier->cancellable) {
+    g_cancellable_cancel(notifier->cancellable);
+    g_clear_object(&notifier->cancellable);
+  }
+}
+
+void notifier_free(Notifier *notifier)
+{
+  if (!notifier)
+    return;
+  notifier_stop(notifier);
+  g_free(notifier);
 }
 
 static gboolean auto_send_timer(gpointer user_data)
 {
-  Euicc *euicc = user_data;
+  Notifier *notifier = user_data;
 
-  g_clear_pointer(&euicc->notify_timer, g_source_unref);
-  euicc_notify_schedule(euicc);
+  g_clear_pointer(&notifier->timer, g_source_unref);
+  notifier_schedule(notifier);
   return G_SOURCE_REMOVE;
 }
 
 static void auto_send_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-  Euicc *euicc = user_data;
+  g_autoptr(Euicc) euicc = user_data;
+  Notifier *notifier = euicc_get_notifier(euicc);
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) results = euicc_send_notifications_finish(euicc, res, &error);
 
-  euicc->notify_queued = FALSE;
-  if (euicc->invalid || euicc->closing) {
-    euicc_unref(euicc);
+  notifier->queued = FALSE;
+  if (euicc_is_closed(euicc))
     return;
-  }
   /* A refusal is the SM-DP+'s answer: trying again changes nothing (the
    * notifications stay listed for the user). Only a failure to reach it,
    * or to read the card, is worth a later try. */
-  if (euicc->notify_unreachable ||
+  if (notifier->unreachable ||
       (!results && !g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_SMDP_REJECTED))) {
-    euicc->notify_backoff_s = backoff_next_s(euicc, euicc->notify_backoff_s);
-    g_info("%s: notifications not all delivered%s%s; trying again in %u s", euicc->label,
-           error ? ": " : "", error ? error->message : "", euicc->notify_backoff_s);
-    stop_timer(euicc);
-    euicc->notify_timer = g_timeout_source_new_seconds(euicc->notify_backoff_s);
-    g_source_set_callback(euicc->notify_timer, auto_send_timer, euicc, NULL);
-    g_source_attach(euicc->notify_timer, g_main_context_get_thread_default());
+    notifier->backoff_s = backoff_next_s(notifier, notifier->backoff_s);
+    g_info("%s: notifications not all delivered%s%s; trying again in %u s", euicc_get_label(euicc),
+           error ? ": " : "", error ? error->message : "", notifier->backoff_s);
+    stop_timer(notifier);
+    notifier->timer = g_timeout_source_new_seconds(notifier->backoff_s);
+    g_source_set_callback(notifier->timer, auto_send_timer, notifier, NULL);
+    g_source_attach(notifier->timer, g_main_context_get_thread_default());
   } else {
-    euicc->notify_backoff_s = 0;
+    notifier->backoff_s = 0;
   }
-  euicc_unref(euicc);
 }
 
-void euicc_notify_schedule(Euicc *euicc)
+void notifier_schedule(Notifier *notifier)
 {
-  if (!euicc->settings.auto_send_notifications || euicc->invalid || euicc->notify_queued ||
-      euicc->pending_notifications == 0)
+  Euicc *euicc = notifier->euicc;
+
+  if (!euicc_get_settings(euicc)->auto_send_notifications || euicc_is_closed(euicc) ||
+      notifier->queued || euicc_get_pending_notifications(euicc) == 0)
     return;
-  stop_timer(euicc);
-  euicc->notify_queued = TRUE;
-  g_clear_object(&euicc->notify_cancellable);
-  euicc->notify_cancellable = g_cancellable_new();
-  euicc_send_notifications(euicc, NULL, 0, euicc->notify_cancellable, auto_send_ready,
+  stop_timer(notifier);
+  notifier->queued = TRUE;
+  g_clear_object(&notifier->cancellable);
+  notifier->cancellable = g_cancellable_new();
+  euicc_send_notifications(euicc, NULL, 0, notifier->cancellable, auto_send_ready,
                            euicc_ref(euicc));
-}
-
-void euicc_notify_stop(Euicc *euicc)
-{
-  stop_timer(euicc);
-  if (euicc->notify_cancellable) {
-    g_cancellable_cancel(euicc->notify_cancellable);
-    g_clear_object(&euicc->notify_cancellable);
-  }
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One eUICC's FIFO of card operations. Each operation is a GTask whose task
+ * Two things every card operation shares.
+ *
+ * The FIFO (OpQueue). One eUICC's card operations. Each operation is a GTask whose task
  * data starts with an Op; the queue starts them one at a time in arrival
  * order. An operation whose caller cancelled before its turn is answered
  * ESIMD_ERROR_CANCELLED and never started. Once started, an operation runs to
@@ -15,6 +17,9 @@
 #pragma once
 
 #include <gio/gio.h>
+
+#include "service/card.h"
+#include "service/service-private.h"
 
 G_BEGIN_DECLS
 
@@ -57,5 +62,113 @@ gboolean op_is_finished(GTask *task);
 void op_queue_drop_waiting(OpQueue *q, const GError *error);
 /* Also answers the running one and cancels its I/O. */
 void op_queue_abandon(OpQueue *q, const GError *error);
+
+/*
+ * The runtime of one card's operations (OpRunner): the queue, the ISD-R
+ * channel kept open between them, and, for a modem whose AT port
+ * ModemManager owns, the hold on the modem from the start of an operation
+ * until the queue has been idle for the linger.
+ */
+typedef struct _OpRunner OpRunner;
+
+/* owner: the eUICC whose runner it is (borrowed; it frees the runner).
+ * The channel is the one the probe left open (probe->channel, may be 0). */
+OpRunner *op_runner_new(Euicc *owner, Modem *modem, const ModemSlotProbe *probe, const char *label,
+                        guint linger_ms, MmClient *mm);
+/* Every operation must have been answered and let go. */
+void op_runner_free(OpRunner *runner);
+gboolean op_runner_has_channel(OpRunner *runner);
+void op_runner_attach_channel(OpRunner *runner, GBytes *isdr_aid, guint channel);
+/* The card is gone: every operation queued or running is answered with the
+ * error, the modem let go at once; nothing is queued after. */
+void op_runner_invalidate(OpRunner *runner, const GError *error);
+gboolean op_runner_is_closed(OpRunner *runner);
+/* Drops the waiting operations with the error, lets the running one finish,
+ * closes the channel and lets go of the modem; nothing is queued after. */
+void op_runner_close(OpRunner *runner, const GError *error, GAsyncReadyCallback cb,
+                     gpointer user_data);
+
+/*
+ * A card operation: one step machine, its context a struct that starts with
+ * an EuiccOp. The class says how big the context is, how to clear its own
+ * fields, and where its cleanup steps start: euicc_op_fail() saves the
+ * error and goes there, and the last step answers with what was saved
+ * (euicc_op_complete). So a failure walks the same explicit cleanup steps
+ * (give the modem back to ModemManager, ...) as a success.
+ */
+typedef struct _EuiccOp EuiccOp;
+typedef void (*EuiccStepFunc)(GTask *task);
+
+typedef struct {
+  const char *name; /* "enable", for logs */
+  EuiccStepFunc step;
+  gsize size;                  /* of the context; it starts with an EuiccOp */
+  void (*clear)(gpointer ctx); /* frees the context's own fields; NULL: none */
+  guint cleanup_step;          /* the first cleanup step; the last if none */
+  guint last_step;             /* STEP_LAST, for the "(n/LAST)" in logs */
+  gboolean releases;           /* closes the channel: runs without taking the modem */
+} EuiccOpClass;
+
+struct _EuiccOp {
+  Op op; /* the queue's head */
+  const EuiccOpClass *klass;
+  Euicc *euicc;
+  OpRunner *runner;
+  guint step;
+  const char *doing; /* "enabling profile 8944…", for error messages */
+  gchar *doing_owned;
+  GBytes *response; /* of the last euicc_op_call */
+  GError *call_error;
+  GError *outcome;    /* saved by euicc_op_fail: what the last step answers */
+  gboolean inhibited; /* ModemManager let go of the modem for this operation */
+  gboolean card_gone; /* the outcome says the card left its slot */
+};
+
+/* A new operation on the eUICC, its context zeroed (not queued yet). */
+GTask *euicc_op_new(Euicc *euicc, const EuiccOpClass *klass, GCancellable *cancellable,
+                    GAsyncReadyCallback cb, gpointer user_data);
+/* Queues the operation (taking the task), or answers it at once when the
+ * card is gone or closing. */
+void euicc_op_queue(GTask *task);
+/* The head of every step function: the context, or NULL (and the task's
+ * reference dropped) when the operation was answered already. */
+gpointer euicc_op_begin_step(GTask *task);
+void euicc_op_set_doing(EuiccOp *ctx, gchar *doing);
+/* Sends the request (taking it); the step function comes back with step+1. */
+void euicc_op_call(GTask *task, GBytes *request);
+/* After euicc_op_call: FALSE (and euicc_op_fail) when the call failed. */
+gboolean euicc_op_check_call(GTask *task);
+/* The last call's answer; NULL (and *len 0) when there is none. */
+const guint8 *euicc_op_response(EuiccOp *ctx, gsize *len);
+/* Opens the ISD-R channel anew (the card reset after a switch); a failure
+ * is logged, the next call opens it again. Comes back with step+1. */
+void euicc_op_reopen(GTask *task);
+/* Has the modem reload the SIM; NOT_SUPPORTED and failures are logged.
+ * Comes back with step+1. */
+void euicc_op_reload_sim(GTask *task);
+/*
+ * Around a profile switch: asks ModemManager to let go of the modem, so that
+ * it reads the SIM anew once it has it back. TRUE: asked, the step function
+ * comes back with step+1; FALSE: nothing to ask, go on. A refusal is logged
+ * and the switch goes ahead.
+ */
+gboolean euicc_op_inhibit(GTask *task);
+/* Gives the modem back, the same way; FALSE when it was not taken. An
+ * operation abandoned holding it gives it back when it is freed. */
+gboolean euicc_op_uninhibit(GTask *task);
+/* Saves the error (taken, turned into an ESIMD_ERROR saying what was being
+ * done) and goes to the class's cleanup step. */
+void euicc_op_fail(GTask *task, GError *error);
+/* The card answered with a result other than ok: euicc_op_fail with the
+ * table's error (service_result_error). */
+void euicc_op_fail_result(GTask *task, Es10Command cmd, gint result, const char *subject);
+/* An argument the ES10 encoder refused (taken): the caller's fault. */
+void euicc_op_fail_invalid_args(GTask *task, const char *what, GError *encode_error);
+gboolean euicc_op_failed(EuiccOp *ctx);
+/* The last step: answers TRUE, or the saved error. */
+void euicc_op_complete(GTask *task);
+/* The last step of an operation with a result: the value, or the saved
+ * error (then the value is freed). */
+void euicc_op_complete_pointer(GTask *task, gpointer value, GDestroyNotify notify);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "es10/es10.h"
 #include "service/service.h"
 
 G_BEGIN_DECLS
@@ -19,6 +20,12 @@ G_BEGIN_DECLS
  * being done; an ESIMD_ERROR passes through unchanged. Takes ownership.
  */
 GError *service_error_from(GError *error, const char *doing);
+/*
+ * The card answered cmd with a result code other than ok: the error the
+ * caller gets, from one table. subject (a shortened ICCID, a sequence number)
+ * goes where the message names it.
+ */
+GError *service_result_error(Es10Command cmd, gint result, const char *subject);
 /* An identifier (EID, ICCID) as logs show it: "890490…21" unless full. */
 gchar *service_id_for_log(const char *id, gboolean full);
 
@@ -107,8 +114,19 @@ typedef struct {
   const char *smdp_host_override;
   const char *smdp_ca_dir;
   guint notify_retry_first_s; /* 0: the default */
+  guint linger_ms;            /* 0: EUICC_LINGER_MS */
   MmClient *mm;               /* borrowed; NULL: switches are not announced to ModemManager */
 } EuiccSettings;
+
+/*
+ * How long an eUICC keeps a modem whose AT port ModemManager owns after its
+ * last operation. While esimd holds it, ModemManager is kept off the modem
+ * (no data, no calls), so it goes back soon; but not at once, so that a
+ * burst of calls (a settings page reading, then switching) is served in one
+ * inhibition instead of having ModemManager drop and probe the modem again
+ * for each.
+ */
+#define EUICC_LINGER_MS 2000
 
 /* dst gets its own copies of the strings; _clear frees them. */
 void euicc_settings_copy(EuiccSettings *dst, const EuiccSettings *src);
@@ -143,16 +161,12 @@ void euicc_set_slot_active(Euicc *euicc, gboolean active);
  */
 void euicc_invalidate(Euicc *euicc, const GError *error);
 /* Drops the queued operations with the error, lets the running one finish,
- * then closes the channel. */
+ * then closes the channel and lets go of the modem. */
 void euicc_close(Euicc *euicc, const GError *error, GAsyncReadyCallback cb, gpointer user_data);
 gboolean euicc_close_finish(Euicc *euicc, GAsyncResult *res, GError **error);
 
-/* ---- notify.c ---------------------------------------------------------- */
-
-/* After an operation that made the card write a notification: deliver it
- * now if auto-send is on (and retry with backoff on network failure). */
-void euicc_notify_schedule(Euicc *euicc);
-/* Stops the retry timer. */
-void euicc_notify_stop(Euicc *euicc);
+/* Delivers the notifications the card holds now if auto-send is on (and
+ * retries with backoff on network failure). */
+void euicc_schedule_notifications(Euicc *euicc);
 
 G_END_DECLS

@@ -145,6 +145,9 @@ typedef struct {
   /* The first retry after an SM-DP+ could not be reached, in seconds; each
    * further one waits twice as long, at most an hour. 0: 30 s. */
   guint notify_retry_first_s;
+  /* How long a modem whose AT port ModemManager owns stays held after the
+   * last operation, so that a burst of calls is served in one hold; 0: 2 s. */
+  guint linger_ms;
   /* ModemManager coexistence (system/mm.h). Borrowed, and must
    * outlive the manager. Enable, Disable and a ResetMemory that deletes
    * profiles inhibit the modem around the switch. An AT port that
