@@ -13,113 +13,7 @@
  * logical slot; Get Slot Status tells which physical slot each logical slot
  * is mapped to. A modem without Get Slot Status has one slot, 1 = 1.
  */
-#include "config.h"
-
-#include <libqmi-glib.h>
-#include <string.h>
-
-#include "transport/transport.h"
-
-#define UIM_RESET 0x0000
-#define UIM_GET_CARD_STATUS 0x002F
-#define UIM_POWER_OFF_SIM 0x0030
-#define UIM_POWER_ON_SIM 0x0031
-#define UIM_SEND_APDU 0x003B
-#define UIM_LOGICAL_CHANNEL 0x003F
-#define UIM_OPEN_LOGICAL_CHANNEL 0x0042
-#define UIM_SWITCH_SLOT 0x0046
-#define UIM_GET_SLOT_STATUS 0x0047
-
-#define DEFAULT_TIMEOUT_MS 10000
-/* How often, and how many times, to look for the card after a slot switch
- * or a power cycle: modems take from a few hundred ms to seconds. */
-#define CARD_POLL_INTERVAL_MS 250
-#define CARD_POLL_ATTEMPTS 40
-
-typedef struct _QmiTransport QmiTransport;
-
-/* One UIM request in flight. It outlives its GTask when the caller gave up
- * (timeout, cancel) so that a late answer can still be cleaned up after. */
-typedef struct {
-  QmiTransport *self; /* NULL once the transport is finalized */
-  GTask *task;        /* NULL once answered */
-  guint16 msgid;
-  guint8 logical_slot;
-  GMainContext *context;
-  GCancellable *qmi_cancellable; /* cancelled when the transport closes */
-  GCancellable *cancellable;     /* the caller's */
-  gulong cancel_id;
-  GSource *timer;
-  GSource *cancel_idle;
-} Request;
-
-struct _QmiTransport {
-  Transport parent;
-  QmiDevice *device;
-  QmiClient *uim;
-  gulong removed_id;
-  GList *requests; /* Request*, in flight */
-  TransportTristate has_slot_status;
-  /* Logical slot per physical slot (index slot - 1), 0 when inactive; empty
-   * until the modem told us. */
-  GArray *logical_slots;
-#ifdef HAVE_QRTR
-  QrtrBus *bus;
-#endif
-};
-
-static const char tag_request;
-static const char tag_open;
-static const char tag_list_slots;
-static const char tag_open_channel;
-static const char tag_transmit;
-static const char tag_close_channel;
-static const char tag_switch_slot;
-static const char tag_reload_sim;
-static const char tag_close;
-
-static QmiTransport *qmi_transport(Transport *t)
-{
-  return (QmiTransport *)t;
-}
-
-static guint timeout_ms(QmiTransport *self)
-{
-  return self->parent.timeout_ms ? self->parent.timeout_ms : DEFAULT_TIMEOUT_MS;
-}
-
-/* libqmi counts in whole seconds; it only cleans up after our own timer
- * has already answered the caller. */
-static guint qmi_timeout_s(QmiTransport *self)
-{
-  return (timeout_ms(self) + 999) / 1000 + 1;
-}
-
-static const char *uim_message_name(guint16 msgid)
-{
-  switch (msgid) {
-  case UIM_RESET:
-    return "Reset";
-  case UIM_GET_CARD_STATUS:
-    return "Get Card Status";
-  case UIM_POWER_OFF_SIM:
-    return "Power Off SIM";
-  case UIM_POWER_ON_SIM:
-    return "Power On SIM";
-  case UIM_SEND_APDU:
-    return "Send APDU";
-  case UIM_LOGICAL_CHANNEL:
-    return "Logical Channel";
-  case UIM_OPEN_LOGICAL_CHANNEL:
-    return "Open Logical Channel";
-  case UIM_SWITCH_SLOT:
-    return "Switch Slot";
-  case UIM_GET_SLOT_STATUS:
-    return "Get Slot Status";
-  }
-  return "UIM request";
-}
-
+#include "transport/qmi-private.h"
 /* ---- errors ------------------------------------------------------------- */
 
 /* The finish of every operation whose answer is success or a GError. */
@@ -155,7 +49,7 @@ static GError *map_core_error(QmiTransport *self, const char *what, const GError
 }
 
 /* A QMI error from the result TLV as a TransportError. */
-static GError *map_qmi_error(guint16 msgid, guint16 code)
+GError *map_qmi_error(guint16 msgid, guint16 code)
 {
   TransportError te = TRANSPORT_ERROR_FAILED;
   const char *name = qmi_protocol_error_get_string((QmiProtocolError)code);
@@ -187,7 +81,7 @@ static GError *map_qmi_error(guint16 msgid, guint16 code)
 
 /* Reads the result TLV (0x02): FALSE with a PROTOCOL error when it is
  * missing; otherwise *code is 0 for success or the QMI error. */
-static gboolean response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GError **error)
+gboolean response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GError **error)
 {
   g_autoptr(GError) inner = NULL;
   guint16 status = 0, err = 0;
@@ -216,7 +110,7 @@ static void request_free(Request *req)
   g_free(req);
 }
 
-static void destroy_source(GSource **source)
+void destroy_source(GSource **source)
 {
   if (*source) {
     g_source_destroy(*source);
@@ -282,9 +176,6 @@ static void on_request_cancelled(GCancellable *cancellable, gpointer data)
   g_source_attach(req->cancel_idle, req->context);
 }
 
-static void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
-                         GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
-
 static void on_abandoned_close_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GError) error = NULL;
@@ -296,13 +187,13 @@ static void on_abandoned_close_done(GObject *source, GAsyncResult *res, gpointer
     g_debug("Closing an abandoned logical channel failed: %s", error->message);
 }
 
-static QmiMessage *uim_message_new(QmiTransport *self, guint16 msgid)
+QmiMessage *uim_message_new(QmiTransport *self, guint16 msgid)
 {
   return qmi_message_new(QMI_SERVICE_UIM, qmi_client_get_cid(self->uim),
                          qmi_client_get_next_transaction_id(self->uim), msgid);
 }
 
-static gboolean write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error)
+gboolean write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error)
 {
   gsize init = qmi_message_tlv_write_init(msg, type, error);
 
@@ -311,8 +202,8 @@ static gboolean write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError 
 }
 
 /* A TLV holding a byte array with a 1- or 2-byte little-endian length prefix. */
-static gboolean write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
-                                gsize len, GError **error)
+gboolean write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
+                         gsize len, GError **error)
 {
   gsize init = qmi_message_tlv_write_init(msg, type, error);
 
@@ -327,7 +218,7 @@ static gboolean write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16,
   return qmi_message_tlv_write_complete(msg, init, error);
 }
 
-static guint8 read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found)
+guint8 read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found)
 {
   gsize init, off = 0;
   guint8 v = 0;
@@ -339,7 +230,7 @@ static guint8 read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found)
 
 /* A byte array TLV with a 1- or 2-byte length prefix; NULL when absent or
  * shorter than its prefix says. */
-static GBytes *read_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16)
+GBytes *read_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16)
 {
   g_autoptr(GByteArray) out = g_byte_array_new();
   gsize init, off = 0;
@@ -409,8 +300,8 @@ static void on_command_ready(GObject *source, GAsyncResult *res, gpointer data)
 
 /* Sends one UIM request; the task returns the response (any QMI result) or
  * a TransportError when there was none. */
-static void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
-                         GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
+                  GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
 {
   g_autoptr(GTask) task = g_task_new(NULL, cancellable, cb, data);
   Request *req;
@@ -446,7 +337,7 @@ static void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slo
                           on_command_ready, req);
 }
 
-static QmiMessage *send_request_finish(GAsyncResult *res, GError **error)
+QmiMessage *send_request_finish(GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -454,8 +345,8 @@ static QmiMessage *send_request_finish(GAsyncResult *res, GError **error)
 /* The answer to a request the modem carried out, or NULL with the error: no
  * answer, a malformed one, or its QMI error code (but for allowed, which
  * counts as success; 0 when none does). */
-static QmiMessage *send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
-                                          GError **error)
+QmiMessage *send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
+                                   GError **error)
 {
   g_autoptr(QmiMessage) msg = send_request_finish(res, error);
   guint16 code;
@@ -470,7 +361,7 @@ static QmiMessage *send_request_finish_ok(GAsyncResult *res, guint16 msgid, guin
 }
 
 /* The logical slot that reaches a physical slot now. */
-static gboolean logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error)
+gboolean logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error)
 {
   if (self->logical_slots->len == 0) {
     *logical = (guint8)slot;
@@ -754,690 +645,6 @@ static void qmi_open(Transport *t, GCancellable *cancellable, GAsyncReadyCallbac
     ctx->qrtr_node_id = (guint32)node;
   }
   open_step(task);
-}
-
-/* ---- list slots --------------------------------------------------------- */
-
-typedef enum {
-  SLOTS_STEP_FIRST,
-  SLOTS_STEP_SLOT_STATUS,
-  SLOTS_STEP_CARD_STATUS,
-  SLOTS_STEP_LAST,
-} SlotsStep;
-
-typedef struct {
-  QmiTransport *self;
-  SlotsStep step;
-  GPtrArray *slots;
-} SlotsContext;
-
-static void slots_context_free(SlotsContext *ctx)
-{
-  g_clear_pointer(&ctx->slots, g_ptr_array_unref);
-  g_free(ctx);
-}
-
-static void slots_step(GTask *task);
-
-/* Reader over the TLVs of Get Slot Status (QMI UIM 0x0047). */
-typedef struct {
-  QmiMessage *msg;
-  gsize init;
-  gsize off;
-  gboolean ok;
-} TlvReader;
-
-static gboolean reader_init(TlvReader *r, QmiMessage *msg, guint8 type)
-{
-  r->msg = msg;
-  r->off = 0;
-  r->init = qmi_message_tlv_read_init(msg, type, NULL, NULL);
-  r->ok = r->init != 0;
-  return r->ok;
-}
-
-static guint8 reader_u8(TlvReader *r)
-{
-  guint8 v = 0;
-
-  if (r->ok)
-    r->ok = qmi_message_tlv_read_guint8(r->msg, r->init, &r->off, &v, NULL);
-  return v;
-}
-
-static guint32 reader_u32(TlvReader *r)
-{
-  guint32 v = 0;
-
-  if (r->ok)
-    r->ok = qmi_message_tlv_read_guint32(r->msg, r->init, &r->off, QMI_ENDIAN_LITTLE, &v, NULL);
-  return v;
-}
-
-/* Reads a byte array with a u8 length prefix. */
-static GByteArray *reader_bytes8(TlvReader *r)
-{
-  GByteArray *out = g_byte_array_new();
-  guint8 len = reader_u8(r);
-
-  for (guint i = 0; r->ok && i < len; i++) {
-    guint8 b = reader_u8(r);
-
-    g_byte_array_append(out, &b, 1);
-  }
-  return out;
-}
-
-static GPtrArray *parse_slot_status(QmiTransport *self, QmiMessage *msg, GError **error)
-{
-  g_autoptr(GPtrArray) slots = g_ptr_array_new_with_free_func((GDestroyNotify)transport_slot_free);
-  g_autoptr(GArray) logical = g_array_new(FALSE, TRUE, sizeof(guint8));
-  TlvReader r;
-  guint n;
-
-  /* 0x10 Physical Slot Status: per slot card state, slot state, logical
-   * slot and ICCID. */
-  if (!reader_init(&r, msg, 0x10)) {
-    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                "Get Slot Status answered without slot status");
-    return NULL;
-  }
-  n = reader_u8(&r);
-  for (guint i = 0; r.ok && i < n; i++) {
-    g_autoptr(TransportSlot) slot = g_new0(TransportSlot, 1);
-    g_autoptr(GByteArray) iccid = NULL;
-    guint32 card_state = reader_u32(&r);
-    guint32 slot_state = reader_u32(&r);
-    guint8 lslot = reader_u8(&r);
-
-    iccid = reader_bytes8(&r);
-    slot->slot = i + 1;
-    slot->card_present = card_state == QMI_UIM_PHYSICAL_CARD_STATE_PRESENT;
-    slot->active = slot_state == QMI_UIM_SLOT_STATE_ACTIVE;
-    slot->is_euicc = TRANSPORT_TRISTATE_UNKNOWN;
-    lslot = slot->active ? lslot : 0;
-    g_array_append_val(logical, lslot);
-    g_ptr_array_add(slots, g_steal_pointer(&slot));
-  }
-  if (!r.ok) {
-    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                "Get Slot Status answered a malformed slot list");
-    return NULL;
-  }
-
-  /* 0x11 Physical Slot Information: protocol, applications, ATR, is eUICC. */
-  if (reader_init(&r, msg, 0x11) && reader_u8(&r) == slots->len) {
-    for (guint i = 0; r.ok && i < slots->len; i++) {
-      TransportSlot *slot = g_ptr_array_index(slots, i);
-      g_autoptr(GByteArray) atr = NULL;
-      guint8 is_euicc;
-
-      reader_u32(&r);
-      reader_u8(&r);
-      atr = reader_bytes8(&r);
-      is_euicc = reader_u8(&r);
-      if (r.ok && slot->card_present)
-        slot->is_euicc = is_euicc ? TRANSPORT_TRISTATE_YES : TRANSPORT_TRISTATE_NO;
-    }
-  }
-
-  /* 0x12 Slot EID (libqmi 1.32 and newer firmwares): 16 bytes per eUICC. */
-  if (reader_init(&r, msg, 0x12) && reader_u8(&r) == slots->len) {
-    for (guint i = 0; r.ok && i < slots->len; i++) {
-      TransportSlot *slot = g_ptr_array_index(slots, i);
-      g_autoptr(GByteArray) eid = reader_bytes8(&r);
-
-      if (r.ok && eid->len == 16 && slot->is_euicc != TRANSPORT_TRISTATE_NO) {
-        GString *hex = g_string_sized_new(32);
-
-        for (guint k = 0; k < eid->len; k++)
-          g_string_append_printf(hex, "%02X", eid->data[k]);
-        slot->eid = g_string_free(hex, FALSE);
-      }
-    }
-  }
-
-  g_array_set_size(self->logical_slots, 0);
-  g_array_append_vals(self->logical_slots, logical->data, logical->len);
-  return g_steal_pointer(&slots);
-}
-
-/* Get Card Status (0x002F), for modems without Get Slot Status: one slot,
- * the card of the first logical slot. */
-static GPtrArray *parse_card_status(QmiTransport *self, QmiMessage *msg, GError **error)
-{
-  g_autoptr(GPtrArray) slots = g_ptr_array_new_with_free_func((GDestroyNotify)transport_slot_free);
-  TransportSlot *slot;
-  TlvReader r;
-  guint8 n_cards, state = QMI_UIM_CARD_STATE_ABSENT;
-
-  if (!reader_init(&r, msg, 0x10)) {
-    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                "Get Card Status answered without card status");
-    return NULL;
-  }
-  for (guint i = 0; i < 8; i++) /* four u16 provisioning session indexes */
-    reader_u8(&r);
-  n_cards = reader_u8(&r);
-  if (n_cards > 0)
-    state = reader_u8(&r);
-  if (!r.ok) {
-    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                "Get Card Status answered a malformed card list");
-    return NULL;
-  }
-  slot = g_new0(TransportSlot, 1);
-  slot->slot = 1;
-  slot->card_present = state == QMI_UIM_CARD_STATE_PRESENT;
-  slot->is_euicc = TRANSPORT_TRISTATE_UNKNOWN;
-  slot->active = TRUE;
-  g_ptr_array_add(slots, slot);
-  g_array_set_size(self->logical_slots, 0);
-  return g_steal_pointer(&slots);
-}
-
-static void on_slots_response(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  SlotsContext *ctx = g_task_get_task_data(task);
-  QmiTransport *self = ctx->self;
-  g_autoptr(QmiMessage) msg = NULL;
-  GError *error = NULL;
-  guint16 msgid = ctx->step == SLOTS_STEP_SLOT_STATUS ? UIM_GET_SLOT_STATUS : UIM_GET_CARD_STATUS;
-  guint16 code;
-
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, msgid, &code, &error)) {
-    g_task_return_error(task, error);
-    g_object_unref(task);
-    return;
-  }
-  if (code && msgid == UIM_GET_SLOT_STATUS &&
-      (code == QMI_PROTOCOL_ERROR_INVALID_QMI_COMMAND ||
-       code == QMI_PROTOCOL_ERROR_NOT_SUPPORTED)) {
-    g_debug("%s has no Get Slot Status; asking Get Card Status", self->parent.port);
-    self->has_slot_status = TRANSPORT_TRISTATE_NO;
-    ctx->step = SLOTS_STEP_CARD_STATUS;
-    slots_step(task);
-    return;
-  }
-  if (code) {
-    g_task_return_error(task, map_qmi_error(msgid, code));
-    g_object_unref(task);
-    return;
-  }
-  if (msgid == UIM_GET_SLOT_STATUS) {
-    self->has_slot_status = TRANSPORT_TRISTATE_YES;
-    ctx->slots = parse_slot_status(self, msg, &error);
-  } else {
-    ctx->slots = parse_card_status(self, msg, &error);
-  }
-  if (!ctx->slots) {
-    g_task_return_error(task, error);
-    g_object_unref(task);
-    return;
-  }
-  ctx->step = SLOTS_STEP_LAST;
-  slots_step(task);
-}
-
-static void slots_step(GTask *task)
-{
-  SlotsContext *ctx = g_task_get_task_data(task);
-  QmiTransport *self = ctx->self;
-  g_autoptr(QmiMessage) msg = NULL;
-
-  switch (ctx->step) {
-  case SLOTS_STEP_FIRST:
-    ctx->step++;
-    /* fall through */
-  case SLOTS_STEP_SLOT_STATUS:
-    if (self->has_slot_status != TRANSPORT_TRISTATE_NO) {
-      msg = uim_message_new(self, UIM_GET_SLOT_STATUS);
-      send_request(self, msg, 0, g_task_get_cancellable(task), on_slots_response, task);
-      return;
-    }
-    ctx->step++;
-    /* fall through */
-  case SLOTS_STEP_CARD_STATUS:
-    msg = uim_message_new(self, UIM_GET_CARD_STATUS);
-    send_request(self, msg, 0, g_task_get_cancellable(task), on_slots_response, task);
-    return;
-  case SLOTS_STEP_LAST:
-    g_task_return_pointer(task, g_steal_pointer(&ctx->slots), (GDestroyNotify)g_ptr_array_unref);
-    g_object_unref(task);
-    return;
-  }
-  g_assert_not_reached();
-}
-
-static void qmi_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                           gpointer data)
-{
-  GTask *task = g_task_new(NULL, cancellable, cb, data);
-  SlotsContext *ctx = g_new0(SlotsContext, 1);
-
-  g_task_set_source_tag(task, (gpointer)&tag_list_slots);
-  ctx->self = qmi_transport(t);
-  g_task_set_task_data(task, ctx, (GDestroyNotify)slots_context_free);
-  slots_step(task);
-}
-
-static GPtrArray *qmi_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_pointer(G_TASK(res), error);
-}
-
-/* ---- channels and APDUs --------------------------------------------------- */
-
-/* Returns the task of a one-request operation, or NULL after failing it. */
-static GTask *simple_task(QmiTransport *self, gconstpointer tag, guint slot, guint8 *logical,
-                          GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
-{
-  GTask *task = g_task_new(NULL, cancellable, cb, data);
-  GError *error = NULL;
-
-  g_task_set_source_tag(task, (gpointer)tag);
-  if (!logical_slot_for(self, slot, logical, &error)) {
-    g_task_return_error(task, error);
-    g_object_unref(task);
-    return NULL;
-  }
-  return task;
-}
-
-static void on_open_channel(GObject *source, GAsyncResult *res, gpointer data)
-{
-  g_autoptr(GTask) task = data;
-  g_autoptr(QmiMessage) msg = NULL;
-  GError *error = NULL;
-  guint16 code;
-  gboolean found;
-  guint8 channel;
-
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, UIM_OPEN_LOGICAL_CHANNEL, &code, &error)) {
-    g_task_return_error(task, error);
-    return;
-  }
-  if (code) {
-    /* The card's own status word, when the modem passed it on, says more
-     * than the QMI error: ISO 7816-4 6A82 / 6A81 / 6881. */
-    gboolean have_sw;
-    guint16 sw = 0;
-    gsize init, off = 0;
-    guint8 sw1 = 0, sw2 = 0;
-
-    init = qmi_message_tlv_read_init(msg, 0x11, NULL, NULL);
-    have_sw = init && qmi_message_tlv_read_guint8(msg, init, &off, &sw1, NULL) &&
-              qmi_message_tlv_read_guint8(msg, init, &off, &sw2, NULL);
-    sw = (guint16)(sw1 << 8 | sw2);
-    if (have_sw && (sw == 0x6A82 || sw == 0x6999))
-      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_AID_NOT_FOUND,
-                              "The card has no application with that AID (SW %04X)", sw);
-    else if (have_sw && (sw == 0x6A81 || sw == 0x6881))
-      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED,
-                              "The card has no free logical channel (SW %04X)", sw);
-    else
-      g_task_return_error(task, map_qmi_error(UIM_OPEN_LOGICAL_CHANNEL, code));
-    return;
-  }
-  channel = read_u8_tlv(msg, 0x10, &found);
-  if (!found || channel < 1 || channel > 19) {
-    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                            "The modem opened no valid logical channel");
-    return;
-  }
-  g_task_return_int(task, channel);
-}
-
-static void qmi_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
-                             GAsyncReadyCallback cb, gpointer data)
-{
-  QmiTransport *self = qmi_transport(t);
-  g_autoptr(QmiMessage) msg = NULL;
-  GError *error = NULL;
-  GTask *task;
-  guint8 logical;
-  gsize len;
-  const guint8 *p = g_bytes_get_data(aid, &len);
-
-  task = simple_task(self, &tag_open_channel, slot, &logical, cancellable, cb, data);
-  if (!task)
-    return;
-  if (len < 5 || len > 16) {
-    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
-                            "An AID has 5 to 16 bytes, not %zu", len);
-    g_object_unref(task);
-    return;
-  }
-  msg = uim_message_new(self, UIM_OPEN_LOGICAL_CHANNEL);
-  if (!write_u8_tlv(msg, 0x01, logical, &error) ||
-      !write_array_tlv(msg, 0x10, FALSE, p, len, &error)) {
-    g_task_return_error(task, error);
-    g_object_unref(task);
-    return;
-  }
-  send_request(self, msg, logical, cancellable, on_open_channel, task);
-}
-
-static guint qmi_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  gssize channel = g_task_propagate_int(G_TASK(res), error);
-
-  return channel > 0 ? (guint)channel : 0;
-}
-
-static void on_transmit(GObject *source, GAsyncResult *res, gpointer data)
-{
-  g_autoptr(GTask) task = data;
-  GError *error = NULL;
-  g_autoptr(QmiMessage) msg = send_request_finish_ok(res, UIM_SEND_APDU, 0, &error);
-  GBytes *rsp;
-
-  if (!msg) {
-    g_task_return_error(task, error);
-    return;
-  }
-  rsp = read_array_tlv(msg, 0x10, TRUE);
-  if (!rsp || g_bytes_get_size(rsp) < 2) {
-    if (rsp)
-      g_bytes_unref(rsp);
-    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                            "The modem answered Send APDU without a response APDU");
-    return;
-  }
-  g_task_return_pointer(task, rsp, (GDestroyNotify)g_bytes_unref);
-}
-
-static void qmi_transmit(Transport *t, guint slot, guint channel, GBytes *apdu,
-                         GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
-{
-  QmiTransport *self = qmi_transport(t);
-  g_autoptr(QmiMessage) msg = NULL;
-  GError *error = NULL;
-  GTask *task;
-  guint8 logical;
-  gsize len;
-  const guint8 *p = g_bytes_get_data(apdu, &len);
-
-  task = simple_task(self, &tag_transmit, slot, &logical, cancellable, cb, data);
-  if (!task)
-    return;
-  if (len < 4 || len > G_MAXUINT16) {
-    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
-                            "A command APDU of %zu bytes cannot be sent", len);
-    g_object_unref(task);
-    return;
-  }
-  msg = uim_message_new(self, UIM_SEND_APDU);
-  if (!write_u8_tlv(msg, 0x01, logical, &error) ||
-      !write_array_tlv(msg, 0x02, TRUE, p, len, &error) ||
-      !write_u8_tlv(msg, 0x10, (guint8)channel, &error)) {
-    g_task_return_error(task, error);
-    g_object_unref(task);
-    return;
-  }
-  send_request(self, msg, logical, cancellable, on_transmit, task);
-}
-
-static GBytes *qmi_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_pointer(G_TASK(res), error);
-}
-
-static void on_close_channel(GObject *source, GAsyncResult *res, gpointer data)
-{
-  g_autoptr(GTask) task = data;
-  GError *error = NULL;
-  g_autoptr(QmiMessage) msg = send_request_finish_ok(res, UIM_LOGICAL_CHANNEL, 0, &error);
-
-  if (!msg) {
-    g_task_return_error(task, error);
-    return;
-  }
-  g_task_return_boolean(task, TRUE);
-}
-
-static void qmi_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
-                              GAsyncReadyCallback cb, gpointer data)
-{
-  QmiTransport *self = qmi_transport(t);
-  g_autoptr(QmiMessage) msg = NULL;
-  GError *error = NULL;
-  GTask *task;
-  guint8 logical;
-
-  task = simple_task(self, &tag_close_channel, slot, &logical, cancellable, cb, data);
-  if (!task)
-    return;
-  msg = uim_message_new(self, UIM_LOGICAL_CHANNEL);
-  if (!write_u8_tlv(msg, 0x01, logical, &error) ||
-      !write_u8_tlv(msg, 0x11, (guint8)channel, &error)) {
-    g_task_return_error(task, error);
-    g_object_unref(task);
-    return;
-  }
-  send_request(self, msg, logical, cancellable, on_close_channel, task);
-}
-
-/* ---- switch slot and reload --------------------------------------------- */
-
-typedef enum {
-  CARD_STEP_FIRST,
-  CARD_STEP_SWITCH,
-  CARD_STEP_POWER_OFF,
-  CARD_STEP_POWER_ON,
-  CARD_STEP_POLL,
-  CARD_STEP_LAST,
-} CardStep;
-
-/* Switch Slot and reload share the tail: wait until the card is back. */
-typedef struct {
-  QmiTransport *self;
-  CardStep step;
-  gboolean reload; /* power cycle instead of switching */
-  guint slot;
-  guint8 logical;
-  guint polls;
-  GSource *poll_timer;
-} CardContext;
-
-static void card_context_free(CardContext *ctx)
-{
-  destroy_source(&ctx->poll_timer);
-  g_free(ctx);
-}
-
-static void card_step(GTask *task);
-
-static void card_fail(GTask *task, GError *error)
-{
-  g_task_return_error(task, error);
-  g_object_unref(task);
-}
-
-static void on_card_command(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  CardContext *ctx = g_task_get_task_data(task);
-  GError *error = NULL;
-  guint16 msgid = ctx->step == CARD_STEP_SWITCH      ? UIM_SWITCH_SLOT
-                  : ctx->step == CARD_STEP_POWER_OFF ? UIM_POWER_OFF_SIM
-                                                     : UIM_POWER_ON_SIM;
-  /* NO_EFFECT: the slot was active already, the card was off already. */
-  g_autoptr(QmiMessage) msg =
-      send_request_finish_ok(res, msgid, QMI_PROTOCOL_ERROR_NO_EFFECT, &error);
-
-  if (!msg) {
-    card_fail(task, error);
-    return;
-  }
-  ctx->step++;
-  card_step(task);
-}
-
-static gboolean on_poll_timer(gpointer data)
-{
-  GTask *task = data;
-  CardContext *ctx = g_task_get_task_data(task);
-
-  g_source_unref(ctx->poll_timer);
-  ctx->poll_timer = NULL;
-  card_step(task);
-  return G_SOURCE_REMOVE;
-}
-
-static void on_card_poll(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  CardContext *ctx = g_task_get_task_data(task);
-  g_autoptr(GPtrArray) slots = NULL;
-  g_autoptr(GError) error = NULL;
-  gboolean ready = FALSE;
-
-  slots = qmi_list_slots_finish(&ctx->self->parent, res, &error);
-  if (!slots && !g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT)) {
-    card_fail(task, g_steal_pointer(&error));
-    return;
-  }
-  for (guint i = 0; slots && i < slots->len; i++) {
-    TransportSlot *s = g_ptr_array_index(slots, i);
-
-    if (s->slot == ctx->slot && s->active && s->card_present)
-      ready = TRUE;
-    /* Without Get Slot Status the modem shows only the active slot. */
-    if (ctx->self->has_slot_status == TRANSPORT_TRISTATE_NO && s->card_present)
-      ready = TRUE;
-  }
-  if (ready) {
-    ctx->step = CARD_STEP_LAST;
-    card_step(task);
-    return;
-  }
-  if (++ctx->polls >= CARD_POLL_ATTEMPTS) {
-    card_fail(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT,
-                                "The card in slot %u did not come up", ctx->slot));
-    return;
-  }
-  ctx->poll_timer = g_timeout_source_new(CARD_POLL_INTERVAL_MS);
-  g_source_set_callback(ctx->poll_timer, on_poll_timer, task, NULL);
-  g_source_attach(ctx->poll_timer, g_task_get_context(task));
-}
-
-static void send_card_command(GTask *task, guint16 msgid)
-{
-  CardContext *ctx = g_task_get_task_data(task);
-  QmiTransport *self = ctx->self;
-  g_autoptr(QmiMessage) msg = uim_message_new(self, msgid);
-  GError *error = NULL;
-  gboolean ok;
-
-  if (msgid == UIM_SWITCH_SLOT) {
-    gsize init = 0;
-
-    /* Logical slot 1 is the one the modem's SIM stack uses. */
-    ok = write_u8_tlv(msg, 0x01, 1, &error);
-    if (ok)
-      init = qmi_message_tlv_write_init(msg, 0x02, &error);
-    ok = ok && init && qmi_message_tlv_write_guint32(msg, QMI_ENDIAN_LITTLE, ctx->slot, &error) &&
-         qmi_message_tlv_write_complete(msg, init, &error);
-  } else {
-    ok = write_u8_tlv(msg, 0x01, ctx->logical, &error);
-  }
-  if (!ok) {
-    card_fail(task, error);
-    return;
-  }
-  send_request(self, msg, ctx->logical, g_task_get_cancellable(task), on_card_command, task);
-}
-
-static void card_step(GTask *task)
-{
-  CardContext *ctx = g_task_get_task_data(task);
-
-  if (g_task_return_error_if_cancelled(task)) {
-    g_object_unref(task);
-    return;
-  }
-  switch (ctx->step) {
-  case CARD_STEP_FIRST:
-    ctx->step = ctx->reload ? CARD_STEP_POWER_OFF : CARD_STEP_SWITCH;
-    card_step(task);
-    return;
-  case CARD_STEP_SWITCH:
-    send_card_command(task, UIM_SWITCH_SLOT);
-    return;
-  case CARD_STEP_POWER_OFF:
-    if (!ctx->reload) {
-      ctx->step = CARD_STEP_POLL;
-      card_step(task);
-      return;
-    }
-    send_card_command(task, UIM_POWER_OFF_SIM);
-    return;
-  case CARD_STEP_POWER_ON:
-    send_card_command(task, UIM_POWER_ON_SIM);
-    return;
-  case CARD_STEP_POLL:
-    qmi_list_slots(&ctx->self->parent, g_task_get_cancellable(task), on_card_poll, task);
-    return;
-  case CARD_STEP_LAST:
-    g_task_return_boolean(task, TRUE);
-    g_object_unref(task);
-    return;
-  }
-  g_assert_not_reached();
-}
-
-static void qmi_switch_slot(Transport *t, guint slot, GCancellable *cancellable,
-                            GAsyncReadyCallback cb, gpointer data)
-{
-  QmiTransport *self = qmi_transport(t);
-  GTask *task = g_task_new(NULL, cancellable, cb, data);
-  CardContext *ctx = g_new0(CardContext, 1);
-
-  g_task_set_source_tag(task, (gpointer)&tag_switch_slot);
-  ctx->self = self;
-  ctx->slot = slot;
-  ctx->logical = 1;
-  g_task_set_task_data(task, ctx, (GDestroyNotify)card_context_free);
-  if (self->has_slot_status == TRANSPORT_TRISTATE_NO) {
-    if (slot == 1)
-      g_task_return_boolean(task, TRUE);
-    else
-      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
-                              "The modem on %s cannot switch slots", t->port);
-    g_object_unref(task);
-    return;
-  }
-  card_step(task);
-}
-
-/*
- * Reload: UIM Power Off SIM then Power On SIM on the slot. Qualcomm
- * firmwares accept this pair on every version with a UIM service, and the
- * modem re-reads the card (and the new profile) on power-up; UIM Reset only
- * resets the UIM service's state, not the card.
- */
-static void qmi_reload_sim(Transport *t, guint slot, GCancellable *cancellable,
-                           GAsyncReadyCallback cb, gpointer data)
-{
-  QmiTransport *self = qmi_transport(t);
-  GTask *task;
-  CardContext *ctx;
-  guint8 logical;
-
-  task = simple_task(self, &tag_reload_sim, slot, &logical, cancellable, cb, data);
-  if (!task)
-    return;
-  ctx = g_new0(CardContext, 1);
-  ctx->self = self;
-  ctx->slot = slot;
-  ctx->logical = logical;
-  ctx->reload = TRUE;
-  g_task_set_task_data(task, ctx, (GDestroyNotify)card_context_free);
-  card_step(task);
 }
 
 /* ---- close -------------------------------------------------------------- */
