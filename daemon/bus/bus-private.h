@@ -16,6 +16,9 @@ G_BEGIN_DECLS
 #define BUS_EUICC_INTERFACE "org.esimd.Euicc1"
 #define BUS_PROFILE_INTERFACE "org.esimd.Profile1"
 
+/* The polkit action of switching profiles (dbus/org.esimd.policy). */
+#define BUS_ACTION_SWITCH "org.esimd.profile.switch"
+
 struct _Bus {
   sd_bus *bus;
   GSource *source;
@@ -103,6 +106,10 @@ typedef void (*BusPolkitDone)(gboolean allowed, const sd_bus_error *error, gpoin
  * sent (done never runs then). */
 BusPolkitCheck *bus_polkit_check(sd_bus *bus, sd_bus_message *message, const char *action,
                                  BusPolkitDone done, gpointer user_data);
+/* The same, but never with an authentication dialog: for a question whose
+ * "no" still lets the call go on, with less. */
+BusPolkitCheck *bus_polkit_check_quietly(sd_bus *bus, sd_bus_message *message, const char *action,
+                                         BusPolkitDone done, gpointer user_data);
 /* Stops a check; its callback is never called. */
 void bus_polkit_check_free(BusPolkitCheck *check);
 
@@ -123,6 +130,9 @@ struct _BusCall {
   BusPolkitCheck *polkit;
   BusCallStartFunc start;
   gboolean started; /* handed to the service, which will call back */
+  /* bus_call_start_asking(): polkit's answer lets the call go on anyway */
+  gboolean ask_only;
+  gboolean authorized; /* polkit's answer (root: yes) */
   /* What the operation needs: the ids from the object path, the rest filled
    * by the method handler. */
   gboolean on_euicc; /* the path names an eUICC (or one of its profiles) */
@@ -140,6 +150,11 @@ BusCall *bus_call_new(Bus *bus, sd_bus_message *message, BusCallStartFunc start)
  * call->euicc resolved when the path names an eUICC (the call replies Removed
  * instead when it went away meanwhile). Returns what a method handler returns. */
 int bus_call_authorize_and_start(BusCall *call, const char *action);
+/* Asks polkit about action without ever asking for a password, and starts
+ * the call whatever the answer, with call->authorized saying what it was:
+ * for calls that anyone may make but that do more for those authorized
+ * (Refresh, Scan). Returns what a method handler returns. */
+int bus_call_start_asking(BusCall *call, const char *action);
 /* Each replies (unless the caller left) and frees the call. */
 void bus_call_return(BusCall *call, sd_bus_message *reply);
 void bus_call_return_empty(BusCall *call);

@@ -168,7 +168,8 @@ static void on_authorized(gboolean allowed, const sd_bus_error *error, gpointer 
     bus_call_free(call);
     return;
   }
-  if (!allowed) {
+  call->authorized = allowed;
+  if (!allowed && !call->ask_only) {
     return_sd_error(call, error);
     return;
   }
@@ -178,6 +179,7 @@ static void on_authorized(gboolean allowed, const sd_bus_error *error, gpointer 
 int bus_call_authorize_and_start(BusCall *call, const char *action)
 {
   if (!action) {
+    call->authorized = TRUE;
     start(call);
     return 1;
   }
@@ -189,6 +191,19 @@ int bus_call_authorize_and_start(BusCall *call, const char *action)
     sd_bus_error_free(&e);
   }
   /* Handled: the reply is sent (or will be) by the call. */
+  return 1;
+}
+
+int bus_call_start_asking(BusCall *call, const char *action)
+{
+  call->ask_only = TRUE;
+  call->polkit =
+      bus_polkit_check_quietly(call->bus->bus, call->message, action, on_authorized, call);
+  if (!call->polkit) {
+    /* Nobody to ask: the least the call may do. */
+    call->authorized = FALSE;
+    start(call);
+  }
   return 1;
 }
 

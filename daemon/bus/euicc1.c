@@ -156,13 +156,16 @@ static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *inte
 
 static void refresh_start(BusCall *call)
 {
-  euicc_refresh(call->euicc, call->cancellable, bus_call_operation_done, call);
+  euicc_refresh(call->euicc, call->authorized ? SERVICE_READ_MAY_DISTURB : SERVICE_READ_QUIET,
+                call->cancellable, bus_call_operation_done, call);
 }
 
-/* Reading the card again changes nothing on it: anyone may. */
+/* Reading the card again changes nothing on it: anyone may. As for Scan, a
+ * modem esimd would have to take from ModemManager is read only for a caller
+ * who may switch profiles; anyone else is answered from the cache. */
 static int euicc1_refresh(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
-  return bus_call_authorize_and_start(bus_call_new(user_data, message, refresh_start), NULL);
+  return bus_call_start_asking(bus_call_new(user_data, message, refresh_start), BUS_ACTION_SWITCH);
 }
 
 /* SetDefaultSmdpAddress */

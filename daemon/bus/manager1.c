@@ -51,17 +51,23 @@ static void scan_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
 static void scan_start(BusCall *call)
 {
-  manager_scan(call->bus->manager, call->cancellable, scan_done, call);
+  manager_scan(call->bus->manager, call->authorized ? SERVICE_READ_MAY_DISTURB : SERVICE_READ_QUIET,
+               call->cancellable, scan_done, call);
 }
 
-/* Probing again reads the modems and cards and changes nothing: anyone may. */
+/*
+ * Probing again reads the modems and cards and changes nothing: anyone may.
+ * But a modem whose AT port ModemManager owns is read only by taking it from
+ * ModemManager (the user's data connection drops meanwhile): that is done
+ * only for a caller who may switch profiles, which disturbs the modem anyway.
+ */
 static int manager1_scan(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
   Bus *bus = user_data;
 
   if (!bus->manager)
     return sd_bus_error_set(ret_error, SD_BUS_ERROR_FAILED, "The daemon is shutting down");
-  return bus_call_authorize_and_start(bus_call_new(bus, message, scan_start), NULL);
+  return bus_call_start_asking(bus_call_new(bus, message, scan_start), BUS_ACTION_SWITCH);
 }
 
 static const sd_bus_vtable manager1_vtable[] = {

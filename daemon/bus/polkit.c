@@ -183,8 +183,9 @@ static void polkit_step(BusPolkitCheck *check)
   }
 }
 
-BusPolkitCheck *bus_polkit_check(sd_bus *bus, sd_bus_message *message, const char *action,
-                                 BusPolkitDone done, gpointer user_data)
+static BusPolkitCheck *polkit_check_new(sd_bus *bus, sd_bus_message *message, const char *action,
+                                        gboolean interactive, BusPolkitDone done,
+                                        gpointer user_data)
 {
   BusPolkitCheck *check = g_new0(BusPolkitCheck, 1);
 
@@ -193,7 +194,7 @@ BusPolkitCheck *bus_polkit_check(sd_bus *bus, sd_bus_message *message, const cha
   check->action = g_strdup(action);
   check->done = done;
   check->user_data = user_data;
-  check->interactive = sd_bus_message_get_allow_interactive_authorization(message) > 0;
+  check->interactive = interactive;
   /* Sent here, so that a failure to send is the caller's to report and the
    * callback only ever runs from the main loop. */
   check->step = STEP_UID;
@@ -202,4 +203,18 @@ BusPolkitCheck *bus_polkit_check(sd_bus *bus, sd_bus_message *message, const cha
     return NULL;
   }
   return check;
+}
+
+BusPolkitCheck *bus_polkit_check(sd_bus *bus, sd_bus_message *message, const char *action,
+                                 BusPolkitDone done, gpointer user_data)
+{
+  return polkit_check_new(bus, message, action,
+                          sd_bus_message_get_allow_interactive_authorization(message) > 0, done,
+                          user_data);
+}
+
+BusPolkitCheck *bus_polkit_check_quietly(sd_bus *bus, sd_bus_message *message, const char *action,
+                                         BusPolkitDone done, gpointer user_data)
+{
+  return polkit_check_new(bus, message, action, FALSE, done, user_data);
 }

@@ -62,8 +62,8 @@ static const struct {
                     GAsyncReadyCallback cb, gpointer user_data);
   const char *action;
 } plain_methods[] = {
-    {"Enable", euicc_profile_enable, "org.esimd.profile.switch"},
-    {"Disable", euicc_profile_disable, "org.esimd.profile.switch"},
+    {"Enable", euicc_profile_enable, BUS_ACTION_SWITCH},
+    {"Disable", euicc_profile_disable, BUS_ACTION_SWITCH},
     {"Delete", euicc_profile_delete, "org.esimd.profile.delete"},
 };
 
@@ -113,7 +113,7 @@ static int profile1_set_nickname(sd_bus_message *message, void *user_data, sd_bu
                                   strlen(nickname), NICKNAME_MAX_BYTES);
   call = bus_call_new(user_data, message, set_nickname_start);
   call->text = g_strdup(nickname);
-  return bus_call_authorize_and_start(call, "org.esimd.profile.switch");
+  return bus_call_authorize_and_start(call, BUS_ACTION_SWITCH);
 }
 
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE

@@ -277,7 +277,7 @@ static void start_euicc_probe(ModemEntry *entry, Euicc *euicc, gboolean is_new)
   if (is_new)
     euicc_probe(euicc, NULL, euicc_probe_ready, probe);
   else
-    euicc_refresh(euicc, NULL, euicc_refresh_ready, probe);
+    euicc_refresh(euicc, SERVICE_READ_MAY_DISTURB, NULL, euicc_refresh_ready, probe);
 }
 
 static void modem_probe_ready(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -481,8 +481,8 @@ gboolean manager_wait_probed_finish(Manager *manager, GAsyncResult *res, GError 
   return g_task_propagate_boolean(G_TASK(res), error);
 }
 
-void manager_scan(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
-                  gpointer user_data)
+void manager_scan(Manager *manager, ServiceReadMode mode, GCancellable *cancellable,
+                  GAsyncReadyCallback cb, gpointer user_data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, user_data);
 
@@ -492,8 +492,17 @@ void manager_scan(Manager *manager, GCancellable *cancellable, GAsyncReadyCallba
     g_object_unref(task);
     return;
   }
-  for (guint i = 0; i < manager->modems->len; i++)
-    probe_modem(manager, g_ptr_array_index(manager->modems, i));
+  for (guint i = 0; i < manager->modems->len; i++) {
+    ModemEntry *entry = g_ptr_array_index(manager->modems, i);
+
+    /* Its eUICCs stay as the cache has them. */
+    if (mode == SERVICE_READ_QUIET && modem_is_on_demand(entry->modem)) {
+      g_info("Scan: not taking %s from ModemManager for a caller who may not disturb it",
+             entry_port(entry));
+      continue;
+    }
+    probe_modem(manager, entry);
+  }
   g_ptr_array_add(manager->waiters, task);
   complete_waiters(manager);
 }

@@ -281,6 +281,16 @@ gboolean op_runner_is_closed(OpRunner *r)
   return r->invalid || r->closing;
 }
 
+gboolean op_runner_holds_modem(OpRunner *r)
+{
+  return r->holds_modem;
+}
+
+void op_runner_set_linger_ms(OpRunner *r, guint linger_ms)
+{
+  r->linger_ms = linger_ms;
+}
+
 /* ---- the operation ---- */
 
 static void euicc_op_free(EuiccOp *ctx);
@@ -383,6 +393,14 @@ static void euicc_op_start(GTask *task)
   /* Counted again from the operation's end. */
   linger_stop(r);
   if (!ctx->klass->releases && !r->holds_modem && modem_is_on_demand(r->modem)) {
+    if (ctx->quiet) {
+      g_info("%s: %s served from the cache: the modem is ModemManager's, and the caller may "
+             "not take it",
+             r->label, ctx->op.name);
+      ctx->step = ctx->klass->last_step;
+      ctx->klass->step(task);
+      return;
+    }
     modem_acquire(r->modem, ctx->op.io, euicc_op_acquire_ready, task);
     return;
   }

@@ -83,6 +83,11 @@ void op_runner_attach_channel(OpRunner *runner, GBytes *isdr_aid, guint channel)
  * error, the modem let go at once; nothing is queued after. */
 void op_runner_invalidate(OpRunner *runner, const GError *error);
 gboolean op_runner_is_closed(OpRunner *runner);
+/* TRUE while it holds a modem whose AT port ModemManager owns: only then is
+ * a release after the linger still to come. */
+gboolean op_runner_holds_modem(OpRunner *runner);
+/* From the next operation's end on. */
+void op_runner_set_linger_ms(OpRunner *runner, guint linger_ms);
 /* Drops the waiting operations with the error, lets the running one finish,
  * closes the channel and lets go of the modem; nothing is queued after. */
 void op_runner_close(OpRunner *runner, const GError *error, GAsyncReadyCallback cb,
@@ -122,6 +127,10 @@ struct _EuiccOp {
   GError *outcome;    /* saved by euicc_op_fail: what the last step answers */
   gboolean inhibited; /* ModemManager let go of the modem for this operation */
   gboolean card_gone; /* the outcome says the card left its slot */
+  /* Must not take a modem from ModemManager: when the card can only be
+   * reached that way, the operation goes straight to its last step and
+   * answers from the cache. */
+  gboolean quiet;
 };
 
 /* A new operation on the eUICC, its context zeroed (not queued yet). */

@@ -257,8 +257,12 @@ void euicc_probe(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb
   euicc_op_queue(euicc_op_new(euicc, &probe_class, cancellable, cb, user_data));
 }
 
-void euicc_refresh(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
-                   gpointer user_data)
+void euicc_refresh(Euicc *euicc, ServiceReadMode mode, GCancellable *cancellable,
+                   GAsyncReadyCallback cb, gpointer user_data)
 {
-  euicc_op_queue(euicc_op_new(euicc, &refresh_class, cancellable, cb, user_data));
+  GTask *task = euicc_op_new(euicc, &refresh_class, cancellable, cb, user_data);
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  ctx->quiet = mode == SERVICE_READ_QUIET;
+  euicc_op_queue(task);
 }

@@ -173,9 +173,22 @@ void manager_remove_modem(Manager *manager, const char *port);
 void manager_wait_probed(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
                          gpointer user_data);
 gboolean manager_wait_probed_finish(Manager *manager, GAsyncResult *res, GError **error);
-/* Manager1.Scan(): probes every known modem again. */
-void manager_scan(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
-                  gpointer user_data);
+/*
+ * Whether reading the card may disturb the user of the modem: a modem whose
+ * AT port ModemManager owns is read only by taking the port and inhibiting
+ * the modem (no data, no calls meanwhile). A caller without authorization to
+ * change anything gets SERVICE_READ_QUIET: such a modem is then served from
+ * the cache, unless esimd holds it at that moment anyway.
+ */
+typedef enum {
+  SERVICE_READ_MAY_DISTURB,
+  SERVICE_READ_QUIET,
+} ServiceReadMode;
+
+/* Manager1.Scan(): probes every known modem again (QUIET: except those it
+ * would have to take from ModemManager). */
+void manager_scan(Manager *manager, ServiceReadMode mode, GCancellable *cancellable,
+                  GAsyncReadyCallback cb, gpointer user_data);
 gboolean manager_scan_finish(Manager *manager, GAsyncResult *res, GError **error);
 /* Closes every channel and port; completes when all are closed. */
 void manager_shutdown(Manager *manager, GCancellable *cancellable, GAsyncReadyCallback cb,
@@ -207,8 +220,8 @@ guint euicc_get_pending_notifications(Euicc *euicc);
  * reaches the card only when its turn comes; one cancelled before its turn
  * (the caller left the bus) never reaches the card. Errors are ESIMD_ERROR.
  */
-void euicc_refresh(Euicc *euicc, GCancellable *cancellable, GAsyncReadyCallback cb,
-                   gpointer user_data);
+void euicc_refresh(Euicc *euicc, ServiceReadMode mode, GCancellable *cancellable,
+                   GAsyncReadyCallback cb, gpointer user_data);
 void euicc_set_default_smdp_address(Euicc *euicc, const char *address, GCancellable *cancellable,
                                     GAsyncReadyCallback cb, gpointer user_data);
 /* options: SGP.22 eUICCMemoryReset bits: 1<<0 operational profiles, 1<<1

@@ -25,10 +25,12 @@ class ModemManagerCoexistence(harness.WorldTestCase):
         self.apdu_log = os.path.join(self.world.tmpdir, "apdu.log")
         self.modem = self.world.add_modem("qmi", [card], options=[f"apdu-log={self.apdu_log}"])
 
-    def start_fake_mm(self):
+    def start_fake_mm(self, owns_port=None):
         """dbusmock as ModemManager: its ObjectManager lists one modem with
         Modem.Device = DEVICE, and InhibitDevice appends "uid inhibit apdus"
-        to a file, apdus being the APDUs the card had seen by then."""
+        to a file, apdus being the APDUs the card had seen by then. With
+        owns_port, it holds that AT port as ModemManager does (TIOCEXCL),
+        lets go of it when inhibited and takes it back when uninhibited."""
         self.inhibit_log = os.path.join(self.world.tmpdir, "inhibit.log")
         open(self.inhibit_log, "w").close()
         env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.world.address)
@@ -41,12 +43,26 @@ class ModemManagerCoexistence(harness.WorldTestCase):
         code = ("with open(%r, 'a') as f:\n"
                 "    f.write('%%s %%s %%d\\n' %% (args[0], bool(args[1]),"
                 " len(open(%r).read().splitlines())))" % (self.inhibit_log, self.apdu_log))
+        if owns_port:
+            hold = ("import os, fcntl, termios\n"
+                    "fd = getattr(self, 'port_fd', None)\n"
+                    "if fd is not None:\n"
+                    "    fcntl.ioctl(fd, termios.TIOCNXCL)\n"
+                    "    os.close(fd)\n"
+                    "    self.port_fd = None\n"
+                    "if not args[1]:\n"
+                    "    self.port_fd = os.open(%r, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)\n"
+                    "    fcntl.ioctl(self.port_fd, termios.TIOCEXCL)\n" % owns_port)
+            code = hold + code
+            self.world.busctl("call", MM_NAME, MM_PATH, MOCK, "AddMethod", "sssss", MM_NAME,
+                              "TakePort", "", "", hold.replace("args[1]", "False"))
+            self.world.busctl("call", MM_NAME, MM_PATH, MM_NAME, "TakePort")
         self.world.busctl("call", MM_NAME, MM_PATH, MOCK, "AddMethod", "sssss", MM_NAME,
                           "InhibitDevice", "sb", "", code)
 
-    def start_esimd(self):
+    def start_esimd(self, config=None):
         self.world.start_esimd(args=[f"--modem-device={self.modem.port}={DEVICE}"],
-                               env={"ESIMD_MM_BUS_ADDRESS": self.world.address})
+                               env={"ESIMD_MM_BUS_ADDRESS": self.world.address}, config=config)
         self.euicc = self.world.euicc_paths()[0]
 
     def profile(self, iccid):
@@ -101,6 +117,40 @@ class ModemManagerCoexistence(harness.WorldTestCase):
         self.assertEqual(name, "org.esimd.Error.DisallowedByPolicy")
         self.assert_wrapped(before)
         self.assertEqual(self.world.get_property(target, PROFILE, "State"), "enabled")
+
+    def test_an_unauthorized_refresh_or_scan_never_takes_the_modem(self):
+        """An AT port ModemManager holds: reading the card means taking the
+        port and inhibiting the modem, which drops the user's data. A caller
+        polkit does not let switch profiles is answered from the cache."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run clients as another user")
+        self.world.start_polkit()
+        self.apdu_log = os.path.join(self.world.tmpdir, "apdu.log")
+        self.modem = self.world.add_modem("at", ["three-profiles.card"],
+                                          options=[f"apdu-log={self.apdu_log}"])
+        self.start_fake_mm(owns_port=self.modem.port)
+        self.start_esimd(config={"modem-linger-ms": "50"})
+        # The probe took the modem and gave it back.
+        harness.wait_until(lambda: len(self.inhibit_calls()) == 2, what="the probe's window")
+        self.assertEqual([c[:2] for c in self.inhibit_calls()],
+                         [[DEVICE, "True"], [DEVICE, "False"]])
+        apdus = self.apdus()
+
+        nobody = harness.NOBODY
+        self.assertEqual(self.world.call(self.euicc, EUICC, "Refresh", user=nobody), [])
+        self.assertEqual(
+            self.world.call(harness.MANAGER_PATH, harness.MANAGER, "Scan", user=nobody), [])
+        # Served from the cache: ModemManager was not asked, the card saw
+        # nothing, and the profiles are still there to read.
+        self.assertEqual(len(self.inhibit_calls()), 2)
+        self.assertEqual(self.apdus(), apdus)
+        self.assertEqual(len(self.world.profile_paths(self.euicc)), 3)
+
+        # Someone polkit lets switch profiles may have the card read.
+        self.world.set_polkit_allowed(["org.esimd.profile.switch"])
+        self.assertEqual(self.world.call(self.euicc, EUICC, "Refresh", user=nobody), [])
+        self.assertGreater(self.apdus(), apdus)
+        harness.wait_until(lambda: len(self.inhibit_calls()) == 4, what="the refresh's window")
 
     def test_without_modemmanager_the_switch_works(self):
         self.start_modem("three-profiles.card")

@@ -29,7 +29,7 @@
 
 #include "system/mm.h"
 #include "modem-sim.h"
-#include "service/service.h"
+#include "service/service-private.h"
 #include "test-util.h"
 
 #define MODEM_DEVICE "/sys/devices/pci0000:00/0000:00:14.0/usb2/2-3"
@@ -38,8 +38,11 @@
 #define ICCID_SECOND "89012604100000123456" /* three-profiles: disabled */
 #define ICCID_THIRD "89445001000000654321"  /* three-profiles: disabled */
 #define ICCID_PPR1 "8944500000000000101"    /* ppr: enabled, may not be disabled */
-/* Longer than esimd keeps a modem after its last operation (2 s). */
-#define PAST_LINGER_MS 3000
+/* How long esimd keeps a modem whose AT port ModemManager owns after the
+ * last operation: short, so that the tests wait for the release as an
+ * event; and a hold that outlasts any test, where one asserts on the hold. */
+#define TEST_LINGER_MS 20
+#define HOLD_LINGER_MS (10 * 60 * 1000)
 
 typedef struct {
   gchar *uid;
@@ -180,7 +183,7 @@ static const ServiceListener listener = {
 static int setup_with(void **state, const SimSetup *s)
 {
   Fixture *f = g_new0(Fixture, 1);
-  ManagerConfig config = {.transport_timeout_ms = 5000};
+  ManagerConfig config = {.transport_timeout_ms = 5000, .linger_ms = TEST_LINGER_MS};
 
   f->holder = -1;
   f->calls = g_ptr_array_new_with_free_func((GDestroyNotify)inhibit_call_free);
@@ -450,12 +453,6 @@ static void test_refusal_from_cache_inhibits_nothing(void **state)
   assert_int_equal(f->calls->len, 0);
 }
 
-static gboolean unplug_cb(gpointer data)
-{
-  modem_sim_unplug(data);
-  return G_SOURCE_REMOVE;
-}
-
 static void test_unplug_mid_switch_gives_modem_back(void **state)
 {
   Fixture *f = *state;
@@ -463,10 +460,14 @@ static void test_unplug_mid_switch_gives_modem_back(void **state)
   Answer a = {0};
   g_autoptr(GError) error = NULL;
 
-  /* Every answer takes 100 ms: the unplug lands while the enable waits. */
+  guint before = card_apdus(f);
+
+  /* Every answer takes 100 ms: the unplug lands once the card has the
+   * enable's command, while the modem has not answered it yet. */
   a.f = f;
   euicc_profile_enable(euicc, id_of(euicc, ICCID_SECOND), NULL, got_answer, &a);
-  g_timeout_add(30, unplug_cb, f->ms);
+  test_wait_card_apdu(f->ms, 1, before);
+  modem_sim_unplug(f->ms);
   test_wait_result(&a.res);
   assert_false(euicc_operation_finish(euicc, a.res, &error));
   g_clear_object(&a.res);
@@ -476,6 +477,7 @@ static void test_unplug_mid_switch_gives_modem_back(void **state)
   assert_true(call_at(f, 0)->inhibit);
   assert_string_equal(call_at(f, 1)->uid, MODEM_DEVICE);
   assert_false(call_at(f, 1)->inhibit);
+  test_wait_count(&f->removed, 1);
   assert_int_equal(f->removed, 1);
 }
 
@@ -646,7 +648,8 @@ static void test_busy_at_port_burst_is_served_in_one_window(void **state)
   /* One window for all six; the modem goes back once. */
   wait_calls(f, 4);
   assert_windows(f, 2);
-  test_run_for(PAST_LINGER_MS);
+  assert_false(euicc_holds_modem(euicc)); /* no other release to come */
+  test_drain();
   assert_int_equal(f->calls->len, 4);
   card = modem_sim_get_card(f->ms, 1);
   assert_string_equal(euicc_sim_get_profile_nickname(card, ICCID_FIRST), "Late");
@@ -660,6 +663,8 @@ static void test_busy_at_port_shutdown_gives_modem_back(void **state)
   Answer a = {0};
 
   wait_calls(f, 2);
+  /* Held after the answer for as long as the test needs. */
+  euicc_set_linger_ms(the_euicc(f), HOLD_LINGER_MS);
   queue_nickname(f, ICCID_FIRST, "Home", &a);
   assert_answered_ok(f, &a);
   assert_int_equal(f->calls->len, 3); /* held a moment after the answer */
@@ -677,6 +682,8 @@ static void test_busy_at_port_unplug_gives_modem_back(void **state)
   Answer a = {0};
 
   wait_calls(f, 2);
+  /* Held after the answer for as long as the test needs. */
+  euicc_set_linger_ms(the_euicc(f), HOLD_LINGER_MS);
   queue_nickname(f, ICCID_FIRST, "Home", &a);
   assert_answered_ok(f, &a);
   assert_int_equal(f->calls->len, 3);
@@ -690,7 +697,8 @@ static void test_busy_at_port_unplug_gives_modem_back(void **state)
   assert_string_equal(call_at(f, 3)->uid, MODEM_DEVICE);
   assert_false(call_at(f, 3)->inhibit);
   assert_int_equal(call_at(f, 3)->apdus, card_apdus(f));
-  test_run_for(PAST_LINGER_MS);
+  /* The eUICC is gone, and its linger with it: nothing more comes. */
+  test_drain();
   assert_int_equal(f->calls->len, 4);
 }
 
@@ -700,6 +708,8 @@ static void test_busy_at_port_removal_gives_modem_back(void **state)
   Answer a = {0};
 
   wait_calls(f, 2);
+  /* Held after the answer for as long as the test needs. */
+  euicc_set_linger_ms(the_euicc(f), HOLD_LINGER_MS);
   queue_nickname(f, ICCID_FIRST, "Home", &a);
   assert_answered_ok(f, &a);
   assert_int_equal(f->calls->len, 3);
@@ -709,7 +719,7 @@ static void test_busy_at_port_removal_gives_modem_back(void **state)
   assert_int_equal(f->removed, 1);
   wait_calls(f, 4);
   assert_windows(f, 2);
-  test_run_for(PAST_LINGER_MS);
+  test_drain();
   assert_int_equal(f->calls->len, 4);
 }
 
@@ -729,9 +739,67 @@ static void test_free_at_port_stays_open_beside_modemmanager(void **state)
     fail_msg("enable: %s", error->message);
   g_clear_object(&a.res);
   assert_wrapped(f, &a, before);
-  test_run_for(PAST_LINGER_MS);
+  /* It holds nothing on demand, so no release is to come. */
+  assert_false(euicc_holds_modem(euicc));
+  test_drain();
   assert_int_equal(f->calls->len, 2);
   assert_true(port_is_exclusive(f));
+}
+
+static gboolean refresh_as(Fixture *f, ServiceReadMode mode)
+{
+  Euicc *euicc = the_euicc(f);
+  g_autoptr(GAsyncResult) res = NULL;
+
+  euicc_refresh(euicc, mode, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  return euicc_operation_finish(euicc, res, NULL);
+}
+
+static gboolean scan_as(Fixture *f, ServiceReadMode mode)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  manager_scan(f->manager, mode, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  return manager_scan_finish(f->manager, res, NULL);
+}
+
+static void test_busy_at_port_quiet_refresh_and_scan_leave_modemmanager_alone(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  guint apdus;
+
+  wait_calls(f, 2);
+  apdus = card_apdus(f);
+
+  /* A caller who may not disturb the modem: answered from the cache,
+   * ModemManager keeps the modem and the card sees nothing. */
+  assert_true(refresh_as(f, SERVICE_READ_QUIET));
+  assert_true(scan_as(f, SERVICE_READ_QUIET));
+  test_drain();
+  assert_int_equal(f->calls->len, 2);
+  assert_int_equal(card_apdus(f), apdus);
+  assert_true(port_is_exclusive(f));
+  assert_int_equal(euicc_get_profiles(euicc)->len, 3);
+
+  /* One who may: the card is read, in a window of its own. */
+  assert_true(refresh_as(f, SERVICE_READ_MAY_DISTURB));
+  assert_true(card_apdus(f) > apdus);
+  wait_calls(f, 4);
+  assert_windows(f, 2);
+}
+
+static void test_quiet_refresh_reads_a_card_it_needs_take_nothing_for(void **state)
+{
+  Fixture *f = *state;
+  guint apdus = card_apdus(f);
+
+  /* QMI through its own port: reading disturbs nobody, so it is done. */
+  assert_true(refresh_as(f, SERVICE_READ_QUIET));
+  assert_true(card_apdus(f) > apdus);
+  assert_int_equal(f->calls->len, 0);
 }
 
 static void test_busy_at_port_without_modemmanager_stays_busy(void **state)
@@ -905,6 +973,11 @@ int main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_removal_gives_modem_back, setup_at_held,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          test_busy_at_port_quiet_refresh_and_scan_leave_modemmanager_alone, setup_at_held,
+          teardown),
+      cmocka_unit_test_setup_teardown(test_quiet_refresh_reads_a_card_it_needs_take_nothing_for,
+                                      setup_three, teardown),
       cmocka_unit_test_setup_teardown(test_free_at_port_stays_open_beside_modemmanager,
                                       setup_at_free, teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_without_modemmanager_stays_busy,

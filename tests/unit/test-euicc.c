@@ -810,7 +810,7 @@ static void test_refresh_sees_changes_made_elsewhere(void **state)
   guint first_id = id_of(euicc, ICCID_FIRST);
 
   /* A refresh of an unchanged card signals nothing. */
-  euicc_refresh(euicc, NULL, test_got_result, &res);
+  euicc_refresh(euicc, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res);
   test_wait_result(&res);
   assert_true(euicc_operation_finish(euicc, res, &error));
   assert_int_equal(f->events->len, 1); /* "added 0" */
@@ -821,7 +821,7 @@ static void test_refresh_sees_changes_made_elsewhere(void **state)
   assert_string_equal(profile_by_iccid(euicc, ICCID_SECOND)->nickname, "");
   assert_non_null(profile_by_iccid(euicc, ICCID_THIRD));
 
-  euicc_refresh(euicc, NULL, test_got_result, &res2);
+  euicc_refresh(euicc, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res2);
   test_wait_result(&res2);
   assert_true(euicc_operation_finish(euicc, res2, &error));
   assert_true(heard(f, "nickname " ICCID_SECOND " Elsewhere"));
@@ -1084,7 +1084,7 @@ static void test_ten_operations_served_in_arrival_order(void **state)
   euicc_profile_disable(euicc, third, NULL, order_ready, order_call(&log, euicc, i++));
   euicc_profile_enable(euicc, first, NULL, order_ready, order_call(&log, euicc, i++));
   euicc_profile_delete(euicc, third, NULL, order_ready, order_call(&log, euicc, i++));
-  euicc_refresh(euicc, NULL, order_ready, order_call(&log, euicc, i++));
+  euicc_refresh(euicc, SERVICE_READ_MAY_DISTURB, NULL, order_ready, order_call(&log, euicc, i++));
   euicc_profile_set_nickname(euicc, first, "last", NULL, order_ready, order_call(&log, euicc, i++));
   assert_int_equal(i, 10);
 
@@ -1333,12 +1333,6 @@ static void test_auto_send_after_enable(void **state)
 
 /* ---- the modem going away -------------------------------------------------- */
 
-static gboolean unplug_cb(gpointer data)
-{
-  modem_sim_unplug(data);
-  return G_SOURCE_REMOVE;
-}
-
 static void test_unplug_mid_operation_answers_removed(void **state)
 {
   Fixture *f = *state;
@@ -1351,10 +1345,14 @@ static void test_unplug_mid_operation_answers_removed(void **state)
   g_autoptr(GError) error3 = NULL;
   guint enable_id = id_of(euicc, ICCID_SECOND);
 
-  /* Every answer takes 100 ms: the unplug lands while the enable waits. */
+  guint before = euicc_sim_get_apdu_count(the_card(f));
+
+  /* Every answer takes 100 ms: the unplug lands once the card has the
+   * enable's first command, while the modem has not answered it yet. */
   euicc_profile_enable(euicc, enable_id, NULL, test_got_result, &running);
   euicc_profile_delete(euicc, id_of(euicc, ICCID_THIRD), NULL, test_got_result, &queued);
-  g_timeout_add(30, unplug_cb, f->ms);
+  test_wait_card_apdu(f->ms, 1, before);
+  modem_sim_unplug(f->ms);
 
   test_wait_result(&running);
   test_wait_result(&queued);

@@ -321,7 +321,7 @@ static void test_euicc_in_inactive_slot_is_listed_and_read_once_active(void **st
   assert_false(euicc_get_slot_active(inactive));
   assert_string_equal(euicc_get_eid(inactive), euicc_sim_get_eid(modem_sim_get_card(f->ms[0], 2)));
   assert_int_equal(euicc_get_profiles(inactive)->len, 0);
-  euicc_refresh(inactive, NULL, test_got_result, &res);
+  euicc_refresh(inactive, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res);
   test_wait_result(&res);
   assert_false(euicc_operation_finish(inactive, res, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_NOT_SUPPORTED));

@@ -400,7 +400,7 @@ void test_manager_scan(Manager *manager)
 {
   g_autoptr(GAsyncResult) res = NULL;
 
-  manager_scan(manager, NULL, test_got_result, &res);
+  manager_scan(manager, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res);
   test_wait_result(&res);
   assert_true(manager_scan_finish(manager, res, NULL));
 }
@@ -419,4 +419,23 @@ void test_manager_stop(Manager *manager)
   test_manager_shutdown(manager);
   manager_free(manager);
   test_drain();
+}
+
+typedef struct {
+  EuiccSim *card;
+  guint before;
+} ApduSeen;
+
+static gboolean card_saw_apdu(gpointer data)
+{
+  ApduSeen *w = data;
+
+  return euicc_sim_get_apdu_count(w->card) > w->before;
+}
+
+void test_wait_card_apdu(ModemSim *ms, guint slot, guint before)
+{
+  ApduSeen w = {modem_sim_get_card(ms, slot), before};
+
+  g_assert_true(test_wait_until(card_saw_apdu, &w));
 }
