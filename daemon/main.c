@@ -156,17 +156,32 @@ static gboolean key_file_get_bool(GKeyFile *kf, const char *key, gboolean fallba
  *   smdp-ca-file=/etc/esimd/ci.pem
  *   smdp-ca-dir=/usr/share/esimd/ci
  *   notification-retry-seconds=30
+ *   modem-linger-ms=2000
  * A missing default file means defaults; a missing file named with
  * --config is an error.
  */
+/* A number from min to max; *out is left as it is when the key is absent. */
+static gboolean key_file_get_uint(GKeyFile *kf, const char *key, guint min, guint max,
+                                  const char *unit, guint *out, GError **error)
+{
+  g_autofree char *text = g_key_file_get_value(kf, CONFIG_GROUP, key, NULL);
+  guint64 value;
+
+  if (!text)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, min, max, &value, NULL)) {
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                "%s wants a number of %s from %u to %u, not \"%s\"", key, unit, min, max, text);
+    return FALSE;
+  }
+  *out = (guint)value;
+  return TRUE;
+}
+
 static gboolean load_config(const char *file, gboolean explicit, Config *config, GError **error)
 {
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) e = NULL;
-  guint64 timeout = 0;
-  g_autofree char *timeout_text = NULL;
-  guint64 retry = 0;
-  g_autofree char *retry_text = NULL;
 
   config->use_proxy = TRUE;
   config->udev = TRUE;
@@ -175,6 +190,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   config->manager.full_identifiers = FALSE;
   config->smdp_ca_dir = g_strdup(DEFAULT_SMDP_CA_DIR);
   config->manager.notify_retry_first_s = 30;
+  config->manager.linger_ms = 2000;
 
   if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &e)) {
     if (!explicit && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -197,26 +213,17 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
     g_propagate_prefixed_error(error, g_steal_pointer(&e), "%s: ", file);
     return FALSE;
   }
-  timeout_text = g_key_file_get_value(kf, CONFIG_GROUP, "timeout-ms", NULL);
-  if (timeout_text) {
-    if (!g_ascii_string_to_unsigned(g_strstrip(timeout_text), 10, 0, G_MAXUINT, &timeout, NULL)) {
-      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                  "%s: timeout-ms wants a number of milliseconds, not \"%s\"", file, timeout_text);
-      return FALSE;
-    }
-    config->manager.transport_timeout_ms = (guint)timeout;
-  }
-  /* At least a second: a retry loop with no pause would hammer the SM-DP+. */
-  retry_text = g_key_file_get_value(kf, CONFIG_GROUP, "notification-retry-seconds", NULL);
-  if (retry_text) {
-    if (!g_ascii_string_to_unsigned(g_strstrip(retry_text), 10, 1, 3600, &retry, NULL)) {
-      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                  "%s: notification-retry-seconds wants a number of seconds from 1 to 3600, "
-                  "not \"%s\"",
-                  file, retry_text);
-      return FALSE;
-    }
-    config->manager.notify_retry_first_s = (guint)retry;
+  /* A retry at least a second apart: a loop with no pause would hammer the
+   * SM-DP+. A linger of at most ten minutes: while esimd holds the modem,
+   * ModemManager cannot use it. */
+  if (!key_file_get_uint(kf, "timeout-ms", 0, G_MAXUINT, "milliseconds",
+                         &config->manager.transport_timeout_ms, &e) ||
+      !key_file_get_uint(kf, "notification-retry-seconds", 1, 3600, "seconds",
+                         &config->manager.notify_retry_first_s, &e) ||
+      !key_file_get_uint(kf, "modem-linger-ms", 1, 600000, "milliseconds",
+                         &config->manager.linger_ms, &e)) {
+    g_propagate_prefixed_error(error, g_steal_pointer(&e), "%s: ", file);
+    return FALSE;
   }
   return TRUE;
 }

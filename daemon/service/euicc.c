@@ -642,3 +642,13 @@ void euicc_schedule_notifications(Euicc *euicc)
 {
   notifier_schedule(euicc->notifier);
 }
+
+gboolean euicc_holds_modem(Euicc *euicc)
+{
+  return op_runner_holds_modem(euicc->runner);
+}
+
+void euicc_set_linger_ms(Euicc *euicc, guint linger_ms)
+{
+  op_runner_set_linger_ms(euicc->runner, linger_ms);
+}

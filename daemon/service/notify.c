@@ -656,6 +656,7 @@ static void auto_send_ready(GObject *source, GAsyncResult *res, gpointer user_da
     g_source_attach(notifier->timer, g_main_context_get_thread_default());
   } else {
     notifier->backoff_s = 0;
+    g_info("%s: automatic delivery ended; no retry is due", euicc_get_label(euicc));
   }
 }
 
@@ -663,9 +664,13 @@ void notifier_schedule(Notifier *notifier)
 {
   Euicc *euicc = notifier->euicc;
 
-  if (!euicc_get_settings(euicc)->auto_send_notifications || euicc_is_closed(euicc) ||
-      notifier->queued || euicc_get_pending_notifications(euicc) == 0)
+  if (euicc_is_closed(euicc) || notifier->queued || euicc_get_pending_notifications(euicc) == 0)
     return;
+  if (!euicc_get_settings(euicc)->auto_send_notifications) {
+    g_info("%s: %u notifications wait on the card (automatic delivery is off)",
+           euicc_get_label(euicc), euicc_get_pending_notifications(euicc));
+    return;
+  }
   stop_timer(notifier);
   notifier->queued = TRUE;
   g_clear_object(&notifier->cancellable);

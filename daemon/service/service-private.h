@@ -154,6 +154,11 @@ Modem *euicc_get_modem(Euicc *euicc);
 void euicc_set_gone_func(Euicc *euicc, void (*func)(Euicc *euicc, gpointer user_data),
                          gpointer user_data);
 void euicc_set_slot_active(Euicc *euicc, gboolean active);
+/* Whether it holds a modem whose AT port ModemManager owns (a release after
+ * the linger is then still to come), and the linger from the next
+ * operation's end on: for tests, which wait on events, not on the clock. */
+gboolean euicc_holds_modem(Euicc *euicc);
+void euicc_set_linger_ms(Euicc *euicc, guint linger_ms);
 /*
  * The card is gone (modem removed, card pulled): every operation queued or
  * running is answered with this error, the listener is told no more, and

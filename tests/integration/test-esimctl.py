@@ -486,7 +486,8 @@ class ManPages(harness.WorldTestCase):
                 man_tagged_words(man_section(page, "KEYS"))}
         self.assertEqual(keys, {"devices", "use-proxy", "udev", "auto-send-notifications",
                                 "timeout-ms", "full-identifiers", "smdp-ca-file",
-                                "smdp-ca-dir", "notification-retry-seconds"})
+                                "smdp-ca-dir", "notification-retry-seconds",
+                                "modem-linger-ms"})
         example = "\n".join(man_section(page, "EXAMPLE")).replace("\\-", "-")
         for key in keys - {"smdp-ca-file"}:
             self.assertIn(f"{key}=", example)

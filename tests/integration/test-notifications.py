@@ -222,9 +222,9 @@ class AutoSendOff(NotificationCase):
         }
 
     def assert_nothing_sent_on_its_own(self):
-        # Longer than the retry delay: had the daemon tried, smdp-sim would
-        # have seen it by now.
-        time.sleep(3 * RETRY_S)
+        # After each of the three operations the daemon decided, and said,
+        # that the notifications wait: no delivery and no timer was started.
+        self.wait_daemon_log("(automatic delivery is off)", count=3)
         self.assertEqual(self.smdp.command("stats")["requests"], 0)
         self.assertEqual(self.listed(), self.expected)
         self.assertEqual(self.pending(), 3)
@@ -306,7 +306,7 @@ class Retry(NotificationCase):
         if all(n in times for n in (1, 2, 3, 4)):
             self.assertGreater(times[4] - times[3], times[2] - times[1])
         # ... and once delivered, no timer is left: nothing more is tried.
-        time.sleep(3 * RETRY_S)
+        self.wait_daemon_log("automatic delivery ended; no retry is due")
         self.assertEqual(len(self.smdp.received()), 4)
         self.assertEqual(self.retries_announced(), [RETRY_S, 2 * RETRY_S, 4 * RETRY_S])
 
@@ -371,8 +371,8 @@ class Rejected(NotificationCase):
         self.world.call(self.path_of(iccid), PROFILE, "Delete")
         harness.wait_until(lambda: self.smdp_lines("rejected"), what="the refusal")
         self.wait_daemon_log("refused the notification")
-        # Several retry delays later: still one request, no retry armed.
-        time.sleep(4 * RETRY_S)
+        # The automatic delivery ended without arming a retry: one request.
+        self.wait_daemon_log("automatic delivery ended; no retry is due")
         self.assertEqual(self.smdp.command("stats")["requests"], 1)
         self.assertEqual(self.retries_announced(), [])
         self.assertEqual(self.listed(), {FIRST_SEQ: ("delete", address, iccid)})

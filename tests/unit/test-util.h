@@ -36,6 +36,9 @@ gboolean test_wait_until(TestCondition cond, gpointer data);
 
 /* Runs the loop for ms, whatever happens (late answers arriving, etc.). */
 void test_run_for(guint ms);
+/* Until the card in slot of the simulated modem has seen more than before
+ * APDUs: the event a test waits for to act "while the card works". */
+void test_wait_card_apdu(ModemSim *ms, guint slot, guint before);
 
 /* Lets pending sources (late answers, closes) run, without blocking. */
 void test_drain(void);
