@@ -422,7 +422,7 @@ typedef enum {
   ES10_DEVCAP_COUNT
 } Es10DeviceCapability;
 
-/* DeviceInfo (SGP.22 5.7.13, 4.2): what the device tells the SM-DP+ about itself. */
+/* DeviceInfo (SGP.22 5.7.13): what the device tells the SM-DP+ about itself. */
 typedef struct {
   guint8 tac[4]; /* Type Allocation Code: the first 8 IMEI digits, BCD */
   Es10Version capabilities[ES10_DEVCAP_COUNT];
@@ -446,8 +446,8 @@ typedef struct {
   GBytes *server_signature1;
   GBytes *euicc_ci_pkid_to_be_used;
   GBytes *server_certificate;
-  /* SM-DP+: the AC_Token, the SM-DS event id, or "" for the default SM-DP+
-   * (SGP.22 3.1.3.2); NULL leaves matchingId out. */
+  /* SM-DP+: the AC_Token, the SM-DS event id, or "" when the default SM-DP+
+   * is asked without an activation code (SGP.22 3.1.3); NULL leaves it out. */
   const char *matching_id;
   const Es10DeviceInfo *device_info;
 } Es10bAuthenticateServerRequest;
@@ -499,8 +499,8 @@ gboolean es10b_authenticate_server_decode(const guint8 *buf, gsize len,
 
 #define ES10_HASH_CC_LEN 32
 /*
- * hashCc = SHA-256(SHA-256(confirmation code) | transactionId) (SGP.22 v2.2
- * 3.1.3.3 and 5.7.5: the transaction binds the code to one session).
+ * hashCc = SHA-256(SHA-256(confirmation code) | transactionId): SGP.22 v2.1
+ * and later (5.7.5 PrepareDownload) bind the code to one session this way.
  */
 gboolean es10_hash_confirmation_code(const char *confirmation_code, GBytes *transaction_id,
                                      guint8 out[ES10_HASH_CC_LEN], GError **error);

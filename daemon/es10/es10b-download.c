@@ -161,7 +161,7 @@ gboolean es10_imei_to_device_info(const char *imei, Es10DeviceInfo *info, GError
   }
   if (n == 15)
     d[15] = 0xF;
-  /* SGP.22 4.2: the TAC is the IMEI's first eight digits, in reading order. */
+  /* The TAC is the IMEI's first eight digits (3GPP TS 23.003 6.2), in reading order. */
   for (gsize i = 0; i < 4; i++)
     info->tac[i] = (guint8)(d[2 * i] << 4 | d[2 * i + 1]);
   /* The IMEI as the card files hold it: the first digit in the low nibble. */
@@ -405,7 +405,7 @@ gboolean es10b_authenticate_server_decode(const guint8 *buf, gsize len,
     if (!decode_authenticate_ok(&choice, r, error))
       return FALSE;
     r->result = ES10B_AUTHENTICATE_OK;
-    /* SGP.22 5.6.2 (ES9+ authenticateClient) sends the whole response. */
+    /* ES9+.AuthenticateClient (SGP.22 5.6) carries the whole response. */
     r->der = g_bytes_new(buf, len);
     break;
   case 0xA1: /* authenticateResponseError [1] */
@@ -538,7 +538,7 @@ gboolean es10b_prepare_download_decode(const guint8 *buf, gsize len,
                             G_N_ELEMENTS(prepare_download_ok_fields), r, error))
       return FALSE;
     r->result = ES10B_DOWNLOAD_OK;
-    /* SGP.22 5.6.3 (ES9+ getBoundProfilePackage) sends the whole response. */
+    /* ES9+.GetBoundProfilePackage (SGP.22 5.6) carries the whole response. */
     r->der = g_bytes_new(buf, len);
     break;
   case 0xA1: /* downloadResponseError */
@@ -828,7 +828,7 @@ gboolean es10b_profile_installation_result_decode(const guint8 *buf, gsize len,
   if (!es10_decode_response_fields(ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE, buf, len, pir_fields,
                                    G_N_ELEMENTS(pir_fields), r, error))
     return FALSE;
-  /* SGP.22 3.1.3.3: delivered to the SM-DP+ as is, like any notification. */
+  /* SGP.22 3.1.3 and 3.5: delivered to the SM-DP+ as is, like any notification. */
   r->der = g_bytes_new(buf, len);
   *out = g_steal_pointer(&r);
   return TRUE;
@@ -920,7 +920,7 @@ gboolean es10b_cancel_session_decode(const guint8 *buf, gsize len, Es10bCancelSe
     if (!es10_decode_fields(&ok, "CancelSessionResponseOk", cancel_session_ok_fields,
                             G_N_ELEMENTS(cancel_session_ok_fields), NULL, error))
       return FALSE;
-    /* SGP.22 5.6.5 (ES9+ cancelSession) sends the whole response. */
+    /* ES9+.CancelSession (SGP.22 5.6) carries the whole response. */
     *der = g_bytes_new(buf, len);
   } else {
     *der = NULL;
