@@ -482,8 +482,9 @@ typedef struct {
   GBytes *der;           /* the whole response, for ES9+ authenticateClient */
   gchar *server_address; /* euiccSigned1.serverAddress */
   guint8 server_challenge[ES10_CHALLENGE_LEN];
-  gchar *matching_id;        /* euiccSigned1.ctxParams1 matchingId; NULL when absent */
-  GBytes *euicc_info2;       /* DER of euiccSigned1.euiccInfo2 (BF22) */
+  gchar *matching_id; /* euiccSigned1.ctxParams1 matchingId; NULL when absent */
+  /* DER of euiccSigned1.euiccInfo2 (BF22), for es10b_get_euicc_info2_decode(). */
+  GBytes *euicc_info2;
   GBytes *euicc_certificate; /* DER */
   GBytes *eum_certificate;   /* DER */
 } Es10bAuthenticateServerResponse;

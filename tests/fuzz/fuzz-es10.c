@@ -75,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   case FUZZ_ES10_EUICC_INFO1: {
     g_autoptr(Es10bEuiccInfo1) out = NULL;
     ok = es10b_get_euicc_info1_decode(buf, len, &out, &error);
+    /* What goes to the SM-DP+ is exactly what the card said. */
+    if (ok && !bytes_equal_data(out->der, buf, len))
+      abort();
     break;
   }
   case FUZZ_ES10_EUICC_INFO2: {
