@@ -348,6 +348,32 @@ static void test_decode_authenticate_server_ok(void **state)
   assert_string_equal(H(r->eum_certificate), fake_certificate(0xE2));
 }
 
+/* The euiccInfo2 the card signs is an EUICCInfo2 the GetEUICCInfo2 decoder reads. */
+static void test_authenticate_server_euicc_info2_reads_back(void **state)
+{
+  g_autoptr(Es10bAuthenticateServerResponse) r = NULL;
+  g_autoptr(Es10bEuiccInfo2) info = NULL;
+  g_autofree gchar *svn = NULL;
+  const char *info2 =
+      T("BF22", C(T("81", "020300"), T("82", "020200"), T("83", "040100"), T("84", "810108"),
+                  T("85", "067A26C0"), T("88", "04F0"), T("A9", T("04", PKID1)),
+                  T("AA", T("04", PKID1)), T("04", "000201"), T("0C", U("GI-BA-UP-0419")), NULL));
+  const char *signed1 = T("30", C(T("80", TXID), T("83", U(SMDP)), T("84", SCHAL), info2,
+                                  T("A0", T("A1", C(T("80", "35290611"), "A100", NULL))), NULL));
+
+  assert_true(decode_auth(T("BF38", T("A0", C(signed1, T("5F37", "00"), fake_certificate(1),
+                                              fake_certificate(2), NULL))),
+                          &r, NULL));
+  assert_null(r->matching_id);
+  assert_string_equal(H(r->euicc_info2), info2);
+  assert_true(es10b_get_euicc_info2_decode(g_bytes_get_data(r->euicc_info2, NULL),
+                                           g_bytes_get_size(r->euicc_info2), &info, NULL));
+  svn = es10_version_to_string(&info->svn);
+  assert_string_equal(svn, "2.2.0");
+  assert_true(info->has_installed_applications);
+  assert_int_equal(info->installed_applications, 8);
+}
+
 static void test_decode_authenticate_server_errors(void **state)
 {
   g_autoptr(GError) error = NULL;
@@ -1058,6 +1084,7 @@ int main(void)
       T_(test_imei_to_device_info),
       T_(test_encode_authenticate_server),
       T_(test_decode_authenticate_server_ok),
+      T_(test_authenticate_server_euicc_info2_reads_back),
       T_(test_decode_authenticate_server_errors),
       T_(test_hash_confirmation_code),
       T_(test_encode_prepare_download),
