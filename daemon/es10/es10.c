@@ -17,6 +17,7 @@ typedef struct {
 
 typedef struct {
   guint32 tag;
+  guint32 response_tag;     /* 0: the same as tag */
   const char *name;         /* the SGP.22 function */
   const char *request_type; /* the rsp.asn types it pairs */
   const char *response_type;
@@ -85,6 +86,58 @@ static const ResultDesc set_nickname_results[] = {
     RESULT_OK,
     {1, "iccidNotFound", "no profile with that ICCID"},
     RESULT_UNDEFINED,
+};
+
+/* SGP.22 5.7.5 PrepareDownload: DownloadErrorCode. */
+static const ResultDesc prepare_download_results[] = {
+    RESULT_OK,
+    {1, "invalidCertificate", "the SM-DP+ certificate is not valid"},
+    {2, "invalidSignature", "the SM-DP+ signature is not valid"},
+    {3, "unsupportedCurve", "the card does not support the SM-DP+'s curve"},
+    {4, "noSessionContext", "the card has no download session open"},
+    {5, "invalidTransactionId", "the transaction id does not match the session"},
+    RESULT_UNDEFINED,
+};
+/* SGP.22 5.7.13 AuthenticateServer: AuthenticateErrorCode. */
+static const ResultDesc authenticate_server_results[] = {
+    RESULT_OK,
+    {1, "invalidCertificate", "the server certificate is not valid"},
+    {2, "invalidSignature", "the server signature is not valid"},
+    {3, "unsupportedCurve", "the card does not support the server's curve"},
+    {4, "noSessionContext", "the card has no session open"},
+    {5, "invalidOid", "the server certificate's OID is not valid"},
+    {6, "euiccChallengeMismatch", "the server signed another challenge than the card's"},
+    {7, "ciPKUnknown", "the card does not know the server's certificate issuer (CI)"},
+    RESULT_UNDEFINED,
+};
+/* SGP.22 5.7.14 CancelSession. */
+static const ResultDesc cancel_session_results[] = {
+    RESULT_OK,
+    {5, "invalidTransactionId", "no session with that transaction id"},
+    RESULT_UNDEFINED,
+};
+/* SGP.22 5.7.6 LoadBoundProfilePackage: ErrorReason of ProfileInstallationResult. */
+static const ResultDesc install_results[] = {
+    RESULT_OK,
+    {1, "incorrectInputValues", "the profile package has incorrect input values"},
+    {2, "invalidSignature", "the profile package's signature is not valid"},
+    {3, "invalidTransactionId", "the profile package belongs to another transaction"},
+    {4, "unsupportedCrtValues", "the card does not support the package's key agreement values"},
+    {5, "unsupportedRemoteOperationType", "the card does not support the remote operation"},
+    {6, "unsupportedProfileClass", "the card does not accept this class of profile"},
+    {7, "scp03tStructureError", "the profile package's secure channel data is malformed"},
+    {8, "scp03tSecurityError", "the profile package failed the secure channel check"},
+    {9, "installFailedDueToIccidAlreadyExistsOnEuicc",
+     "a profile with that ICCID is already installed"},
+    {10, "installFailedDueToInsufficientMemoryForProfile",
+     "not enough memory on the card for the profile"},
+    {11, "installFailedDueToInterruption", "the installation was interrupted"},
+    {12, "installFailedDueToPEProcessingError", "the card could not process a profile element"},
+    {13, "installFailedDueToIccidMismatch", "the profile's ICCID is not the one announced"},
+    {14, "testProfileInstallFailedDueToInvalidNaaKey",
+     "the test profile has an invalid network access key"},
+    {15, "pprNotAllowed", "the profile's policy rules are not allowed on this card"},
+    {127, "installFailedDueToUnknownError", "the installation failed for an unknown reason"},
 };
 
 #define RESULTS(a) .results = a, .n_results = G_N_ELEMENTS(a)
@@ -213,6 +266,47 @@ static const CommandDesc commands[ES10_CMD_COUNT] = {
             RESULTS(set_nickname_results),
             .result_only = TRUE,
         },
+    [ES10_CMD_PREPARE_DOWNLOAD] =
+        {
+            .tag = 0xBF21,
+            .name = "PrepareDownload",
+            .request_type = "PrepareDownloadRequest",
+            .response_type = "PrepareDownloadResponse",
+            RESULTS(prepare_download_results),
+        },
+    [ES10_CMD_GET_EUICC_CHALLENGE] =
+        {
+            .tag = 0xBF2E,
+            .name = "GetEUICCChallenge",
+            .request_type = "GetEuiccChallengeRequest",
+            .response_type = "GetEuiccChallengeResponse",
+        },
+    [ES10_CMD_AUTHENTICATE_SERVER] =
+        {
+            .tag = 0xBF38,
+            .name = "AuthenticateServer",
+            .request_type = "AuthenticateServerRequest",
+            .response_type = "AuthenticateServerResponse",
+            RESULTS(authenticate_server_results),
+        },
+    [ES10_CMD_CANCEL_SESSION] =
+        {
+            .tag = 0xBF41,
+            .name = "CancelSession",
+            .request_type = "CancelSessionRequest",
+            .response_type = "CancelSessionResponse",
+            RESULTS(cancel_session_results),
+        },
+    /* SGP.22 5.7.6: the BPP goes in segments (2.5.5); the last answer is BF37. */
+    [ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE] =
+        {
+            .tag = 0xBF36,
+            .response_tag = 0xBF37,
+            .name = "LoadBoundProfilePackage",
+            .request_type = "BoundProfilePackage",
+            .response_type = "ProfileInstallationResult",
+            RESULTS(install_results),
+        },
 };
 
 static const CommandDesc *command_desc(Es10Command cmd)
@@ -224,6 +318,13 @@ static const CommandDesc *command_desc(Es10Command cmd)
 guint32 es10_command_get_tag(Es10Command cmd)
 {
   return command_desc(cmd)->tag;
+}
+
+guint32 es10_command_get_response_tag(Es10Command cmd)
+{
+  const CommandDesc *d = command_desc(cmd);
+
+  return d->response_tag ? d->response_tag : d->tag;
 }
 
 const char *es10_command_get_name(Es10Command cmd)
@@ -307,9 +408,9 @@ gboolean es10_open_response(Es10Command cmd, const guint8 *buf, gsize len, Tlv *
     g_propagate_prefixed_error(error, local, "%s: ", d->response_type);
     return FALSE;
   }
-  if (out->tag != d->tag) {
+  if (out->tag != es10_command_get_response_tag(cmd)) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG, "%s: expected tag %X, got %X",
-                d->response_type, d->tag, out->tag);
+                d->response_type, es10_command_get_response_tag(cmd), out->tag);
     return FALSE;
   }
   if (!tlv_tag_is_constructed(out->tag)) {

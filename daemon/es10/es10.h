@@ -44,11 +44,18 @@ typedef enum {
   ES10_CMD_EUICC_MEMORY_RESET,             /* ES10c, BF34 */
   ES10_CMD_GET_EID,                        /* ES10c, BF3E */
   ES10_CMD_SET_NICKNAME,                   /* ES10c, BF29 */
+  ES10_CMD_PREPARE_DOWNLOAD,               /* ES10b, BF21 */
+  ES10_CMD_GET_EUICC_CHALLENGE,            /* ES10b, BF2E */
+  ES10_CMD_AUTHENTICATE_SERVER,            /* ES10b, BF38 */
+  ES10_CMD_CANCEL_SESSION,                 /* ES10b, BF41 */
+  ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE,     /* ES10b, BF36 in; the card answers BF37 */
   ES10_CMD_COUNT
 } Es10Command;
 
 /* The DER tag of the command's request and response, e.g. 0xBF2D. */
 guint32 es10_command_get_tag(Es10Command cmd);
+/* The tag of the response: the request's, except BF37 for LoadBoundProfilePackage. */
+guint32 es10_command_get_response_tag(Es10Command cmd);
 /* The SGP.22 function name, e.g. "GetProfilesInfo". */
 const char *es10_command_get_name(Es10Command cmd);
 /* Finds the command whose request/response carries the tag; FALSE if none. */
@@ -208,6 +215,7 @@ typedef struct {
   Es10Version svn;
   GPtrArray *ci_pkid_verification; /* gchar* */
   GPtrArray *ci_pkid_signing;      /* gchar* */
+  GBytes *der; /* the whole EUICCInfo1 as the card sent it: ES9+ carries it as is */
 } Es10bEuiccInfo1;
 
 /* Frees an EUICCInfo1. */
@@ -390,6 +398,240 @@ GBytes *es10b_get_euicc_info2_encode(void);
 /* EUICCInfo2 (BF22). */
 gboolean es10b_get_euicc_info2_decode(const guint8 *buf, gsize len, Es10bEuiccInfo2 **out,
                                       GError **error);
+
+/* ---- Profile download (SGP.22 3.1.3; es10b-download.c) ---------------- */
+
+/* GetEuiccChallengeRequest (BF2E). */
+GBytes *es10b_get_euicc_challenge_encode(void);
+/* GetEuiccChallengeResponse (BF2E): the 16 random bytes. */
+#define ES10_CHALLENGE_LEN 16
+gboolean es10b_get_euicc_challenge_decode(const guint8 *buf, gsize len,
+                                          guint8 challenge[ES10_CHALLENGE_LEN], GError **error);
+
+/* DeviceCapabilities components, in rsp.asn order: capability n is tag 80 + n. */
+typedef enum {
+  ES10_DEVCAP_GSM,
+  ES10_DEVCAP_UTRAN,
+  ES10_DEVCAP_CDMA2000_1X,
+  ES10_DEVCAP_CDMA2000_HRPD,
+  ES10_DEVCAP_CDMA2000_EHRPD,
+  ES10_DEVCAP_EUTRAN,
+  ES10_DEVCAP_CONTACTLESS,
+  ES10_DEVCAP_RSP_CRL,
+  ES10_DEVCAP_RSP_RPM,
+  ES10_DEVCAP_COUNT
+} Es10DeviceCapability;
+
+/* DeviceInfo (SGP.22 5.7.13): what the device tells the SM-DP+ about itself. */
+typedef struct {
+  guint8 tac[4]; /* Type Allocation Code: the first 8 IMEI digits, BCD */
+  Es10Version capabilities[ES10_DEVCAP_COUNT];
+  guint32 capabilities_present; /* bit n: capabilities[n] is given */
+  gboolean has_imei;
+  guint8 imei[8]; /* swapped BCD as in 3GPP TS 24.008 10.5.1.4 (see es10_imei_to_bcd) */
+} Es10DeviceInfo;
+
+/* The 8 bytes of an IMEI (15 digits) or IMEISV (16 digits), and its TAC. */
+gboolean es10_imei_to_device_info(const char *imei, Es10DeviceInfo *info, GError **error);
+
+/*
+ * AuthenticateServerRequest (BF38). The four server values are the DER the
+ * SM-DP+ (ES9+ initiateAuthentication) or SM-DS (ES11) sent, passed through
+ * unchanged: serverSigned1 (30), serverSignature1 (5F37),
+ * euiccCiPKIdToBeUsed (04), serverCertificate (30). ctxParams1 is
+ * ctxParamsForCommonAuthentication, the only CtxParams1 of SGP.22 v2.
+ */
+typedef struct {
+  GBytes *server_signed1;
+  GBytes *server_signature1;
+  GBytes *euicc_ci_pkid_to_be_used;
+  GBytes *server_certificate;
+  /* SM-DP+: the AC_Token, the SM-DS event id, or "" when the default SM-DP+
+   * is asked without an activation code (SGP.22 3.1.3); NULL leaves it out. */
+  const char *matching_id;
+  const Es10DeviceInfo *device_info;
+} Es10bAuthenticateServerRequest;
+
+/* AuthenticateServerRequest for an SM-DP+ (ES9+). */
+GBytes *es10b_authenticate_server_encode(const Es10bAuthenticateServerRequest *req, GError **error);
+/*
+ * AuthenticateServerRequest for an SM-DS (ES11 event retrieval, SGP.22
+ * 3.6.3): the same ctxParamsForCommonAuthentication without matchingId, as
+ * the eUICC is not asking for one profile; req->matching_id must be NULL.
+ */
+GBytes *es10b_authenticate_server_encode_es11(const Es10bAuthenticateServerRequest *req,
+                                              GError **error);
+
+typedef enum {
+  ES10B_AUTHENTICATE_OK = 0,
+  ES10B_AUTHENTICATE_INVALID_CERTIFICATE = 1,
+  ES10B_AUTHENTICATE_INVALID_SIGNATURE = 2,
+  ES10B_AUTHENTICATE_UNSUPPORTED_CURVE = 3,
+  ES10B_AUTHENTICATE_NO_SESSION_CONTEXT = 4,
+  ES10B_AUTHENTICATE_INVALID_OID = 5,
+  ES10B_AUTHENTICATE_EUICC_CHALLENGE_MISMATCH = 6,
+  ES10B_AUTHENTICATE_CI_PK_UNKNOWN = 7,
+  ES10B_AUTHENTICATE_UNDEFINED_ERROR = 127,
+} Es10bAuthenticateResult;
+
+/* AuthenticateServerResponse. */
+typedef struct {
+  Es10bAuthenticateResult result;
+  GBytes *transaction_id; /* on success and on error */
+  /* On success only: */
+  GBytes *der;           /* the whole response, for ES9+ authenticateClient */
+  gchar *server_address; /* euiccSigned1.serverAddress */
+  guint8 server_challenge[ES10_CHALLENGE_LEN];
+  gchar *matching_id; /* euiccSigned1.ctxParams1 matchingId; NULL when absent */
+  /* DER of euiccSigned1.euiccInfo2 (BF22), for es10b_get_euicc_info2_decode(). */
+  GBytes *euicc_info2;
+  GBytes *euicc_certificate; /* DER */
+  GBytes *eum_certificate;   /* DER */
+} Es10bAuthenticateServerResponse;
+
+/* Frees an AuthenticateServerResponse. */
+void es10b_authenticate_server_response_free(Es10bAuthenticateServerResponse *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10bAuthenticateServerResponse,
+                              es10b_authenticate_server_response_free)
+
+/* AuthenticateServerResponse (BF38). */
+gboolean es10b_authenticate_server_decode(const guint8 *buf, gsize len,
+                                          Es10bAuthenticateServerResponse **out, GError **error);
+
+#define ES10_HASH_CC_LEN 32
+/*
+ * hashCc = SHA-256(SHA-256(confirmation code) | transactionId): SGP.22 v2.1
+ * and later (5.7.5 PrepareDownload) bind the code to one session this way.
+ */
+gboolean es10_hash_confirmation_code(const char *confirmation_code, GBytes *transaction_id,
+                                     guint8 out[ES10_HASH_CC_LEN], GError **error);
+
+/* PrepareDownloadRequest (BF21): smdpSigned2 (30), smdpSignature2 (5F37) and
+ * smdpCertificate (30) as ES9+ authenticateClient gave them; hash_cc NULL or 32 bytes. */
+GBytes *es10b_prepare_download_encode(GBytes *smdp_signed2, GBytes *smdp_signature2,
+                                      const guint8 *hash_cc, GBytes *smdp_certificate,
+                                      GError **error);
+
+typedef enum {
+  ES10B_DOWNLOAD_OK = 0,
+  ES10B_DOWNLOAD_INVALID_CERTIFICATE = 1,
+  ES10B_DOWNLOAD_INVALID_SIGNATURE = 2,
+  ES10B_DOWNLOAD_UNSUPPORTED_CURVE = 3,
+  ES10B_DOWNLOAD_NO_SESSION_CONTEXT = 4,
+  ES10B_DOWNLOAD_INVALID_TRANSACTION_ID = 5,
+  ES10B_DOWNLOAD_UNDEFINED_ERROR = 127,
+} Es10bDownloadResult;
+
+/* PrepareDownloadResponse. */
+typedef struct {
+  Es10bDownloadResult result;
+  GBytes *transaction_id; /* on success and on error */
+  GBytes *der;            /* on success: the whole response, for ES9+ getBoundProfilePackage */
+} Es10bPrepareDownloadResponse;
+
+/* Frees a PrepareDownloadResponse. */
+void es10b_prepare_download_response_free(Es10bPrepareDownloadResponse *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10bPrepareDownloadResponse, es10b_prepare_download_response_free)
+
+/* PrepareDownloadResponse (BF21). */
+gboolean es10b_prepare_download_decode(const guint8 *buf, gsize len,
+                                       Es10bPrepareDownloadResponse **out, GError **error);
+
+/*
+ * The STORE DATA payloads of a BoundProfilePackage (BF36), SGP.22 2.5.5, in
+ * order: BF36's tag and length with the whole BF23; A0 whole; A1's tag and
+ * length, then each 88; A2 whole when present; A3's tag and length, then
+ * each 86. Each is sent as its own STORE DATA sequence. On TRUE *segments is
+ * a new array of GBytes*.
+ */
+gboolean es10b_bound_profile_package_split(const guint8 *buf, gsize len, GPtrArray **segments,
+                                           GError **error);
+
+/* BppCommandId: the BPP command a failed installation stopped at. */
+typedef enum {
+  ES10B_BPP_INITIALISE_SECURE_CHANNEL = 0,
+  ES10B_BPP_CONFIGURE_ISDP = 1,
+  ES10B_BPP_STORE_METADATA = 2,
+  ES10B_BPP_STORE_METADATA2 = 3,
+  ES10B_BPP_REPLACE_SESSION_KEYS = 4,
+  ES10B_BPP_LOAD_PROFILE_ELEMENTS = 5,
+} Es10bBppCommandId;
+
+/* "initialiseSecureChannel", ...; "unknown" for others. */
+const char *es10b_bpp_command_id_to_string(guint id);
+
+/* ErrorReason of a ProfileInstallationResult: results of LOAD_BOUND_PROFILE_PACKAGE. */
+typedef enum {
+  ES10B_INSTALL_OK = 0,
+  ES10B_INSTALL_INCORRECT_INPUT_VALUES = 1,
+  ES10B_INSTALL_INVALID_SIGNATURE = 2,
+  ES10B_INSTALL_INVALID_TRANSACTION_ID = 3,
+  ES10B_INSTALL_UNSUPPORTED_CRT_VALUES = 4,
+  ES10B_INSTALL_UNSUPPORTED_REMOTE_OPERATION_TYPE = 5,
+  ES10B_INSTALL_UNSUPPORTED_PROFILE_CLASS = 6,
+  ES10B_INSTALL_SCP03T_STRUCTURE_ERROR = 7,
+  ES10B_INSTALL_SCP03T_SECURITY_ERROR = 8,
+  ES10B_INSTALL_ICCID_ALREADY_EXISTS = 9,
+  ES10B_INSTALL_INSUFFICIENT_MEMORY = 10,
+  ES10B_INSTALL_INTERRUPTION = 11,
+  ES10B_INSTALL_PE_PROCESSING_ERROR = 12,
+  ES10B_INSTALL_ICCID_MISMATCH = 13,
+  ES10B_INSTALL_TEST_PROFILE_INVALID_NAA_KEY = 14,
+  ES10B_INSTALL_PPR_NOT_ALLOWED = 15,
+  ES10B_INSTALL_UNKNOWN_ERROR = 127,
+} Es10bInstallResult;
+
+/* ProfileInstallationResult (BF37). */
+typedef struct {
+  GBytes *der; /* the whole result, as the card sent it: a notification for the SM-DP+ */
+  GBytes *transaction_id;
+  Es10NotificationMetadata metadata;
+  gchar *smdp_oid;                  /* dotted; NULL when absent */
+  Es10bInstallResult result;        /* ES10B_INSTALL_OK: successResult */
+  gchar *isdp_aid;                  /* hex, success only */
+  Es10bBppCommandId bpp_command_id; /* error only */
+} Es10bProfileInstallationResult;
+
+/* Frees a ProfileInstallationResult. */
+void es10b_profile_installation_result_free(Es10bProfileInstallationResult *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10bProfileInstallationResult,
+                              es10b_profile_installation_result_free)
+
+/* ProfileInstallationResult (BF37), strictly: the whole buffer. */
+gboolean es10b_profile_installation_result_decode(const guint8 *buf, gsize len,
+                                                  Es10bProfileInstallationResult **out,
+                                                  GError **error);
+/*
+ * The card's answer to one BPP segment: empty while it wants more (TRUE,
+ * *out NULL), or the ProfileInstallationResult that ends the installation.
+ */
+gboolean es10b_load_bound_profile_package_decode(const guint8 *buf, gsize len,
+                                                 Es10bProfileInstallationResult **out,
+                                                 GError **error);
+
+typedef enum {
+  ES10B_CANCEL_END_USER_REJECTION = 0,
+  ES10B_CANCEL_POSTPONED = 1,
+  ES10B_CANCEL_TIMEOUT = 2,
+  ES10B_CANCEL_PPR_NOT_ALLOWED = 3,
+} Es10bCancelSessionReason;
+
+/* "endUserRejection", ...; "unknown" for others. */
+const char *es10b_cancel_session_reason_to_string(guint reason);
+
+/* CancelSessionRequest (BF41): transactionId of 1 to 16 bytes. */
+GBytes *es10b_cancel_session_encode(GBytes *transaction_id, Es10bCancelSessionReason reason,
+                                    GError **error);
+
+typedef enum {
+  ES10B_CANCEL_SESSION_OK = 0,
+  ES10B_CANCEL_SESSION_INVALID_TRANSACTION_ID = 5,
+  ES10B_CANCEL_SESSION_UNDEFINED_ERROR = 127,
+} Es10bCancelSessionResult;
+
+/* CancelSessionResponse (BF41): on OK *der is the whole response, for ES9+ cancelSession. */
+gboolean es10b_cancel_session_decode(const guint8 *buf, gsize len, Es10bCancelSessionResult *result,
+                                     GBytes **der, GError **error);
 
 /* ==== ES10c ============================================================== */
 

@@ -31,6 +31,8 @@ gboolean es10b_get_euicc_info1_decode(const guint8 *buf, gsize len, Es10bEuiccIn
   if (!es10_decode_response_fields(ES10_CMD_GET_EUICC_INFO1, buf, len, euicc_info1_fields,
                                    G_N_ELEMENTS(euicc_info1_fields), info, error))
     return FALSE;
+  /* SGP.22 3.1.2: the LPA hands EUICCInfo1 to the server byte for byte. */
+  info->der = g_bytes_new(buf, len);
   *out = g_steal_pointer(&info);
   return TRUE;
 }
@@ -41,6 +43,7 @@ void es10b_euicc_info1_free(Es10bEuiccInfo1 *info)
     return;
   g_clear_pointer(&info->ci_pkid_verification, g_ptr_array_unref);
   g_clear_pointer(&info->ci_pkid_signing, g_ptr_array_unref);
+  g_clear_pointer(&info->der, g_bytes_unref);
   g_free(info);
 }
 

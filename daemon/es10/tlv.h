@@ -16,13 +16,14 @@ G_BEGIN_DECLS
 GQuark es10_error_quark(void);
 
 typedef enum {
-  ES10_ERROR_MALFORMED,        /* not well-formed BER (bad tag, bad length, truncated) */
-  ES10_ERROR_TOO_DEEP,         /* nesting past TLV_MAX_DEPTH */
-  ES10_ERROR_UNEXPECTED_TAG,   /* well-formed, but not the type that was expected */
-  ES10_ERROR_MISSING_FIELD,    /* a mandatory field is absent */
-  ES10_ERROR_INVALID_VALUE,    /* a field whose value is out of its range */
-  ES10_ERROR_TRAILING_DATA,    /* bytes after the one element that was expected */
-  ES10_ERROR_INVALID_ARGUMENT, /* an encoder was asked for something SGP.22 cannot say */
+  ES10_ERROR_MALFORMED,               /* not well-formed BER (bad tag, bad length, truncated) */
+  ES10_ERROR_TOO_DEEP,                /* nesting past TLV_MAX_DEPTH */
+  ES10_ERROR_UNEXPECTED_TAG,          /* well-formed, but not the type that was expected */
+  ES10_ERROR_MISSING_FIELD,           /* a mandatory field is absent */
+  ES10_ERROR_INVALID_VALUE,           /* a field whose value is out of its range */
+  ES10_ERROR_TRAILING_DATA,           /* bytes after the one element that was expected */
+  ES10_ERROR_INVALID_ARGUMENT,        /* an encoder was asked for something SGP.22 cannot say */
+  ES10_ERROR_INVALID_ACTIVATION_CODE, /* an activation code that SGP.22 4.1 does not allow */
 } Es10Error;
 
 /* Deeper than any SGP.22 type nests; a guard against hostile input. */

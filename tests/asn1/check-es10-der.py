@@ -11,11 +11,24 @@ directly and after a trip through XER: BER leniency (non-minimal lengths
 or integers, wrong tags, missing or extra fields) shows up as a
 difference. asn1c neither drops DEFAULT values nor trims named-bit BIT
 STRINGs on re-encoding; the simulator takes care of both itself.
+
+The profile download commands, which euicc-sim does not speak, come from
+es10-samples: the codec's own encoders for the requests, answers built from
+rsp.asn's shapes (and accepted by the codec's decoders) for the responses.
+
+asn1c 0.9.28 has a hole: the generated *_inherit_TYPE_descriptor() of a
+derived type (Iccid ::= [APPLICATION 26] OCTET STRING (SIZE(10)), Octet16,
+TransactionId, ...) replaces the type's own constraint check with its base
+type's on first use, so SIZE constraints went unchecked. The build step takes
+that assignment out again, and size_check() proves that wrong sizes fail.
+It also drops the tags of SEQUENCE OF elements, which only the Bound Profile
+Package has ('87', '88', '86'): the build step puts them back.
 """
 
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +37,63 @@ import time
 
 ISDR_AID = "A0000005591010FFFFFFFF8900000100"
 # Part of the cache key: change it when the way the decoder is built changes.
-RECIPE = "asn1c -fcompound-names -pdu=all; cc -O1"
+RECIPE = "asn1c -fcompound-names -pdu=all; keep derived constraints; element tags; cc -O1"
+
+# The one statement of an *_inherit_TYPE_descriptor() body that loses a
+# derived type's own constraint function.
+INHERIT_FN = re.compile(r"(_inherit_TYPE_descriptor\(asn_TYPE_descriptor_t \*td\) \{\n)(.*?)(\n\})",
+                        re.S)
+INHERIT_CHECK = re.compile(r"\n\ttd->check_constraints = asn_DEF_\w+\.check_constraints;")
+
+
+# asn1c 0.9.28 drops the tags of SEQUENCE OF elements: BoundProfilePackage's
+# "[0] SEQUENCE OF [7] OCTET STRING" came out as A0 { 04 .. } instead of
+# A0 { 87 .. }, and it marked those tags EXPLICIT in an AUTOMATIC TAGS module.
+# (file, old, new, how many times): the element tags honoured, implicitly.
+ELEMENT_TAG_PATCHES = [
+    ("BoundProfilePackage.c", "+1,\t/* EXPLICIT tag at current level */",
+     "-1,\t/* IMPLICIT tag at current level */", 4),
+    ("constr_SEQUENCE_OF.c", "0, elm->tag,", "elm->tag_mode, elm->tag,", 2),
+    ("constr_SET_OF.c", "der_encoder(elm_type, memb_ptr, 0, elm->tag,",
+     "der_encoder(elm_type, memb_ptr, elm->tag_mode, elm->tag,", 2),
+    ("constr_SET_OF.c", "elm->type, &ctx->ptr, ptr, LEFT, 0);",
+     "elm->type, &ctx->ptr, ptr, LEFT, elm->tag_mode);", 1),
+]
+
+
+def honour_element_tags(gen):
+    for name, old, new, count in ELEMENT_TAG_PATCHES:
+        path = os.path.join(gen, name)
+        with open(path) as f:
+            text = f.read()
+        if text.count(old) != count:
+            raise Failure("asn1c output changed: %s has %d of %r, not %d" %
+                          (name, text.count(old), old, count))
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+
+
+def keep_derived_constraints(gen):
+    """Patches the generated code; returns how many descriptors it fixed."""
+    fixed = 0
+    for name in os.listdir(gen):
+        if not name.endswith(".c"):
+            continue
+        path = os.path.join(gen, name)
+        with open(path) as f:
+            text = f.read()
+
+        def strip(m):
+            nonlocal fixed
+            body, n = INHERIT_CHECK.subn("", m.group(2))
+            fixed += n
+            return m.group(1) + body + m.group(3)
+
+        patched = INHERIT_FN.sub(strip, text)
+        if patched != text:
+            with open(path, "w") as f:
+                f.write(patched)
+    return fixed
 
 
 def tlv(tag, value):
@@ -92,6 +161,11 @@ class Decoder:
                 shutil.copy(os.path.join(asn1_dir, name), gen)
             subprocess.run([asn1c, "-fcompound-names", "-pdu=all"] + sources, cwd=gen,
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Without the patch no SIZE constraint of a derived type holds:
+            # refuse to build a decoder that would let them pass.
+            if keep_derived_constraints(gen) == 0:
+                raise Failure("asn1c output changed: no inherited constraint check to remove")
+            honour_element_tags(gen)
             c_files = sorted(f for f in os.listdir(gen) if f.endswith(".c"))
             # -pdu=all: types that others use (EUICCInfo1, ...) are PDUs here too.
             # The generated main wants a default PDU; -p picks the real one.
@@ -129,6 +203,18 @@ class Decoder:
             raise Failure("%s: %s does not survive DER -> XER -> DER: %s\n  %s\n  got:\n  %s" %
                           (what, pdu, res.stderr.decode().strip(), res.stdout.hex().upper(),
                            der.hex().upper()))
+
+
+    def rejects(self, pdu, der, what):
+        """The decoder must refuse the value (with its constraints checked)."""
+        with tempfile.NamedTemporaryFile(suffix=".der") as f:
+            f.write(der)
+            f.flush()
+            res = subprocess.run([self.path, "-p", pdu, "-iber", "-c", "-1", "-onull", f.name],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if res.returncode == 0:
+            raise Failure("%s: %s accepted, but it breaks a constraint:\n  %s" %
+                          (what, pdu, der.hex().upper()))
 
 
 class Card:
@@ -335,6 +421,60 @@ def cli_contract_check(decoder, sim, cards):
     print("ok: the command line answers one line per command, empty for a dropped one")
 
 
+def size_check(decoder):
+    """SIZE constraints of derived types hold: the asn1c hole stays closed."""
+    nick = tlv("90", b"x")
+    good = tlv("BF29", tlv("5A", iccid_bcd("89014103211118510720")) + nick)
+    decoder.check("SetNicknameRequest", good, "10-byte ICCID")
+    for n in (9, 11):
+        decoder.rejects("SetNicknameRequest", tlv("BF29", tlv("5A", b"\x98" * n) + nick),
+                        "%d-byte ICCID" % n)
+    txid = tlv("80", bytes(range(1, 17)))
+    decoder.check("CancelSessionRequest", tlv("BF41", txid + tlv("81", b"\x01")),
+                  "16-byte transactionId")
+    decoder.rejects("CancelSessionRequest", tlv("BF41", tlv("80", bytes(17)) + tlv("81", b"\x01")),
+                    "17-byte transactionId")
+    decoder.rejects("GetEuiccChallengeResponse", tlv("BF2E", tlv("80", bytes(15))),
+                    "15-byte euiccChallenge")
+    # The Bound Profile Package's element tags: '87' passes, a bare OCTET STRING fails.
+    isc = tlv("BF23", tlv("82", b"\x01") + tlv("80", b"\x01") +
+              tlv("A6", tlv("80", b"\x88") + tlv("81", b"\x10") + tlv("84", b"\x01")) +
+              tlv("5F49", b"\x04") + tlv("5F37", b"\x05"))
+    rest = tlv("A1", tlv("88", b"\x02")) + tlv("A3", tlv("86", b"\x03"))
+    decoder.check("BoundProfilePackage", tlv("BF36", isc + tlv("A0", tlv("87", b"\x01")) + rest),
+                  "BPP with '87'")
+    decoder.rejects("BoundProfilePackage", tlv("BF36", isc + tlv("A0", tlv("04", b"\x01")) + rest),
+                    "BPP with '04' for '87'")
+    print("ok: SIZE constraints of derived types are checked (a 9-byte ICCID fails)")
+    print("ok: the tags of SEQUENCE OF elements are checked (BPP '87', '88', '86')")
+
+
+def samples_check(decoder, samples, cache):
+    """The download commands from the codec's encoders (and answers its decoders take)."""
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        key = os.path.join(tmp, "key.pem")
+        cert = os.path.join(tmp, "cert.der")
+        # asn1c reads INTEGER into a C long: a 20-byte random serial number
+        # (openssl's default) would not decode, so the serial is 1.
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=esimd test",
+                        "-days", "1", "-set_serial", "1", "-keyout", key, "-outform", "DER",
+                        "-out", cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res = subprocess.run([samples, cert], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    if res.returncode != 0:
+        raise Failure("es10-samples: %s" % res.stderr.strip())
+    n = 0
+    for line in res.stdout.splitlines():
+        pdu, hexder, label = line.split(" ", 2)
+        decoder.check(pdu, bytes.fromhex(hexder), "es10-samples " + label)
+        n += 1
+    if n != 18:
+        raise Failure("es10-samples printed %d values, not 18" % n)
+    print("ok: es10-samples, %d download values strict DER" % n)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--asn1c", required=True)
@@ -343,6 +483,7 @@ def main():
     ap.add_argument("--cards", required=True)
     ap.add_argument("--asn1-dir", required=True)
     ap.add_argument("--cache", required=True)
+    ap.add_argument("--samples", required=True)
     args = ap.parse_args()
 
     decoder = Decoder(args.asn1c, args.cc, args.asn1_dir, args.cache)
@@ -350,6 +491,13 @@ def main():
     for check in (issue_check, cli_contract_check):
         try:
             check(decoder, args.euicc_sim, args.cards)
+        except Failure as e:
+            print("FAIL:", e)
+            failures += 1
+    for check in (lambda: size_check(decoder),
+                  lambda: samples_check(decoder, args.samples, args.cache)):
+        try:
+            check()
         except Failure as e:
             print("FAIL:", e)
             failures += 1

@@ -16,6 +16,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static gboolean bytes_equal_data(GBytes *b, const guint8 *data, gsize len)
+{
+  gsize n;
+  const guint8 *p = g_bytes_get_data(b, &n);
+
+  return n == len && (len == 0 || memcmp(p, data, len) == 0);
+}
+
 static void check(gboolean ok, GError *error)
 {
   /* A decoder that fails says why, in its own domain; one that succeeds says nothing. */
@@ -67,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   case FUZZ_ES10_EUICC_INFO1: {
     g_autoptr(Es10bEuiccInfo1) out = NULL;
     ok = es10b_get_euicc_info1_decode(buf, len, &out, &error);
+    /* What goes to the SM-DP+ is exactly what the card said. */
+    if (ok && !bytes_equal_data(out->der, buf, len))
+      abort();
     break;
   }
   case FUZZ_ES10_EUICC_INFO2: {
@@ -139,6 +150,73 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   case FUZZ_ES10_SET_NICKNAME:
     ok = es10c_set_nickname_decode(buf, len, (Es10cSetNicknameResult *)&r, &error);
     break;
+  case FUZZ_ES10_PREPARE_DOWNLOAD: {
+    g_autoptr(Es10bPrepareDownloadResponse) out = NULL;
+    ok = es10b_prepare_download_decode(buf, len, &out, &error);
+    if (ok && (!es10_result_is_valid(ES10_CMD_PREPARE_DOWNLOAD, out->result) ||
+               (out->result == ES10B_DOWNLOAD_OK) != (out->der != NULL) || !out->transaction_id))
+      abort();
+    if (ok && out->der && !bytes_equal_data(out->der, buf, len))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_EUICC_CHALLENGE: {
+    guint8 c[ES10_CHALLENGE_LEN];
+    ok = es10b_get_euicc_challenge_decode(buf, len, c, &error);
+    if (ok && !memmem(buf, len, c, sizeof(c)))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_AUTHENTICATE_SERVER: {
+    g_autoptr(Es10bAuthenticateServerResponse) out = NULL;
+    ok = es10b_authenticate_server_decode(buf, len, &out, &error);
+    if (ok && (!es10_result_is_valid(ES10_CMD_AUTHENTICATE_SERVER, out->result) ||
+               !out->transaction_id || g_bytes_get_size(out->transaction_id) > 16))
+      abort();
+    if (ok && out->result == ES10B_AUTHENTICATE_OK &&
+        (!out->der || !bytes_equal_data(out->der, buf, len) || !out->server_address ||
+         !out->euicc_info2 || !out->euicc_certificate || !out->eum_certificate))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_CANCEL_SESSION: {
+    g_autoptr(GBytes) der = NULL;
+    ok = es10b_cancel_session_decode(buf, len, (Es10bCancelSessionResult *)&r, &der, &error);
+    if (ok && (r == ES10B_CANCEL_SESSION_OK) != (der != NULL))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_INSTALLATION_RESULT: {
+    g_autoptr(Es10bProfileInstallationResult) out = NULL;
+    ok = es10b_load_bound_profile_package_decode(buf, len, &out, &error);
+    if (ok && len == 0 && out)
+      abort();
+    if (ok && out &&
+        (!bytes_equal_data(out->der, buf, len) ||
+         !es10_result_is_valid(ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE, out->result) ||
+         (out->result == ES10B_INSTALL_OK) != (out->isdp_aid != NULL) ||
+         out->metadata.operation != ES10_NOTIFICATION_INSTALL))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_BPP_SPLIT: {
+    g_autoptr(GPtrArray) segments = NULL;
+    g_autoptr(GByteArray) joined = g_byte_array_new();
+
+    ok = es10b_bound_profile_package_split(buf, len, &segments, &error);
+    /* The segments are the BPP cut in pieces: nothing lost, added or moved. */
+    for (guint i = 0; ok && i < segments->len; i++) {
+      gsize n;
+      const guint8 *p = g_bytes_get_data(segments->pdata[i], &n);
+
+      if (n == 0)
+        abort();
+      g_byte_array_append(joined, p, (guint)n);
+    }
+    if (ok && (segments->len < 5 || joined->len != len || memcmp(joined->data, buf, len) != 0))
+      abort();
+    break;
+  }
   case FUZZ_ES10_ICCID: {
     g_autofree gchar *iccid = iccid_from_bcd(buf, len, &error);
     guint8 bcd[ICCID_BCD_LEN];

@@ -4,6 +4,7 @@
  * decoder, built with the TLV writer from rsp.asn's shapes.
  *   fuzz-seeds es10 DIR   inputs for fuzz-es10 (first byte picks the decoder)
  *   fuzz-seeds tlv DIR    the same responses as plain DER for fuzz-tlv
+ *   fuzz-seeds activation DIR   activation codes for fuzz-activation
  */
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -259,6 +260,143 @@ static void build_nickname(TlvWriter *w)
   result(w, 0xBF29, 0);
 }
 
+#define SEED_TXID "0102030405060708090A0B0C0D0E0F10"
+
+static void build_prepare_download(TlvWriter *w)
+{
+  g_autofree gchar *otpk = g_strnfill(130, 'B');
+  g_autofree gchar *sig = g_strnfill(128, 'C');
+
+  tlv_writer_begin(w, 0xBF21);
+  tlv_writer_begin(w, 0xA0);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, SEED_TXID);
+  put_hex(w, 0x5F49, otpk);
+  put_hex(w, 0x04, "3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C");
+  tlv_writer_end(w);
+  put_hex(w, 0x5F37, sig);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_challenge(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF2E);
+  put_hex(w, 0x80, "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0");
+  tlv_writer_end(w);
+}
+
+static void put_fake_certificate(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0x30);
+  tlv_writer_begin(w, 0x30);
+  tlv_writer_put_uint(w, 0x02, 2);
+  tlv_writer_end(w);
+  put_hex(w, 0x04, "0102030405060708");
+  tlv_writer_end(w);
+}
+
+static void build_authenticate(TlvWriter *w)
+{
+  g_autofree gchar *sig = g_strnfill(128, 'D');
+
+  tlv_writer_begin(w, 0xBF38);
+  tlv_writer_begin(w, 0xA0);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, SEED_TXID);
+  put_str(w, 0x83, "smdp.example.com");
+  put_hex(w, 0x84, "C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0");
+  build_info2(w);
+  tlv_writer_begin(w, 0xA0);
+  put_str(w, 0x80, "MATCH-1");
+  tlv_writer_begin(w, 0xA1);
+  put_hex(w, 0x80, "35290611");
+  tlv_writer_begin(w, 0xA1);
+  put_hex(w, 0x80, "080000");
+  tlv_writer_end(w);
+  put_hex(w, 0x82, "53926011214365F7");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  put_hex(w, 0x5F37, sig);
+  put_fake_certificate(w);
+  put_fake_certificate(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_cancel_session(TlvWriter *w)
+{
+  g_autofree gchar *sig = g_strnfill(128, 'E');
+
+  tlv_writer_begin(w, 0xBF41);
+  tlv_writer_begin(w, 0xA0);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, SEED_TXID);
+  put_hex(w, 0x81, "2B0601040181F802");
+  tlv_writer_put_uint(w, 0x82, 1);
+  tlv_writer_end(w);
+  put_hex(w, 0x5F37, sig);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
+static void build_installation_result(TlvWriter *w)
+{
+  g_autofree gchar *sig = g_strnfill(128, 'F');
+
+  tlv_writer_begin(w, 0xBF37);
+  tlv_writer_begin(w, 0xBF27);
+  put_hex(w, 0x80, SEED_TXID);
+  put_metadata(w, 12, "0780", "89014103211118510720");
+  put_hex(w, 0x06, "2B0601040181F8020101");
+  tlv_writer_begin(w, 0xA2);
+  tlv_writer_begin(w, 0xA1);
+  tlv_writer_put_uint(w, 0x80, 5);
+  tlv_writer_put_uint(w, 0x81, 10);
+  put_hex(w, 0x82, "6A80");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  put_hex(w, 0x5F37, sig);
+  tlv_writer_end(w);
+}
+
+static void build_bpp(TlvWriter *w)
+{
+  g_autofree gchar *key = g_strnfill(130, 'A');
+  g_autofree gchar *big = g_strnfill(400, '5');
+
+  tlv_writer_begin(w, 0xBF36);
+  tlv_writer_begin(w, 0xBF23);
+  tlv_writer_put_uint(w, 0x82, 1);
+  put_hex(w, 0x80, SEED_TXID);
+  tlv_writer_begin(w, 0xA6);
+  put_hex(w, 0x80, "88");
+  put_hex(w, 0x81, "10");
+  put_hex(w, 0x84, "01");
+  tlv_writer_end(w);
+  put_hex(w, 0x5F49, key);
+  put_hex(w, 0x5F37, key + 2);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xA0);
+  put_hex(w, 0x87, "0102030405");
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xA1);
+  put_hex(w, 0x88, "11121314");
+  put_hex(w, 0x88, "2122232425");
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xA2);
+  put_hex(w, 0x87, "3132");
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xA3);
+  put_hex(w, 0x86, "41");
+  put_hex(w, 0x86, big);
+  put_hex(w, 0x86, "4344");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+}
+
 static void build_iccid(TlvWriter *w)
 {
   guint8 bcd[ICCID_BCD_LEN];
@@ -291,9 +429,41 @@ static const Seed seeds[] = {
     {FUZZ_ES10_MEMORY_RESET, "memory-reset", build_reset},
     {FUZZ_ES10_GET_EID, "get-eid", build_eid},
     {FUZZ_ES10_SET_NICKNAME, "set-nickname", build_nickname},
+    {FUZZ_ES10_PREPARE_DOWNLOAD, "prepare-download", build_prepare_download},
+    {FUZZ_ES10_EUICC_CHALLENGE, "euicc-challenge", build_challenge},
+    {FUZZ_ES10_AUTHENTICATE_SERVER, "authenticate-server", build_authenticate},
+    {FUZZ_ES10_CANCEL_SESSION, "cancel-session", build_cancel_session},
+    {FUZZ_ES10_INSTALLATION_RESULT, "installation-result", build_installation_result},
+    {FUZZ_ES10_BPP_SPLIT, "bound-profile-package", build_bpp},
     {FUZZ_ES10_ICCID, "iccid", build_iccid},
     {FUZZ_ES10_MCC_MNC, "mcc-mnc", build_mcc_mnc},
 };
+
+/* Activation codes of every shape SGP.22 4.1 allows, and a few it does not. */
+static const char *const activation_seeds[] = {
+    "1$SMDP.GSMA.COM$04386-AGYFT-A74Y8-3F815",
+    "LPA:1$smdp.example.com$MATCH-1",
+    "LPA:1$smdp.example.com:8443$MATCH$1.3.6.1.4.1.31746$1",
+    "1$SMDP.GSMA.COM$04386-AGYFT-A74Y8-3F815$$1",
+    "1$127.0.0.1:4443$EVENT-0001",
+    "2$smdp.example.com$T",
+    "1$smdp..example.com$T$1.2$0",
+};
+
+static int write_activation_seeds(const char *dir)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(activation_seeds); i++) {
+    g_autofree gchar *name = g_strdup_printf("ac-%zu", i);
+    g_autofree gchar *path = g_build_filename(dir, name, NULL);
+    g_autoptr(GError) error = NULL;
+
+    if (!g_file_set_contents(path, activation_seeds[i], -1, &error)) {
+      fprintf(stderr, "%s\n", error->message);
+      return 1;
+    }
+  }
+  return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -301,8 +471,9 @@ int main(int argc, char **argv)
 
   G_STATIC_ASSERT(G_N_ELEMENTS(seeds) == FUZZ_ES10_N_TARGETS);
 
-  if (argc != 3 || (strcmp(argv[1], "es10") != 0 && strcmp(argv[1], "tlv") != 0)) {
-    fprintf(stderr, "usage: %s es10|tlv DIR\n", argv[0]);
+  if (argc != 3 || (strcmp(argv[1], "es10") != 0 && strcmp(argv[1], "tlv") != 0 &&
+                    strcmp(argv[1], "activation") != 0)) {
+    fprintf(stderr, "usage: %s es10|tlv|activation DIR\n", argv[0]);
     return 2;
   }
   for_es10 = strcmp(argv[1], "es10") == 0;
@@ -310,6 +481,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "%s: %s\n", argv[2], g_strerror(errno));
     return 1;
   }
+  if (strcmp(argv[1], "activation") == 0)
+    return write_activation_seeds(argv[2]);
   for (gsize i = 0; i < G_N_ELEMENTS(seeds); i++) {
     g_autoptr(GByteArray) out = g_byte_array_new();
     g_autoptr(GBytes) der = NULL;

@@ -610,6 +610,8 @@ static void test_decode_euicc_info1(void **state)
   assert_string_equal(info->ci_pkid_verification->pdata[0], PKID1);
   assert_int_equal(info->ci_pkid_signing->len, 2);
   assert_string_equal(info->ci_pkid_signing->pdata[1], PKID2);
+  /* The exact bytes stay available: ES9+ initiateAuthentication sends them on. */
+  assert_true(g_bytes_equal(info->der, der));
 }
 
 static const char *list_notification_response(void)
@@ -995,7 +997,11 @@ static void test_command_table(void **state)
   assert_string_equal(es10_command_get_name(ES10_CMD_EUICC_MEMORY_RESET), "eUICCMemoryReset");
   assert_true(es10_command_from_tag(0xBF43, &cmd));
   assert_int_equal(cmd, ES10_CMD_GET_RAT);
-  assert_false(es10_command_from_tag(0xBF21, &cmd));
+  assert_true(es10_command_from_tag(0xBF21, &cmd));
+  assert_int_equal(cmd, ES10_CMD_PREPARE_DOWNLOAD);
+  /* BF37 is an answer (ProfileInstallationResult), no command's request. */
+  assert_false(es10_command_from_tag(0xBF37, &cmd));
+  assert_false(es10_command_from_tag(0xBF99, &cmd));
   for (guint c = 0; c < ES10_CMD_COUNT; c++) {
     assert_true(es10_command_from_tag(es10_command_get_tag(c), &cmd));
     assert_int_equal(cmd, c);
@@ -1139,6 +1145,37 @@ static gboolean dec_nickname(const guint8 *buf, gsize len, GError **error)
   return es10c_set_nickname_decode(buf, len, &r, error);
 }
 
+static gboolean dec_prepare_download(const guint8 *buf, gsize len, GError **error)
+{
+  g_autoptr(Es10bPrepareDownloadResponse) out = NULL;
+  return es10b_prepare_download_decode(buf, len, &out, error);
+}
+
+static gboolean dec_challenge(const guint8 *buf, gsize len, GError **error)
+{
+  guint8 c[ES10_CHALLENGE_LEN];
+  return es10b_get_euicc_challenge_decode(buf, len, c, error);
+}
+
+static gboolean dec_authenticate(const guint8 *buf, gsize len, GError **error)
+{
+  g_autoptr(Es10bAuthenticateServerResponse) out = NULL;
+  return es10b_authenticate_server_decode(buf, len, &out, error);
+}
+
+static gboolean dec_cancel_session(const guint8 *buf, gsize len, GError **error)
+{
+  g_autoptr(GBytes) der = NULL;
+  Es10bCancelSessionResult r;
+  return es10b_cancel_session_decode(buf, len, &r, &der, error);
+}
+
+static gboolean dec_installation_result(const guint8 *buf, gsize len, GError **error)
+{
+  g_autoptr(Es10bProfileInstallationResult) out = NULL;
+  return es10b_profile_installation_result_decode(buf, len, &out, error);
+}
+
 typedef struct {
   const char *type;
   DecodeFn decode;
@@ -1178,6 +1215,39 @@ static const char *v_nickname(void)
   return "BF2903800100";
 }
 
+#define TXID "0102030405060708090A0B0C0D0E0F10"
+
+static const char *v_prepare_download(void)
+{
+  return T("BF21", T("A0", C(T("30", C(T("80", TXID), T("5F49", "04AABB"), NULL)),
+                             T("5F37", "0102"), NULL)));
+}
+static const char *v_challenge(void)
+{
+  return "BF2E128010" TXID;
+}
+static const char *v_authenticate(void)
+{
+  const char *signed1 =
+      T("30",
+        C(T("80", TXID), T("83", U(SMDP)), T("84", TXID), T("BF22", T("81", "020300")),
+          T("A0", C(T("80", "41"), T("A1", C(T("80", "35290611"), "A100", NULL)), NULL)), NULL));
+  return T("BF38", T("A0", C(signed1, T("5F37", "0102"), T("30", "0500"), T("30", "0500"), NULL)));
+}
+static const char *v_cancel_session(void)
+{
+  return T("BF41", T("A0", C(T("30", C(T("80", TXID), "81032B0601", "820101", NULL)),
+                             T("5F37", "0102"), NULL)));
+}
+static const char *v_installation_result(void)
+{
+  const char *meta =
+      T("BF2F", C("800105", "81020780", T("0C", U(SMDP)), T("5A", ICCID1_BCD), NULL));
+  return T("BF37", C(T("BF27", C(T("80", TXID), meta, "06032B0601",
+                                 T("A2", T("A1", "800105810109")), NULL)),
+                     T("5F37", "0102"), NULL));
+}
+
 static const DecoderCase decoders[] = {
     {"EuiccConfiguredAddressesResponse", dec_addresses, addresses_response},
     {"SetDefaultDpAddressResponse", dec_set_default_dp, v_set_default_dp},
@@ -1194,6 +1264,11 @@ static const DecoderCase decoders[] = {
     {"EuiccMemoryResetResponse", dec_reset, v_reset},
     {"GetEuiccDataResponse", dec_eid, v_eid},
     {"SetNicknameResponse", dec_nickname, v_nickname},
+    {"PrepareDownloadResponse", dec_prepare_download, v_prepare_download},
+    {"GetEuiccChallengeResponse", dec_challenge, v_challenge},
+    {"AuthenticateServerResponse", dec_authenticate, v_authenticate},
+    {"CancelSessionResponse", dec_cancel_session, v_cancel_session},
+    {"ProfileInstallationResult", dec_installation_result, v_installation_result},
 };
 
 /* FALSE must come with an ES10_ERROR that says something, TRUE without one. */
