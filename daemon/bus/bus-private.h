@@ -60,6 +60,14 @@ void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
 gboolean bus_profile1_export(Bus *bus, GError **error);
 void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, ProfileChanged what);
 
+/* args.c: a caller's arguments, checked before anything else is done;
+ * FALSE with an ESIMD_ERROR_INVALID_ARGS saying what is wrong. */
+gboolean bus_check_smdp_address(const char *address, GError **error);
+gboolean bus_check_nickname(const char *nickname, GError **error);
+gboolean bus_check_reset_options(guint32 options, GError **error);
+/* Replies InvalidArgs with the check's message. */
+int bus_error_invalid_gerror(sd_bus_error *ret_error, const GError *error);
+
 /* Keeps an sd_bus_slot until bus_free(). */
 void bus_keep_slot(Bus *bus, sd_bus_slot *slot);
 /* Exports an interface's vtable on path, or with find on every object below
@@ -92,7 +100,6 @@ const char *bus_error_name(const GError *error);
 /* Fills the D-Bus error for a GError; returns the negative errno sd-bus
  * expects from a method handler. */
 int bus_error_from_gerror(sd_bus_error *ret_error, const GError *error);
-int bus_error_invalid_args(sd_bus_error *ret_error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
 /*
  * polkit.c: one helper that decides whether the sender of a method call may

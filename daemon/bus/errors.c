@@ -75,14 +75,3 @@ int bus_error_from_gerror(sd_bus_error *ret_error, const GError *error)
 {
   return sd_bus_error_set(ret_error, bus_error_name(error), error->message);
 }
-
-int bus_error_invalid_args(sd_bus_error *ret_error, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list ap;
-
-  va_start(ap, format);
-  message = g_strdup_vprintf(format, ap);
-  va_end(ap);
-  return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, message);
-}

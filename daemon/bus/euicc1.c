@@ -5,10 +5,7 @@
 #include "bus-private.h"
 
 /* SGP.22 ES10a/ES10c memory reset: eUICCMemoryReset bits (rsp.asn). */
-#define RESET_OPTIONS_ALL (1u << 0 | 1u << 1 | 1u << 2)
 /* RFC 1035 2.3.4 */
-#define HOSTNAME_MAX 253
-#define LABEL_MAX 63
 
 static int euicc1_find(sd_bus *sdbus, const char *path, const char *interface, void *user_data,
                        void **ret_found, sd_bus_error *ret_error)
@@ -170,55 +167,6 @@ static int euicc1_refresh(sd_bus_message *message, void *user_data, sd_bus_error
 
 /* SetDefaultSmdpAddress */
 
-/* An SM-DP+ address is an FQDN (SGP.22 4.1, rsp.asn SetDefaultDpAddressRequest);
- * a port after a colon is allowed for SM-DP+ servers not on 443. */
-static gboolean smdp_address_valid(const char *address, const char **why)
-{
-  const char *colon = strrchr(address, ':');
-  gsize host_len = colon ? (gsize)(colon - address) : strlen(address);
-  gsize label_len = 0;
-
-  if (host_len == 0) {
-    *why = "it has no host name";
-    return FALSE;
-  }
-  if (host_len > HOSTNAME_MAX) {
-    *why = "the host name is longer than 253 characters";
-    return FALSE;
-  }
-  for (gsize i = 0; i <= host_len; i++) {
-    char c = i < host_len ? address[i] : '.';
-    if (c == '.') {
-      if (label_len == 0 || address[i - 1] == '-') {
-        *why = "a label of the host name is empty or ends with '-'";
-        return FALSE;
-      }
-      label_len = 0;
-      continue;
-    }
-    if (!g_ascii_isalnum(c) && c != '-') {
-      *why = "a host name has only letters, digits, '-' and '.'";
-      return FALSE;
-    }
-    if (label_len == 0 && c == '-') {
-      *why = "a label of the host name starts with '-'";
-      return FALSE;
-    }
-    if (++label_len > LABEL_MAX) {
-      *why = "a label of the host name is longer than 63 characters";
-      return FALSE;
-    }
-  }
-  if (colon) {
-    guint64 port;
-    if (!g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL)) {
-      *why = "the port after ':' is not a number from 1 to 65535";
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
 static void set_default_smdp_address_start(BusCall *call)
 {
   euicc_set_default_smdp_address(call->euicc, call->text, call->cancellable,
@@ -228,16 +176,16 @@ static void set_default_smdp_address_start(BusCall *call)
 static int euicc1_set_default_smdp_address(sd_bus_message *message, void *user_data,
                                            sd_bus_error *ret_error)
 {
-  const char *address = NULL, *why = NULL;
+  const char *address = NULL;
+  g_autoptr(GError) error = NULL;
   BusCall *call;
   int r;
 
   r = sd_bus_message_read(message, "s", &address);
   if (r < 0)
     return r;
-  /* The empty address clears the default. */
-  if (*address && !smdp_address_valid(address, &why))
-    return bus_error_invalid_args(ret_error, "\"%s\" is not an SM-DP+ address: %s", address, why);
+  if (!bus_check_smdp_address(address, &error))
+    return bus_error_invalid_gerror(ret_error, error);
   call = bus_call_new(user_data, message, set_default_smdp_address_start);
   call->text = g_strdup(address);
   return bus_call_authorize_and_start(call, "org.esimd.euicc.configure");
@@ -253,23 +201,15 @@ static void reset_memory_start(BusCall *call)
 static int euicc1_reset_memory(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
   uint32_t options = 0;
+  g_autoptr(GError) error = NULL;
   BusCall *call;
   int r;
 
   r = sd_bus_message_read(message, "u", &options);
   if (r < 0)
     return r;
-  if (options & ~RESET_OPTIONS_ALL)
-    return bus_error_invalid_args(ret_error,
-                                  "Unknown reset options 0x%x: the options are 1 (operational "
-                                  "profiles), 2 (field-loaded test profiles) and 4 (default "
-                                  "SM-DP+ address)",
-                                  options & ~RESET_OPTIONS_ALL);
-  if (options == 0)
-    return bus_error_invalid_args(ret_error,
-                                  "No reset options given: choose 1 (operational profiles), 2 "
-                                  "(field-loaded test profiles), 4 (default SM-DP+ address) or "
-                                  "their sum");
+  if (!bus_check_reset_options(options, &error))
+    return bus_error_invalid_gerror(ret_error, error);
   call = bus_call_new(user_data, message, reset_memory_start);
   call->number = options;
   return bus_call_authorize_and_start(call, "org.esimd.euicc.reset");

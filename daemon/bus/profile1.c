@@ -5,7 +5,6 @@
 #include "bus-private.h"
 
 /* SGP.22 rsp.asn SetNicknameRequest: profileNickname UTF8String (SIZE(0..64)). */
-#define NICKNAME_MAX_BYTES 64
 
 static int profile1_find(sd_bus *sdbus, const char *path, const char *interface, void *user_data,
                          void **ret_found, sd_bus_error *ret_error)
@@ -97,20 +96,15 @@ static void set_nickname_start(BusCall *call)
 static int profile1_set_nickname(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
 {
   const char *nickname = NULL;
+  g_autoptr(GError) error = NULL;
   BusCall *call;
   int r;
 
   r = sd_bus_message_read(message, "s", &nickname);
   if (r < 0)
     return r;
-  /* The bus already refuses invalid UTF-8; the check keeps this independent of it. */
-  if (!g_utf8_validate(nickname, -1, NULL))
-    return bus_error_invalid_args(ret_error, "The nickname is not valid UTF-8");
-  if (strlen(nickname) > NICKNAME_MAX_BYTES)
-    return bus_error_invalid_args(ret_error,
-                                  "The nickname is %zu bytes long; the card keeps at most %d "
-                                  "bytes of UTF-8",
-                                  strlen(nickname), NICKNAME_MAX_BYTES);
+  if (!bus_check_nickname(nickname, &error))
+    return bus_error_invalid_gerror(ret_error, error);
   call = bus_call_new(user_data, message, set_nickname_start);
   call->text = g_strdup(nickname);
   return bus_call_authorize_and_start(call, BUS_ACTION_SWITCH);

@@ -27,31 +27,50 @@ static gboolean fail(GError **error, const char *format, ...)
   return FALSE;
 }
 
-static gboolean host_is_valid(const char *host, gsize len)
+/* The host part of an address, with the reason when it is no host name. */
+static gboolean host_check(const char *host, gsize len, const char **why)
 {
   gsize label = 0;
 
-  if (len == 0 || len > MAX_HOST)
+  if (len == 0) {
+    *why = "it has no host name";
     return FALSE;
+  }
+  if (len > MAX_HOST) {
+    *why = "the host name is longer than 253 characters";
+    return FALSE;
+  }
   for (gsize i = 0; i < len; i++) {
     char c = host[i];
 
     if (c == '.') {
       /* No empty label, no label ending in '-' (RFC 1123 2.1). */
-      if (label == 0 || host[i - 1] == '-')
+      if (label == 0 || host[i - 1] == '-') {
+        *why = "a label of the host name is empty or ends with '-'";
         return FALSE;
+      }
       label = 0;
       continue;
     }
-    if (!g_ascii_isalnum(c) && c != '-')
+    if (!g_ascii_isalnum(c) && c != '-') {
+      *why = "a host name has only letters, digits, '-' and '.'";
       return FALSE;
-    if (c == '-' && label == 0)
+    }
+    if (c == '-' && label == 0) {
+      *why = "a label of the host name starts with '-'";
       return FALSE;
-    if (++label > MAX_LABEL)
+    }
+    if (++label > MAX_LABEL) {
+      *why = "a label of the host name is longer than 63 characters";
       return FALSE;
+    }
   }
   /* A trailing dot or hyphen is no part of a name an SM-DP+ is reached by. */
-  return label > 0 && host[len - 1] != '-';
+  if (label == 0 || host[len - 1] == '-') {
+    *why = "the host name ends with '.' or '-'";
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean port_is_valid(const char *port)
@@ -69,16 +88,35 @@ static gboolean port_is_valid(const char *port)
   return v >= 1 && v <= 65535;
 }
 
-gboolean es10_activation_code_address_is_valid(const char *address)
+gboolean es10_smdp_address_check(const char *address, const char **why)
 {
+  const char *unused;
   const char *colon;
 
-  if (!address)
+  if (!why)
+    why = &unused;
+  if (!address) {
+    *why = "it has no host name";
     return FALSE;
-  colon = strchr(address, ':');
-  if (!colon)
-    return host_is_valid(address, strlen(address));
-  return host_is_valid(address, (gsize)(colon - address)) && port_is_valid(colon + 1);
+  }
+  /* A port is digits after the last colon; with anything else there the
+   * whole is judged as a host name, so that "https://host" is refused for
+   * its ':' and '/', not for its "port". */
+  colon = strrchr(address, ':');
+  if (colon && colon[1] && strspn(colon + 1, "0123456789") != strlen(colon + 1))
+    colon = NULL;
+  if (!host_check(address, colon ? (gsize)(colon - address) : strlen(address), why))
+    return FALSE;
+  if (colon && !port_is_valid(colon + 1)) {
+    *why = "the port after ':' is not a number from 1 to 65535";
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean es10_activation_code_address_is_valid(const char *address)
+{
+  return es10_smdp_address_check(address, NULL);
 }
 
 /* Dotted decimal arcs, at least two, no leading zeros (X.660 arcs in dotted form). */

@@ -30,8 +30,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10ActivationCode, es10_activation_code_free)
  */
 gboolean es10_activation_code_parse(const char *text, Es10ActivationCode **out, GError **error);
 
-/* TRUE for a host name of letters, digits, '-' and '.' (RFC 1123 labels), with an optional ":port".
+/*
+ * An SM-DP+ or SM-DS address as SGP.22 4.1 has it: an FQDN of letters,
+ * digits, '-' and '.' (RFC 1123 labels), with an optional ":port" for a
+ * server not on 443. FALSE with *why (may be NULL) saying what is wrong.
  */
+gboolean es10_smdp_address_check(const char *address, const char **why);
+/* The same, without the reason. */
 gboolean es10_activation_code_address_is_valid(const char *address);
 
 G_END_DECLS
