@@ -421,6 +421,10 @@ def test_whole_download_binds_a_profile_the_card_can_open(w):
           f"metadata names {meta[0x91]!r} {meta[0x92]!r}")
     check(meta[0x95] == b"\x02", f"class {meta[0x95]!r}")
     check(fields(meta[0xB7])[0x80] == bytes.fromhex("62F210"), f"owner {meta[0xB7].hex()}")
+    # NotificationConfigurationInformation: automatic tags 80 (install and
+    # delete, bits 0 and 3) and 81 (the address)
+    nci = fields(one(meta[0xB6], 0x30))
+    check(nci == {0x80: b"\x04\x90", 0x81: ADDRESS.encode()}, f"notification config {nci}")
     bpp_reply = lpa.get_bpp(card, auth)
     bpp = base64.b64decode(bpp_reply["boundProfilePackage"])
     got = card.load_bpp(bpp)
