@@ -7,7 +7,15 @@ card as hex APDUs (STORE DATA blocks, GET RESPONSE), ES9+/ES11 to the
 SM-DP+ over HTTPS checked against the test CI.
 
 Usage: test-smdp-euicc.py SMDP_SIM MKPKI EUICC_SIM CARD_FILE
-(OPENSSL may name openssl)
+                          [--der ASN1C ASN1_DIR CACHE CC...]
+(OPENSSL may name openssl). With --der, the ASN.1 values the SM-DP+ sends
+are also judged by the strict asn1c decoder of rsp.asn that tests/asn1
+builds (ServerSigned1, SubjectKeyIdentifier, StoreMetadataRequest,
+SmdpSigned2, InitialiseSecureChannelRequest), and so is the card's
+ProfileInstallationResult. Not the values holding an X.509 certificate
+nor the BoundProfilePackage as a whole: the asn1c decoder refuses every
+certificate openssl makes (even a bare v1 one) and any SEQUENCE OF [7]
+OCTET STRING, whatever the bytes; euicc-sim parses those instead.
 """
 import base64
 import hashlib
@@ -244,6 +252,8 @@ def authenticate(card, sim, matching_id, service="es9plus"):
                                             "euiccInfo1": b64(info1),
                                             "smdpAddress": ADDRESS}, service)
     check(status_of(r) == "Executed-Success", f"initiateAuthentication {status_of(r)}")
+    SEEN.append(("ServerSigned1", unb64(r["serverSigned1"])))
+    SEEN.append(("SubjectKeyIdentifier", unb64(r["euiccCiPKIdToBeUsed"])))
     ctx = (enc(0x80, matching_id.encode()) if matching_id is not None else b"") \
         + enc(0xA1, enc(0x80, bytes.fromhex("35290611")) + enc(0xA1, b""))
     asr = card.es10(enc(0xBF38, unb64(r["serverSigned1"]) + unb64(r["serverSignature1"])
@@ -254,6 +264,9 @@ def authenticate(card, sim, matching_id, service="es9plus"):
           f"AuthenticateServer refused: {asr.hex()}")
     auth = sim.call("authenticateClient", {"transactionId": r["transactionId"],
                                            "authenticateServerResponse": b64(asr)}, service)
+    if "profileMetadata" in auth:
+        SEEN.append(("StoreMetadataRequest", unb64(auth["profileMetadata"])))
+        SEEN.append(("SmdpSigned2", unb64(auth["smdpSigned2"])))
     return r["transactionId"], auth
 
 
@@ -292,6 +305,8 @@ def bpp_commands(bpp):
 def load_bpp(card, bpp):
     """Every command answered with nothing until the last, which (or the
     first failing one) gives the ProfileInstallationResult."""
+    parts = children(children(bpp)[0][1])
+    SEEN.append(("InitialiseSecureChannelRequest", parts[0][2]))
     for i, cmd in enumerate(bpp_commands(bpp)):
         answer = card.es10(cmd)
         if answer:
@@ -300,6 +315,7 @@ def load_bpp(card, bpp):
 
 
 def pir_result(pir):
+    SEEN.append(("ProfileInstallationResult", pir))
     check(pir[:2] == b"\xBF\x37", f"not a ProfileInstallationResult: {pir[:8].hex()}")
     data = fields(children(pir)[0][1])[0xBF27]
     final = fields(fields(data)[0xA2])
@@ -426,6 +442,7 @@ def test_sm_ds_event_retrieval_with_the_card(w):
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+SEEN = []  # (rsp.asn type, DER) of what went by, for --der
 
 
 class World:
@@ -433,10 +450,21 @@ class World:
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) < 5 or (len(sys.argv) > 5 and (sys.argv[5] != "--der"
+                                                    or len(sys.argv) < 10)):
         print(__doc__, file=sys.stderr)
         return 2
-    smdp_sim, mkpki, euicc_sim, card_file = sys.argv[1:]
+    smdp_sim, mkpki, euicc_sim, card_file = sys.argv[1:5]
+    decoder = None
+    if len(sys.argv) > 5:
+        asn1c, asn1_dir, cache = sys.argv[6:9]
+        # tests/asn1's strict decoder, built (or taken from its cache) the same way.
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "check_es10_der", os.path.join(asn1_dir, "check-es10-der.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        decoder = mod.Decoder(asn1c, sys.argv[9:], asn1_dir, cache)
     w = World()
     w.timings = {}
     with open(card_file, encoding="utf-8") as f:
@@ -473,6 +501,19 @@ def main():
             if w.sim.stop() != 0:
                 failed += 1
                 print("FAIL - smdp-sim exit status")
+        if decoder is not None:
+            kinds = {}
+            for pdu, der in SEEN:
+                kinds.setdefault(pdu, []).append(der)
+            for pdu, ders in sorted(kinds.items()):
+                try:
+                    for der in dict.fromkeys(ders):  # each distinct value once
+                        decoder.check(pdu, der, "smdp-euicc")
+                    passed += 1
+                    print(f"ok - strict DER: {len(ders)} {pdu}")
+                except Exception as e:
+                    failed += 1
+                    print(f"FAIL - strict DER: {e}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
