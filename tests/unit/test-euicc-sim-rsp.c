@@ -1045,6 +1045,21 @@ static void test_download_installs_profile(void **state)
   assert_true(euicc_sim_get_notification(s.sim, 1, &nseq, &event, &address, &iccid));
   assert_int_equal(event, 1);
   assert_string_equal(address, "notify.example.com");
+  /* With its keys loaded the card signs its other notifications for real:
+   * euiccNotificationSignature over NotificationMetadata (SGP.22 5.7.10). */
+  {
+    guint8 cmd[] = {0xBF, 0x2B, 0x05, 0xA0, 0x03, 0x80, 0x01, (guint8)nseq};
+    g_autoptr(GByteArray) one = es10(&s, cmd, sizeof(cmd), &sw);
+    Tlv outer, list, other, md, sig;
+    assert_int_equal(sw, 0x9000);
+    assert_true(tlv_parse(one->data, one->len, &outer, NULL));
+    assert_true(tlv_find(&outer, 0xA0, &list, NULL));
+    assert_true(tlv_find(&list, 0x30, &other, NULL));
+    assert_true(tlv_find(&other, 0xBF2F, &md, NULL));
+    assert_true(tlv_find(&other, 0x5F37, &sig, NULL));
+    assert_true(
+        verify(X509_get0_pubkey(s.euicc_cert), md.raw, md.raw_length, sig.value, sig.length));
+  }
   bpp_free(&b);
   session_clear(&s);
 }
