@@ -595,6 +595,26 @@ def test_steps_out_of_order_and_unknown_transactions(w):
     del fake
 
 
+def test_one_time_key_off_the_curve_is_refused(w):
+    # A correctly signed PrepareDownloadResponse whose euiccOtpk is no point
+    # of P-256: no BPP, a 400, and the server keeps serving.
+    card = MiniCard(w.pki)
+    lpa = Lpa(w)
+    auth = lpa.authenticate(card, "MID-PLAIN")
+    signed = enc(0x30, enc(0x80, card.tid) + enc(0x5F49, b"\x04" + bytes(63) + b"\x07"))
+    sig2 = base64.b64decode(auth["smdpSignature2"])
+    pdr = enc(0xBF21, enc(0xA0, signed + enc(0x5F37, raw_sig(card.key, signed + sig2))))
+    try:
+        lpa.call("getBoundProfilePackage", {"transactionId": auth["transactionId"],
+                                            "prepareDownloadResponse": b64(pdr)})
+        raise AssertionError("a BPP for a point off the curve")
+    except HttpStatus as e:
+        check(e.args[0] == 400, f"status {e.args[0]}")
+    card = MiniCard(w.pki)
+    auth = lpa.authenticate(card, "MID-PLAIN")
+    card.load_bpp(base64.b64decode(lpa.get_bpp(card, auth)["boundProfilePackage"]))
+
+
 def test_expired_transaction(w):
     card = MiniCard(w.pki)
     lpa = Lpa(w)

@@ -274,7 +274,7 @@ def prepare(card, auth, cc=None):
     tid = bytes.fromhex(auth["transactionId"])
     req = unb64(auth["smdpSigned2"]) + unb64(auth["smdpSignature2"])
     if cc is not None:
-        # SGP.22 3.1.3.2: the LPA hands the card SHA256(SHA256(CC) | TransactionID).
+        # The LPA hands the card SHA256(SHA256(CC) | TransactionID) (SGP.22 3.1.3).
         req += enc(0x04, hashlib.sha256(hashlib.sha256(cc.encode()).digest() + tid).digest())
     req += unb64(auth["smdpCertificate"])
     pdr = card.es10(enc(0xBF21, req))
