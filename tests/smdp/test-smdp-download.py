@@ -693,6 +693,33 @@ def test_server_error_and_slowness_on_one_function(w):
         w.sim.command("fault-on off")
 
 
+def test_download_knobs_through_control(w):
+    # The same knobs over HTTPS POST /control, JSON null turning them off.
+    r = post_control(w, {"cut_bpp": 2, "expire_next": 1, "refuse_cc": 3,
+                         "refuse_matching_id": "*", "fault_on": "es11/authenticateClient"})
+    check((r["cut_bpp"], r["expire_next"], r["refuse_cc"], r["refuse_matching_id"],
+           r["fault_on"]) == (2, 1, 3, "*", "es11/authenticateClient"), f"state {r}")
+    r = post_control(w, {"cut_bpp": 0, "expire_next": 0, "refuse_cc": 0,
+                         "refuse_matching_id": None, "fault_on": None})
+    check((r["cut_bpp"], r["expire_next"], r["refuse_cc"], r["refuse_matching_id"],
+           r["fault_on"]) == (0, 0, 0, None, None), f"state {r}")
+    conn = Connection(w.sim.port, w.ctx)
+    conn.request("POST", "/control", body=json.dumps({"fault_on": "noSuchFunction"}).encode())
+    check(conn.getresponse().status == 400, "unknown function accepted")
+    conn.close()
+
+
+def post_control(w, changes):
+    conn = Connection(w.sim.port, w.ctx)
+    try:
+        conn.request("POST", "/control", body=json.dumps(changes).encode())
+        r = conn.getresponse()
+        check(r.status == 200, f"/control {r.status}")
+        return json.loads(r.read())
+    finally:
+        conn.close()
+
+
 def test_fail_next_resets_any_function(w):
     w.sim.command("fail-next 1")
     card = MiniCard(w.pki)

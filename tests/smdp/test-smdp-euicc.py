@@ -423,6 +423,52 @@ def test_tampered_segment_fails_the_mac_on_the_card(w):
     check(result == "error" and err == [5, 8], f"tampered segment: {result} {err}")
 
 
+FULL_CARD = """type euicc
+eid {eid}
+{knob}
+
+[profile]
+iccid 8944476500001234567
+isdp-aid A0000005591010FFFFFFFF8900001000
+state enabled
+name Already here
+provider Example Mobile
+class operational
+"""
+
+
+def full_card_result(w, knob):
+    path = os.path.join(w.tmp, "full.card")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(FULL_CARD.format(eid=w.eid, knob=knob))
+    card = Card(w.euicc_sim, path, w.pki, os.path.join(w.tmp, "full-apdu.log"))
+    try:
+        tid, auth = authenticate(card, w.sim, "MID-PLAIN")
+        pdr = prepare(card, auth)
+        r = w.sim.call("getBoundProfilePackage", {"transactionId": tid,
+                                                  "prepareDownloadResponse": b64(pdr)})
+        pir, _ = load_bpp(card, unb64(r["boundProfilePackage"]))
+        # The failed install is reported to the SM-DP+, signed all the same.
+        w.sim.call("handleNotification", {"pendingNotification": b64(pir)})
+        note = w.sim.lines("es9plus/handleNotification")[-1]
+        check(note["installResult"] == {"transactionId": tid, "signatureValid": True,
+                                        "finalResult": "error"}, f"{note['installResult']}")
+        return pir_result(pir)
+    finally:
+        rc, err = card.stop()
+        check(rc == 0, f"euicc-sim exited {rc}: {err}")
+
+
+def test_full_card_refuses_the_profile(w):
+    # configureISDP(1) / installFailedDueToInsufficientMemoryForProfile(10):
+    # no room for another ISD-P; loadProfileElements(5) / 10: no memory
+    # for the elements.
+    got = full_card_result(w, "max-profiles 1")
+    check(got == ("error", [1, 10]), f"max-profiles: {got}")
+    got = full_card_result(w, "free-nv-memory 64")
+    check(got == ("error", [5, 10]), f"free-nv-memory: {got}")
+
+
 def test_cancel_session_signed_by_the_card(w):
     tid, auth = authenticate(w.card, w.sim, "MID-PLAIN")
     check(status_of(auth) == "Executed-Success", status_of(auth))
@@ -472,6 +518,7 @@ def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="smdp-euicc-test.") as tmp:
         pki = os.path.join(tmp, "pki")
+        w.tmp, w.pki, w.euicc_sim = tmp, pki, euicc_sim
         subprocess.run([mkpki, "--eid", w.eid, pki], check=True, timeout=60)
         profiles = dict(PROFILES)
         profiles["profiles"] = dict(PROFILES["profiles"])
