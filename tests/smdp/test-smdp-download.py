@@ -552,7 +552,26 @@ def test_card_from_another_pki_is_refused(w):
     r = lpa.call("authenticateClient", {"transactionId": r["transactionId"],
                                         "authenticateServerResponse": b64(asr)},
                  expect_ok=False)
-    check(status_code(r) in ("8.1.2/6.1", "8.11.1/3.9"), f"foreign EUM: {status_code(r)}")
+    # Its EUM names a CI this SM-DP+ does not know (authorityKeyIdentifier).
+    check(status_code(r) == "8.11.1/3.9", f"foreign EUM: {status_code(r)}")
+
+
+def test_broken_certificate_signatures_are_refused(w):
+    # The last byte of a certificate is inside its signature: the
+    # certificate still parses, names the right issuer, and fails to verify.
+    for which, want in (("eum", "8.1.2/6.1"), ("euicc", "8.1.3/6.1")):
+        card = MiniCard(w.pki)
+        target = getattr(card, which)
+        plain_der = card.der
+
+        def der(cert, target=target, plain_der=plain_der):
+            raw = plain_der(cert)
+            return raw[:-1] + bytes([raw[-1] ^ 1]) if cert is target else raw
+
+        card.der = der
+        lpa = Lpa(w)
+        r = lpa.authenticate(card, "MID-PLAIN")
+        check(status_code(r) == want, f"{which} with a broken signature: {status_code(r)}")
 
 
 def test_card_without_our_ci_and_wrong_address_are_refused(w):
@@ -576,13 +595,9 @@ def test_steps_out_of_order_and_unknown_transactions(w):
     r = lpa.call("initiateAuthentication", {
         "euiccChallenge": b64(card.get_challenge()), "euiccInfo1": b64(card.info1()),
         "smdpAddress": ADDRESS})
-    card.authenticate_server(r, "MID-PLAIN")
-    card.sig1 = b""
-    fake = {"smdpSigned2": b64(enc(0x30, enc(0x80, card.tid) + enc(0x01, b"\x00"))),
-            "smdpSignature2": "", "smdpCertificate": ""}
-    card.dppb = None
-    card.otpk = b"\x04" + bytes(64)
-    pdr = enc(0xBF21, enc(0xA0, enc(0x30, enc(0x80, card.tid) + enc(0x5F49, card.otpk))
+    card.authenticate_server(r, "MID-PLAIN")  # but never sent to authenticateClient
+    pdr = enc(0xBF21, enc(0xA0, enc(0x30, enc(0x80, card.tid)
+                                     + enc(0x5F49, b"\x04" + bytes(64)))
                          + enc(0x5F37, bytes(64))))
     r2 = lpa.call("getBoundProfilePackage", {"transactionId": r["transactionId"],
                                              "prepareDownloadResponse": b64(pdr)},
@@ -592,7 +607,6 @@ def test_steps_out_of_order_and_unknown_transactions(w):
                                              "prepareDownloadResponse": b64(pdr)},
                   expect_ok=False)
     check(status_code(r3) == "8.10.1/3.9", f"unknown transaction: {status_code(r3)}")
-    del fake
 
 
 def test_one_time_key_off_the_curve_is_refused(w):
