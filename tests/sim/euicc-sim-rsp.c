@@ -79,10 +79,12 @@ typedef enum {
 /* Where the card is inside a BPP (SGP.22 2.5.5 segmentation). */
 typedef enum {
   BPP_IDLE,
-  BPP_WANT_A0,       /* firstSequenceOf87 (ConfigureISDP), whole */
+  BPP_WANT_A0,       /* firstSequenceOf87 (ConfigureISDP): header and first 87 */
+  BPP_IN_A0,         /* its further 87 */
   BPP_WANT_A1,       /* sequenceOf88 header */
   BPP_IN_A1,         /* its 88 segments */
-  BPP_WANT_A2_OR_A3, /* secondSequenceOf87 (ReplaceSessionKeys) whole, or sequenceOf86 header */
+  BPP_WANT_A2_OR_A3, /* secondSequenceOf87 (ReplaceSessionKeys) header and first 87, or A3 header */
+  BPP_IN_A2,         /* further 87 of the A2 */
   BPP_WANT_A3,       /* sequenceOf86 header after ReplaceSessionKeys */
   BPP_IN_A3,         /* its 86 segments */
 } BppPhase;
@@ -117,7 +119,8 @@ struct _SimRsp {
   guint8 s_enc[16];
   guint8 s_mac[16];
   guint8 mcv[16];
-  guint32 counter; /* SCP03t block counter for the ICV, from 1 */
+  guint32 counter;     /* SCP03t block counter for the ICV, from 1 */
+  GByteArray *plain87; /* the decrypted 87 of the A0 or A2 so far */
   GByteArray *metadata;
   GByteArray *elements;
   /* From StoreMetadata, once it is in. */
@@ -370,6 +373,7 @@ SimRsp *sim_rsp_new(void)
   SimRsp *rsp = g_new0(SimRsp, 1);
 
   rsp->used_transactions = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  rsp->plain87 = g_byte_array_new();
   rsp->metadata = g_byte_array_new();
   rsp->elements = g_byte_array_new();
   return rsp;
@@ -379,6 +383,7 @@ static void bpp_reset(SimRsp *rsp)
 {
   rsp->phase = BPP_IDLE;
   rsp->bpp_left = rsp->seq_left = 0;
+  g_byte_array_set_size(rsp->plain87, 0);
   g_byte_array_set_size(rsp->metadata, 0);
   g_byte_array_set_size(rsp->elements, 0);
   g_clear_pointer(&rsp->profile, sim_profile_free);
@@ -413,6 +418,7 @@ void sim_rsp_free(SimRsp *rsp)
   g_clear_pointer(&rsp->euicc_der, g_bytes_unref);
   g_clear_pointer(&rsp->eum_der, g_bytes_unref);
   g_ptr_array_unref(rsp->used_transactions);
+  g_byte_array_unref(rsp->plain87);
   g_byte_array_unref(rsp->metadata);
   g_byte_array_unref(rsp->elements);
   g_free(rsp);
@@ -882,7 +888,12 @@ static gboolean read_header(const guint8 *d, gsize n, guint32 *tag, gsize *hlen,
 
 gboolean sim_rsp_is_bpp_segment(SimRsp *rsp, const guint8 *data, gsize len)
 {
-  return rsp->phase != BPP_IDLE || (len >= 2 && data[0] == 0xBF && data[1] == 0x36);
+  if (len >= 2 && data[0] == 0xBF && data[1] == 0x36)
+    return TRUE;
+  /* While a BPP loads, its sequence and segment tags belong to it; other
+   * ES10 commands are answered as usual and leave the load alone. */
+  return rsp->phase != BPP_IDLE && len >= 1 &&
+         ((data[0] >= 0xA0 && data[0] <= 0xA3) || (data[0] >= 0x86 && data[0] <= 0x88));
 }
 
 /* The next free ISD-P AID: the GSMA prefix of the shipped cards, A0000005591010FFFFFFFF8900 00NN
@@ -1051,24 +1062,6 @@ static gboolean unwrap_segment(SimRsp *rsp, const Tlv *seg, gboolean encrypted, 
   OPENSSL_cleanse(plain, dlen);
   g_free(plain);
   return TRUE;
-}
-
-/* All segments of a whole A0/A2 sequence, joined. */
-static gboolean unwrap_sequence(SimRsp *rsp, const Tlv *seq, guint32 tag, GByteArray *out)
-{
-  TlvIter it;
-  Tlv seg;
-  g_autoptr(GError) error = NULL;
-  gboolean any = FALSE;
-
-  if (!tlv_iter_init(&it, seq, NULL))
-    return FALSE;
-  while (tlv_iter_next(&it, &seg, &error)) {
-    if (seg.tag != tag || !unwrap_segment(rsp, &seg, TRUE, out))
-      return FALSE;
-    any = TRUE;
-  }
-  return any && !error;
 }
 
 /* InitialiseSecureChannel, SGP.22 5.5.1: the session keys of annex G. */
@@ -1285,6 +1278,69 @@ static guint16 install(SimRsp *rsp, SimCard *card, TlvWriter *w)
   return finish(rsp, card, NULL, 0, 0, aid, TRUE, w);
 }
 
+/* ConfigureISDPRequest (SGP.22 5.5.2), once all its 87 are in: the ISD-P is made here. */
+static guint16 configure_isdp(SimRsp *rsp, SimCard *card, TlvWriter *w)
+{
+  Tlv cfg;
+
+  if (!tlv_parse(rsp->plain87->data, rsp->plain87->len, &cfg, NULL) || cfg.tag != 0xBF24)
+    return fail(rsp, card, BPP_CMD_CONFIGURE_ISDP, REASON_INCORRECT_INPUT_VALUES, w);
+  if (card->max_profiles && card->profiles->len >= card->max_profiles)
+    return fail(rsp, card, BPP_CMD_CONFIGURE_ISDP, REASON_INSUFFICIENT_MEMORY, w);
+  rsp->phase = BPP_WANT_A1;
+  return SW_OK;
+}
+
+/* ReplaceSessionKeysRequest (SGP.22 5.5.4): the PPKs protect the 86 segments. */
+static guint16 replace_session_keys(SimRsp *rsp, SimCard *card, TlvWriter *w)
+{
+  Tlv rsk, enc, mac, mcv;
+
+  if (!tlv_parse(rsp->plain87->data, rsp->plain87->len, &rsk, NULL) || rsk.tag != 0xBF26 ||
+      !tlv_find(&rsk, 0x80, &mcv, NULL) || !tlv_find(&rsk, 0x81, &enc, NULL) ||
+      !tlv_find(&rsk, 0x82, &mac, NULL) || mcv.length != 16 || enc.length != 16 || mac.length != 16)
+    return fail(rsp, card, BPP_CMD_REPLACE_SESSION_KEYS, REASON_INCORRECT_INPUT_VALUES, w);
+  memcpy(rsp->mcv, mcv.value, 16);
+  memcpy(rsp->s_enc, enc.value, 16);
+  memcpy(rsp->s_mac, mac.value, 16);
+  rsp->counter = 1;
+  rsp->phase = BPP_WANT_A3;
+  return SW_OK;
+}
+
+/*
+ * One 87 of a firstSequenceOf87 (A0) or secondSequenceOf87 (A2): SGP.22
+ * 2.5.5 sends the sequence's tag and length with its first 87, then any
+ * further 87 alone. with_header says which of the two this segment is.
+ */
+static guint16 segment_87(SimRsp *rsp, SimCard *card, const guint8 *data, gsize len,
+                          gboolean with_header, gsize hlen, gsize vlen, BppCommand cmd,
+                          TlvWriter *w)
+{
+  Tlv seg;
+  const guint8 *tlv = with_header ? data + hlen : data;
+  gsize tlv_len = with_header ? len - hlen : len;
+
+  if (!tlv_parse(tlv, tlv_len, &seg, NULL) || seg.tag != 0x87 || len > rsp->bpp_left ||
+      (with_header && (vlen < tlv_len || hlen + vlen > rsp->bpp_left)) ||
+      (!with_header && len > rsp->seq_left))
+    return fail(rsp, card, cmd, REASON_SCP03T_STRUCTURE_ERROR, w);
+  if (with_header) {
+    g_byte_array_set_size(rsp->plain87, 0);
+    rsp->seq_left = vlen;
+  }
+  if (!unwrap_segment(rsp, &seg, TRUE, rsp->plain87))
+    return fail(rsp, card, cmd, REASON_SCP03T_SECURITY_ERROR, w);
+  rsp->seq_left -= tlv_len;
+  rsp->bpp_left -= len;
+  if (rsp->seq_left > 0) {
+    rsp->phase = cmd == BPP_CMD_CONFIGURE_ISDP ? BPP_IN_A0 : BPP_IN_A2;
+    return SW_OK;
+  }
+  return cmd == BPP_CMD_CONFIGURE_ISDP ? configure_isdp(rsp, card, w)
+                                       : replace_session_keys(rsp, card, w);
+}
+
 guint16 sim_rsp_load_bpp_segment(SimRsp *rsp, SimCard *card, const guint8 *data, gsize len,
                                  TlvWriter *w)
 {
@@ -1312,22 +1368,11 @@ guint16 sim_rsp_load_bpp_segment(SimRsp *rsp, SimCard *card, const guint8 *data,
     return sw;
   }
   case BPP_WANT_A0:
-    if (tag != 0xA0 || !tlv_parse(data, len, &seg, NULL) || len > rsp->bpp_left)
+    if (tag != 0xA0)
       return fail(rsp, card, BPP_CMD_CONFIGURE_ISDP, REASON_SCP03T_STRUCTURE_ERROR, w);
-    {
-      g_autoptr(GByteArray) plain = g_byte_array_new();
-      Tlv cfg;
-      if (!unwrap_sequence(rsp, &seg, 0x87, plain))
-        return fail(rsp, card, BPP_CMD_CONFIGURE_ISDP, REASON_SCP03T_SECURITY_ERROR, w);
-      if (!tlv_parse(plain->data, plain->len, &cfg, NULL) || cfg.tag != 0xBF24)
-        return fail(rsp, card, BPP_CMD_CONFIGURE_ISDP, REASON_INCORRECT_INPUT_VALUES, w);
-    }
-    /* The ISD-P is made here: a card at its profile limit refuses (SGP.22 5.5.2). */
-    if (card->max_profiles && card->profiles->len >= card->max_profiles)
-      return fail(rsp, card, BPP_CMD_CONFIGURE_ISDP, REASON_INSUFFICIENT_MEMORY, w);
-    rsp->bpp_left -= len;
-    rsp->phase = BPP_WANT_A1;
-    return SW_OK;
+    return segment_87(rsp, card, data, len, TRUE, hlen, vlen, BPP_CMD_CONFIGURE_ISDP, w);
+  case BPP_IN_A0:
+    return segment_87(rsp, card, data, len, FALSE, 0, 0, BPP_CMD_CONFIGURE_ISDP, w);
   case BPP_WANT_A1:
     if (tag != 0xA1 || len != hlen || len + vlen > rsp->bpp_left || vlen == 0)
       return fail(rsp, card, BPP_CMD_STORE_METADATA, REASON_SCP03T_STRUCTURE_ERROR, w);
@@ -1349,28 +1394,11 @@ guint16 sim_rsp_load_bpp_segment(SimRsp *rsp, SimCard *card, const guint8 *data,
       return fail(rsp, card, BPP_CMD_STORE_METADATA, reason, w);
     rsp->phase = BPP_WANT_A2_OR_A3;
     return SW_OK;
+  case BPP_IN_A2:
+    return segment_87(rsp, card, data, len, FALSE, 0, 0, BPP_CMD_REPLACE_SESSION_KEYS, w);
   case BPP_WANT_A2_OR_A3:
-    if (tag == 0xA2) {
-      g_autoptr(GByteArray) plain = g_byte_array_new();
-      Tlv rsk, enc, mac, mcv;
-      if (!tlv_parse(data, len, &seg, NULL) || len > rsp->bpp_left)
-        return fail(rsp, card, BPP_CMD_REPLACE_SESSION_KEYS, REASON_SCP03T_STRUCTURE_ERROR, w);
-      if (!unwrap_sequence(rsp, &seg, 0x87, plain))
-        return fail(rsp, card, BPP_CMD_REPLACE_SESSION_KEYS, REASON_SCP03T_SECURITY_ERROR, w);
-      /* ReplaceSessionKeysRequest (SGP.22 5.5.4): the PPKs protect the 86 segments. */
-      if (!tlv_parse(plain->data, plain->len, &rsk, NULL) || rsk.tag != 0xBF26 ||
-          !tlv_find(&rsk, 0x80, &mcv, NULL) || !tlv_find(&rsk, 0x81, &enc, NULL) ||
-          !tlv_find(&rsk, 0x82, &mac, NULL) || mcv.length != 16 || enc.length != 16 ||
-          mac.length != 16)
-        return fail(rsp, card, BPP_CMD_REPLACE_SESSION_KEYS, REASON_INCORRECT_INPUT_VALUES, w);
-      memcpy(rsp->mcv, mcv.value, 16);
-      memcpy(rsp->s_enc, enc.value, 16);
-      memcpy(rsp->s_mac, mac.value, 16);
-      rsp->counter = 1;
-      rsp->bpp_left -= len;
-      rsp->phase = BPP_WANT_A3;
-      return SW_OK;
-    }
+    if (tag == 0xA2)
+      return segment_87(rsp, card, data, len, TRUE, hlen, vlen, BPP_CMD_REPLACE_SESSION_KEYS, w);
     /* fall through */
   case BPP_WANT_A3:
     if (tag != 0xA3 || len != hlen || len + vlen != rsp->bpp_left || vlen == 0)

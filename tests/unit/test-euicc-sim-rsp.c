@@ -583,6 +583,7 @@ typedef struct {
   gsize pe_filler;          /* bytes of a nonStandard PE, to make it big */
   gboolean bad_sign;        /* corrupt smdpSign */
   gboolean replace_keys;    /* send A2 ReplaceSessionKeys, protect 86 with the PPKs */
+  gboolean split_87;        /* ConfigureISDP in two 87 */
 } BindOptions;
 
 typedef struct {
@@ -799,7 +800,12 @@ static Bpp bind(Session *s, const BindOptions *o)
 
   /* ConfigureISDP (87, encrypted), StoreMetadata (88 in two pieces, MAC only),
    * the profile elements (86 in pieces of 100 bytes, encrypted). */
-  g_ptr_array_add(p87, protect(s, 0x87, (const guint8 *)"\xBF\x24\x00", 3, TRUE));
+  if (o && o->split_87) {
+    g_ptr_array_add(p87, protect(s, 0x87, (const guint8 *)"\xBF\x24", 2, TRUE));
+    g_ptr_array_add(p87, protect(s, 0x87, (const guint8 *)"\x00", 1, TRUE));
+  } else {
+    g_ptr_array_add(p87, protect(s, 0x87, (const guint8 *)"\xBF\x24\x00", 3, TRUE));
+  }
   {
     gsize n = g_bytes_get_size(md), half = n / 2;
     const guint8 *p = g_bytes_get_data(md, NULL);
@@ -845,14 +851,27 @@ static Bpp bind(Session *s, const BindOptions *o)
   first = header(0xBF36, total);
   g_byte_array_append(first, isc->data, isc->len);
   g_ptr_array_add(b.segments, first);
-  g_ptr_array_add(b.segments, g_byte_array_ref(a0));
+  /* the A0 tag and length with the first 87, then any further 87 alone */
+  {
+    GByteArray *h = g_byte_array_new();
+    gsize body = 0;
+    for (guint i = 0; i < p87->len; i++)
+      body += ((GByteArray *)g_ptr_array_index(p87, i))->len;
+    g_byte_array_append(h, a0->data, (guint)(a0->len - body));
+    g_byte_array_append(h, ((GByteArray *)g_ptr_array_index(p87, 0))->data,
+                        ((GByteArray *)g_ptr_array_index(p87, 0))->len);
+    g_ptr_array_add(b.segments, h);
+    for (guint i = 1; i < p87->len; i++)
+      g_ptr_array_add(b.segments, g_byte_array_ref(g_ptr_array_index(p87, i)));
+  }
   {
     /* the A1 header alone: tag and length of the whole sequence */
     gsize hl = a1->len;
     for (guint i = 0; i < p88->len; i++)
       hl -= ((GByteArray *)g_ptr_array_index(p88, i))->len;
-    g_ptr_array_add(b.segments, g_byte_array_sized_new((guint)hl));
-    g_byte_array_append(g_ptr_array_index(b.segments, 2), a1->data, (guint)hl);
+    GByteArray *h = g_byte_array_sized_new((guint)hl);
+    g_byte_array_append(h, a1->data, (guint)hl);
+    g_ptr_array_add(b.segments, h);
   }
   for (guint i = 0; i < p88->len; i++)
     g_ptr_array_add(b.segments, g_byte_array_ref(g_ptr_array_index(p88, i)));
@@ -1074,6 +1093,42 @@ static void test_download_with_replace_session_keys(void **state)
 
   session_start(&s, card(NULL), TRUE);
   b = ready(&s, &(BindOptions){.replace_keys = TRUE});
+  r = load(&s, &b, &at);
+  check_pir(&s, r, &res, &seq);
+  assert_int_equal(res.tag, 0xA0);
+  assert_int_equal(euicc_sim_get_profile_state(s.sim, ICCID), 0);
+  bpp_free(&b);
+  session_clear(&s);
+}
+
+/*
+ * ConfigureISDP in two 87 (the A0 header with the first, the second alone),
+ * and an ES10 command between two segments: the load goes on.
+ */
+static void test_download_split_87_and_interleaved(void **state)
+{
+  Session s;
+  Bpp b;
+  g_autoptr(GByteArray) r = NULL;
+  g_autoptr(GByteArray) eid = NULL;
+  guint at = 0, seq;
+  guint16 sw;
+  Tlv res;
+
+  session_start(&s, card(NULL), TRUE);
+  b = ready(&s, &(BindOptions){.split_87 = TRUE});
+  assert_int_equal(((GByteArray *)g_ptr_array_index(b.segments, 1))->data[0], 0xA0);
+  assert_int_equal(((GByteArray *)g_ptr_array_index(b.segments, 2))->data[0], 0x87);
+  for (guint i = 0; i < 4; i++) {
+    GByteArray *seg = g_ptr_array_index(b.segments, i);
+    g_autoptr(GByteArray) none = es10(&s, seg->data, seg->len, &sw);
+    assert_int_equal(sw, 0x9000);
+    assert_int_equal(none->len, 0);
+  }
+  eid = es10(&s, (const guint8 *)"\xBF\x3E\x03\x5C\x01\x5A", 6, &sw);
+  assert_int_equal(sw, 0x9000);
+  assert_int_equal(eid->data[0], 0xBF);
+  g_ptr_array_remove_range(b.segments, 0, 4);
   r = load(&s, &b, &at);
   check_pir(&s, r, &res, &seq);
   assert_int_equal(res.tag, 0xA0);
@@ -1564,6 +1619,7 @@ int main(void)
       cmocka_unit_test(test_euicc_info1_lists_the_ci),
       cmocka_unit_test(test_download_installs_profile),
       cmocka_unit_test(test_download_with_replace_session_keys),
+      cmocka_unit_test(test_download_split_87_and_interleaved),
       cmocka_unit_test(test_confirmation_code),
       cmocka_unit_test(test_authenticate_refusals),
       cmocka_unit_test(test_prepare_refusals),
