@@ -342,12 +342,13 @@ class Lpa:
     def __init__(self, w, sim=None, service="es9plus"):
         self.w, self.sim, self.service = w, sim or w.sim, service
         self.calls = 0
+        self.sim_name = ADDRESS  # the name TLS checks the certificate against
 
     def call(self, function, body, expect_ok=True):
         self.calls += 1
         body = dict(body, header={"functionRequesterIdentifier": "esimd-test",
                                   "functionCallIdentifier": f"call-{self.calls}"})
-        conn = Connection(self.sim.port, self.w.ctx)
+        conn = Connection(self.sim.port, self.w.ctx, self.sim_name)
         try:
             conn.request("POST", f"/gsma/rsp2/{self.service}/{function}",
                          body=json.dumps(body).encode(), headers=HEADERS)
@@ -758,7 +759,9 @@ def test_bad_json_members_are_400(w):
 def test_sm_ds_answers_the_events_of_the_eid(w):
     card = MiniCard(w.pki)
     lpa = Lpa(w, service="es11")
-    r = lpa.authenticate(card, None)
+    # The root SM-DS address of the card files, on the same server and certificate.
+    lpa.sim_name = "smds.example.com"
+    r = lpa.authenticate(card, None, "smds.example.com")
     check(card.server_role == "2.23.146.1.2.1.7", f"SM-DS cert role {card.server_role}")
     check(status_code(r) == "Executed-Success", f"ES11 authenticateClient {status_code(r)}")
     check(r["eventEntries"] == [{"eventId": "EVENT-1", "rspServerAddress": "smdp.example.net"},
