@@ -43,6 +43,7 @@ PROFILES = {
                    "service-provider": "esimd Mobile", "class": "test", "owner": "310260",
                    "cc": "12345678"},
         "MID-BIG": {"iccid": "8949449999999990056", "name": "Large", "extra-bytes": 3000},
+        "MID-PPK": {"iccid": "8949449999999990072", "name": "Protected", "ppk": True},
         "MID-OTHER-EID": {"iccid": "8949449999999990049", "name": "Someone else's",
                           "eid": "89049032123451234512345678901299"},
     },
@@ -221,8 +222,9 @@ class MiniCard:
         """ES8+ through ES10b.LoadBoundProfilePackage (2.5.5, 5.5): verify
         smdpSign, derive the session keys, check every MAC, decrypt."""
         parts = dec(one(bpp, 0xBF36))
-        assert [p[0] for p in parts] == [0xBF23, 0xA0, 0xA1, 0xA3], \
-            f"BPP parts {[hex(p[0]) for p in parts]}"
+        tags = [p[0] for p in parts]
+        assert tags in ([0xBF23, 0xA0, 0xA1, 0xA3], [0xBF23, 0xA0, 0xA1, 0xA2, 0xA3]), \
+            f"BPP parts {[hex(t) for t in tags]}"
         isc = dec(parts[0][1])
         assert [t for t, _, _ in isc] == [0x82, 0x80, 0xA6, 0x5F49, 0x5F37]
         assert isc[0][1] == b"\x01" and isc[1][1] == self.tid
@@ -237,11 +239,19 @@ class MiniCard:
         info = b"\x88\x10" + bytes([len(host)]) + host + bytes([len(eid)]) + eid
         keys = X963KDF(hashes.SHA256(), 48, info).derive(shs)
         self.mcv, s_enc, s_mac = keys[:16], keys[16:32], keys[32:]
-        counter = 1
+        self.counter = 1
         out = {}
-        for (tag, value, _), seg_tag, encrypted, name in (
-                (parts[1], 0x87, True, "configureIsdp"), (parts[2], 0x88, False, "metadata"),
-                (parts[3], 0x86, True, "elements")):
+        steps = [(parts[1], 0x87, True, "configureIsdp"), (parts[2], 0x88, False, "metadata")]
+        if tags[3] == 0xA2:
+            steps.append((parts[3], 0x87, True, "replaceSessionKeys"))
+        steps.append((parts[-1], 0x86, True, "elements"))
+        for (tag, value, _), seg_tag, encrypted, name in steps:
+            if name == "elements" and "replaceSessionKeys" in out:
+                # SGP.22 5.5.4: the PPKs and their chaining value take over,
+                # the block counter starts again.
+                rsk = fields(one(out["replaceSessionKeys"], 0xBF26))
+                self.mcv, s_enc, s_mac = rsk[0x80], rsk[0x81], rsk[0x82]
+                self.counter = 1
             plain = b""
             segments = dec(value)
             assert segments, f"no segments in {name}"
@@ -250,17 +260,18 @@ class MiniCard:
                 c = cmac.CMAC(algorithms.AES(s_mac))
                 c.update(self.mcv + whole[:len(whole) - len(svalue)] + svalue[:-8])
                 full = c.finalize()
-                assert full[:8] == svalue[-8:], f"{name}: C-MAC of segment {counter} is wrong"
+                assert full[:8] == svalue[-8:], \
+                    f"{name}: C-MAC of segment {self.counter} is wrong"
                 self.mcv = full
                 data = svalue[:-8]
                 if encrypted:
                     ecb = Cipher(algorithms.AES(s_enc), modes.ECB()).encryptor()
-                    icv = ecb.update(counter.to_bytes(16, "big")) + ecb.finalize()
+                    icv = ecb.update(self.counter.to_bytes(16, "big")) + ecb.finalize()
                     d = Cipher(algorithms.AES(s_enc), modes.CBC(icv)).decryptor()
                     data = (d.update(data) + d.finalize()).rstrip(b"\x00")
                     assert data.endswith(b"\x80"), f"{name}: bad padding"
                     data = data[:-1]
-                counter += 1
+                self.counter += 1
                 plain += data
             out[name] = plain
         return out
@@ -467,6 +478,20 @@ def test_big_profile_is_cut_into_segments_that_each_fit(w):
     check(entry["segments"]["86"] >= 5, f"segments {entry['segments']}")
     sizes = [len(e) for _, _, e in dec(got["elements"])]
     check(any(n > 3000 for n in sizes), f"element sizes {sizes}")
+
+
+def test_protected_profile_package_replaces_the_session_keys(w):
+    card = MiniCard(w.pki)
+    lpa = Lpa(w)
+    auth = lpa.authenticate(card, "MID-PPK")
+    got = card.load_bpp(base64.b64decode(lpa.get_bpp(card, auth)["boundProfilePackage"]))
+    rsk = fields(one(got["replaceSessionKeys"], 0xBF26))
+    check(sorted(rsk) == [0x80, 0x81, 0x82] and all(len(v) == 16 for v in rsk.values()),
+          f"ReplaceSessionKeysRequest {got['replaceSessionKeys'].hex()}")
+    header = fields(dec(got["elements"])[0][1])
+    check(iccid_digits(header[0x83]) == "8949449999999990072", "PPK profile header")
+    check(last(w.sim, "es9plus/getBoundProfilePackage")["segments"].get("87b") == 1,
+          "log does not show the A2 segment")
 
 
 def test_confirmation_code_missing_wrong_then_right(w):

@@ -45,6 +45,8 @@ PROFILES = {
         "MID-BIG": {"iccid": "8949449999999990056", "name": "Large",
                     "service-provider": "esimd Mobile", "extra-bytes": 4000},
         "MID-DUP": {"iccid": "8944476500001234567", "name": "Already there"},
+        "MID-PPK": {"iccid": "8949449999999990072", "name": "Protected",
+                    "service-provider": "esimd Mobile", "ppk": True},
     },
     "events": {},
 }
@@ -375,6 +377,20 @@ def test_many_segment_profile_installs(w):
     pir, at = load_bpp(w.card, bpp)
     check(pir_result(pir) == ("success", None), f"big install {pir_result(pir)} at {at}")
     check("8949449999999990056" in profiles_on(w.card), "big profile missing")
+
+
+def test_protected_profile_package_through_the_card(w):
+    # A2 ReplaceSessionKeys: the card must switch to the PPKs for the 86s.
+    tid, auth = authenticate(w.card, w.sim, "MID-PPK")
+    pdr = prepare(w.card, auth)
+    r = w.sim.call("getBoundProfilePackage", {"transactionId": tid,
+                                              "prepareDownloadResponse": b64(pdr)})
+    bpp = unb64(r["boundProfilePackage"])
+    check([t for t, _, _ in children(children(bpp)[0][1])] == [0xBF23, 0xA0, 0xA1, 0xA2, 0xA3],
+          "no A2 in the BPP")
+    pir, at = load_bpp(w.card, bpp)
+    check(pir_result(pir) == ("success", None), f"PPK install {pir_result(pir)} at {at}")
+    check("8949449999999990072" in profiles_on(w.card), "PPK profile missing")
 
 
 def test_confirmation_code_through_the_card(w):
