@@ -1511,6 +1511,53 @@ static void test_cancel_session(void **state)
   session_clear(&s);
 }
 
+/*
+ * One byte of the BPP changed, anywhere: the card answers a status word or
+ * a ProfileInstallationResult with an errorResult, installs nothing, and
+ * never reads past what it was given (ASan watches).
+ */
+static void test_bpp_any_byte_changed(void **state)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed(20261202);
+
+  for (guint round = 0; round < 40; round++) {
+    Session s;
+    Bpp b;
+    GByteArray *seg;
+    guint which, pos;
+    gboolean answered = FALSE;
+
+    session_start(&s, card(NULL), TRUE);
+    b = ready(&s, NULL);
+    which = (guint)g_rand_int_range(rand, 0, (gint32)b.segments->len);
+    seg = g_ptr_array_index(b.segments, which);
+    pos = (guint)g_rand_int_range(rand, 0, (gint32)seg->len);
+    seg->data[pos] ^= (guint8)g_rand_int_range(rand, 1, 256);
+    for (guint i = 0; i < b.segments->len && !answered; i++) {
+      GByteArray *x = g_ptr_array_index(b.segments, i);
+      guint16 sw;
+      g_autoptr(GByteArray) r = es10(&s, x->data, x->len, &sw);
+      if (sw != 0x9000) {
+        /* a segment the card cannot even frame: no DER, no ES10 command */
+        assert_true(sw == 0x6A80 || sw == 0x6A88);
+        answered = TRUE;
+      } else if (r->len > 0) {
+        Tlv top, data, a2, res;
+        assert_true(tlv_parse(r->data, r->len, &top, NULL));
+        assert_int_equal(top.tag, 0xBF37);
+        assert_true(tlv_find(&top, 0xBF27, &data, NULL));
+        assert_true(tlv_find(&data, 0xA2, &a2, NULL));
+        assert_true(tlv_find(&a2, 0xA1, &res, NULL)); /* errorResult */
+        answered = TRUE;
+      }
+    }
+    assert_true(answered);
+    assert_int_equal(euicc_sim_get_profile_count(s.sim), 0);
+    bpp_free(&b);
+    session_clear(&s);
+  }
+}
+
 static void test_pki_from_card_file(void **state)
 {
   g_autofree char *text = g_strdup_printf("type euicc\neid " EID "\npki %s\n", pki_dir);
@@ -1632,6 +1679,7 @@ int main(void)
       cmocka_unit_test(test_bpp_iccid_already_there),
       cmocka_unit_test(test_bpp_iccid_mismatch),
       cmocka_unit_test(test_cancel_session),
+      cmocka_unit_test(test_bpp_any_byte_changed),
       cmocka_unit_test(test_pki_from_card_file),
   };
 
