@@ -424,9 +424,10 @@ void sim_rsp_free(SimRsp *rsp)
   g_free(rsp);
 }
 
-gboolean sim_rsp_load(SimRsp *rsp, const char *ci_cert, const char *euicc_cert,
+gboolean sim_rsp_load(SimRsp *rsp, const char *eid, const char *ci_cert, const char *euicc_cert,
                       const char *euicc_key, const char *eum_cert, GError **error)
 {
+  char serial[64] = "";
   X509 *ci = NULL, *euicc = NULL, *eum = NULL;
   EVP_PKEY *key = NULL;
   const ASN1_OCTET_STRING *ski;
@@ -448,6 +449,15 @@ gboolean sim_rsp_load(SimRsp *rsp, const char *ci_cert, const char *euicc_cert,
   if (X509_check_private_key(euicc, key) != 1) {
     g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_CARD_FILE,
                 "%s is not the key of the certificate %s", euicc_key, euicc_cert);
+    goto fail;
+  }
+  /* SGP.22 4.5.2.1.0.2: the certificate's serialNumber is the EID. The
+   * SM-DP+ derives the session keys with that EID and the card with its
+   * own: a mismatch would only show up as a MAC error much later. */
+  X509_NAME_get_text_by_NID(X509_get_subject_name(euicc), NID_serialNumber, serial, sizeof(serial));
+  if (eid && g_ascii_strcasecmp(serial, eid) != 0) {
+    g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_CARD_FILE,
+                "%s is for EID \"%s\", the card's is %s (mkpki --eid)", euicc_cert, serial, eid);
     goto fail;
   }
   ski = X509_get0_subject_key_id(ci);

@@ -22,9 +22,10 @@ void sim_rsp_free(SimRsp *rsp);
 
 /*
  * Loads the credentials from PEM files: the CI certificate the card trusts,
- * the eUICC certificate and its private key, the EUM certificate.
+ * the eUICC certificate (its serialNumber must be eid) and its private key,
+ * the EUM certificate.
  */
-gboolean sim_rsp_load(SimRsp *rsp, const char *ci_cert, const char *euicc_cert,
+gboolean sim_rsp_load(SimRsp *rsp, const char *eid, const char *ci_cert, const char *euicc_cert,
                       const char *euicc_key, const char *eum_cert, GError **error);
 gboolean sim_rsp_is_loaded(SimRsp *rsp);
 /* The subjectKeyIdentifier of the loaded CI (what EUICCInfo1 lists), NULL when none. */

@@ -1687,7 +1687,12 @@ gboolean euicc_sim_load_pki(EuiccSim *sim, const char *ci_cert, const char *euic
   GBytes *pkid;
   gboolean listed = FALSE;
 
-  if (!sim_rsp_load(sim->rsp, ci_cert, euicc_cert, euicc_key, eum_cert, error))
+  if (!sim->card->euicc) {
+    g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_CARD_FILE,
+                "a plain SIM has no RSP credentials");
+    return FALSE;
+  }
+  if (!sim_rsp_load(sim->rsp, sim->card->eid, ci_cert, euicc_cert, euicc_key, eum_cert, error))
     return FALSE;
   /* The certificates the card hands out are now the real ones. */
   g_bytes_unref(sim->euicc_certificate);

@@ -1579,6 +1579,16 @@ static void test_pki_from_card_file(void **state)
   bpp_free(&b);
   session_clear(&s);
 
+  /* A PKI made for another EID is refused at load, with a message that says so. */
+  {
+    g_autoptr(GError) e3 = NULL;
+    g_autofree char *other =
+        g_strdup_printf("type euicc\neid 89049032123451234512345678901001\npki %s\n", pki_dir);
+    EuiccSim *bad = euicc_sim_new_from_data(other, &e3);
+    assert_null(bad);
+    assert_non_null(strstr(e3->message, EID));
+  }
+
   /* A pki folder without the files is a card file error. */
   {
     g_autoptr(GError) e2 = NULL;
