@@ -44,6 +44,7 @@ PROFILES = {
                    "cc": "12345678"},
         "MID-BIG": {"iccid": "8949449999999990056", "name": "Large", "extra-bytes": 3000},
         "MID-PPK": {"iccid": "8949449999999990072", "name": "Protected", "ppk": True},
+        "MID-RETRY": {"iccid": "8949449999999990080", "name": "Retried"},
         "MID-OTHER-EID": {"iccid": "8949449999999990049", "name": "Someone else's",
                           "eid": "89049032123451234512345678901299"},
     },
@@ -208,9 +209,11 @@ class MiniCard:
         f = fields(one(signed2, 0x30))
         assert f[0x80] == self.tid
         self.cc_required = f[0x01] == b"\xFF"
-        self.otsk = ec.generate_private_key(ec.SECP256R1())
-        self.otpk = self.otsk.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        self.reused = 0x5F49 in f and getattr(self, "otpk", None) == f[0x5F49]
+        if not self.reused:  # bppEuiccOtpk names the key pair this card still has
+            self.otsk = ec.generate_private_key(ec.SECP256R1())
+            self.otpk = self.otsk.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         body = enc(0x80, self.tid) + enc(0x5F49, self.otpk)
         if cc is not None:
             h = hashlib.sha256(hashlib.sha256(cc.encode()).digest() + self.tid).digest()
@@ -705,6 +708,42 @@ def test_connection_cut_mid_bpp(w):
     card = MiniCard(w.pki)
     auth = lpa.authenticate(card, "MID-PLAIN")
     card.load_bpp(base64.b64decode(lpa.get_bpp(card, auth)["boundProfilePackage"]))
+
+
+def test_retry_after_a_cut_offers_the_bound_key(w):
+    # SGP.22 3.1.3.2: the card's next attempt gets bppEuiccOtpk, the key the
+    # cut BPP was bound to; the card keeps its key pair and the new BPP is
+    # bound to it again.
+    w.sim.command("cut-bpp 1")
+    card = MiniCard(w.pki)
+    lpa = Lpa(w)
+    auth = lpa.authenticate(card, "MID-RETRY")
+    check(0x5F49 not in fields(one(base64.b64decode(auth["smdpSigned2"]), 0x30)),
+          "bppEuiccOtpk on a first download")
+    try:
+        lpa.get_bpp(card, auth)
+        raise AssertionError("the BPP was not cut")
+    except (http.client.IncompleteRead, ConnectionResetError, ssl.SSLError):
+        pass
+    first = card.otpk
+    auth = lpa.authenticate(card, "MID-RETRY")
+    offered = fields(one(base64.b64decode(auth["smdpSigned2"]), 0x30)).get(0x5F49)
+    check(offered == first, "bppEuiccOtpk is not the key of the cut BPP")
+    r = lpa.get_bpp(card, auth)
+    check(card.reused and card.otpk == first, "the card made a new key")
+    card.load_bpp(base64.b64decode(r["boundProfilePackage"]))
+    entry = last(w.sim, "es9plus/getBoundProfilePackage")
+    check(entry["reusedEuiccOtpk"] is True, f"log {entry}")
+    # Once the card reports the install, nothing is offered any more.
+    conn = Connection(w.sim.port, w.ctx)
+    conn.request("POST", "/gsma/rsp2/es9plus/handleNotification", headers=HEADERS,
+                 body=json.dumps({"pendingNotification": b64(card.install_result(
+                     "8949449999999990080", ADDRESS))}).encode())
+    check(conn.getresponse().status == 204, "install result refused")
+    conn.close()
+    auth = lpa.authenticate(MiniCard(w.pki), "MID-RETRY")
+    check(0x5F49 not in fields(one(base64.b64decode(auth["smdpSigned2"]), 0x30)),
+          "bppEuiccOtpk after the install result")
 
 
 def test_server_error_and_slowness_on_one_function(w):

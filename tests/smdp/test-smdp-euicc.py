@@ -45,6 +45,7 @@ PROFILES = {
         "MID-BIG": {"iccid": "8949449999999990056", "name": "Large",
                     "service-provider": "esimd Mobile", "extra-bytes": 4000},
         "MID-DUP": {"iccid": "8944476500001234567", "name": "Already there"},
+        "MID-RETRY": {"iccid": "8949449999999990080", "name": "Retried"},
         "MID-PPK": {"iccid": "8949449999999990072", "name": "Protected",
                     "service-provider": "esimd Mobile", "ppk": True},
     },
@@ -391,6 +392,43 @@ def test_protected_profile_package_through_the_card(w):
     pir, at = load_bpp(w.card, bpp)
     check(pir_result(pir) == ("success", None), f"PPK install {pir_result(pir)} at {at}")
     check("8949449999999990072" in profiles_on(w.card), "PPK profile missing")
+
+
+def euicc_otpk(pdr):
+    ok = children(children(pdr)[0][1])[0]
+    check(ok[0] == 0xA0, f"PrepareDownload failed: {pdr.hex()}")
+    return fields(children(ok[1])[0][1])[0x5F49]
+
+
+def test_retry_after_a_cut_offers_the_bound_key(w):
+    # The connection drops mid-BPP; the LPA starts over; the SM-DP+ offers
+    # the key the first BPP was bound to (bppEuiccOtpk). A card that still
+    # holds that key pair keeps it, one that dropped it makes a new one
+    # (SGP.22 5.7.5); either way the SM-DP+ binds the BPP to the key the
+    # card answers with, and says in its log which it was. (euicc-sim ends
+    # the old session, key included, when a new one starts: a new key.)
+    w.sim.command("cut-bpp 1")
+    tid, auth = authenticate(w.card, w.sim, "MID-RETRY")
+    pdr = prepare(w.card, auth)
+    first = euicc_otpk(pdr)
+    try:
+        w.sim.call("getBoundProfilePackage", {"transactionId": tid,
+                                              "prepareDownloadResponse": b64(pdr)})
+        raise AssertionError("the BPP was not cut")
+    except (http.client.IncompleteRead, ConnectionResetError, ssl.SSLError):
+        pass
+    tid, auth = authenticate(w.card, w.sim, "MID-RETRY")
+    check(fields(children(unb64(auth["smdpSigned2"]))[0][1]).get(0x5F49) == first,
+          "no bppEuiccOtpk on the retry")
+    pdr = prepare(w.card, auth)
+    reused = euicc_otpk(pdr) == first
+    r = w.sim.call("getBoundProfilePackage", {"transactionId": tid,
+                                              "prepareDownloadResponse": b64(pdr)})
+    pir, at = load_bpp(w.card, unb64(r["boundProfilePackage"]))
+    check(pir_result(pir) == ("success", None), f"retried install {pir_result(pir)} at {at}")
+    entry = w.sim.lines("es9plus/getBoundProfilePackage")[-1]
+    check(entry["reusedEuiccOtpk"] is reused and entry["euiccOtpk"] == euicc_otpk(pdr).hex(),
+          f"log {entry['reusedEuiccOtpk']} {entry['euiccOtpk']}, card reused: {reused}")
 
 
 def test_confirmation_code_through_the_card(w):
