@@ -906,8 +906,7 @@ gboolean sim_rsp_is_bpp_segment(SimRsp *rsp, const guint8 *data, gsize len)
          ((data[0] >= 0xA0 && data[0] <= 0xA3) || (data[0] >= 0x86 && data[0] <= 0x88));
 }
 
-/* The next free ISD-P AID: the GSMA prefix of the shipped cards, A0000005591010FFFFFFFF8900 00NN
- * 00. */
+/* The next free ISD-P AID in the pattern of the shipped cards: A0000005591010FFFFFFFF890000NN00. */
 static void allocate_aid(SimCard *card, guint8 aid[16])
 {
   static const guint8 prefix[] = {0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10,
@@ -992,20 +991,14 @@ static guint16 finish(SimRsp *rsp, SimCard *card, const Tlv *tid_override, BppCo
   data = tlv_writer_finish(&d);
   sim_rsp_sign(rsp, g_bytes_get_data(data, NULL), g_bytes_get_size(data), signature);
 
-  tlv_writer_begin(w, 0xBF37);
-  tlv_writer_put_raw(w, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
-  tlv_writer_put(w, 0x5F37, signature, 64);
-  tlv_writer_end(w);
-  {
-    /* The notification is the same element: copy it out of the writer. */
-    TlvWriter c;
-    tlv_writer_init(&c);
-    tlv_writer_begin(&c, 0xBF37);
-    tlv_writer_put_raw(&c, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
-    tlv_writer_put(&c, 0x5F37, signature, 64);
-    tlv_writer_end(&c);
-    n->pir = tlv_writer_finish(&c);
-  }
+  /* The answer and the notification are the same element. */
+  tlv_writer_init(&d);
+  tlv_writer_begin(&d, 0xBF37);
+  tlv_writer_put_raw(&d, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
+  tlv_writer_put(&d, 0x5F37, signature, 64);
+  tlv_writer_end(&d);
+  n->pir = tlv_writer_finish(&d);
+  tlv_writer_put_raw(w, g_bytes_get_data(n->pir, NULL), g_bytes_get_size(n->pir));
   if (keep)
     g_ptr_array_add(card->notifications, n);
   else
@@ -1171,7 +1164,6 @@ static guint store_metadata(SimRsp *rsp, SimCard *card)
 {
   Tlv md, t;
   SimProfile *p;
-  g_autoptr(GError) error = NULL;
   guint64 v;
 
   if (!tlv_parse(rsp->metadata->data, rsp->metadata->len, &md, NULL) || md.tag != 0xBF25)
