@@ -1558,6 +1558,53 @@ static void test_bpp_any_byte_changed(void **state)
   }
 }
 
+/*
+ * The answer to the last segment is lost (drop:BF36): the card installed
+ * the profile all the same and keeps the PIR, which RetrieveNotificationsList
+ * still hands out -- how an LPA finds out what happened (SGP.22 3.1.3.3).
+ */
+static void test_bpp_lost_answer(void **state)
+{
+  Session s;
+  Bpp b;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GByteArray) apdu = g_byte_array_new();
+  g_autoptr(GByteArray) list = NULL;
+  GByteArray *last;
+  Tlv top, pending, pir, data, a2, res;
+  guint16 sw;
+
+  session_start(&s, card(NULL), TRUE);
+  b = ready(&s, NULL);
+  for (guint i = 0; i + 1 < b.segments->len; i++) {
+    GByteArray *seg = g_ptr_array_index(b.segments, i);
+    g_autoptr(GByteArray) none = es10(&s, seg->data, seg->len, &sw);
+    assert_int_equal(sw, 0x9000);
+    assert_int_equal(none->len, 0);
+  }
+  assert_true(euicc_sim_add_fault(s.sim, "drop:BF36@1", &error));
+  last = g_ptr_array_index(b.segments, b.segments->len - 1);
+  assert_true(last->len <= 255);
+  {
+    guint8 hdr[5] = {(guint8)(0x80 | s.ch), 0xE2, 0x91, 0x00, (guint8)last->len};
+    g_byte_array_append(apdu, hdr, 5);
+    g_byte_array_append(apdu, last->data, last->len);
+  }
+  assert_null(euicc_sim_transmit(s.sim, apdu->data, apdu->len));
+  assert_int_equal(euicc_sim_get_profile_state(s.sim, ICCID), 0);
+
+  list = es10(&s, (const guint8 *)"\xBF\x2B\x00", 3, &sw);
+  assert_int_equal(sw, 0x9000);
+  assert_true(tlv_parse(list->data, list->len, &top, NULL));
+  assert_true(tlv_find(&top, 0xA0, &pending, NULL));
+  assert_true(tlv_find(&pending, 0xBF37, &pir, NULL));
+  assert_true(tlv_find(&pir, 0xBF27, &data, NULL));
+  assert_true(tlv_find(&data, 0xA2, &a2, NULL));
+  assert_true(tlv_find(&a2, 0xA0, &res, NULL)); /* successResult */
+  bpp_free(&b);
+  session_clear(&s);
+}
+
 static void test_pki_from_card_file(void **state)
 {
   g_autofree char *text = g_strdup_printf("type euicc\neid " EID "\npki %s\n", pki_dir);
@@ -1690,6 +1737,7 @@ int main(void)
       cmocka_unit_test(test_bpp_iccid_mismatch),
       cmocka_unit_test(test_cancel_session),
       cmocka_unit_test(test_bpp_any_byte_changed),
+      cmocka_unit_test(test_bpp_lost_answer),
       cmocka_unit_test(test_pki_from_card_file),
   };
 
