@@ -859,6 +859,40 @@ def test_es11_transaction_is_not_an_es9_one(w):
     check(status_code(r) == "8.10.1/3.9", f"ES11 transaction on ES9+: {status_code(r)}")
 
 
+def test_mkpki_makes_the_sgp22_shapes(w):
+    def load(name):
+        with open(os.path.join(w.pki, name + ".pem"), "rb") as f:
+            return x509.load_pem_x509_certificate(f.read())
+    certs = {n: load(n) for n in ("ci", "eum", "euicc", "dpauth", "dppb", "dsauth", "dptls")}
+    roles = {"ci": 0, "euicc": 1, "eum": 2, "dptls": 3, "dpauth": 4, "dppb": 5, "dsauth": 7}
+    for name, cert in certs.items():
+        pol = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+        check(pol[0].policy_identifier.dotted_string == f"2.23.146.1.2.1.{roles[name]}",
+              f"{name} role {pol[0].policy_identifier.dotted_string}")
+        check(isinstance(cert.public_key().curve, ec.SECP256R1), f"{name} curve")
+        issuer = certs["eum"] if name == "euicc" else certs["ci"]
+        check_issued(cert, issuer)
+        mode = os.stat(os.path.join(w.pki, name + ".key")).st_mode & 0o777
+        check(mode == 0o600, f"{name}.key mode {mode:o}")
+    ski = certs["ci"].extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    with open(os.path.join(w.pki, "ci-pkid.hex"), encoding="ascii") as f:
+        check(f.read() == ski.hex() + "\n", "ci-pkid.hex is not the CI subjectKeyIdentifier")
+    check(MiniCard(w.pki).eid == EID, "EID not in the eUICC certificate's serialNumber")
+    san = certs["dptls"].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    check(sorted(san.get_values_for_type(x509.DNSName)) == sorted(
+        ["smdp.example.com", "smdp.example.net", "rsp.example.net", "smds.example.com",
+         "localhost"]), f"dptls names {san.get_values_for_type(x509.DNSName)}")
+    check(sorted(str(a) for a in san.get_values_for_type(x509.IPAddress))
+          == ["127.0.0.1", "::1"], "dptls addresses")
+    for name, oid in (("dpauth", "2.999.10"), ("dppb", "2.999.10"), ("dsauth", "2.999.20")):
+        rid = certs[name].extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.RegisteredID)
+        check([r.dotted_string for r in rid] == [oid], f"{name} registeredID {rid}")
+    bad = subprocess.run([w.mkpki, "--eid", "1234", os.path.join(w.tmp, "bad")],
+                         capture_output=True, text=True, timeout=60)
+    check(bad.returncode == 2 and "32 decimal digits" in bad.stderr, f"bad EID: {bad}")
+
+
 def test_without_pki_only_notifications_exist(w):
     log = os.path.join(w.tmp, "plain.log")
     proc = subprocess.Popen([w.binary, "--port", "0", "--cert",
@@ -891,6 +925,7 @@ def main():
         return 2
     w = World()
     w.binary, mkpki = sys.argv[1], sys.argv[2]
+    w.mkpki = mkpki
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="smdp-download-test.") as tmp:
         w.tmp = tmp
