@@ -693,6 +693,7 @@ guint16 sim_rsp_prepare_download(SimRsp *rsp, const Tlv *req, TlvWriter *w)
 {
   Tlv signed2, sig, hash_cc = {0}, cert, tid, flag, bpp_otpk;
   gboolean has_hash = FALSE, cc_required = FALSE, reuse = FALSE;
+  g_autoptr(GBytes) pb_oid = NULL;
   X509 *dppb = NULL;
   EVP_PKEY *pub;
   GByteArray *msg;
@@ -735,6 +736,13 @@ guint16 sim_rsp_prepare_download(SimRsp *rsp, const Tlv *req, TlvWriter *w)
     goto error;
   }
   if (!chain_ok(rsp, dppb, NULL)) {
+    code = ERR_INVALID_CERTIFICATE;
+    goto error;
+  }
+  /* SGP.22 5.7.5: CERT.DPpb must belong to the SM-DP+ that authenticated,
+   * i.e. carry the OID of its CERT.DPauth. */
+  pb_oid = cert_registered_id(dppb);
+  if (!g_bytes_equal(pb_oid, rsp->smdp_oid_auth)) {
     code = ERR_INVALID_CERTIFICATE;
     goto error;
   }
@@ -797,7 +805,7 @@ guint16 sim_rsp_prepare_download(SimRsp *rsp, const Tlv *req, TlvWriter *w)
   g_clear_pointer(&rsp->dppb_key, EVP_PKEY_free);
   rsp->dppb_key = X509_get_pubkey(dppb);
   g_clear_pointer(&rsp->smdp_oid_pb, g_bytes_unref);
-  rsp->smdp_oid_pb = cert_registered_id(dppb);
+  rsp->smdp_oid_pb = g_steal_pointer(&pb_oid);
   rsp->state = SESSION_PREPARED;
   X509_free(dppb);
 

@@ -1262,6 +1262,17 @@ static void test_prepare_refusals(void **state)
     session_clear(&s);
   }
 
+  /* A CI-signed certificate of another server (CERT.DSauth, OID 2.999.20)
+   * as CERT.DPpb: not the SM-DP+ that authenticated, invalidCertificate. */
+  {
+    g_autoptr(GByteArray) r = NULL;
+    session_start(&s, card(NULL), TRUE);
+    authenticate_ok(&s);
+    r = prepare(&s, &(PrepareFaults){.cert = dsauth_cert}, NULL);
+    assert_int_equal(error_code(r, 0xBF21, &s), 1);
+    session_clear(&s);
+  }
+
   /* No AuthenticateServer before: noSessionContext. */
   {
     g_autoptr(GByteArray) r = NULL;
