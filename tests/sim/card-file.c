@@ -49,6 +49,7 @@ void sim_notification_free(SimNotification *n)
     return;
   g_free(n->address);
   g_free(n->iccid);
+  g_clear_pointer(&n->pir, g_bytes_unref);
   g_free(n);
 }
 
@@ -68,6 +69,7 @@ void sim_card_free(SimCard *card)
   g_free(card->default_smdp);
   g_free(card->root_smds);
   g_free(card->sas_accreditation);
+  g_free(card->pki_dir);
   g_ptr_array_unref(card->ci_pkids);
   g_ptr_array_unref(card->rat);
   g_ptr_array_unref(card->profiles);
@@ -437,6 +439,11 @@ static gboolean card_key(Parser *p, const char *key, const char *value, GError *
     return parse_uint(p, key, value, G_MAXUINT32, &c->free_nv_memory, error);
   } else if (g_str_equal(key, "free-volatile-memory")) {
     return parse_uint(p, key, value, G_MAXUINT32, &c->free_volatile_memory, error);
+  } else if (g_str_equal(key, "max-profiles")) {
+    return parse_uint(p, key, value, 1000, &c->max_profiles, error);
+  } else if (g_str_equal(key, "pki")) {
+    g_free(c->pki_dir);
+    c->pki_dir = g_strdup(value);
   } else if (g_str_equal(key, "uicc-capability")) {
     return parse_bits(p, key, value, uicc_capability_names, &c->uicc_capability, error);
   } else if (g_str_equal(key, "rsp-capability")) {

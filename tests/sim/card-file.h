@@ -53,6 +53,9 @@ typedef struct {
   guint8 iccid_bcd[10];
   guint8 aid[16]; /* the ISD-P, for an install result */
   gsize aid_len;
+  /* The ProfileInstallationResult (BF37) exactly as a download left it,
+   * signed; NULL for notifications of the card file (SGP.22 5.7.6). */
+  GBytes *pir;
 } SimNotification;
 
 typedef struct {
@@ -81,6 +84,8 @@ typedef struct {
   guint installed_applications;
   guint free_nv_memory;
   guint free_volatile_memory;
+  guint max_profiles;      /* 0: only free-nv-memory limits downloads */
+  char *pki_dir;           /* the RSP credentials (mkpki layout), NULL when none */
   guint32 uicc_capability; /* UICCCapability bit numbers */
   guint32 rsp_capability;  /* RspCapability bit numbers */
   guint32 forbidden_pprs;

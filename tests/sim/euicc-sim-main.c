@@ -50,6 +50,7 @@ int main(int argc, char **argv)
 {
   g_autofree char *card_path = NULL;
   g_autofree char *log_path = NULL;
+  g_autofree char *pki_dir = NULL;
   g_auto(GStrv) faults = NULL;
   gint delay_ms = 0;
   GOptionEntry entries[] = {
@@ -58,6 +59,9 @@ int main(int argc, char **argv)
        "Write every command and response as \"> HEX\" / \"< HEX\" lines", "FILE"},
       {"fault", 'f', 0, G_OPTION_ARG_STRING_ARRAY, &faults, "Add a fault (see below)", "SPEC"},
       {"delay-ms", 'd', 0, G_OPTION_ARG_INT, &delay_ms, "Wait this long before each answer", "N"},
+      {"pki", 'p', 0, G_OPTION_ARG_FILENAME, &pki_dir,
+       "Load the card's keys and certificates from DIR (ci.pem, euicc.pem, euicc.key, eum.pem)",
+       "DIR"},
       {NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- a simulated eUICC on stdin/stdout");
@@ -79,6 +83,10 @@ int main(int argc, char **argv)
   }
   sim = euicc_sim_new_from_file(card_path, &error);
   if (!sim) {
+    fprintf(stderr, "euicc-sim: %s\n", error->message);
+    return 1;
+  }
+  if (pki_dir && !euicc_sim_load_pki_dir(sim, pki_dir, &error)) {
     fprintf(stderr, "euicc-sim: %s\n", error->message);
     return 1;
   }

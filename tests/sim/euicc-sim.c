@@ -18,6 +18,7 @@
 
 #include "card-file.h"
 #include "es10/tlv.h"
+#include "euicc-sim-rsp.h"
 
 /* clang-format off */
 G_DEFINE_QUARK(euicc-sim-error-quark, euicc_sim_error)
@@ -84,6 +85,7 @@ struct _EuiccSim {
   guint apdu_count;
   GBytes *euicc_certificate;
   GBytes *eum_certificate;
+  SimRsp *rsp; /* keys, certificates and the RSP session (euicc-sim-rsp.c) */
 };
 
 /* One command APDU, short form only (ISO 7816-4). */
@@ -344,6 +346,11 @@ static void put_fake_signature(TlvWriter *w, guint32 tag, guint seq)
 /* PendingNotification, SGP.22 5.7. */
 static void put_pending_notification(EuiccSim *sim, TlvWriter *w, const SimNotification *n)
 {
+  if (n->pir) {
+    /* What the download produced, signed then: SGP.22 5.7.6 keeps it as is. */
+    tlv_writer_put_raw(w, g_bytes_get_data(n->pir, NULL), g_bytes_get_size(n->pir));
+    return;
+  }
   if (n->event == SIM_EVENT_INSTALL) {
     /* The install result (ProfileInstallationResult) the card kept after a
      * download; its successResult names the ISD-P. */
@@ -369,7 +376,22 @@ static void put_pending_notification(EuiccSim *sim, TlvWriter *w, const SimNotif
   }
   tlv_writer_begin(w, 0x30); /* OtherSignedNotification */
   put_notification_metadata(w, n);
-  put_fake_signature(w, 0x5F37, n->seq);
+  if (sim_rsp_is_loaded(sim->rsp)) {
+    /* euiccNotificationSignature over the NotificationMetadata element
+     * (SGP.22 5.7.10), with the card's real key. */
+    TlvWriter m;
+    g_autoptr(GBytes) md = NULL;
+    guint8 sig[64];
+    tlv_writer_init(&m);
+    put_notification_metadata(&m, n);
+    md = tlv_writer_finish(&m);
+    if (sim_rsp_sign(sim->rsp, g_bytes_get_data(md, NULL), g_bytes_get_size(md), sig))
+      tlv_writer_put(w, 0x5F37, sig, sizeof(sig));
+    else
+      put_fake_signature(w, 0x5F37, n->seq);
+  } else {
+    put_fake_signature(w, 0x5F37, n->seq);
+  }
   tlv_writer_put_raw(w, g_bytes_get_data(sim->euicc_certificate, NULL),
                      g_bytes_get_size(sim->euicc_certificate));
   tlv_writer_put_raw(w, g_bytes_get_data(sim->eum_certificate, NULL),
@@ -944,6 +966,36 @@ static guint16 es10c_set_nickname(EuiccSim *sim, const Tlv *req, TlvWriter *w)
   return SW_OK;
 }
 
+/* ES10b.GetEUICCChallenge, SGP.22 5.7.7. */
+static guint16 es10b_get_euicc_challenge(EuiccSim *sim, const Tlv *req, TlvWriter *w)
+{
+  return sim_rsp_get_euicc_challenge(sim->rsp, req, w);
+}
+
+/* ES10b.AuthenticateServer, SGP.22 5.7.13: euiccSigned1 carries EUICCInfo2. */
+static guint16 es10b_authenticate_server(EuiccSim *sim, const Tlv *req, TlvWriter *w)
+{
+  TlvWriter info;
+  g_autoptr(GBytes) info2 = NULL;
+
+  tlv_writer_init(&info);
+  es10b_get_euicc_info2(sim, req, &info);
+  info2 = tlv_writer_finish(&info);
+  return sim_rsp_authenticate_server(sim->rsp, sim->card, info2, req, w);
+}
+
+/* ES10b.PrepareDownload, SGP.22 5.7.5. */
+static guint16 es10b_prepare_download(EuiccSim *sim, const Tlv *req, TlvWriter *w)
+{
+  return sim_rsp_prepare_download(sim->rsp, req, w);
+}
+
+/* ES10b.CancelSession, SGP.22 5.7.14. */
+static guint16 es10b_cancel_session(EuiccSim *sim, const Tlv *req, TlvWriter *w)
+{
+  return sim_rsp_cancel_session(sim->rsp, req, w);
+}
+
 static const struct {
   guint32 tag;
   Es10Handler handler;
@@ -952,6 +1004,10 @@ static const struct {
     {0xBF3F, es10a_set_default_dp_address},
     {0xBF20, es10b_get_euicc_info1},
     {0xBF22, es10b_get_euicc_info2},
+    {0xBF2E, es10b_get_euicc_challenge},
+    {0xBF38, es10b_authenticate_server},
+    {0xBF21, es10b_prepare_download},
+    {0xBF41, es10b_cancel_session},
     {0xBF28, es10b_list_notification},
     {0xBF2B, es10b_retrieve_notifications_list},
     {0xBF30, es10b_remove_notification_from_list},
@@ -1329,6 +1385,37 @@ static void select_aid(EuiccSim *sim, Channel *ch, const Apdu *a, Reply *r)
   deliver(sim, ch, a, g_bytes_get_data(fci, NULL), g_bytes_get_size(fci), r);
 }
 
+/*
+ * ES10b.LoadBoundProfilePackage, SGP.22 5.7.6: each segment of 2.5.5 is one
+ * STORE DATA sequence, and only the last (or a failing) one has an answer.
+ * Faults name it BF36.
+ */
+static void load_bpp_segment(EuiccSim *sim, Channel *ch, const Apdu *a, Reply *r)
+{
+  Fault *fault = fault_match(sim, 0xBF36, FALSE);
+  g_autoptr(GBytes) out = NULL;
+  TlvWriter w;
+  guint16 sw;
+
+  if (fault && fault->kind == FAULT_SW) {
+    reply_sw(r, fault->sw);
+    return;
+  }
+  tlv_writer_init(&w);
+  sw = sim_rsp_load_bpp_segment(sim->rsp, sim->card, ch->command->data, ch->command->len, &w);
+  out = tlv_writer_finish(&w);
+  if (sw != SW_OK) {
+    reply_sw(r, sw);
+    return;
+  }
+  deliver(sim, ch, a, g_bytes_get_data(out, NULL), g_bytes_get_size(out), r);
+  if (fault && fault->kind == FAULT_DROP) {
+    g_byte_array_set_size(ch->pending, 0);
+    ch->pending_pos = 0;
+    r->drop = TRUE;
+  }
+}
+
 /* Runs one complete ES10 command (all STORE DATA blocks joined). */
 static void run_es10(EuiccSim *sim, Channel *ch, const Apdu *a, Reply *r)
 {
@@ -1339,6 +1426,10 @@ static void run_es10(EuiccSim *sim, Channel *ch, const Apdu *a, Reply *r)
   Fault *fault;
   guint16 sw;
 
+  if (sim_rsp_is_bpp_segment(sim->rsp, ch->command->data, ch->command->len)) {
+    load_bpp_segment(sim, ch, a, r);
+    return;
+  }
   if (!tlv_parse(ch->command->data, ch->command->len, &req, NULL)) {
     reply_sw(r, SW_WRONG_DATA);
     return;
@@ -1586,6 +1677,61 @@ static EuiccSim *sim_new(SimCard *card)
       make_certificate(1, "Example EUM", "Example EUM ECDSA", "Example EUM", cn);
   sim->eum_certificate =
       make_certificate(2, "Example CI", "Example CI ECDSA", "Example EUM", "Example EUM ECDSA");
+  sim->rsp = sim_rsp_new();
+  return sim;
+}
+
+gboolean euicc_sim_load_pki(EuiccSim *sim, const char *ci_cert, const char *euicc_cert,
+                            const char *euicc_key, const char *eum_cert, GError **error)
+{
+  GBytes *pkid;
+  gboolean listed = FALSE;
+
+  if (!sim->card->euicc) {
+    g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_CARD_FILE,
+                "a plain SIM has no RSP credentials");
+    return FALSE;
+  }
+  if (!sim_rsp_load(sim->rsp, sim->card->eid, ci_cert, euicc_cert, euicc_key, eum_cert, error))
+    return FALSE;
+  /* The certificates the card hands out are now the real ones. */
+  g_bytes_unref(sim->euicc_certificate);
+  g_bytes_unref(sim->eum_certificate);
+  sim->euicc_certificate = g_bytes_ref(sim_rsp_get_euicc_certificate(sim->rsp));
+  sim->eum_certificate = g_bytes_ref(sim_rsp_get_eum_certificate(sim->rsp));
+  /* EUICCInfo1/2 list the CI the card can verify with first (SGP.22 4.1.3). */
+  pkid = sim_rsp_get_ci_pkid(sim->rsp);
+  for (guint i = 0; i < sim->card->ci_pkids->len; i++)
+    listed |= g_bytes_equal(pkid, g_ptr_array_index(sim->card->ci_pkids, i));
+  if (!listed)
+    g_ptr_array_insert(sim->card->ci_pkids, 0, g_bytes_ref(pkid));
+  return TRUE;
+}
+
+gboolean euicc_sim_load_pki_dir(EuiccSim *sim, const char *dir, GError **error)
+{
+  g_autofree char *ci = g_build_filename(dir, "ci.pem", NULL);
+  g_autofree char *cert = g_build_filename(dir, "euicc.pem", NULL);
+  g_autofree char *key = g_build_filename(dir, "euicc.key", NULL);
+  g_autofree char *eum = g_build_filename(dir, "eum.pem", NULL);
+
+  return euicc_sim_load_pki(sim, ci, cert, key, eum, error);
+}
+
+/* The card file's "pki DIR", relative to base (the card file's folder) unless absolute. */
+static EuiccSim *sim_new_with_pki(SimCard *card, const char *base, GError **error)
+{
+  EuiccSim *sim = sim_new(card);
+  g_autofree char *dir = NULL;
+
+  if (!card->pki_dir)
+    return sim;
+  dir = g_path_is_absolute(card->pki_dir) || !base ? g_strdup(card->pki_dir)
+                                                   : g_build_filename(base, card->pki_dir, NULL);
+  if (!euicc_sim_load_pki_dir(sim, dir, error)) {
+    euicc_sim_free(sim);
+    return NULL;
+  }
   return sim;
 }
 
@@ -1593,21 +1739,25 @@ EuiccSim *euicc_sim_new_from_data(const char *text, GError **error)
 {
   SimCard *card = sim_card_parse(text, error);
 
-  return card ? sim_new(card) : NULL;
+  return card ? sim_new_with_pki(card, NULL, error) : NULL;
 }
 
 EuiccSim *euicc_sim_new_from_file(const char *path, GError **error)
 {
   g_autofree char *text = NULL;
+  g_autofree char *base = g_path_get_dirname(path);
   GError *local = NULL;
-  EuiccSim *sim;
+  SimCard *card;
+  EuiccSim *sim = NULL;
 
   if (!g_file_get_contents(path, &text, NULL, &local)) {
     g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_CARD_FILE, "%s", local->message);
     g_error_free(local);
     return NULL;
   }
-  sim = euicc_sim_new_from_data(text, &local);
+  card = sim_card_parse(text, &local);
+  if (card)
+    sim = sim_new_with_pki(card, base, &local);
   if (!sim) {
     g_set_error(error, EUICC_SIM_ERROR, EUICC_SIM_ERROR_CARD_FILE, "%s: %s", path, local->message);
     g_error_free(local);
@@ -1628,6 +1778,7 @@ void euicc_sim_free(EuiccSim *sim)
   g_array_unref(sim->faults);
   g_bytes_unref(sim->euicc_certificate);
   g_bytes_unref(sim->eum_certificate);
+  sim_rsp_free(sim->rsp);
   sim_card_free(sim->card);
   g_free(sim);
 }
@@ -1762,4 +1913,31 @@ gboolean euicc_sim_get_notification(EuiccSim *sim, guint index, guint *seq, guin
   if (iccid)
     *iccid = n->iccid;
   return TRUE;
+}
+
+gboolean euicc_sim_get_profile_info(EuiccSim *sim, const char *iccid, const char **name,
+                                    const char **provider, int *klass, char **aid_hex)
+{
+  SimProfile *p = profile_by_digits(sim, iccid);
+
+  if (!p)
+    return FALSE;
+  if (name)
+    *name = p->name;
+  if (provider)
+    *provider = p->provider;
+  if (klass)
+    *klass = (int)p->klass;
+  if (aid_hex) {
+    GString *s = g_string_new(NULL);
+    for (gsize i = 0; i < p->aid_len; i++)
+      g_string_append_printf(s, "%02X", p->aid[i]);
+    *aid_hex = g_string_free(s, FALSE);
+  }
+  return TRUE;
+}
+
+guint euicc_sim_get_free_nv_memory(EuiccSim *sim)
+{
+  return sim->card->free_nv_memory;
 }

@@ -97,4 +97,26 @@ guint euicc_sim_get_notification_count(EuiccSim *sim);
 gboolean euicc_sim_get_notification(EuiccSim *sim, guint index, guint *seq, guint *event,
                                     const char **address, const char **iccid);
 
+/*
+ * The card's RSP credentials (SGP.22 4.5): the CI certificate it trusts,
+ * CERT.EUICC.ECDSA with its private key and CERT.EUM.ECDSA, PEM files as
+ * tests/sim/mkpki makes them. Without them the card answers
+ * AuthenticateServer with undefinedError. The CI's subjectKeyIdentifier
+ * joins the front of the card's CI PKID lists. The card file's "pki DIR"
+ * does the same at load.
+ */
+gboolean euicc_sim_load_pki(EuiccSim *sim, const char *ci_cert, const char *euicc_cert,
+                            const char *euicc_key, const char *eum_cert, GError **error);
+/* The same from DIR/ci.pem, DIR/euicc.pem, DIR/euicc.key, DIR/eum.pem. */
+gboolean euicc_sim_load_pki_dir(EuiccSim *sim, const char *dir, GError **error);
+/*
+ * What the card holds for a profile (FALSE when no profile has that ICCID):
+ * name, service provider, class (0 test, 1 provisioning, 2 operational),
+ * the ISD-P AID in hex (to g_free). Any pointer may be NULL.
+ */
+gboolean euicc_sim_get_profile_info(EuiccSim *sim, const char *iccid, const char **name,
+                                    const char **provider, int *klass, char **aid_hex);
+/* Free non-volatile memory in bytes, as EUICCInfo2 reports it; a download uses it up. */
+guint euicc_sim_get_free_nv_memory(EuiccSim *sim);
+
 G_END_DECLS
