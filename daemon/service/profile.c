@@ -274,31 +274,31 @@ static void switch_step(GTask *task)
     euicc_op_reopen(task);
     return;
   case SWITCH_STEP_PROFILES:
-    card_read_send(task, CARD_READ_PROFILES);
-    return;
-  case SWITCH_STEP_PROFILES_DONE:
-    if (op->call_error && !ctx->verify) {
-      /* The switch is done and the cache says so; reading back is a check. */
-      g_warning("%s: reading the profiles after the switch: %s", euicc_get_label(euicc),
-                op->call_error->message);
-      op->step = SWITCH_STEP_UNINHIBIT;
+    /* The new states follow from the card's ok (SGP.22 5.7.16/5.7.17: the
+     * target and the one it replaces), and the cache holds them already.
+     * Only a switch whose answer was lost is read back. */
+    if (!ctx->verify) {
+      op->step = SWITCH_STEP_NOTIFICATIONS;
       switch_step(task);
       return;
     }
+    card_read_send(task, CARD_READ_PROFILES);
+    return;
+  case SWITCH_STEP_PROFILES_DONE: {
+    const Profile *p;
+    ProfileState want = ctx->enable ? PROFILE_STATE_ENABLED : PROFILE_STATE_DISABLED;
+
     if (!card_read_apply(task, CARD_READ_PROFILES))
       return;
-    if (ctx->verify) {
-      const Profile *p = euicc_lookup_profile_by_iccid(euicc, ctx->profile.iccid);
-      ProfileState want = ctx->enable ? PROFILE_STATE_ENABLED : PROFILE_STATE_DISABLED;
-
-      if (!p || p->state != want) {
-        euicc_op_fail(task,
-                      g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
-                                  "The card lost its answer to %s and did not switch", op->doing));
-        return;
-      }
+    p = euicc_lookup_profile_by_iccid(euicc, ctx->profile.iccid);
+    if (!p || p->state != want) {
+      euicc_op_fail(task,
+                    g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
+                                "The card lost its answer to %s and did not switch", op->doing));
+      return;
     }
     op->step++;
+  }
     /* fall through */
   case SWITCH_STEP_NOTIFICATIONS:
     card_read_send(task, CARD_READ_NOTIFICATIONS);

@@ -684,9 +684,15 @@ static void test_enable_switches_and_signals_both_profiles(void **state)
   g_autoptr(GError) error = NULL;
   const Profile *first, *second;
 
+  guint before = euicc_sim_get_apdu_count(the_card(f));
+
   g_ptr_array_set_size(f->events, 0);
   assert_true(run_profile_op(euicc, OP_ENABLE, id_of(euicc, ICCID_SECOND), &error));
   assert_null(error);
+  /* EnableProfile, the channel closed and opened again after the card's
+   * reset (MANAGE CHANNEL, SELECT), ListNotification: the new states follow
+   * from the card's ok, with no GetProfilesInfo. */
+  assert_int_equal(euicc_sim_get_apdu_count(the_card(f)) - before, 5);
 
   first = profile_by_iccid(euicc, ICCID_FIRST);
   second = profile_by_iccid(euicc, ICCID_SECOND);
