@@ -157,6 +157,7 @@ static gboolean key_file_get_bool(GKeyFile *kf, const char *key, gboolean fallba
  *   smdp-ca-dir=/usr/share/esimd/ci
  *   notification-retry-seconds=30
  *   modem-linger-ms=2000
+ *   sim-change-timeout-seconds=30
  * A missing default file means defaults; a missing file named with
  * --config is an error.
  */
@@ -180,6 +181,7 @@ static gboolean key_file_get_uint(GKeyFile *kf, const char *key, guint min, guin
 
 static gboolean load_config(const char *file, gboolean explicit, Config *config, GError **error)
 {
+  guint sim_wait_s = 30;
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) e = NULL;
 
@@ -191,6 +193,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   config->smdp_ca_dir = g_strdup(DEFAULT_SMDP_CA_DIR);
   config->manager.notify_retry_first_s = 30;
   config->manager.linger_ms = 2000;
+  config->manager.sim_wait_ms = 30000;
 
   if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &e)) {
     if (!explicit && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -221,10 +224,12 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
       !key_file_get_uint(kf, "notification-retry-seconds", 1, 3600, "seconds",
                          &config->manager.notify_retry_first_s, &e) ||
       !key_file_get_uint(kf, "modem-linger-ms", 1, 600000, "milliseconds",
-                         &config->manager.linger_ms, &e)) {
+                         &config->manager.linger_ms, &e) ||
+      !key_file_get_uint(kf, "sim-change-timeout-seconds", 1, 600, "seconds", &sim_wait_s, &e)) {
     g_propagate_prefixed_error(error, g_steal_pointer(&e), "%s: ", file);
     return FALSE;
   }
+  config->manager.sim_wait_ms = sim_wait_s * 1000;
   return TRUE;
 }
 

@@ -144,6 +144,8 @@ static int euicc1_get_property(sd_bus *sdbus, const char *path, const char *inte
     return sd_bus_message_append(reply, "s", bus_nonnull(euicc_get_root_smds_address(euicc)));
   if (g_str_equal(property, "Info"))
     return append_info(reply, euicc_get_info(euicc));
+  if (g_str_equal(property, "Modem"))
+    return sd_bus_message_append(reply, "o", euicc_get_mm_modem(euicc));
   if (g_str_equal(property, "PendingNotifications"))
     return sd_bus_message_append(reply, "u", euicc_get_pending_notifications(euicc));
   return sd_bus_error_setf(ret_error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
@@ -341,6 +343,7 @@ static const sd_bus_vtable euicc1_vtable[] = {
     SD_BUS_PROPERTY("RootSmdsAddress", "s", euicc1_get_property, 0, EMITS),
     SD_BUS_PROPERTY("Info", "a{sv}", euicc1_get_property, 0, EMITS),
     SD_BUS_PROPERTY("PendingNotifications", "u", euicc1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("Modem", "o", euicc1_get_property, 0, EMITS),
     SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, euicc1_refresh,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetDefaultSmdpAddress", SD_BUS_ARGS("s", address), SD_BUS_NO_RESULT,
@@ -377,6 +380,7 @@ void bus_euicc1_emit_changed(Bus *bus, Euicc *euicc, EuiccChanged what)
       {EUICC_CHANGED_ROOT_SMDS_ADDRESS, "RootSmdsAddress"},
       {EUICC_CHANGED_INFO, "Info"},
       {EUICC_CHANGED_PENDING_NOTIFICATIONS, "PendingNotifications"},
+      {EUICC_CHANGED_MODEM, "Modem"},
   };
   g_autofree char *path = bus_path_euicc(euicc_get_id(euicc));
 

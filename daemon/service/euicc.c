@@ -36,6 +36,7 @@ struct _Euicc {
   guint pending_notifications;
   GPtrArray *profiles; /* Profile*, in id order */
   guint next_profile_id;
+  gchar *mm_modem; /* the ModemManager modem last told to the listener */
 };
 
 /* ---- life cycle ---- */
@@ -107,6 +108,7 @@ Euicc *euicc_new(Modem *modem, const ModemSlotProbe *probe, const EuiccSettings 
   euicc->ref_count = 1;
   euicc->modem = modem_ref(modem);
   euicc_settings_copy(&euicc->settings, settings);
+  euicc->mm_modem = g_strdup(euicc_get_mm_modem(euicc));
   euicc->listener = listener;
   euicc->listener_data = listener_data;
   euicc->slot = probe->slot;
@@ -142,6 +144,7 @@ void euicc_unref(Euicc *euicc)
   g_free(euicc->eid);
   g_free(euicc->default_smdp_address);
   g_free(euicc->root_smds_address);
+  g_free(euicc->mm_modem);
   euicc_settings_clear(&euicc->settings);
   g_free(euicc->label);
   modem_unref(euicc->modem);
@@ -651,4 +654,18 @@ gboolean euicc_holds_modem(Euicc *euicc)
 void euicc_set_linger_ms(Euicc *euicc, guint linger_ms)
 {
   op_runner_set_linger_ms(euicc->runner, linger_ms);
+}
+
+const char *euicc_get_mm_modem(Euicc *euicc)
+{
+  const char *path =
+      mm_watch_get_modem(euicc->settings.mm_watch, modem_get_mm_device(euicc->modem));
+
+  return path ? path : "/";
+}
+
+void euicc_modem_changed(Euicc *euicc)
+{
+  if (set_string(&euicc->mm_modem, euicc_get_mm_modem(euicc)))
+    emit_changed(euicc, EUICC_CHANGED_MODEM);
 }

@@ -32,6 +32,7 @@ struct _Manager {
   GPtrArray *waiters; /* GTask*: wait_probed and scan callers */
   GCancellable *cancellable;
   gboolean shutting_down;
+  MmWatch *mm_watch; /* what ModemManager reports; NULL without ModemManager */
 };
 
 static const char tag_wait;
@@ -63,6 +64,16 @@ static const char *entry_port(ModemEntry *entry)
   return modem_get_spec(entry->modem)->port;
 }
 
+/* ModemManager probed a modem again, left or came back: each eUICC whose
+ * modem object changed says so. */
+static void on_mm_changed(gpointer user_data)
+{
+  Manager *manager = user_data;
+
+  for (guint i = 0; i < manager->euiccs->len; i++)
+    euicc_modem_changed(g_ptr_array_index(manager->euiccs, i));
+}
+
 Manager *manager_new(const ManagerConfig *config, const ServiceListener *listener,
                      gpointer user_data)
 {
@@ -75,9 +86,16 @@ Manager *manager_new(const ManagerConfig *config, const ServiceListener *listene
       .smdp_ca_dir = config->smdp_ca_dir,
       .notify_retry_first_s = config->notify_retry_first_s,
       .linger_ms = config->linger_ms,
+      .sim_wait_ms = config->sim_wait_ms,
       .mm = config->mm,
   };
 
+  /* Which modem ModemManager has on each device: Euicc1.Modem, and the
+   * wait for the new SIM after a switch. */
+  if (config->mm) {
+    manager->mm_watch = mm_watch_new(mm_client_get_address(config->mm), on_mm_changed, manager);
+    settings.mm_watch = manager->mm_watch;
+  }
   euicc_settings_copy(&manager->settings, &settings);
   /* The strings live on in the settings; the caller's copies are borrowed. */
   manager->config = *config;
@@ -226,6 +244,9 @@ static void announce_euicc(Manager *manager, ModemEntry *entry, Euicc *euicc)
 
   euicc_set_id(euicc, manager->next_euicc_id++);
   euicc_set_gone_func(euicc, on_euicc_gone, manager);
+  /* A modem ModemManager could know: watch what it reports from now on. */
+  if (manager->mm_watch && *modem_get_mm_device(euicc_get_modem(euicc)))
+    mm_watch_start(manager->mm_watch);
   g_ptr_array_add(manager->euiccs, euicc_ref(euicc));
   g_info("eUICC %u: %s on %s slot %u%s, %u profiles", euicc_get_id(euicc), eid, entry_port(entry),
          euicc_get_slot(euicc), euicc_get_slot_active(euicc) ? "" : " (inactive)",
@@ -650,5 +671,6 @@ void manager_free(Manager *manager)
   g_ptr_array_unref(manager->modems);
   g_object_unref(manager->cancellable);
   euicc_settings_clear(&manager->settings);
+  mm_watch_free(manager->mm_watch);
   g_free(manager);
 }

@@ -67,6 +67,7 @@ typedef enum {
   SWITCH_STEP_NOTIFICATIONS_DONE,
   /* cleanup */
   SWITCH_STEP_UNINHIBIT,
+  SWITCH_STEP_WAIT_MODEMMANAGER,
   SWITCH_STEP_LAST,
 } SwitchStep;
 
@@ -76,9 +77,11 @@ typedef struct {
   gboolean refresh_flag; /* of the EnableProfile/DisableProfile being sent */
   gboolean dropped;      /* a first attempt lost its answer */
   gboolean verify;       /* the switch is known only from reading the profiles back */
+  gboolean mm_released;  /* ModemManager let go of the modem for it, and gets it back */
 } SwitchContext;
 
 static void switch_step(GTask *task);
+static void switch_wait_ready(GObject *source, GAsyncResult *res, gpointer user_data);
 
 static void switch_clear(gpointer data)
 {
@@ -151,6 +154,26 @@ static gboolean switch_decode(SwitchContext *ctx, const guint8 *buf, gsize len, 
                                                               : SWITCH_RESULT_REFUSED;
   }
   return TRUE;
+}
+
+static void switch_wait_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  SwitchContext *ctx = g_task_get_task_data(task);
+  EuiccOp *op = &ctx->profile.base;
+  g_autoptr(GError) error = NULL;
+
+  if (mm_watch_wait_sim_finish(NULL, res, &error))
+    g_info("%s: ModemManager reports %s", euicc_get_label(op->euicc),
+           ctx->enable ? "the new SIM" : "no SIM");
+  else if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+           !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    /* The card switched; the modem may need a SIM reload or a reboot to
+     * see it, which the user should hear of. */
+    g_warning("%s: %s is done on the card, but %s", euicc_get_label(op->euicc), op->doing,
+              error->message);
+  op->step++;
+  switch_step(task);
 }
 
 static void switch_step(GTask *task)
@@ -309,9 +332,28 @@ static void switch_step(GTask *task)
     op->step++;
     /* fall through */
   case SWITCH_STEP_UNINHIBIT:
+    ctx->mm_released = op->inhibited;
     if (euicc_op_uninhibit(task))
       return;
     op->step++;
+    /* fall through */
+  case SWITCH_STEP_WAIT_MODEMMANAGER: {
+    const EuiccSettings *settings = euicc_get_settings(euicc);
+
+    /* ModemManager probes the modem again once it has it back. The caller
+     * hears back once it reports the new SIM, or none: only then does the
+     * switch show where users look (SGP.22 leaves this to the device). */
+    if (!euicc_op_failed(op) && ctx->mm_released && settings->mm_watch) {
+      g_info("%s: waiting for ModemManager to report %s", euicc_get_label(euicc),
+             ctx->enable ? "the new SIM" : "no SIM");
+      mm_watch_wait_sim(settings->mm_watch, modem_get_mm_device(euicc_get_modem(euicc)),
+                        ctx->enable ? ctx->profile.iccid : NULL,
+                        settings->sim_wait_ms ? settings->sim_wait_ms : EUICC_SIM_WAIT_MS,
+                        op->op.io, switch_wait_ready, task);
+      return;
+    }
+    op->step++;
+  }
     /* fall through */
   case SWITCH_STEP_LAST:
     if (!euicc_op_failed(op)) {

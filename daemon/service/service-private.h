@@ -116,7 +116,12 @@ typedef struct {
   guint notify_retry_first_s; /* 0: the default */
   guint linger_ms;            /* 0: EUICC_LINGER_MS */
   MmClient *mm;               /* borrowed; NULL: switches are not announced to ModemManager */
+  MmWatch *mm_watch;          /* borrowed; NULL: what ModemManager reports is not known */
+  guint sim_wait_ms;          /* 0: EUICC_SIM_WAIT_MS */
 } EuiccSettings;
+
+/* How long a switch waits for ModemManager to report the new SIM. */
+#define EUICC_SIM_WAIT_MS 30000
 
 /*
  * How long an eUICC keeps a modem whose AT port ModemManager owns after its
@@ -154,6 +159,8 @@ Modem *euicc_get_modem(Euicc *euicc);
 void euicc_set_gone_func(Euicc *euicc, void (*func)(Euicc *euicc, gpointer user_data),
                          gpointer user_data);
 void euicc_set_slot_active(Euicc *euicc, gboolean active);
+/* ModemManager's modems changed: the listener hears EUICC_CHANGED_MODEM. */
+void euicc_modem_changed(Euicc *euicc);
 /* Whether it holds a modem whose AT port ModemManager owns (a release after
  * the linger is then still to come), and the linger from the next
  * operation's end on: for tests, which wait on events, not on the clock. */

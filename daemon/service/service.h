@@ -104,6 +104,7 @@ typedef enum {
   EUICC_CHANGED_INFO = 1 << 5,
   EUICC_CHANGED_PENDING_NOTIFICATIONS = 1 << 6,
   EUICC_CHANGED_ROOT_SMDS_ADDRESS = 1 << 7,
+  EUICC_CHANGED_MODEM = 1 << 8, /* ModemManager's modem object for it */
 } EuiccChanged;
 
 typedef enum {
@@ -148,6 +149,10 @@ typedef struct {
   /* How long a modem whose AT port ModemManager owns stays held after the
    * last operation, so that a burst of calls is served in one hold; 0: 2 s. */
   guint linger_ms;
+  /* After a switch that ModemManager was asked to let go of the modem for,
+   * how long the switch waits for ModemManager to report the new SIM (or
+   * none) before it answers anyway; 0: 30 s. */
+  guint sim_wait_ms;
   /* ModemManager coexistence (system/mm.h). Borrowed, and must
    * outlive the manager. Enable, Disable and a ResetMemory that deletes
    * profiles inhibit the modem around the switch. An AT port that
@@ -214,6 +219,9 @@ const char *euicc_get_default_smdp_address(Euicc *euicc);
 const char *euicc_get_root_smds_address(Euicc *euicc);
 const EuiccInfo *euicc_get_info(Euicc *euicc);
 guint euicc_get_pending_notifications(Euicc *euicc);
+/* ModemManager's object path of the modem this eUICC is on; "/" when
+ * ModemManager does not manage it (or is not running). */
+const char *euicc_get_mm_modem(Euicc *euicc);
 
 /*
  * Card operations: each is queued behind the ones before it on this eUICC and

@@ -453,6 +453,11 @@ gboolean mm_uninhibit_finish(MmClient *mm, GAsyncResult *res, GError **error)
   return mm_inhibit_finish(mm, res, error);
 }
 
+const char *mm_client_get_address(MmClient *mm)
+{
+  return mm->address;
+}
+
 gboolean mm_is_inhibited(MmClient *mm, const char *device)
 {
   return g_hash_table_contains(mm->held, device);

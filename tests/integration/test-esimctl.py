@@ -487,7 +487,7 @@ class ManPages(harness.WorldTestCase):
         self.assertEqual(keys, {"devices", "use-proxy", "udev", "auto-send-notifications",
                                 "timeout-ms", "full-identifiers", "smdp-ca-file",
                                 "smdp-ca-dir", "notification-retry-seconds",
-                                "modem-linger-ms"})
+                                "modem-linger-ms", "sim-change-timeout-seconds"})
         example = "\n".join(man_section(page, "EXAMPLE")).replace("\\-", "-")
         for key in keys - {"smdp-ca-file"}:
             self.assertIn(f"{key}=", example)

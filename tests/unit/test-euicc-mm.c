@@ -183,7 +183,9 @@ static const ServiceListener listener = {
 static int setup_with(void **state, const SimSetup *s)
 {
   Fixture *f = g_new0(Fixture, 1);
-  ManagerConfig config = {.transport_timeout_ms = 5000, .linger_ms = TEST_LINGER_MS};
+  /* The fake ModemManager reports no SIM: a switch waits this long for one. */
+  ManagerConfig config = {
+      .transport_timeout_ms = 5000, .linger_ms = TEST_LINGER_MS, .sim_wait_ms = 50};
 
   f->holder = -1;
   f->calls = g_ptr_array_new_with_free_func((GDestroyNotify)inhibit_call_free);
