@@ -234,13 +234,13 @@ class SignalMonitor:
         self._log.close()
 
 
-def _bus_config(socket_path):
+def _bus_config(socket_path, bus_type="esimd-test"):
     """A bus that lets everybody own, send and receive anything: the test
     controls who runs on it. Unprivileged clients (setpriv) may connect."""
     return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>esimd-test</type>
+  <type>{bus_type}</type>
   <listen>unix:path={socket_path}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
@@ -273,6 +273,9 @@ def _stop_process(proc, seconds=10, sig=signal.SIGTERM):
 
 class World:
     """A private bus with modems and esimd on it."""
+
+    # The bus's <type>; a world for the system's own daemons says "system".
+    bus_type = "esimd-test"
 
     def __init__(self):
         self.tmpdir = None
@@ -309,7 +312,7 @@ class World:
         socket_path = os.path.join(self.tmpdir, "bus")
         config = os.path.join(self.tmpdir, "bus.conf")
         with open(config, "w") as f:
-            f.write(_bus_config(socket_path))
+            f.write(_bus_config(socket_path, self.bus_type))
         log = self._log("dbus-daemon")
         self.bus_proc = subprocess.Popen(
             ["dbus-daemon", f"--config-file={config}", "--print-address", "--nofork"],

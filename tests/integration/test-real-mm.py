@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""esimd beside the real ModemManager 1.20 and NetworkManager 1.42.
+
+The modem is modem-sim with two AT ports on one eUICC: ModemManager probes
+and owns the first (ttyUSB0 of a umockdev testbed), esimd talks to the card
+through the second. A profile switch that esimd makes must be a SIM change
+that ModemManager sees: esimd inhibits the modem around the switch
+(InhibitDevice), and ModemManager probes it again when it gets it back, now
+reading the new profile's ICCID (EF-ICCID) or no SIM at all.
+
+Each test prints "MEASURE name: value" lines: the timings the project tracks.
+Skipped (exit 77) only where the machine cannot run the real daemons: not
+root, a package missing, unshare refused."""
+
+import os
+import time
+
+import harness
+import realmm
+from harness import EUICC
+
+CARD = "three-profiles.card"
+IMEI = "490154203237518"
+
+
+def iccids(state):
+    """The ICCIDs of the card file's profiles in that state."""
+    profiles = harness.parse_card(CARD)["profiles"]
+    return [p["iccid"] for p in profiles if p.get("state", "disabled") == state]
+
+
+def measure(name, value, unit="s"):
+    print(f"MEASURE {name}: {value:.2f} {unit}" if isinstance(value, float)
+          else f"MEASURE {name}: {value}", flush=True)
+
+
+class RealModemManager(realmm.RealTestCase):
+    def start_modem_and_mm(self):
+        """polkitd, the modem, ModemManager; returns once ModemManager shows
+        the card's enabled profile as the modem's SIM."""
+        self.enabled = iccids("enabled")[0]
+        self.disabled = iccids("disabled")
+        self.world.start_polkit_allow_all()
+        self.world.add_usb_modem(CARD, options=[f"imei={IMEI}"])
+        self.world.start_modemmanager()
+        self.probe_seconds = self.world.wait_for_sim_iccid(self.enabled, 60)
+        self.modem = self.world.mm_modem()
+        self.device = self.modem["generic"]["device"]
+
+    def start_esimd(self):
+        """esimd on the second port; its ModemManager client on the test bus
+        finds the modem by Modem.Device."""
+        port = self.world.esimd_modem.port
+        self.world.start_esimd(args=[f"--modem-device={port}={self.device}"],
+                               env={"ESIMD_MM_BUS_ADDRESS": self.world.address})
+        self.euicc = self.world.euicc_paths()[0]
+
+    def esimctl_ok(self, *args):
+        res = self.world.esimctl(*args, seconds=120)
+        self.assertEqual(res.returncode, 0, f"esimctl {' '.join(args)}: {res.stderr}")
+        return res
+
+    def assert_inhibited_and_back(self, since):
+        """ModemManager's log, after offset since, shows the device inhibited
+        and uninhibited, in that order."""
+        log = self.world.mm_log_text()[since:]
+        inhibit = log.find(f"device inhibition setup for uid '{self.device}'")
+        uninhibit = log.find(f"device inhibition teardown for uid '{self.device}'")
+        self.assertGreaterEqual(inhibit, 0, "ModemManager never inhibited the modem")
+        self.assertGreater(uninhibit, inhibit, "ModemManager never got the modem back")
+
+    def test_modemmanager_reads_the_enabled_profile(self):
+        self.start_modem_and_mm()
+        self.assertEqual(self.modem["generic"]["equipment-identifier"], IMEI)
+        self.assertEqual(self.modem["generic"]["plugin"], "generic")
+        self.assertEqual(self.device, "/sys" + realmm.USB_DEVICE)
+        self.assertEqual(self.modem["generic"]["state"], "disabled")
+        sim = self.world.mmcli("-i", self.modem["generic"]["sim"])["sim"]["properties"]
+        self.assertEqual(sim["iccid"], self.enabled)
+        # +CIMI and EF-AD: the profile owner's MCC/MNC (23415); EF-SPN: its
+        # service provider.
+        self.assertEqual(sim["operator-code"], "23415")
+        self.assertEqual(sim["operator-name"], "Example Mobile")
+        self.assertTrue(sim["imsi"].startswith("23415"))
+        commands = self.world.mm_at_commands()
+        for expected in ("AT+GCAP", "AT+CGSN", "AT+CPIN?", "AT+CRSM=176,12258,0,0,10",
+                         "AT+CIMI"):
+            self.assertIn(expected, commands)
+        measure("probe until mmcli shows the SIM", self.probe_seconds)
+        measure("AT commands of the probe", " ".join(dict.fromkeys(commands)))
+
+    def test_enable_is_a_sim_change_modemmanager_sees(self):
+        self.start_modem_and_mm()
+        self.start_esimd()
+        target = self.disabled[0]
+        since = len(self.world.mm_log_text())
+
+        start = time.monotonic()
+        self.esimctl_ok("enable", target)
+        returned = time.monotonic()
+        seen = self.world.wait_for_sim_iccid(target, 60)
+
+        self.assert_inhibited_and_back(since)
+        measure("esimctl enable", returned - start)
+        measure("enable returned -> mmcli shows the new ICCID", seen)
+        # What ModemManager sent while it probed the modem again.
+        again = self.world.mm_at_commands(since)
+        self.assertIn("AT+CRSM=176,12258,0,0,10", again)
+        measure("AT commands after the switch", len(again), "")
+
+    def test_disable_leaves_modemmanager_without_sim(self):
+        self.start_modem_and_mm()
+        self.start_esimd()
+        since = len(self.world.mm_log_text())
+
+        self.esimctl_ok("disable", self.enabled)
+        returned = time.monotonic()
+        seconds, modem = self.world.wait_for_sim_missing(60)
+
+        self.assert_inhibited_and_back(since)
+        self.assertEqual(modem["generic"]["state"], "failed")
+        self.assertIsNone(self.world.mm_sim_iccid())
+        measure("disable returned -> mmcli shows sim-missing", seconds)
+        del returned
+
+    def test_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
+        self.start_modem_and_mm()
+        self.world.start_networkmanager()
+        name = "esimd-test-gsm"
+        self.world.nmcli("connection", "add", "type", "gsm", "ifname", "*", "con-name", name,
+                         "gsm.sim-id", self.enabled, "gsm.sim-operator-id", "23415",
+                         "gsm.apn", "internet", "connection.autoconnect", "no")
+        shown = self.world.nmcli("-g", "gsm.sim-id,gsm.sim-operator-id,gsm.apn,connection.type",
+                                 "connection", "show", name).stdout.strip().splitlines()
+        self.assertEqual(shown, [self.enabled, "23415", "internet", "gsm"])
+        # Written where the test said, nowhere else.
+        self.assertTrue(os.path.exists(os.path.join(self.world.nm_keyfiles,
+                                                    name + ".nmconnection")))
+        self.assertFalse(os.path.exists(f"/etc/NetworkManager/system-connections/{name}"
+                                        ".nmconnection"))
+        # NetworkManager sees ModemManager's modem on the same bus.
+        devices = self.world.nmcli("-g", "DEVICE,TYPE", "device", "status").stdout
+        measure("NetworkManager devices", " ".join(devices.split()))
+
+
+if __name__ == "__main__":
+    realmm.main()
