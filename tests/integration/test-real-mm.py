@@ -99,11 +99,15 @@ class RealModemManager(realmm.RealTestCase):
         start = time.monotonic()
         self.esimctl_ok("enable", target)
         returned = time.monotonic()
+        # DESIGN.md promises the new ICCID in ModemManager by the time
+        # Enable() returns; what it shows at that moment is recorded.
+        at_return = self.world.mm_sim_iccid()
         seen = self.world.wait_for_sim_iccid(target, 60)
 
         self.assert_inhibited_and_back(since)
         measure("esimctl enable", returned - start)
         measure("enable returned -> mmcli shows the new ICCID", seen)
+        measure("ICCID in mmcli when enable returned", f"{at_return} (new: {target})")
         # What ModemManager sent while it probed the modem again.
         again = self.world.mm_at_commands(since)
         self.assertIn("AT+CRSM=176,12258,0,0,10", again)
@@ -115,14 +119,20 @@ class RealModemManager(realmm.RealTestCase):
         since = len(self.world.mm_log_text())
 
         self.esimctl_ok("disable", self.enabled)
-        returned = time.monotonic()
         seconds, modem = self.world.wait_for_sim_missing(60)
 
         self.assert_inhibited_and_back(since)
         self.assertEqual(modem["generic"]["state"], "failed")
         self.assertIsNone(self.world.mm_sim_iccid())
         measure("disable returned -> mmcli shows sim-missing", seconds)
-        del returned
+
+        # The eUICC stays reachable for esimd while the modem has no SIM:
+        # enabling the profile again brings the SIM back in ModemManager.
+        since = len(self.world.mm_log_text())
+        self.esimctl_ok("enable", self.enabled)
+        seconds = self.world.wait_for_sim_iccid(self.enabled, 60)
+        self.assert_inhibited_and_back(since)
+        measure("enable after no SIM -> mmcli shows the ICCID", seconds)
 
     def test_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         self.start_modem_and_mm()
