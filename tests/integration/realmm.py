@@ -232,20 +232,22 @@ class RealWorld(harness.World):
         self.device_env = None
 
     def close(self):
-        if self.nm_proc:
-            harness._stop_process(self.nm_proc, 20)
-            self.nm_proc = None
-        if self.mm_proc:
-            harness._stop_process(self.mm_proc, 20)
-            self.mm_proc = None
-        if self.relay:
-            self.relay.stop()
-            self.relay = None
-        for mount in reversed(self.mounts):
-            subprocess.run(["umount", "--lazy", mount], capture_output=True)
-        self.mounts = []
-        super().close()
-        # The testbed removes its directory when it goes.
+        try:
+            if self.nm_proc:
+                harness._stop_process(self.nm_proc, 20)
+                self.nm_proc = None
+            if self.mm_proc:
+                harness._stop_process(self.mm_proc, 20)
+                self.mm_proc = None
+            if self.relay:
+                self.relay.stop()
+                self.relay = None
+            for mount in reversed(self.mounts):
+                subprocess.run(["umount", "--lazy", mount], capture_output=True)
+            self.mounts = []
+        finally:
+            super().close()
+        # The last reference: the testbed removes its directory as it goes.
         self.testbed = None
 
     def system_env(self, **extra):
@@ -447,6 +449,31 @@ class RealWorld(harness.World):
         if res.returncode != 0:
             raise harness.HarnessError(f"mount {' '.join(args)} failed: {res.stderr.strip()}")
         self.mounts.append(target)
+
+    def nm_gsm_connections(self):
+        """NetworkManager's gsm connections: {name: {"uuid", "sim-id",
+        "sim-operator-id", "apn"}} (empty strings for unset)."""
+        out = {}
+        listed = self.nmcli("-g", "NAME,UUID,TYPE", "connection", "show").stdout
+        for line in listed.splitlines():
+            # -g escapes ":" inside a field as "\:"; names here have none.
+            name, uuid, kind = line.rsplit(":", 2)
+            if kind != "gsm":
+                continue
+            fields = self.nmcli("-g", "gsm.sim-id,gsm.sim-operator-id,gsm.apn", "connection",
+                                "show", "uuid", uuid).stdout.splitlines()
+            fields += [""] * (3 - len(fields))
+            out[name] = {"uuid": uuid, "sim-id": fields[0], "sim-operator-id": fields[1],
+                         "apn": fields[2]}
+        return out
+
+    def nm_devices(self):
+        """NetworkManager's devices: {interface: type}."""
+        out = {}
+        for line in self.nmcli("-g", "DEVICE,TYPE", "device", "status").stdout.splitlines():
+            device, _, kind = line.rpartition(":")
+            out[device] = kind
+        return out
 
     def nmcli(self, *args, check=True):
         """nmcli ARGS on the test bus: the process result."""

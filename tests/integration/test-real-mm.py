@@ -149,9 +149,13 @@ class RealModemManager(realmm.RealTestCase):
                                                     name + ".nmconnection")))
         self.assertFalse(os.path.exists(f"/etc/NetworkManager/system-connections/{name}"
                                         ".nmconnection"))
-        # NetworkManager sees ModemManager's modem on the same bus.
-        devices = self.world.nmcli("-g", "DEVICE,TYPE", "device", "status").stdout
-        measure("NetworkManager devices", " ".join(devices.split()))
+        self.assertEqual(self.world.nm_gsm_connections()[name]["sim-id"], self.enabled)
+        # NetworkManager and ModemManager share the bus: NetworkManager shows
+        # ModemManager's modem as a gsm device.
+        devices = harness.wait_until(
+            lambda: (d := self.world.nm_devices()).get("ttyUSB0") == "gsm" and d, 30,
+            "NetworkManager to show the modem", interval=0.2)
+        measure("NetworkManager devices", " ".join(f"{k}:{v}" for k, v in devices.items()))
 
 
 if __name__ == "__main__":
