@@ -32,6 +32,7 @@ library's path, set by tests/integration/meson.build).
 import errno
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -104,6 +105,10 @@ A: busnum=1
 A: devnum=2
 A: bDeviceClass=00
 """
+
+
+# ModemManager's log lines: "ModemManager[PID]: <level> [SECONDS.MICRO] ...".
+_MM_LOG_TIME = re.compile(r"<\w+>\s+\[(\d+\.\d+)\]")
 
 
 # -- can this machine run them? --
@@ -386,6 +391,16 @@ class RealWorld(harness.World):
 
     def mm_log_text(self):
         return self.mm_log.text() if self.mm_log else ""
+
+    def mm_log_time(self, text, since=0):
+        """The timestamp (seconds) of ModemManager's first log line after
+        offset since that contains text ("<debug> [1796208118.389804] ..."),
+        None when there is none yet."""
+        for line in self.mm_log_text()[since:].splitlines():
+            found = _MM_LOG_TIME.search(line) if text in line else None
+            if found:
+                return float(found.group(1))
+        return None
 
     def mm_at_commands(self, since=0):
         """The AT commands ModemManager sent, in order, from its debug log

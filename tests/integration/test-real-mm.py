@@ -18,7 +18,6 @@ import time
 
 import harness
 import realmm
-from harness import EUICC
 
 CARD = "three-profiles.card"
 IMEI = "490154203237518"
@@ -61,14 +60,19 @@ class RealModemManager(realmm.RealTestCase):
         self.assertEqual(res.returncode, 0, f"esimctl {' '.join(args)}: {res.stderr}")
         return res
 
-    def assert_inhibited_and_back(self, since):
-        """ModemManager's log, after offset since, shows the device inhibited
-        and uninhibited, in that order."""
+    def assert_inhibited_and_back(self, since, state):
+        """ModemManager's log, after offset since, shows the device inhibited,
+        uninhibited, and the modem made again and in state; returns the
+        seconds from the uninhibit to that state (ModemManager's re-probe)."""
         log = self.world.mm_log_text()[since:]
         inhibit = log.find(f"device inhibition setup for uid '{self.device}'")
         uninhibit = log.find(f"device inhibition teardown for uid '{self.device}'")
         self.assertGreaterEqual(inhibit, 0, "ModemManager never inhibited the modem")
         self.assertGreater(uninhibit, inhibit, "ModemManager never got the modem back")
+        back = self.world.mm_log_time("device inhibition teardown", since)
+        ready = self.world.mm_log_time(f"-> {state})", since + uninhibit)
+        self.assertIsNotNone(ready, f"the modem never reached {state} after the uninhibit")
+        return ready - back
 
     def test_modemmanager_reads_the_enabled_profile(self):
         self.start_modem_and_mm()
@@ -104,8 +108,9 @@ class RealModemManager(realmm.RealTestCase):
         at_return = self.world.mm_sim_iccid()
         seen = self.world.wait_for_sim_iccid(target, 60)
 
-        self.assert_inhibited_and_back(since)
+        reprobe = self.assert_inhibited_and_back(since, "disabled")
         measure("esimctl enable", returned - start)
+        measure("ModemManager re-probe, uninhibit -> modem disabled", reprobe)
         measure("enable returned -> mmcli shows the new ICCID", seen)
         measure("ICCID in mmcli when enable returned", f"{at_return} (new: {target})")
         # What ModemManager sent while it probed the modem again.
@@ -121,17 +126,18 @@ class RealModemManager(realmm.RealTestCase):
         self.esimctl_ok("disable", self.enabled)
         seconds, modem = self.world.wait_for_sim_missing(60)
 
-        self.assert_inhibited_and_back(since)
+        reprobe = self.assert_inhibited_and_back(since, "failed")
         self.assertEqual(modem["generic"]["state"], "failed")
         self.assertIsNone(self.world.mm_sim_iccid())
         measure("disable returned -> mmcli shows sim-missing", seconds)
+        measure("ModemManager re-probe, uninhibit -> modem failed", reprobe)
 
         # The eUICC stays reachable for esimd while the modem has no SIM:
         # enabling the profile again brings the SIM back in ModemManager.
         since = len(self.world.mm_log_text())
         self.esimctl_ok("enable", self.enabled)
         seconds = self.world.wait_for_sim_iccid(self.enabled, 60)
-        self.assert_inhibited_and_back(since)
+        self.assert_inhibited_and_back(since, "disabled")
         measure("enable after no SIM -> mmcli shows the ICCID", seconds)
 
     def test_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
