@@ -313,6 +313,11 @@ class RealWorld(harness.World):
         self.relay = _Relay(master, self.mm_port)
         return self.esimd_modem
 
+    def mm_tty(self):
+        """The pty behind ttyUSB0 (/dev/pts/N): the same port ModemManager
+        uses, for a client that runs without umockdev's preload (esimd)."""
+        return os.path.realpath(os.path.join(self.testbed.get_root_dir(), "dev", "ttyUSB0"))
+
     # -- ModemManager --
 
     def start_modemmanager(self):

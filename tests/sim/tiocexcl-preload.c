@@ -3,10 +3,15 @@
  * A preload library for running the real ModemManager on umockdev's
  * emulated ttys. ModemManager takes a serial port for itself with TIOCEXCL
  * (and gives it back with TIOCNXCL) and gives up on the port when that
- * fails; umockdev's emulated tty node answers those two with ENOTTY
+ * fails. umockdev backs the tty node with a real pty but hands every ioctl
+ * on it to its own emulation, which answers those two with ENOTTY
  * ("Inappropriate ioctl for device"). Loaded in front of umockdev's preload,
- * this passes every ioctl on and turns only a failed TIOCEXCL/TIOCNXCL into
- * success: nobody else opens the test's tty anyway.
+ * this passes every ioctl on; a failed TIOCEXCL/TIOCNXCL goes to the C
+ * library's ioctl() directly, so that the pty really is exclusive as a
+ * modem's tty would be (esimd checks TIOCGEXCL to see that ModemManager
+ * holds a port), and counts as done either way. A real modem's tty loses
+ * its exclusive mode with its last close; a pty keeps it while its master
+ * is open, so close() of a descriptor made exclusive here clears it first.
  *
  * Built without sanitizers: it is loaded into programs that are not.
  */
@@ -19,8 +24,27 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 typedef int (*IoctlFunc)(int fd, unsigned long request, ...);
+
+/* The C library's own ioctl(), past every preload. */
+static IoctlFunc libc_function(void)
+{
+  static IoctlFunc func;
+
+  if (!func) {
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *sym = libc ? dlsym(libc, "ioctl") : NULL;
+
+    memcpy(&func, &sym, sizeof func);
+  }
+  return func;
+}
+
+/* Descriptors made exclusive through libc_function(), by number. */
+#define MAX_TRACKED_FD 4096
+static unsigned char exclusive_fds[MAX_TRACKED_FD];
 
 int ioctl(int fd, unsigned long request, ...)
 {
@@ -50,8 +74,39 @@ int ioctl(int fd, unsigned long request, ...)
   saved_errno = errno;
   ret = next(fd, request, arg);
   if (ret < 0 && (request == TIOCEXCL || request == TIOCNXCL)) {
+    IoctlFunc libc_ioctl = libc_function();
+
+    if (libc_ioctl && libc_ioctl(fd, request, arg) == 0 && fd >= 0 && fd < MAX_TRACKED_FD)
+      exclusive_fds[fd] = request == TIOCEXCL;
     errno = saved_errno;
     return 0;
   }
   return ret;
+}
+
+typedef int (*CloseFunc)(int fd);
+
+int close(int fd)
+{
+  static CloseFunc next;
+
+  if (!next) {
+    void *sym = dlsym(RTLD_NEXT, "close");
+
+    memcpy(&next, &sym, sizeof next);
+  }
+  if (fd >= 0 && fd < MAX_TRACKED_FD && exclusive_fds[fd]) {
+    IoctlFunc libc_ioctl = libc_function();
+    int saved_errno = errno;
+
+    exclusive_fds[fd] = 0;
+    if (libc_ioctl)
+      libc_ioctl(fd, TIOCNXCL);
+    errno = saved_errno;
+  }
+  if (!next) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return next(fd);
 }
