@@ -348,6 +348,13 @@ class RealWorld(harness.World):
             return None
         return json.loads(res.stdout)
 
+    def mmcli_run(self, *args, check=True):
+        """mmcli ARGS (an action, no JSON) on the test bus: the process result."""
+        res = self._run(["mmcli"] + [str(a) for a in args], env=self.system_env(), seconds=60)
+        if check and res.returncode != 0:
+            raise harness.HarnessError(f"mmcli {' '.join(args)} failed: {res.stderr.strip()}")
+        return res
+
     def mm_modem(self):
         """mmcli -m of the one modem, None while ModemManager has none."""
         listed = self.mmcli("-L", check=False)

@@ -172,6 +172,41 @@ class RealModemManager(realmm.RealTestCase):
         timeouts = self.world.mm_log_text()[since:].count("Serial command timed out")
         measure("one port: ModemManager commands timed out after the switch", timeouts)
 
+    def test_esimd_borrows_the_port_of_an_enabled_modem(self):
+        """ModemManager keeps the AT port of an enabled modem open and
+        exclusive (TIOCEXCL): esimd sees that (TIOCGEXCL), has ModemManager
+        let go of the modem for its probe, and gives it back; ModemManager
+        then reads the SIM again.
+
+        Whether esimd's open after the inhibit wins is a race: ModemManager
+        answers InhibitDevice and closes the port about the same millisecond,
+        and esimd opens once. The outcome is recorded, not asserted."""
+        self.start_modem_and_mm()
+        self.world.mmcli_run("-m", self.modem["dbus-path"], "--enable")
+        harness.wait_until(lambda: self.world.mm_modem()["generic"]["state"] not in
+                           ("disabled", "enabling"), 30, "ModemManager to enable the modem")
+        port = self.world.mm_tty()
+        since = len(self.world.mm_log_text())
+        self.world.start_esimd(devices=[f"at:{port}"],
+                               args=[f"--modem-device={port}={self.device}"],
+                               env={"ESIMD_MM_BUS_ADDRESS": self.world.address},
+                               wait_euiccs=0)
+        harness.wait_until(lambda: "Ready:" in self.world.esimd_log_text(), 30,
+                           "esimd to finish its probe")
+        returned = time.monotonic()
+        self.assertIn("held by another program", self.world.esimd_log_text())
+        self.world.wait_for_sim_iccid(self.enabled, 60)
+        measure("held port: esimd ready -> ModemManager shows the SIM again",
+                time.monotonic() - returned)
+        reprobe = self.assert_inhibited_and_back(since, "disabled")
+        measure("held port: ModemManager re-probe after esimd's probe", reprobe)
+        measure("held port: esimd's open after the inhibit won the race",
+                len(self.world.euicc_paths()) == 1)
+        # An inhibition ends in a new modem object, disabled: the user's
+        # enabled modem is off after esimd looked at the card.
+        measure("held port: modem state after esimd's probe",
+                self.world.mm_modem()["generic"]["state"])
+
     def test_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         self.start_modem_and_mm()
         self.world.start_networkmanager()

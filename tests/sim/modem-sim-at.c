@@ -616,6 +616,14 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     answer_line(out, "OK");
     return TRUE;
   }
+  if (g_ascii_strcasecmp(body, "Z") == 0) {
+    /* V.250 6.1.1: back to the stored profile, echo on and 27.007's
+     * default error reporting; ModemManager sends it before enabling. */
+    sim->echo = TRUE;
+    sim->cmee = 0;
+    answer_line(out, "OK");
+    return TRUE;
+  }
   if (g_ascii_strcasecmp(body, "E0") == 0 || g_ascii_strcasecmp(body, "E1") == 0) {
     sim->echo = body[1] == '1';
     answer_line(out, "OK");

@@ -181,6 +181,11 @@ static void test_power_and_network_without_a_network(void **state)
   assert_answer(f->fd, "AT+CFUN=1,1", "\r\nOK\r\n");
   assert_answer(f->fd, "AT+CFUN?", "\r\n+CFUN: 1\r\n\r\nOK\r\n");
   assert_answer(f->fd, "AT+CFUN=9", "\r\n+CME ERROR: 50\r\n");
+  /* ATZ: the stored profile again, echo on and +CMEE 0. */
+  assert_answer(f->fd, "AT+CMEE=1", "\r\nOK\r\n");
+  assert_answer(f->fd, "ATZ", "\r\nOK\r\n");
+  assert_answer(f->fd, "AT+CMEE?", "AT+CMEE?\r\r\n+CMEE: 0\r\n\r\nOK\r\n");
+  assert_answer(f->fd, "ATE0", "ATE0\r\r\nOK\r\n");
   assert_answer(f->fd, "AT+COPS?", "\r\n+COPS: 0\r\n\r\nOK\r\n");
   assert_answer(f->fd, "AT+COPS=3,2", "\r\nOK\r\n");
   assert_answer(f->fd, "AT+CREG=2", "\r\nOK\r\n");
