@@ -399,8 +399,9 @@ static gboolean do_csim(ModemSim *ms, AtSim *sim, gchar *args, GString *out)
 /* ---- what ModemManager asks a 3GPP modem ---- */
 
 /* With profile-sim, an eUICC without an enabled profile is no SIM to the
- * modem: there is no USIM application to select (SGP.22 2.2.1: the ISD-R
- * alone is not a telecom profile). */
+ * modem: the USIM application lives in the enabled profile, and the ISD-R
+ * (SGP.22's security domain for profile management) is no telecom
+ * application. */
 static gboolean usim_present(ModemSim *ms, AtSim *sim)
 {
   EuiccSim *card = modem_sim_get_card(ms, 1);
@@ -486,8 +487,8 @@ static void iccid_to_ef(const char *iccid, guint8 ef[10])
   }
 }
 
-/* +CIMI, +CRSM (READ BINARY, 176, of the EFs ModemManager reads) and +CPIN?
- * beside the existing +CSIM: the SIM as the modem's own stack sees it. */
+/* +CIMI and +CRSM (READ BINARY, 176, of the EFs ModemManager reads): the
+ * SIM as the modem's own stack reads it, beside the APDUs of +CSIM. */
 static gboolean answer_sim_files(ModemSim *ms, AtSim *sim, const char *body, GString *out)
 {
   EuiccSim *card = modem_sim_get_card(ms, 1);
