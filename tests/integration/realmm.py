@@ -111,6 +111,30 @@ A: bDeviceClass=00
 _MM_LOG_TIME = re.compile(r"<\w+>\s+\[(\d+\.\d+)\]")
 
 
+MBPI = "/usr/share/mobile-broadband-provider-info/serviceproviders.xml"
+
+
+def mbpi_apns(mccmnc, usage="internet"):
+    """What mobile-broadband-provider-info lists for an MCC+MNC ("23415"),
+    in its order: [{"provider", "apn", "usage"}] for the APNs whose usage
+    names usage (its types read like "internet" or "mms-internet-hipri")."""
+    import xml.etree.ElementTree as ET
+
+    mcc, mnc = mccmnc[:3], mccmnc[3:]
+    found = []
+    for provider in ET.parse(MBPI).iter("provider"):
+        gsm = provider.find("gsm")
+        if gsm is None or not any(n.get("mcc") == mcc and n.get("mnc") == mnc
+                                  for n in gsm.findall("network-id")):
+            continue
+        for apn in gsm.findall("apn"):
+            types = [u.get("type", "") for u in apn.findall("usage")]
+            if any(usage in t.split("-") for t in types):
+                found.append({"provider": provider.findtext("name"), "apn": apn.get("value"),
+                              "usage": ",".join(types)})
+    return found
+
+
 # -- can this machine run them? --
 
 def missing_capabilities():

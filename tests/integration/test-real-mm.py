@@ -234,6 +234,11 @@ class RealModemManager(realmm.RealTestCase):
         self.assertFalse(os.path.exists(f"/etc/NetworkManager/system-connections/{name}"
                                         ".nmconnection"))
         self.assertEqual(self.world.nm_gsm_connections()[name]["sim-id"], self.enabled)
+        # What a connection for this profile would take as its APN: the
+        # owner's (23415) entries in mobile-broadband-provider-info.
+        apns = realmm.mbpi_apns("23415")
+        self.assertTrue(apns and all(a["apn"] for a in apns))
+        measure("mobile-broadband-provider-info for 23415", apns[0])
         # NetworkManager and ModemManager share the bus: NetworkManager shows
         # ModemManager's modem as a gsm device.
         devices = harness.wait_until(
