@@ -388,7 +388,8 @@ class World:
 
     # -- esimd --
 
-    def start_esimd(self, devices=None, args=(), wait_euiccs=None, env=None, config=None):
+    def start_esimd(self, devices=None, args=(), wait_euiccs=None, env=None, config=None,
+                    udev=False):
         """Starts esimd on the test bus with the modems added so far (or the
         --device values given) and waits until org.esimd is on the bus and
         Manager1.Euiccs lists wait_euiccs entries (default: one per modem
@@ -397,12 +398,17 @@ class World:
         config: keys of the [esimd] group of the configuration file written
         for this run. By default auto-send-notifications is false, so that
         the daemon does not try to reach the card's SM-DP+ (tests talk only
-        to local peers); a test of delivery sets it."""
+        to local peers); a test of delivery sets it.
+
+        udev: let esimd find modems through udev too (a umockdev testbed in
+        env); by default it serves only the devices given."""
         if devices is None:
             devices = [m.device for m in self.modems]
         if wait_euiccs is None:
             wait_euiccs = len(self.modems)
-        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--no-udev", "--verbose"]
+        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--verbose"]
+        if not udev:
+            argv.append("--no-udev")
         argv += [f"--device={d}" for d in devices]
         argv += list(args)
         self.esimd_log = self._log("esimd")

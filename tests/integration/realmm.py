@@ -60,6 +60,35 @@ USB_VENDOR = "1d6b"
 USB_PRODUCT = "e51d"
 
 
+def _esimd_tty_description():
+    """A second tty of the same USB modem, on its own interface: ModemManager
+    leaves it alone (ID_MM_PORT_IGNORE) and esimd's udev discovery takes it
+    as its AT port (ESIMD_PORT_TYPE)."""
+    return f"""P: {USB_DEVICE}/1-1:1.2/ttyUSB1/tty/ttyUSB1
+N: ttyUSB1
+E: DEVNAME=/dev/ttyUSB1
+E: SUBSYSTEM=tty
+E: ID_MM_CANDIDATE=1
+E: ID_MM_PORT_IGNORE=1
+E: ESIMD_PORT_TYPE=at
+A: dev=188:1
+
+P: {USB_DEVICE}/1-1:1.2/ttyUSB1
+E: SUBSYSTEM=usb-serial
+L: driver=../../../../../../../bus/usb-serial/drivers/option1
+
+P: {USB_DEVICE}/1-1:1.2
+E: DEVTYPE=usb_interface
+E: SUBSYSTEM=usb
+E: INTERFACE=255/255/255
+A: bInterfaceClass=ff
+A: bInterfaceSubClass=ff
+A: bInterfaceProtocol=ff
+A: bInterfaceNumber=02
+L: driver=../../../../../../bus/usb/drivers/option
+"""
+
+
 def _testbed_description():
     """umockdev's text format (umockdev-record): the tty first, then its
     parents. ID_MM_CANDIDATE is what ModemManager's own udev rules put on a
@@ -250,6 +279,7 @@ class RealWorld(harness.World):
         super().__init__()
         self.testbed = None
         self.relay = None
+        self.esimd_relay = None
         self.mm_proc = None
         self.mm_log = None
         self.nm_proc = None
@@ -268,9 +298,10 @@ class RealWorld(harness.World):
             if self.mm_proc:
                 harness._stop_process(self.mm_proc, 20)
                 self.mm_proc = None
-            if self.relay:
-                self.relay.stop()
-                self.relay = None
+            for relay in (self.relay, self.esimd_relay):
+                if relay:
+                    relay.stop()
+            self.relay = self.esimd_relay = None
             for mount in reversed(self.mounts):
                 subprocess.run(["umount", "--lazy", mount], capture_output=True)
             self.mounts = []
@@ -296,12 +327,14 @@ class RealWorld(harness.World):
 
     # -- the modem --
 
-    def add_usb_modem(self, card="three-profiles.card", options=()):
+    def add_usb_modem(self, card="three-profiles.card", options=(), esimd_tty=False):
         """One modem-sim with two AT ports on one card: the first behind
         ttyUSB0 of a umockdev testbed (ModemManager's), the second for esimd
         (.esimd_modem). The modem reports no SIM while no profile is enabled
         (quirk=profile-sim) and numeric +CME errors, as ModemManager asks with
-        AT+CMEE=1."""
+        AT+CMEE=1. With esimd_tty the second port is also ttyUSB1 of the
+        testbed, for esimd's own udev discovery (start_esimd_udev); then it
+        must not be opened directly as well."""
         import gi
         gi.require_version("UMockdev", "1.0")
         from gi.repository import UMockdev
@@ -335,7 +368,26 @@ class RealWorld(harness.World):
         if master < 0:
             raise harness.HarnessError("umockdev gave no pty for /dev/ttyUSB0")
         self.relay = _Relay(master, self.mm_port)
+        if esimd_tty:
+            if not self.testbed.add_from_string(_esimd_tty_description()):
+                raise harness.HarnessError("umockdev refused the second tty")
+            master = self.testbed.get_dev_fd("/dev/ttyUSB1")
+            if master < 0:
+                raise harness.HarnessError("umockdev gave no pty for /dev/ttyUSB1")
+            self.esimd_relay = _Relay(master, self.esimd_modem.port)
         return self.esimd_modem
+
+    def start_esimd_udev(self, **kwargs):
+        """esimd finding the modem the way it does on a machine: udev (the
+        testbed, through umockdev's preload), no --device, no test hook for
+        the modem's sysfs path. ASan wants to be first among preloaded
+        libraries; it works behind umockdev's all the same."""
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = {"UMOCKDEV_DIR": self.testbed.get_root_dir(),
+               "LD_PRELOAD": "libumockdev-preload.so.0",
+               "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
+               "ESIMD_MM_BUS_ADDRESS": self.address}
+        return self.start_esimd(devices=[], udev=True, env=env, **kwargs)
 
     def mm_tty(self):
         """The pty behind ttyUSB0 (/dev/pts/N): the same port ModemManager

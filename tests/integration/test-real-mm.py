@@ -19,6 +19,7 @@ import time
 
 import harness
 import realmm
+from harness import EUICC
 
 CARD = "three-profiles.card"
 IMEI = "490154203237518"
@@ -143,6 +144,35 @@ class RealModemManager(realmm.RealTestCase):
         seconds = self.world.wait_for_sim_iccid(self.enabled, 60)
         self.assert_inhibited_and_back(since, "disabled")
         measure("enable after no SIM -> mmcli shows the ICCID", seconds)
+
+    def test_esimd_finds_the_modem_through_udev(self):
+        """The whole path of a machine: esimd discovers the modem's second
+        tty through udev, names the modem by the sysfs path ModemManager
+        calls Modem.Device (nobody tells it), and a switch through that port
+        is inhibited in ModemManager, which then shows the new SIM."""
+        self.enabled = iccids("enabled")[0]
+        self.disabled = iccids("disabled")
+        self.world.start_polkit_allow_all()
+        self.world.add_usb_modem(CARD, esimd_tty=True)
+        self.world.start_modemmanager()
+        self.world.wait_for_sim_iccid(self.enabled, 60)
+        self.device = self.world.mm_modem()["generic"]["device"]
+        # ModemManager left the second tty alone.
+        ports = self.world.mm_modem()["generic"]["ports"]
+        self.assertIn("ttyUSB0 (at)", ports)
+        self.assertNotIn("ttyUSB1 (at)", ports)
+
+        self.world.start_esimd_udev(wait_euiccs=1)
+        self.euicc = self.world.euicc_paths()[0]
+        self.assertEqual(self.world.get_property(self.euicc, EUICC, "Device"), self.device)
+        self.assertEqual(self.world.get_property(self.euicc, EUICC, "Port"), "/dev/ttyUSB1")
+
+        target = self.disabled[0]
+        since = len(self.world.mm_log_text())
+        self.esimctl_ok("enable", target)
+        seconds = self.world.wait_for_sim_iccid(target, 60)
+        self.assert_inhibited_and_back(since, "disabled")
+        measure("udev: enable returned -> mmcli shows the new ICCID", seconds)
 
     def test_esimd_borrows_modemmanagers_own_port(self):
         """A modem with one AT port, the one ModemManager uses: esimd probes
