@@ -22,6 +22,18 @@ A RealWorld is a harness.World whose private bus is of the system type, with:
         world.add_usb_modem("three-profiles.card")
         world.start_modemmanager()
         world.wait_for_sim_iccid("8944476500001234567")
+        device = world.mm_modem()["generic"]["device"]
+        port = world.esimd_modem.port
+        world.start_esimd(args=[f"--modem-device={port}={device}"],
+                          env={"ESIMD_MM_BUS_ADDRESS": world.address})
+
+Other ways to give esimd the modem: add_usb_modem(esimd_tty=True) puts the
+second port in the testbed as ttyUSB1 and start_esimd_udev() lets esimd
+find it through udev; mm_tty() is ModemManager's own port (a one-port
+modem). mmcli()/mmcli_run(), mm_modem(), mm_sim_iccid(), mm_log_time() and
+mm_at_commands() read ModemManager; start_networkmanager(), nmcli(),
+nm_gsm_connections() and nm_devices() NetworkManager; mbpi_apns() what
+mobile-broadband-provider-info says for an MCC/MNC.
 
 Everything is torn down on exit; the daemons' logs are in the world's
 directory and printed when a test fails, as harness does for its own.
