@@ -234,13 +234,13 @@ class SignalMonitor:
         self._log.close()
 
 
-def _bus_config(socket_path):
+def _bus_config(socket_path, bus_type="esimd-test"):
     """A bus that lets everybody own, send and receive anything: the test
     controls who runs on it. Unprivileged clients (setpriv) may connect."""
     return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>esimd-test</type>
+  <type>{bus_type}</type>
   <listen>unix:path={socket_path}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
@@ -273,6 +273,9 @@ def _stop_process(proc, seconds=10, sig=signal.SIGTERM):
 
 class World:
     """A private bus with modems and esimd on it."""
+
+    # The bus's <type>; a world for the system's own daemons says "system".
+    bus_type = "esimd-test"
 
     def __init__(self):
         self.tmpdir = None
@@ -309,7 +312,7 @@ class World:
         socket_path = os.path.join(self.tmpdir, "bus")
         config = os.path.join(self.tmpdir, "bus.conf")
         with open(config, "w") as f:
-            f.write(_bus_config(socket_path))
+            f.write(_bus_config(socket_path, self.bus_type))
         log = self._log("dbus-daemon")
         self.bus_proc = subprocess.Popen(
             ["dbus-daemon", f"--config-file={config}", "--print-address", "--nofork"],
@@ -385,7 +388,8 @@ class World:
 
     # -- esimd --
 
-    def start_esimd(self, devices=None, args=(), wait_euiccs=None, env=None, config=None):
+    def start_esimd(self, devices=None, args=(), wait_euiccs=None, env=None, config=None,
+                    udev=False):
         """Starts esimd on the test bus with the modems added so far (or the
         --device values given) and waits until org.esimd is on the bus and
         Manager1.Euiccs lists wait_euiccs entries (default: one per modem
@@ -394,12 +398,17 @@ class World:
         config: keys of the [esimd] group of the configuration file written
         for this run. By default auto-send-notifications is false, so that
         the daemon does not try to reach the card's SM-DP+ (tests talk only
-        to local peers); a test of delivery sets it."""
+        to local peers); a test of delivery sets it.
+
+        udev: let esimd find modems through udev too (a umockdev testbed in
+        env); by default it serves only the devices given."""
         if devices is None:
             devices = [m.device for m in self.modems]
         if wait_euiccs is None:
             wait_euiccs = len(self.modems)
-        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--no-udev", "--verbose"]
+        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--verbose"]
+        if not udev:
+            argv.append("--no-udev")
         argv += [f"--device={d}" for d in devices]
         argv += list(args)
         self.esimd_log = self._log("esimd")

@@ -1803,6 +1803,31 @@ const char *euicc_sim_get_iccid(EuiccSim *sim)
   return p ? p->iccid : NULL;
 }
 
+gchar *euicc_sim_dup_owner_mccmnc(EuiccSim *sim)
+{
+  SimProfile *p = sim->card->euicc ? enabled_profile(sim) : NULL;
+  const guint8 *b;
+  GString *s;
+
+  if (!p || !p->has_owner)
+    return NULL;
+  /* 3GPP TS 24.008 10.5.1.3: MCC2 MCC1 | MNC3 MCC3 | MNC2 MNC1, MNC3 F for
+   * a two-digit MNC. */
+  b = p->owner_mccmnc;
+  s = g_string_new(NULL);
+  g_string_append_printf(s, "%u%u%u%u%u", b[0] & 0xF, b[0] >> 4, b[1] & 0xF, b[2] & 0xF, b[2] >> 4);
+  if ((b[1] >> 4) != 0xF)
+    g_string_append_printf(s, "%u", b[1] >> 4);
+  return g_string_free(s, FALSE);
+}
+
+const char *euicc_sim_get_provider(EuiccSim *sim)
+{
+  SimProfile *p = sim->card->euicc ? enabled_profile(sim) : NULL;
+
+  return p ? p->provider : NULL;
+}
+
 guint32 euicc_sim_get_open_channels(EuiccSim *sim)
 {
   guint32 bits = 0;

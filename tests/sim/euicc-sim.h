@@ -42,6 +42,12 @@ gboolean euicc_sim_is_euicc(EuiccSim *sim);
 const char *euicc_sim_get_eid(EuiccSim *sim);
 /* The ICCID of the plain SIM, or of the enabled profile; NULL when none. */
 const char *euicc_sim_get_iccid(EuiccSim *sim);
+/* The enabled profile's owner (profileOwner, SGP.22 2.4.2) as MCC and MNC
+ * digits ("310410", "23415"); NULL when no profile is enabled or it names no
+ * owner. What a modem builds the IMSI's home network from. Free with g_free. */
+gchar *euicc_sim_dup_owner_mccmnc(EuiccSim *sim);
+/* The enabled profile's service provider name, NULL when none. */
+const char *euicc_sim_get_provider(EuiccSim *sim);
 /* Logical channels open on the card: bit n set for channel n (1..19). */
 guint32 euicc_sim_get_open_channels(EuiccSim *sim);
 /* How many logical channels the card offers (default 19, minimum 0). */

@@ -18,6 +18,19 @@
  *                      answer's info line and its final result
  *   garbage            the next +CGLA/+CSIM answer is malformed (odd-length,
  *                      non-hex data), then the modem behaves again: one shot
+ *   profile-sim        +CPIN?, +CCID, +CIMI and the EF reads follow the
+ *                      eUICC's enabled profile: with none enabled the modem
+ *                      has no USIM and says "SIM not inserted" (27.007 +CME
+ *                      ERROR: 10), as modems do once the last profile is
+ *                      disabled
+ * and "imei=DIGITS" sets what +CGSN answers (15 digits).
+ *
+ * What ModemManager asks while it probes and initialises a 3GPP AT modem is
+ * answered as a modem without a network would: identity (ATI, +GCAP: +CGSM,
+ * +CGMI/+CGMM/+CGMR, +CGSN), +CFUN, +CPIN?, +CIMI (the profile owner's
+ * MCC/MNC and digits of the ICCID), +CRSM READ BINARY of EF-ICCID, EF-AD and
+ * EF-SPN (3GPP TS 31.102 4.2.18, 4.2.12; EF-ICCID ETSI TS 102 221 13.2), and
+ * +COPS?/+CREG?/+CGREG?/+CEREG? as not registered. Anything else is ERROR.
  * Without cme-error* every error is a plain ERROR, whatever AT+CMEE says: a
  * modem that accepts +CMEE and ignores it.
  */
@@ -46,7 +59,13 @@ typedef struct {
   gboolean csim_only;
   gboolean urc;
   gboolean garbage; /* one shot: the next APDU answer is malformed */
+  gboolean profile_sim;
+  char *imei;
+  guint cfun; /* 27.007 8.2: 1 full, 0 minimum, 4 radio off */
 } AtSim;
+
+/* A valid IMEI (Luhn check digit), what +CGSN answers unless imei= says. */
+#define DEFAULT_IMEI "358240051111110"
 
 /* 27.007 9.2.1 codes the sim uses. */
 enum {
@@ -88,6 +107,7 @@ static AtSim *at_sim(ModemSim *ms)
   if (!sim) {
     sim = g_new0(AtSim, 1);
     sim->echo = TRUE;
+    sim->cfun = 1;
     modem_sim_set_protocol_data(ms, sim);
   }
   return sim;
@@ -376,6 +396,198 @@ static gboolean do_csim(ModemSim *ms, AtSim *sim, gchar *args, GString *out)
   return TRUE;
 }
 
+/* ---- what ModemManager asks a 3GPP modem ---- */
+
+/* With profile-sim, an eUICC without an enabled profile is no SIM to the
+ * modem: the USIM application lives in the enabled profile, and the ISD-R
+ * (SGP.22's security domain for profile management) is no telecom
+ * application. */
+static gboolean usim_present(ModemSim *ms, AtSim *sim)
+{
+  EuiccSim *card = modem_sim_get_card(ms, 1);
+
+  if (!card)
+    return FALSE;
+  return !sim->profile_sim || !euicc_sim_is_euicc(card) || euicc_sim_get_iccid(card) != NULL;
+}
+
+/* Identity, 27.007 5.1-5.6 and V.250 6.1.3 (+GCAP, +GMI, ...). */
+static gboolean answer_identity(AtSim *sim, const char *body, GString *out)
+{
+  static const struct {
+    const char *cmd;
+    const char *answer;
+  } fixed[] = {
+      {"+GCAP", "+GCAP: +CGSM"}, {"+CGMI", "esimd"},    {"+GMI", "esimd"},
+      {"+CGMM", "modem-sim"},    {"+GMM", "modem-sim"}, {"+CGMR", "modem-sim 1.0"},
+      {"+GMR", "modem-sim 1.0"},
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS(fixed); i++) {
+    if (g_ascii_strcasecmp(body, fixed[i].cmd) == 0) {
+      answer_info(sim, out, fixed[i].answer);
+      answer_line(out, "OK");
+      return TRUE;
+    }
+  }
+  if (g_ascii_strcasecmp(body, "+CGSN") == 0 || g_ascii_strcasecmp(body, "+GSN") == 0) {
+    answer_info(sim, out, sim->imei ? sim->imei : DEFAULT_IMEI);
+    answer_line(out, "OK");
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* The IMSI a modem reads from EF-IMSI: the owner's MCC and MNC, then the
+ * last digits of the ICCID as MSIN, 15 digits in all (3GPP TS 23.003 2.2). */
+static gchar *make_imsi(EuiccSim *card)
+{
+  g_autofree gchar *mccmnc = euicc_sim_dup_owner_mccmnc(card);
+  const char *iccid = euicc_sim_get_iccid(card);
+  gsize msin_len, n;
+
+  if (!iccid)
+    return NULL;
+  if (!mccmnc)
+    mccmnc = g_strdup("00101"); /* the test network of 3GPP TS 34.108 */
+  msin_len = 15 - strlen(mccmnc);
+  n = strlen(iccid);
+  /* The ICCID's last digit is its Luhn check digit: leave it out. */
+  return g_strdup_printf("%s%.*s", mccmnc, (int)msin_len, iccid + n - 1 - msin_len);
+}
+
+/* "+CRSM: sw1,sw2[,\"hex\"]" then OK, 27.007 8.18. */
+static void answer_crsm(AtSim *sim, GString *out, guint sw1, guint sw2, const guint8 *data,
+                        gsize len)
+{
+  g_autofree gchar *line = NULL;
+
+  if (data) {
+    g_autofree gchar *hex = to_hex(data, len);
+
+    line = g_strdup_printf("+CRSM: %u,%u,\"%s\"", sw1, sw2, hex);
+  } else {
+    line = g_strdup_printf("+CRSM: %u,%u", sw1, sw2);
+  }
+  answer_info(sim, out, line);
+  answer_line(out, "OK");
+}
+
+/* EF-ICCID coding, ETSI TS 102 221 13.2: BCD with swapped nibbles, F
+ * padding. */
+static void iccid_to_ef(const char *iccid, guint8 ef[10])
+{
+  for (guint i = 0; i < 20; i++) {
+    guint8 d = i < strlen(iccid) ? (guint8)(iccid[i] - '0') : 0xF;
+
+    if (i % 2 == 0)
+      ef[i / 2] = d;
+    else
+      ef[i / 2] |= (guint8)(d << 4);
+  }
+}
+
+/* +CIMI and +CRSM (READ BINARY, 176, of the EFs ModemManager reads): the
+ * SIM as the modem's own stack reads it, beside the APDUs of +CSIM. */
+static gboolean answer_sim_files(ModemSim *ms, AtSim *sim, const char *body, GString *out)
+{
+  EuiccSim *card = modem_sim_get_card(ms, 1);
+  g_auto(GStrv) args = NULL;
+  guint command, file;
+
+  if (g_ascii_strcasecmp(body, "+CIMI") == 0) {
+    g_autofree gchar *imsi = NULL;
+
+    if (!usim_present(ms, sim) || !(imsi = make_imsi(card))) {
+      answer_error(sim, out, CME_SIM_NOT_INSERTED);
+      return TRUE;
+    }
+    answer_info(sim, out, imsi);
+    answer_line(out, "OK");
+    return TRUE;
+  }
+  if (g_ascii_strncasecmp(body, "+CRSM=", 6) != 0)
+    return FALSE;
+  args = g_strsplit(body + 6, ",", -1);
+  if (!args[0] || !args[1] || !parse_number(args[0], 255, &command) ||
+      !parse_number(args[1], 65535, &file)) {
+    answer_error(sim, out, CME_INVALID_PARAMETERS);
+    return TRUE;
+  }
+  if (!usim_present(ms, sim)) {
+    answer_error(sim, out, CME_SIM_NOT_INSERTED);
+    return TRUE;
+  }
+  if (command == 176 && file == 0x2FE2 && euicc_sim_get_iccid(card)) {
+    guint8 ef[10];
+
+    iccid_to_ef(euicc_sim_get_iccid(card), ef);
+    answer_crsm(sim, out, 0x90, 0x00, ef, sizeof ef);
+    return TRUE;
+  }
+  if (command == 176 && file == 0x6FAD) {
+    /* EF-AD, 31.102 4.2.18: normal operation, then the MNC length that
+     * tells a reader where the IMSI's MCC/MNC ends. */
+    g_autofree gchar *mccmnc = euicc_sim_dup_owner_mccmnc(card);
+    guint8 ad[4] = {0x00, 0x00, 0x00, (guint8)(mccmnc ? strlen(mccmnc) - 3 : 2)};
+
+    answer_crsm(sim, out, 0x90, 0x00, ad, sizeof ad);
+    return TRUE;
+  }
+  if (command == 176 && file == 0x6F46 && euicc_sim_get_provider(card)) {
+    /* EF-SPN, 31.102 4.2.12: display condition, then the name in the GSM
+     * default alphabet (ASCII for the names the card files use), FF padded. */
+    const char *name = euicc_sim_get_provider(card);
+    guint8 spn[17];
+
+    memset(spn, 0xFF, sizeof spn);
+    spn[0] = 0x01;
+    memcpy(spn + 1, name, MIN(strlen(name), sizeof spn - 1));
+    answer_crsm(sim, out, 0x90, 0x00, spn, sizeof spn);
+    return TRUE;
+  }
+  /* Any other file or command: file not found (ISO 7816-4 6A82), as the
+   * modem's stack passes it on. */
+  answer_crsm(sim, out, 0x6A, 0x82, NULL, 0);
+  return TRUE;
+}
+
+/* No network here: registration queries say "not registered, not
+ * searching" (27.007 7.2, 10.1.20, 10.1.22), +COPS? says automatic mode
+ * without an operator (7.3), and setting their report modes is accepted. */
+static gboolean answer_network(AtSim *sim, const char *body, GString *out)
+{
+  static const char *const reg[] = {"+CREG", "+CGREG", "+CEREG"};
+
+  if (g_ascii_strcasecmp(body, "+COPS?") == 0) {
+    answer_info(sim, out, "+COPS: 0");
+    answer_line(out, "OK");
+    return TRUE;
+  }
+  if (g_ascii_strncasecmp(body, "+COPS=", 6) == 0 && !g_str_equal(body + 6, "?")) {
+    answer_line(out, "OK");
+    return TRUE;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(reg); i++) {
+    gsize n = strlen(reg[i]);
+
+    if (g_ascii_strncasecmp(body, reg[i], n) != 0)
+      continue;
+    if (g_str_equal(body + n, "?")) {
+      g_autofree gchar *line = g_strdup_printf("%s: 0,0", reg[i]);
+
+      answer_info(sim, out, line);
+      answer_line(out, "OK");
+      return TRUE;
+    }
+    if (body[n] == '=' && body[n + 1] != '?') {
+      answer_line(out, "OK");
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
 /* ---- one command line ---- */
 
 /* Extended commands with a "=?" test form this modem knows. */
@@ -405,6 +617,14 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     answer_line(out, "OK");
     return TRUE;
   }
+  if (g_ascii_strcasecmp(body, "Z") == 0) {
+    /* V.250 6.1.1: back to the stored profile, echo on and 27.007's
+     * default error reporting; ModemManager sends it before enabling. */
+    sim->echo = TRUE;
+    sim->cmee = 0;
+    answer_line(out, "OK");
+    return TRUE;
+  }
   if (g_ascii_strcasecmp(body, "E0") == 0 || g_ascii_strcasecmp(body, "E1") == 0) {
     sim->echo = body[1] == '1';
     answer_line(out, "OK");
@@ -419,6 +639,9 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     answer_line(out, "ERROR");
     return TRUE;
   }
+  if (answer_identity(sim, body, out) || answer_sim_files(ms, sim, body, out) ||
+      answer_network(sim, body, out))
+    return TRUE;
 
   sep = strpbrk(body, "=?");
   name = g_ascii_strup(body, sep ? sep - body : -1);
@@ -467,7 +690,7 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     return TRUE;
   }
   if (g_str_equal(name, "+CPIN") && sep && g_str_equal(sep, "?")) {
-    if (!modem_sim_get_card(ms, 1)) {
+    if (!usim_present(ms, sim)) {
       answer_error(sim, out, CME_SIM_NOT_INSERTED);
     } else {
       answer_info(sim, out, "+CPIN: READY");
@@ -479,7 +702,7 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     EuiccSim *card = modem_sim_get_card(ms, 1);
     const char *iccid = card ? euicc_sim_get_iccid(card) : NULL;
 
-    if (!card) {
+    if (!card || !usim_present(ms, sim)) {
       answer_error(sim, out, CME_SIM_NOT_INSERTED);
     } else if (!iccid) {
       /* An eUICC without an enabled profile has no ICCID to read. */
@@ -495,10 +718,16 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
   if (g_str_equal(name, "+CFUN")) {
     guint n;
 
+    /* "1,1" (with reset): the state before the comma is what counts. */
+    if (args)
+      args[strcspn(args, ",")] = '\0';
     if (sep && g_str_equal(sep, "?")) {
-      answer_info(sim, out, "+CFUN: 1");
+      g_autofree gchar *reply = g_strdup_printf("+CFUN: %u", sim->cfun);
+
+      answer_info(sim, out, reply);
       answer_line(out, "OK");
     } else if (args && parse_number(args, 4, &n)) {
+      sim->cfun = n;
       answer_line(out, "OK");
     } else {
       answer_error(sim, out, CME_INVALID_PARAMETERS);
@@ -564,6 +793,18 @@ static gboolean at_set_option(ModemSim *ms, const char *option, GError **error)
   AtSim *sim = at_sim(ms);
   const char *quirk;
 
+  if (g_str_has_prefix(option, "imei=")) {
+    const char *imei = option + strlen("imei=");
+
+    if (strlen(imei) != 15 || strspn(imei, "0123456789") != 15) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "imei= wants 15 digits, not '%s'",
+                  imei);
+      return FALSE;
+    }
+    g_free(sim->imei);
+    sim->imei = g_strdup(imei);
+    return TRUE;
+  }
   if (!g_str_has_prefix(option, "quirk=")) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Unknown AT option '%s'", option);
     return FALSE;
@@ -587,10 +828,12 @@ static gboolean at_set_option(ModemSim *ms, const char *option, GError **error)
     sim->urc = TRUE;
   else if (g_str_equal(quirk, "garbage"))
     sim->garbage = TRUE;
+  else if (g_str_equal(quirk, "profile-sim"))
+    sim->profile_sim = TRUE;
   else {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "Unknown AT quirk '%s' (ccho-prefix, ccho-nospace, ccho-bare, no-test-commands, "
-                "csim-only, cme-error, cme-error-verbose, urc, garbage)",
+                "csim-only, cme-error, cme-error-verbose, urc, garbage, profile-sim)",
                 quirk);
     return FALSE;
   }
@@ -599,7 +842,11 @@ static gboolean at_set_option(ModemSim *ms, const char *option, GError **error)
 
 static void at_finalize(ModemSim *ms)
 {
-  g_free(modem_sim_get_protocol_data(ms));
+  AtSim *sim = modem_sim_get_protocol_data(ms);
+
+  if (sim)
+    g_free(sim->imei);
+  g_free(sim);
   modem_sim_set_protocol_data(ms, NULL);
 }
 

@@ -25,7 +25,7 @@ static gboolean on_quit_signal(gpointer data)
 
 /* What reads commands from stdin: the modem they change, the loop EOF ends. */
 typedef struct {
-  ModemSim *ms;
+  GPtrArray *ports; /* ModemSim*: the first port, then the --extra-port ones */
   GMainLoop *loop;
   GString *line; /* input after the last newline */
 } Control;
@@ -56,12 +56,19 @@ static void run_command(Control *ctl, char *text)
   if (!*cmd || *cmd == '#')
     return;
   if (g_str_has_prefix(cmd, "option ") || g_str_has_prefix(cmd, "option\t")) {
-    if (modem_sim_set_option(ctl->ms, g_strchug(cmd + strlen("option")), &error))
+    const char *option = g_strchug(cmd + strlen("option"));
+    gboolean ok = TRUE;
+
+    for (guint i = 0; ok && i < ctl->ports->len; i++)
+      ok = modem_sim_set_option(g_ptr_array_index(ctl->ports, i), option, &error);
+    if (ok)
       answer("OK");
     else
       answer("ERROR %s", error->message);
   } else if (g_str_equal(cmd, "unplug")) {
-    modem_sim_unplug(ctl->ms);
+    /* The whole modem goes: every port of it. */
+    for (guint i = 0; i < ctl->ports->len; i++)
+      modem_sim_unplug(g_ptr_array_index(ctl->ports, i));
     answer("OK");
   } else {
     answer("ERROR unknown command \"%s\" (option K=V, unplug)", cmd);
@@ -108,6 +115,7 @@ int main(int argc, char **argv)
   g_auto(GStrv) slots = NULL;
   g_auto(GStrv) options = NULL;
   g_autofree char *apdu_log = NULL;
+  g_auto(GStrv) extra_ports = NULL;
   const GOptionEntry entries[] = {
       {"qmi", 0, 0, G_OPTION_ARG_NONE, &qmi, "Speak QMUX (QMI)", NULL},
       {"mbim", 0, 0, G_OPTION_ARG_NONE, &mbim, "Speak MBIM", NULL},
@@ -116,15 +124,20 @@ int main(int argc, char **argv)
        "Add a slot holding the card in CARD, or an empty slot for \"empty\"", "CARD"},
       {"option", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options,
        "A knob: delay-ms=N, close-after=N, max-channels=N, apdu-log=PATH or a protocol "
-       "option (QMI: error=MSGID:QMIERR, no-slot-status)",
+       "option (QMI: error=MSGID:QMIERR, no-slot-status; AT: quirk=NAME, imei=DIGITS)",
        "K=V"},
       {"apdu-log", 0, 0, G_OPTION_ARG_FILENAME, &apdu_log,
        "Log every APDU the cards see (slot N > 1 logs to FILE.N)", "FILE"},
+      {"extra-port", 0, 0, G_OPTION_ARG_STRING_ARRAY, &extra_ports,
+       "One more port of the same modem speaking qmi, mbim or at, on the same cards "
+       "(repeatable; one more \"PTY <path>\" line each)",
+       "PROTO"},
       {NULL},
   };
   g_autoptr(GOptionContext) octx = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(ModemSim) ms = NULL;
+  g_autoptr(GPtrArray) ports = NULL;
+  ModemSim *ms;
   g_autoptr(GMainLoop) loop = NULL;
   ModemSimProtocol protocol;
   Control ctl = {0};
@@ -152,7 +165,9 @@ int main(int argc, char **argv)
   }
   protocol = qmi ? MODEM_SIM_PROTOCOL_QMI : mbim ? MODEM_SIM_PROTOCOL_MBIM : MODEM_SIM_PROTOCOL_AT;
 
+  ports = g_ptr_array_new_with_free_func((GDestroyNotify)modem_sim_free);
   ms = modem_sim_new(protocol);
+  g_ptr_array_add(ports, ms);
   for (guint i = 0; slots[i]; i++) {
     const char *card = g_str_equal(slots[i], "empty") ? NULL : slots[i];
 
@@ -161,10 +176,28 @@ int main(int argc, char **argv)
       return 1;
     }
   }
-  for (guint i = 0; options && options[i]; i++) {
-    if (!modem_sim_set_option(ms, options[i], &error)) {
-      fprintf(stderr, "modem-sim: %s\n", error->message);
+  for (guint i = 0; extra_ports && extra_ports[i]; i++) {
+    const char *p = extra_ports[i];
+    ModemSimProtocol extra;
+
+    if (g_str_equal(p, "qmi"))
+      extra = MODEM_SIM_PROTOCOL_QMI;
+    else if (g_str_equal(p, "mbim"))
+      extra = MODEM_SIM_PROTOCOL_MBIM;
+    else if (g_str_equal(p, "at"))
+      extra = MODEM_SIM_PROTOCOL_AT;
+    else {
+      fprintf(stderr, "modem-sim: --extra-port wants qmi, mbim or at, not \"%s\"\n", p);
       return 2;
+    }
+    g_ptr_array_add(ports, modem_sim_new_port(ms, extra));
+  }
+  for (guint i = 0; options && options[i]; i++) {
+    for (guint j = 0; j < ports->len; j++) {
+      if (!modem_sim_set_option(g_ptr_array_index(ports, j), options[i], &error)) {
+        fprintf(stderr, "modem-sim: %s\n", error->message);
+        return 2;
+      }
     }
   }
   if (apdu_log) {
@@ -177,16 +210,19 @@ int main(int argc, char **argv)
   }
 
   loop = g_main_loop_new(NULL, FALSE);
-  if (!modem_sim_start(ms, &error)) {
-    fprintf(stderr, "modem-sim: %s\n", error->message);
-    return 1;
+  for (guint i = 0; i < ports->len; i++) {
+    if (!modem_sim_start(g_ptr_array_index(ports, i), &error)) {
+      fprintf(stderr, "modem-sim: %s\n", error->message);
+      return 1;
+    }
   }
-  printf("PTY %s\n", modem_sim_get_port(ms));
+  for (guint i = 0; i < ports->len; i++)
+    printf("PTY %s\n", modem_sim_get_port(g_ptr_array_index(ports, i)));
   fflush(stdout);
 
   g_unix_signal_add(SIGTERM, on_quit_signal, loop);
   g_unix_signal_add(SIGINT, on_quit_signal, loop);
-  ctl.ms = ms;
+  ctl.ports = ports;
   ctl.loop = loop;
   ctl.line = g_string_new(NULL);
   if (stdin_is_a_lifeline())

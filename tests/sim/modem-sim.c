@@ -42,6 +42,7 @@ struct _ModemSim {
   GByteArray *outbuf; /* due bytes not yet accepted by the pty */
   GQueue pending;     /* PendingWrite, in the order they were queued */
   gboolean unplugged;
+  gboolean shares_cards; /* a further port: the slots belong to the first */
 
   guint delay_ms;
   guint extra_delay_ms; /* the card's own latency for the answer being built */
@@ -93,6 +94,24 @@ ModemSim *modem_sim_new(ModemSimProtocol protocol)
   ms->outbuf = g_byte_array_new();
   g_queue_init(&ms->pending);
   return ms;
+}
+
+ModemSim *modem_sim_new_port(ModemSim *first, ModemSimProtocol protocol)
+{
+  ModemSim *ms = modem_sim_new(protocol);
+
+  g_ptr_array_unref(ms->slots);
+  ms->slots = g_ptr_array_ref(first->slots);
+  ms->max_channels = first->max_channels;
+  ms->shares_cards = TRUE;
+  return ms;
+}
+
+/* The knobs that change the cards themselves; see modem_sim_new_port(). */
+static gboolean is_card_knob(const char *name)
+{
+  return g_str_equal(name, "fault") || g_str_equal(name, "clear-faults") ||
+         g_str_equal(name, "max-channels") || g_str_equal(name, "apdu-log");
 }
 
 static void destroy_source(GSource **source)
@@ -236,6 +255,8 @@ gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error)
   const char *name = kv[0];
   const char *value = kv[1];
 
+  if (ms->shares_cards && is_card_knob(name))
+    return TRUE;
   if (g_str_equal(name, "delay-ms"))
     return parse_uint(name, value, &ms->delay_ms, error);
   if (g_str_equal(name, "close-after"))

@@ -45,6 +45,15 @@ typedef struct {
 } ModemSimSlot;
 
 ModemSim *modem_sim_new(ModemSimProtocol protocol);
+/*
+ * A further port of the same modem, as a USB modem offers several ttys: its
+ * own pty and protocol, the slots and cards of first (shared, not copied: a
+ * profile switched through one port is the card every port sees). The card
+ * knobs (fault=, clear-faults, max-channels=, apdu-log=) act on the shared
+ * cards once, through first; given to this port they change nothing. The
+ * cards live until the last port sharing them is freed.
+ */
+ModemSim *modem_sim_new_port(ModemSim *first, ModemSimProtocol protocol);
 void modem_sim_free(ModemSim *ms);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ModemSim, modem_sim_free)
 
