@@ -18,6 +18,8 @@
  *                      answer's info line and its final result
  *   garbage            the next +CGLA/+CSIM answer is malformed (odd-length,
  *                      non-hex data), then the modem behaves again: one shot
+ *   cgsn-quoted        AT+CGSN answers '+CGSN: "<imei>"' instead of the bare
+ *                      IMEI line of 27.007 5.4
  * Without cme-error* every error is a plain ERROR, whatever AT+CMEE says: a
  * modem that accepts +CMEE and ignores it.
  */
@@ -46,6 +48,7 @@ typedef struct {
   gboolean csim_only;
   gboolean urc;
   gboolean garbage; /* one shot: the next APDU answer is malformed */
+  gboolean cgsn_quoted;
 } AtSim;
 
 /* 27.007 9.2.1 codes the sim uses. */
@@ -505,6 +508,22 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     }
     return TRUE;
   }
+  /* 27.007 5.4: the IMEI alone on its line; a modem without one (imei=)
+   * refuses the command. */
+  if (g_str_equal(name, "+CGSN") && !sep) {
+    const char *imei = modem_sim_get_imei(ms);
+
+    if (!imei) {
+      answer_error(sim, out, CME_NOT_SUPPORTED);
+    } else {
+      g_autofree gchar *reply =
+          sim->cgsn_quoted ? g_strdup_printf("+CGSN: \"%s\"", imei) : g_strdup(imei);
+
+      answer_info(sim, out, reply);
+      answer_line(out, "OK");
+    }
+    return TRUE;
+  }
   if (args && g_str_equal(name, "+CCHO"))
     return do_ccho(ms, sim, args, out);
   if (args && g_str_equal(name, "+CCHC"))
@@ -585,6 +604,8 @@ static gboolean at_set_option(ModemSim *ms, const char *option, GError **error)
     sim->error_style = ERRORS_VERBOSE;
   else if (g_str_equal(quirk, "urc"))
     sim->urc = TRUE;
+  else if (g_str_equal(quirk, "cgsn-quoted"))
+    sim->cgsn_quoted = TRUE;
   else if (g_str_equal(quirk, "garbage"))
     sim->garbage = TRUE;
   else {
