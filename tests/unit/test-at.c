@@ -892,10 +892,26 @@ static void test_imei_malformed_is_protocol_error(void **state)
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
 }
 
+/* 14 digits (no check digit) and 16 (IMEISV) are passed on as the modem
+ * reports them; the setup's first option is "imei=DIGITS". */
+static void test_imei_of_other_lengths_is_passed_on(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = test_transport_get_imei(f->t, &error);
+
+  if (!imei)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(imei, f->setup->options[0] + strlen("imei="));
+}
+
 static const SimSetup cgsn_quoted = {NULL, {"quirk=cgsn-quoted"}};
 static const SimSetup no_imei = {NULL, {"imei="}};
 static const SimSetup no_imei_cme = {NULL, {"imei=", "quirk=cme-error"}};
 static const SimSetup bad_imei = {NULL, {"imei=3529061112345X"}};
+static const SimSetup short_imei = {NULL, {"imei=3529061112345"}};
+static const SimSetup imei_14 = {NULL, {"imei=35290611123456"}};
+static const SimSetup imeisv_quoted = {NULL, {"imei=3529061112345601", "quirk=cgsn-quoted"}};
 static const SimSetup bad_imei_quoted = {NULL, {"imei=35290611", "quirk=cgsn-quoted"}};
 
 #define PER_MODEM(fn, setup_fn, modem)                                                             \
@@ -951,6 +967,9 @@ int main(void)
       PER_MODEM(test_imei_refused_is_not_supported, setup, no_imei_cme),
       PER_MODEM(test_imei_malformed_is_protocol_error, setup, bad_imei),
       PER_MODEM(test_imei_malformed_is_protocol_error, setup, bad_imei_quoted),
+      PER_MODEM(test_imei_malformed_is_protocol_error, setup, short_imei),
+      PER_MODEM(test_imei_of_other_lengths_is_passed_on, setup, imei_14),
+      PER_MODEM(test_imei_of_other_lengths_is_passed_on, setup, imeisv_quoted),
       PER_MODEM(test_modem_sim_frames_answers_like_a_modem, setup_unopened, plain_modem),
       PER_MODEM(test_modem_sim_quirks_show_on_the_wire, setup_unopened, wire_quirks),
       PER_MODEM(test_modem_sim_csim_only_lacks_channel_commands, setup_unopened,
