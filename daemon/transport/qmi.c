@@ -9,6 +9,9 @@
  * every UIM request here is built with qmi_message_new() and sent with
  * qmi_device_command_full(); responses are read TLV by TLV.
  *
+ * The IMEI comes from DMS Get IDs, on a DMS client allocated on first use,
+ * the same way.
+ *
  * Slots: the transport API numbers physical slots. UIM requests name a
  * logical slot; Get Slot Status tells which physical slot each logical slot
  * is mapped to. A modem without Get Slot Status has one slot, 1 = 1.
@@ -716,14 +719,14 @@ static void close_step(GTask *task)
   case CLOSE_STEP_RELEASE_CLIENT:
     /* The DMS client first, then UIM: one per pass through this step. */
     if ((self->dms || self->uim) && self->device) {
-      QmiClient *uim = self->dms ? g_steal_pointer(&self->dms) : g_steal_pointer(&self->uim);
+      QmiClient *client = self->dms ? g_steal_pointer(&self->dms) : g_steal_pointer(&self->uim);
       /* A modem that is gone has no CID to release: only forget it here. */
       QmiDeviceReleaseClientFlags flags = self->parent.removed || !qmi_device_is_open(self->device)
                                               ? QMI_DEVICE_RELEASE_CLIENT_FLAGS_NONE
                                               : QMI_DEVICE_RELEASE_CLIENT_FLAGS_RELEASE_CID;
 
-      qmi_device_release_client(self->device, uim, flags, 1, NULL, on_client_released, task);
-      g_object_unref(uim);
+      qmi_device_release_client(self->device, client, flags, 1, NULL, on_client_released, task);
+      g_object_unref(client);
       return;
     }
     ctx->step++;
