@@ -102,6 +102,18 @@ void modem_close(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb
                  gpointer user_data);
 gboolean modem_close_finish(Modem *modem, GAsyncResult *res, GError **error);
 
+/*
+ * The modem's IMEI (digits only), for the DeviceInfo an SM-DP+ gets with a
+ * download (SGP.22 5.7.13 ctxParams1: tac is its first 8 digits). Read
+ * through the transport once per modem, holding the port meanwhile (an
+ * on-demand AT port is inhibited and opened for it, and given back after);
+ * every later call answers from the transport's cache without touching the
+ * port. ESIMD_ERROR_NOT_SUPPORTED when the modem reports none.
+ */
+void modem_get_imei(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb,
+                    gpointer user_data);
+gchar *modem_get_imei_finish(Modem *modem, GAsyncResult *res, GError **error);
+
 /* The ISD-R AIDs tried on each slot, in order, NULL-terminated (hex). */
 extern const char *const modem_isdr_aids[];
 

@@ -282,6 +282,17 @@ static gboolean at_line_is_number(const char *line)
   return TRUE;
 }
 
+static gboolean at_line_is_quoted_number(const char *line)
+{
+  gsize len = strlen(line);
+  g_autofree gchar *inner = NULL;
+
+  if (len < 3 || line[0] != '"' || line[len - 1] != '"')
+    return FALSE;
+  inner = g_strndup(line + 1, len - 2);
+  return at_line_is_number(inner);
+}
+
 static void at_handle_line(AtTransport *self, const char *line)
 {
   AtCommand *cmd = self->current;
@@ -306,7 +317,9 @@ static void at_handle_line(AtTransport *self, const char *line)
   }
 
   if ((cmd->prefix && g_ascii_strncasecmp(line, cmd->prefix, strlen(cmd->prefix)) == 0) ||
-      ((cmd->flags & AT_COMMAND_FLAGS_BARE_NUMBER) && at_line_is_number(line))) {
+      ((cmd->flags & (AT_COMMAND_FLAGS_BARE_NUMBER | AT_COMMAND_FLAGS_BARE_QUOTED)) &&
+       at_line_is_number(line)) ||
+      ((cmd->flags & AT_COMMAND_FLAGS_BARE_QUOTED) && at_line_is_quoted_number(line))) {
     g_ptr_array_add(cmd->response->lines, g_strdup(line));
     cmd->seen_info = TRUE;
   }

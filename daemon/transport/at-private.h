@@ -92,6 +92,8 @@ typedef enum {
   /* Final results before the first info line are stale, from a command that
    * timed out earlier: the resync command uses this. */
   AT_COMMAND_FLAGS_TAGGED = 1 << 1,
+  /* As BARE_NUMBER, and a quoted number too (+CGSN on some modems). */
+  AT_COMMAND_FLAGS_BARE_QUOTED = 1 << 2,
 } AtCommandFlags;
 
 typedef struct _AtTransport AtTransport;
@@ -136,6 +138,7 @@ static const char at_tag_open_channel;
 static const char at_tag_transmit;
 static const char at_tag_close_channel;
 static const char at_tag_close;
+static const char at_tag_get_imei;
 
 void at_close_port(AtTransport *self);
 void at_command(AtTransport *self, const char *line, const char *prefix, AtCommandFlags flags,

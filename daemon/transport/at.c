@@ -383,6 +383,65 @@ static void at_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallbac
   close_step(task);
 }
 
+/* ---- IMEI ---- */
+
+/*
+ * AT+CGSN (27.007 5.4): the IMEI alone on a line, which is what most modems
+ * send; others prefix it with "+CGSN: " and some quote it. A modem that
+ * answers ERROR or +CME ERROR has no IMEI to give (a CDMA-only modem, or
+ * none provisioned): NOT_SUPPORTED, which the transport remembers.
+ */
+static void get_imei_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AtResponse) r = at_command_finish(res, &error);
+  const char *line;
+  gchar *imei;
+
+  if (!r) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  if (r->final != AT_FINAL_OK) {
+    g_autofree char *why = at_response_describe(r);
+
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                            "The modem refused AT+CGSN: %s", why);
+    return;
+  }
+  if (r->lines->len != 1) {
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
+                            "The modem answered AT+CGSN with %u IMEI lines instead of one",
+                            r->lines->len);
+    return;
+  }
+  line = g_ptr_array_index(r->lines, 0);
+  if (g_ascii_strncasecmp(line, "+CGSN:", strlen("+CGSN:")) == 0)
+    line += strlen("+CGSN:");
+  imei = transport_parse_imei(line, &error);
+  if (!imei) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  g_task_return_pointer(task, imei, g_free);
+}
+
+static void at_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                        gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+
+  g_task_set_source_tag(task, (gpointer)&at_tag_get_imei);
+  at_command((AtTransport *)t, "AT+CGSN", "+CGSN:", AT_COMMAND_FLAGS_BARE_QUOTED, cancellable,
+             get_imei_ready, task);
+}
+
+static gchar *at_get_imei_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer(G_TASK(res), error);
+}
+
 static void at_finalize(Transport *t)
 {
   AtTransport *self = (AtTransport *)t;
@@ -405,6 +464,8 @@ static const TransportOps at_ops = {
     .transmit_finish = at_transmit_finish,
     .close_channel = at_close_channel,
     .close_channel_finish = finish_boolean,
+    .get_imei = at_get_imei,
+    .get_imei_finish = at_get_imei_finish,
     .close = at_close,
     .close_finish = finish_boolean,
     .finalize = at_finalize,

@@ -22,6 +22,9 @@
 #define UIM_OPEN_LOGICAL_CHANNEL 0x0042
 #define UIM_SWITCH_SLOT 0x0046
 #define UIM_GET_SLOT_STATUS 0x0047
+/* DMS: the one message esimd sends there. Its id differs from every UIM
+ * id above, so that one name table serves both services. */
+#define DMS_GET_IDS 0x0025
 
 #define DEFAULT_TIMEOUT_MS 10000
 /* How often, and how many times, to look for the card after a slot switch
@@ -50,6 +53,7 @@ struct _QmiTransport {
   Transport parent;
   QmiDevice *device;
   QmiClient *uim;
+  QmiClient *dms; /* allocated on the first IMEI read, released on close */
   gulong removed_id;
   GList *requests; /* Request*, in flight */
   TransportTristate has_slot_status;
@@ -70,6 +74,7 @@ static const char tag_close_channel;
 static const char tag_switch_slot;
 static const char tag_reload_sim;
 static const char tag_close;
+static const char tag_get_imei;
 
 static inline QmiTransport *qmi_transport(Transport *t)
 {
@@ -88,7 +93,7 @@ static inline guint qmi_timeout_s(QmiTransport *self)
   return (timeout_ms(self) + 999) / 1000 + 1;
 }
 
-static inline const char *uim_message_name(guint16 msgid)
+static inline const char *qmi_request_name(guint16 msgid)
 {
   switch (msgid) {
   case UIM_RESET:
@@ -109,6 +114,8 @@ static inline const char *uim_message_name(guint16 msgid)
     return "Switch Slot";
   case UIM_GET_SLOT_STATUS:
     return "Get Slot Status";
+  case DMS_GET_IDS:
+    return "DMS Get IDs";
   }
   return "UIM request";
 }

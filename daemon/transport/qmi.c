@@ -9,6 +9,9 @@
  * every UIM request here is built with qmi_message_new() and sent with
  * qmi_device_command_full(); responses are read TLV by TLV.
  *
+ * The IMEI comes from DMS Get IDs, on a DMS client allocated on first use,
+ * the same way.
+ *
  * Slots: the transport API numbers physical slots. UIM requests name a
  * logical slot; Get Slot Status tells which physical slot each logical slot
  * is mapped to. A modem without Get Slot Status has one slot, 1 = 1.
@@ -76,7 +79,7 @@ GError *map_qmi_error(guint16 msgid, guint16 code)
     break;
   }
   return g_error_new(TRANSPORT_ERROR, te, "The modem refused %s: %s (QMI error %u)",
-                     uim_message_name(msgid), name ? name : "unknown", code);
+                     qmi_request_name(msgid), name ? name : "unknown", code);
 }
 
 /* Reads the result TLV (0x02): FALSE with a PROTOCOL error when it is
@@ -91,7 +94,7 @@ gboolean response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GErr
   if (!init || !qmi_message_tlv_read_guint16(msg, init, &off, QMI_ENDIAN_LITTLE, &status, &inner) ||
       !qmi_message_tlv_read_guint16(msg, init, &off, QMI_ENDIAN_LITTLE, &err, &inner)) {
     g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                "The modem's answer to %s has no valid result: %s", uim_message_name(msgid),
+                "The modem's answer to %s has no valid result: %s", qmi_request_name(msgid),
                 inner ? inner->message : "missing");
     return FALSE;
   }
@@ -149,7 +152,7 @@ static gboolean on_request_timeout(gpointer data)
   req->timer = NULL;
   request_answer(req, NULL,
                  g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT,
-                             "The modem did not answer %s in time", uim_message_name(req->msgid)));
+                             "The modem did not answer %s in time", qmi_request_name(req->msgid)));
   return G_SOURCE_REMOVE;
 }
 
@@ -288,7 +291,7 @@ static void on_command_ready(GObject *source, GAsyncResult *res, gpointer data)
     if (response)
       request_answer(req, response, NULL);
     else
-      request_answer(req, NULL, map_core_error(self, uim_message_name(req->msgid), error));
+      request_answer(req, NULL, map_core_error(self, qmi_request_name(req->msgid), error));
   } else if (response && self && req->msgid == UIM_OPEN_LOGICAL_CHANNEL) {
     close_abandoned_channel(self, req, response);
   }
@@ -298,7 +301,7 @@ static void on_command_ready(GObject *source, GAsyncResult *res, gpointer data)
   request_free(req);
 }
 
-/* Sends one UIM request; the task returns the response (any QMI result) or
+/* Sends one UIM (or DMS) request; the task returns the response (any QMI result) or
  * a TransportError when there was none. */
 void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
                   GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
@@ -309,7 +312,7 @@ void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
   g_task_set_source_tag(task, (gpointer)&tag_request);
   if (g_task_return_error_if_cancelled(task))
     return;
-  if (!self->device || !self->uim) {
+  if (!self->device || !(qmi_message_get_service(msg) == QMI_SERVICE_DMS ? self->dms : self->uim)) {
     g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
                             "The QMI port %s is not open", self->parent.port);
     return;
@@ -684,8 +687,10 @@ static void on_client_released(GObject *source, GAsyncResult *res, gpointer data
   g_autoptr(GError) error = NULL;
 
   if (!qmi_device_release_client_finish(QMI_DEVICE(source), res, &error))
-    g_debug("Releasing the UIM client on %s failed: %s", ctx->self->parent.port, error->message);
-  ctx->step++;
+    g_debug("Releasing a client on %s failed: %s", ctx->self->parent.port, error->message);
+  /* Again through the release step while a client is left. */
+  if (!ctx->self->dms && !ctx->self->uim)
+    ctx->step++;
   close_step(task);
 }
 
@@ -712,20 +717,22 @@ static void close_step(GTask *task)
     ctx->step++;
     /* fall through */
   case CLOSE_STEP_RELEASE_CLIENT:
-    if (self->uim && self->device) {
-      QmiClient *uim = g_steal_pointer(&self->uim);
+    /* The DMS client first, then UIM: one per pass through this step. */
+    if ((self->dms || self->uim) && self->device) {
+      QmiClient *client = self->dms ? g_steal_pointer(&self->dms) : g_steal_pointer(&self->uim);
       /* A modem that is gone has no CID to release: only forget it here. */
       QmiDeviceReleaseClientFlags flags = self->parent.removed || !qmi_device_is_open(self->device)
                                               ? QMI_DEVICE_RELEASE_CLIENT_FLAGS_NONE
                                               : QMI_DEVICE_RELEASE_CLIENT_FLAGS_RELEASE_CID;
 
-      qmi_device_release_client(self->device, uim, flags, 1, NULL, on_client_released, task);
-      g_object_unref(uim);
+      qmi_device_release_client(self->device, client, flags, 1, NULL, on_client_released, task);
+      g_object_unref(client);
       return;
     }
     ctx->step++;
     /* fall through */
   case CLOSE_STEP_CLOSE_DEVICE:
+    g_clear_object(&self->dms);
     g_clear_object(&self->uim);
     if (self->device && qmi_device_is_open(self->device)) {
       qmi_device_close_async(self->device, 1, NULL, on_device_closed, task);
@@ -768,12 +775,171 @@ static void qmi_finalize(Transport *t)
   self->requests = NULL;
   if (self->device && self->removed_id)
     g_signal_handler_disconnect(self->device, self->removed_id);
+  g_clear_object(&self->dms);
   g_clear_object(&self->uim);
   g_clear_object(&self->device);
 #ifdef HAVE_QRTR
   g_clear_object(&self->bus);
 #endif
   g_array_unref(self->logical_slots);
+}
+
+/* ---- IMEI --------------------------------------------------------------- */
+
+/*
+ * DMS Get IDs (0x0025): TLV 0x10 ESN, 0x11 IMEI, 0x12 MEID (libqmi's
+ * qmi-dms.json), each a string filling its TLV. A 3GPP modem always has TLV
+ * 0x11; one without it (CDMA only) has no IMEI to give. The DMS client is
+ * allocated here, through qmi-proxy when the port is shared, and kept until
+ * close: the message is built by hand, as the UIM ones are, so that it goes
+ * through the same request timeout and cancellation.
+ */
+typedef enum {
+  IMEI_STEP_FIRST,
+  IMEI_STEP_ALLOCATE_CLIENT,
+  IMEI_STEP_GET_IDS,
+  IMEI_STEP_LAST,
+} ImeiStep;
+
+typedef struct {
+  QmiTransport *self;
+  ImeiStep step;
+  gchar *imei;
+} ImeiContext;
+
+static void imei_context_free(ImeiContext *ctx)
+{
+  g_free(ctx->imei);
+  g_free(ctx);
+}
+
+static void imei_step(GTask *task);
+
+static void imei_client_allocated(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ImeiContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  QmiClient *dms = qmi_device_allocate_client_finish(QMI_DEVICE(source), res, &error);
+
+  if (!dms) {
+    TransportError code = TRANSPORT_ERROR_FAILED;
+
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      g_task_return_error(task, g_steal_pointer(&error));
+      g_object_unref(task);
+      return;
+    }
+    if (g_error_matches(error, QMI_CORE_ERROR, QMI_CORE_ERROR_UNSUPPORTED) ||
+        g_error_matches(error, QMI_PROTOCOL_ERROR, QMI_PROTOCOL_ERROR_INVALID_SERVICE_TYPE))
+      code = TRANSPORT_ERROR_NOT_SUPPORTED;
+    else if (g_error_matches(error, QMI_CORE_ERROR, QMI_CORE_ERROR_TIMEOUT))
+      code = TRANSPORT_ERROR_TIMEOUT;
+    g_task_return_new_error(task, TRANSPORT_ERROR, code, "No DMS client on %s: %s",
+                            ctx->self->parent.port, error->message);
+    g_object_unref(task);
+    return;
+  }
+  /* Two reads at once each allocate: keep one client, give the other back. */
+  if (ctx->self->dms || !ctx->self->device) {
+    if (ctx->self->device)
+      qmi_device_release_client(ctx->self->device, dms, QMI_DEVICE_RELEASE_CLIENT_FLAGS_RELEASE_CID,
+                                1, NULL, NULL, NULL);
+    g_object_unref(dms);
+  } else {
+    ctx->self->dms = dms;
+  }
+  ctx->step++;
+  imei_step(task);
+}
+
+static void imei_get_ids_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ImeiContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QmiMessage) rsp = send_request_finish_ok(res, DMS_GET_IDS, 0, &error);
+  g_autofree gchar *reported = NULL;
+  gsize init, off = 0;
+
+  if (!rsp) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    g_object_unref(task);
+    return;
+  }
+  init = qmi_message_tlv_read_init(rsp, 0x11, NULL, NULL);
+  if (!init || !qmi_message_tlv_read_string(rsp, init, &off, 0, 0, &reported, NULL)) {
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                            "The modem on %s reports no IMEI", ctx->self->parent.port);
+    g_object_unref(task);
+    return;
+  }
+  ctx->imei = transport_parse_imei(reported, &error);
+  if (!ctx->imei) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    g_object_unref(task);
+    return;
+  }
+  ctx->step++;
+  imei_step(task);
+}
+
+static void imei_step(GTask *task)
+{
+  ImeiContext *ctx = g_task_get_task_data(task);
+  QmiTransport *self = ctx->self;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case IMEI_STEP_FIRST:
+    if (!self->device || !self->uim) {
+      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                              "The QMI port %s is not open", self->parent.port);
+      g_object_unref(task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case IMEI_STEP_ALLOCATE_CLIENT:
+    if (!self->dms) {
+      qmi_device_allocate_client(self->device, QMI_SERVICE_DMS, QMI_CID_NONE,
+                                 MAX(1u, (timeout_ms(self) + 999) / 1000), cancellable,
+                                 imei_client_allocated, task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case IMEI_STEP_GET_IDS: {
+    g_autoptr(QmiMessage) msg =
+        qmi_message_new(QMI_SERVICE_DMS, qmi_client_get_cid(self->dms),
+                        qmi_client_get_next_transaction_id(self->dms), DMS_GET_IDS);
+
+    send_request(self, msg, 0, cancellable, imei_get_ids_done, task);
+    return;
+  }
+  case IMEI_STEP_LAST:
+    g_task_return_pointer(task, g_steal_pointer(&ctx->imei), g_free);
+    g_object_unref(task);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+static void qmi_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                         gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  ImeiContext *ctx = g_new0(ImeiContext, 1);
+
+  g_task_set_source_tag(task, (gpointer)&tag_get_imei);
+  ctx->self = qmi_transport(t);
+  g_task_set_task_data(task, ctx, (GDestroyNotify)imei_context_free);
+  imei_step(task);
+}
+
+static gchar *qmi_get_imei_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer(G_TASK(res), error);
 }
 
 static const TransportOps qmi_ops = {
@@ -791,6 +957,8 @@ static const TransportOps qmi_ops = {
     .switch_slot_finish = finish_boolean,
     .reload_sim = qmi_reload_sim,
     .reload_sim_finish = finish_boolean,
+    .get_imei = qmi_get_imei,
+    .get_imei_finish = qmi_get_imei_finish,
     .close = qmi_close,
     .close_finish = finish_boolean,
     .finalize = qmi_finalize,

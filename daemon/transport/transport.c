@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "transport/transport.h"
 
+#include <string.h>
+
 /* The macro stringifies its first argument: keep it as one word. */
 /* clang-format off */
 G_DEFINE_QUARK(transport-error-quark, transport_error)
@@ -36,6 +38,7 @@ void transport_free(Transport *t)
   if (t->ops->finalize)
     t->ops->finalize(t);
   g_free(t->port);
+  g_free(t->imei);
   g_free(t);
 }
 
@@ -70,6 +73,7 @@ static const char tag_transmit;
 static const char tag_close_channel;
 static const char tag_switch_slot;
 static const char tag_reload_sim;
+static const char tag_get_imei;
 
 static gboolean refuse_early(Transport *t, gboolean supported, gpointer tag,
                              GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
@@ -200,4 +204,80 @@ void transport_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallbac
 gboolean transport_close_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   return t->ops->close_finish(t, res, error);
+}
+
+/* ---- IMEI ---- */
+
+gchar *transport_parse_imei(const char *reported, GError **error)
+{
+  g_autofree gchar *s = g_strstrip(g_strdup(reported ? reported : ""));
+  gsize len = strlen(s);
+  const char *digits = s;
+
+  /* Some AT modems quote it ("+CGSN: \"35...\""). */
+  if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+    s[len - 1] = '\0';
+    digits = s + 1;
+    len -= 2;
+  }
+  if (len == 0) {
+    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED, "The modem reports no IMEI");
+    return NULL;
+  }
+  /* 3GPP TS 23.003 6.2: an IMEI is 14 digits and its check digit, an IMEISV
+   * 16 digits; modems report either, or the 14 without the check digit. */
+  for (const char *p = digits; *p; p++) {
+    if (!g_ascii_isdigit(*p)) {
+      g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
+                  "The modem reported an IMEI that is not all digits");
+      return NULL;
+    }
+  }
+  if (len < 14 || len > 16) {
+    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
+                "The modem reported an IMEI of %zu digits", len);
+    return NULL;
+  }
+  return g_strdup(digits);
+}
+
+void transport_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                        gpointer data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  /* Read once: the IMEI of a modem does not change while its port exists,
+   * and a modem that has none will not grow one. */
+  if (t->imei || t->imei_unsupported) {
+    task = g_task_new(NULL, cancellable, cb, data);
+    g_task_set_source_tag(task, (gpointer)&tag_get_imei);
+    if (t->imei)
+      g_task_return_pointer(task, g_strdup(t->imei), g_free);
+    else
+      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                              "The modem on %s reports no IMEI", t->port);
+    return;
+  }
+  if (!refuse_early(t, t->ops->get_imei != NULL, (gpointer)&tag_get_imei, cancellable, cb, data))
+    t->ops->get_imei(t, cancellable, cb, data);
+}
+
+gchar *transport_get_imei_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  g_autoptr(GError) inner = NULL;
+  gchar *imei;
+
+  if (REFUSED(res, &tag_get_imei))
+    return g_task_propagate_pointer(G_TASK(res), error);
+  imei = t->ops->get_imei_finish(t, res, &inner);
+  if (imei) {
+    g_free(t->imei);
+    t->imei = g_strdup(imei);
+    return imei;
+  }
+  /* Only the modem's own "no IMEI" is remembered: a timeout may pass. */
+  if (g_error_matches(inner, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED))
+    t->imei_unsupported = TRUE;
+  g_propagate_error(error, g_steal_pointer(&inner));
+  return NULL;
 }

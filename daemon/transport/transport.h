@@ -103,6 +103,11 @@ typedef struct {
                      gpointer data);
   gboolean (*reload_sim_finish)(Transport *t, GAsyncResult *res, GError **error);
 
+  /* Reads the modem's IMEI as the modem reports it (no caching here: the
+   * wrapper caches). Optional: a backend without it is NOT_SUPPORTED. */
+  void (*get_imei)(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
+  gchar *(*get_imei_finish)(Transport *t, GAsyncResult *res, GError **error);
+
   void (*close)(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
   gboolean (*close_finish)(Transport *t, GAsyncResult *res, GError **error);
 
@@ -118,7 +123,9 @@ struct _Transport {
   guint timeout_ms; /* per request; 0 means the backend's default */
   TransportRemovedFunc removed_func;
   gpointer removed_data;
-  gboolean removed; /* set once the port is gone: every later call fails PORT_GONE */
+  gboolean removed;          /* set once the port is gone: every later call fails PORT_GONE */
+  gchar *imei;               /* cached by transport_get_imei_finish() */
+  gboolean imei_unsupported; /* the modem said it has none: not asked again */
 };
 
 /* Backends. Each returns a transport that is not open yet. */
@@ -157,5 +164,20 @@ gboolean transport_reload_sim_finish(Transport *t, GAsyncResult *res, GError **e
 void transport_close(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
                      gpointer data);
 gboolean transport_close_finish(Transport *t, GAsyncResult *res, GError **error);
+
+/*
+ * The modem's IMEI, 15 digits (or 14/16 as the modem reports it: digits
+ * only), read once and cached by the transport. NOT_SUPPORTED when the modem
+ * does not say. SGP.22 (5.7.13, DeviceInfo in ctxParams1) sends it, and its
+ * first 8 digits as the TAC, to the SM-DP+ with a download. The port must be
+ * open for the first call; later calls answer from the cache.
+ */
+void transport_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                        gpointer data);
+gchar *transport_get_imei_finish(Transport *t, GAsyncResult *res, GError **error);
+/* For backends: the IMEI in what the modem sent (surrounding blanks and
+ * quotes dropped), or NULL with PROTOCOL when it is not 14 to 16 digits, or
+ * NOT_SUPPORTED when it is empty. */
+gchar *transport_parse_imei(const char *reported, GError **error);
 
 G_END_DECLS

@@ -28,12 +28,14 @@ def card_value(path, key):
 
 class ModemSim:
     """modem-sim speaking protocol ("qmi", "mbim", "at") with the card files
-    in slots; port is the pty it printed."""
+    in slots and its --option K=V knobs; port is the pty it printed."""
 
-    def __init__(self, binary, protocol, slots):
+    def __init__(self, binary, protocol, slots, options=()):
         args = [binary, f"--{protocol}"]
         for s in slots:
             args += ["--slot", s]
+        for o in options:
+            args += ["--option", o]
         # stdin stays a pipe: modem-sim exits when it reaches EOF, so it never
         # outlives the test.
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

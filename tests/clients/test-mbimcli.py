@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Debian's mbimcli against modem-sim --mbim: an MBIM client we did not write
 must see the slots, open a channel on the ISD-R, read the EID with a STORE
-DATA, close the channel and switch slots, on the simulator's bytes.
+DATA, close the channel and switch slots, on the simulator's bytes; and read
+the IMEI it is given as Device Caps' DeviceId.
 
 Usage: test-mbimcli.py MODEM_SIM_BINARY   (ESIMD_CARDS_DIR names the card files)
 """
@@ -95,6 +96,29 @@ def test_isdr_and_eid(session, eid):
     check("0x87430003" in out, "APDU on a closed channel: not 'invalid logical channel'", out)
 
 
+# modem-sim's default IMEI (tests/sim/modem-sim.h) and one given with imei=.
+DEFAULT_IMEI = "352906111234565"
+OTHER_IMEI = "490154203237518"
+
+
+def test_device_caps(session, imei):
+    out = session.run("--query-device-caps")
+    check(field(out, "Cellular class") == "'gsm'", "a GSM-class modem expected", out)
+    check(field(out, "Device ID") == f"'{imei}'", f"Device ID must be the IMEI {imei}", out)
+
+
+def test_imei_option(binary, euicc):
+    """Another IMEI, then none: modem-sim reports what it is given."""
+    for options, want in (((f"imei={OTHER_IMEI}",), f"'{OTHER_IMEI}'"), (("imei=",), "'unknown'")):
+        sim = ModemSim(binary, "mbim", [euicc], options)
+        try:
+            r = run(["mbimcli", "-d", sim.port, "--query-device-caps"])
+            check(r.returncode == 0, "device caps must succeed", r.stdout + r.stderr)
+            check(field(r.stdout, "Device ID") == want, f"Device ID must be {want}", r.stdout)
+        finally:
+            sim.stop(require_clean_exit=True)
+
+
 def test_slots(session):
     check(slot_state(session, 0) == "state-active-esim", "slot 0 is not an active eSIM", "")
     check(slot_state(session, 1) == "state-active", "slot 1 is not an active UICC", "")
@@ -172,6 +196,7 @@ def main():
     ok = False
     try:
         session = Session(sim.port)
+        test_device_caps(session, DEFAULT_IMEI)
         test_slots(session)
         test_isdr_and_eid(session, eid)
         test_switch_to_plain_sim(session)
@@ -179,6 +204,7 @@ def main():
         # End the session properly: CLOSE, and CLOSE_DONE from the modem.
         session.run("--ms-query-device-slot-mappings", keep=False)
         test_through_proxy(sim.port)
+        test_imei_option(sys.argv[1], euicc)
         ok = True
     finally:
         if ok:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Debian's qmicli against modem-sim --qmi: an independent QMI client must
-read the same slots, card and EID that the card files hold.
+read the same slots, card and EID that the card files hold, and the IMEI
+modem-sim is given (DMS Get IDs).
 
 Usage: test-qmicli.py MODEM_SIM_BINARY   (ESIMD_CARDS_DIR names the card files)
 """
@@ -45,6 +46,44 @@ def check_card_status(out):
     check(re.search(r"Application state: 'ready'", out), "the USIM must be ready", out)
 
 
+# modem-sim's default IMEI (tests/sim/modem-sim.h) and one given with imei=.
+DEFAULT_IMEI = "352906111234565"
+OTHER_IMEI = "490154203237518"
+
+
+def check_ids(out, imei):
+    check("Device IDs retrieved" in out, "DMS Get IDs must succeed", out)
+    check(re.search(r"IMEI: '" + imei + "'", out), f"the IMEI must be {imei}", out)
+
+
+def check_no_imei(out):
+    check("Device IDs retrieved" in out, "DMS Get IDs must succeed", out)
+    check(re.search(r"IMEI: 'unknown'", out), "a modem without an IMEI reports none", out)
+
+
+def imei_checks(binary, euicc):
+    """The IMEI as modem-sim is told: its default, another, none."""
+    failures = 0
+    for options, checker_fn, what in (
+        ((), lambda out: check_ids(out, DEFAULT_IMEI), "default IMEI"),
+        ((f"imei={OTHER_IMEI}",), lambda out: check_ids(out, OTHER_IMEI), "imei= option"),
+        (("imei=",), check_no_imei, "no IMEI"),
+    ):
+        sim = ModemSim(binary, "qmi", [euicc], options)
+        try:
+            for proxy in (False, True):
+                how = "through qmi-proxy" if proxy else "directly"
+                try:
+                    checker_fn(qmicli(sim.port, "--dms-get-ids", proxy=proxy))
+                    print(f"ok: qmicli dms ids, {what}, {how}")
+                except (AssertionError, subprocess.TimeoutExpired) as e:
+                    failures += 1
+                    print(f"FAIL: qmicli dms ids, {what}, {how}: {e}")
+        finally:
+            sim.stop()
+    return failures
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
@@ -70,6 +109,7 @@ def main():
                     print(f"FAIL: qmicli {name} {how}: {e}")
     finally:
         sim.stop()
+    failures += imei_checks(sys.argv[1], euicc)
     return 1 if failures else 0
 
 

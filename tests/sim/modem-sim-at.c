@@ -23,7 +23,9 @@
  *                      has no USIM and says "SIM not inserted" (27.007 +CME
  *                      ERROR: 10), as modems do once the last profile is
  *                      disabled
- * and "imei=DIGITS" sets what +CGSN answers (15 digits).
+ *   cgsn-quoted        AT+CGSN answers '+CGSN: "<imei>"' instead of the bare
+ *                      IMEI line of 27.007 5.4
+ * The modem's IMEI (+CGSN, +GSN) is modem-sim's own imei= option.
  *
  * What ModemManager asks while it probes and initialises a 3GPP AT modem is
  * answered as a modem without a network would: identity (ATI, +GCAP: +CGSM,
@@ -60,12 +62,10 @@ typedef struct {
   gboolean urc;
   gboolean garbage; /* one shot: the next APDU answer is malformed */
   gboolean profile_sim;
-  char *imei;
+  gboolean cgsn_quoted;
   guint cfun; /* 27.007 8.2: 1 full, 0 minimum, 4 radio off */
 } AtSim;
 
-/* A valid IMEI (Luhn check digit), what +CGSN answers unless imei= says. */
-#define DEFAULT_IMEI "358240051111110"
 
 /* 27.007 9.2.1 codes the sim uses. */
 enum {
@@ -430,11 +430,6 @@ static gboolean answer_identity(AtSim *sim, const char *body, GString *out)
       return TRUE;
     }
   }
-  if (g_ascii_strcasecmp(body, "+CGSN") == 0 || g_ascii_strcasecmp(body, "+GSN") == 0) {
-    answer_info(sim, out, sim->imei ? sim->imei : DEFAULT_IMEI);
-    answer_line(out, "OK");
-    return TRUE;
-  }
   return FALSE;
 }
 
@@ -734,6 +729,22 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
     }
     return TRUE;
   }
+  /* 27.007 5.4: the IMEI alone on its line; a modem without one (imei=)
+   * refuses the command. */
+  if ((g_str_equal(name, "+CGSN") || g_str_equal(name, "+GSN")) && !sep) {
+    const char *imei = modem_sim_get_imei(ms);
+
+    if (!imei) {
+      answer_error(sim, out, CME_NOT_SUPPORTED);
+    } else {
+      g_autofree gchar *reply =
+          sim->cgsn_quoted ? g_strdup_printf("+CGSN: \"%s\"", imei) : g_strdup(imei);
+
+      answer_info(sim, out, reply);
+      answer_line(out, "OK");
+    }
+    return TRUE;
+  }
   if (args && g_str_equal(name, "+CCHO"))
     return do_ccho(ms, sim, args, out);
   if (args && g_str_equal(name, "+CCHC"))
@@ -793,18 +804,6 @@ static gboolean at_set_option(ModemSim *ms, const char *option, GError **error)
   AtSim *sim = at_sim(ms);
   const char *quirk;
 
-  if (g_str_has_prefix(option, "imei=")) {
-    const char *imei = option + strlen("imei=");
-
-    if (strlen(imei) != 15 || strspn(imei, "0123456789") != 15) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "imei= wants 15 digits, not '%s'",
-                  imei);
-      return FALSE;
-    }
-    g_free(sim->imei);
-    sim->imei = g_strdup(imei);
-    return TRUE;
-  }
   if (!g_str_has_prefix(option, "quirk=")) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Unknown AT option '%s'", option);
     return FALSE;
@@ -826,6 +825,8 @@ static gboolean at_set_option(ModemSim *ms, const char *option, GError **error)
     sim->error_style = ERRORS_VERBOSE;
   else if (g_str_equal(quirk, "urc"))
     sim->urc = TRUE;
+  else if (g_str_equal(quirk, "cgsn-quoted"))
+    sim->cgsn_quoted = TRUE;
   else if (g_str_equal(quirk, "garbage"))
     sim->garbage = TRUE;
   else if (g_str_equal(quirk, "profile-sim"))
@@ -844,8 +845,6 @@ static void at_finalize(ModemSim *ms)
 {
   AtSim *sim = modem_sim_get_protocol_data(ms);
 
-  if (sim)
-    g_free(sim->imei);
   g_free(sim);
   modem_sim_set_protocol_data(ms, NULL);
 }

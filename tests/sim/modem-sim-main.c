@@ -123,8 +123,8 @@ int main(int argc, char **argv)
       {"slot", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &slots,
        "Add a slot holding the card in CARD, or an empty slot for \"empty\"", "CARD"},
       {"option", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options,
-       "A knob: delay-ms=N, close-after=N, max-channels=N, apdu-log=PATH or a protocol "
-       "option (QMI: error=MSGID:QMIERR, no-slot-status; AT: quirk=NAME, imei=DIGITS)",
+       "A knob: delay-ms=N, close-after=N, max-channels=N, apdu-log=PATH, imei=DIGITS or a "
+       "protocol option (QMI: error=MSGID:QMIERR, no-slot-status)",
        "K=V"},
       {"apdu-log", 0, 0, G_OPTION_ARG_FILENAME, &apdu_log,
        "Log every APDU the cards see (slot N > 1 logs to FILE.N)", "FILE"},

@@ -659,7 +659,9 @@ static void cmd_device_caps(ModemSim *ms, const Command *c)
   ib_u32(&ib, 1);    /* ControlCaps: registration manual */
   ib_u32(&ib, 1);    /* MaxSessions */
   ib_string(&ib, NULL);
-  ib_string(&ib, "359000000000000");
+  /* DeviceId: the IMEI of a GSM-class device (MBIM 1.0 10.5.1); empty when
+   * the modem reports none (imei=). */
+  ib_string(&ib, modem_sim_get_imei(ms));
   ib_string(&ib, "modem-sim 1.0");
   ib_string(&ib, "modem-sim");
   b = ib_finish(&ib);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * modem-sim QMI mode: a QMUX peer with the CTL service and the parts of the
- * UIM service (0x0B) that an LPA uses. Frames are parsed and built here by
- * hand, independently of libqmi, so that the simulator checks libqmi's
- * bytes instead of agreeing with them by construction.
+ * modem-sim QMI mode: a QMUX peer with the CTL service, the parts of the
+ * UIM service (0x0B) that an LPA uses, and DMS (0x02) Get IDs for the IMEI. Frames are parsed and
+ * built here by hand, independently of libqmi, so that the simulator checks libqmi's bytes instead
+ * of agreeing with them by construction.
  *
  * QMUX frame: 0x01 marker, u16 length (everything after the marker), u8
  * flags (0x80 from the modem), u8 service, u8 client id, then the SDU. CTL
@@ -23,6 +23,7 @@
 #define QMUX_FLAG_FROM_SERVICE 0x80
 
 #define SERVICE_CTL 0x00
+#define SERVICE_DMS 0x02
 #define SERVICE_UIM 0x0B
 
 #define CTL_FLAG_RESPONSE 0x01
@@ -35,6 +36,8 @@
 #define CTL_RELEASE_CID 0x0023
 #define CTL_SET_DATA_FORMAT 0x0026
 #define CTL_SYNC 0x0027
+
+#define DMS_GET_IDS 0x0025
 
 #define UIM_RESET 0x0000
 #define UIM_GET_CARD_STATUS 0x002F
@@ -221,11 +224,14 @@ static void handle_ctl(ModemSim *ms, const QmiRequest *req)
   case CTL_GET_VERSION_INFO:
     put_result(tlvs, QMI_ERR_NONE);
     put_u8(tlvs, 0x01);
-    put_u16(tlvs, 1 + 2 * 5);
-    put_u8(tlvs, 2);
+    put_u16(tlvs, 1 + 3 * 5);
+    put_u8(tlvs, 3);
     put_u8(tlvs, SERVICE_CTL);
     put_u16(tlvs, 1);
     put_u16(tlvs, 5);
+    put_u8(tlvs, SERVICE_DMS);
+    put_u16(tlvs, 1);
+    put_u16(tlvs, 14);
     put_u8(tlvs, SERVICE_UIM);
     put_u16(tlvs, 1);
     put_u16(tlvs, 46);
@@ -235,7 +241,7 @@ static void handle_ctl(ModemSim *ms, const QmiRequest *req)
       respond_error(ms, req, QMI_ERR_MISSING_ARGUMENT);
       return;
     }
-    if (service != SERVICE_UIM) {
+    if (service != SERVICE_UIM && service != SERVICE_DMS) {
       respond_error(ms, req, QMI_ERR_INVALID_SERVICE_TYPE);
       return;
     }
@@ -723,7 +729,8 @@ static void handle_power(ModemSim *ms, const QmiRequest *req, gboolean on)
   respond(ms, req, tlvs);
 }
 
-static void handle_uim(ModemSim *ms, const QmiRequest *req)
+/* error= and malformed= rules: TRUE when one answered the request. */
+static gboolean apply_error_rules(ModemSim *ms, const QmiRequest *req)
 {
   QmiSim *qs = qmi_sim(ms);
   g_autoptr(GByteArray) tlvs = g_byte_array_new();
@@ -733,7 +740,7 @@ static void handle_uim(ModemSim *ms, const QmiRequest *req)
 
     if (r->msgid == req->msgid) {
       respond_error(ms, req, r->error);
-      return;
+      return TRUE;
     }
   }
   for (guint i = 0; i < qs->malformed->len; i++) {
@@ -743,10 +750,49 @@ static void handle_uim(ModemSim *ms, const QmiRequest *req)
       /* A response without the mandatory result TLV. */
       put_tlv(tlvs, 0x7F, junk, sizeof junk);
       respond(ms, req, tlvs);
-      return;
+      return TRUE;
     }
   }
+  return FALSE;
+}
 
+/* ---- DMS ---------------------------------------------------------------- */
+
+/*
+ * Get IDs: TLV 0x10 ESN, 0x11 IMEI, 0x12 MEID, each an ASCII string filling
+ * its TLV (no length prefix). A GSM modem reports ESN "0" and its IMEI; a
+ * modem without an IMEI (imei=) leaves TLV 0x11 out.
+ */
+static void handle_dms(ModemSim *ms, const QmiRequest *req)
+{
+  g_autoptr(GByteArray) tlvs = g_byte_array_new();
+  const char *imei = modem_sim_get_imei(ms);
+
+  if (apply_error_rules(ms, req))
+    return;
+  switch (req->msgid) {
+  case DMS_GET_IDS:
+    put_result(tlvs, QMI_ERR_NONE);
+    put_tlv(tlvs, 0x10, (const guint8 *)"0", 1);
+    if (imei)
+      put_tlv(tlvs, 0x11, (const guint8 *)imei, strlen(imei));
+    break;
+  default:
+    put_result(tlvs, QMI_ERR_INVALID_QMI_COMMAND);
+    break;
+  }
+  respond(ms, req, tlvs);
+}
+
+/* ---- UIM ---------------------------------------------------------------- */
+
+static void handle_uim(ModemSim *ms, const QmiRequest *req)
+{
+  QmiSim *qs = qmi_sim(ms);
+  g_autoptr(GByteArray) tlvs = g_byte_array_new();
+
+  if (apply_error_rules(ms, req))
+    return;
   switch (req->msgid) {
   case UIM_GET_CARD_STATUS:
     put_result(tlvs, QMI_ERR_NONE);
@@ -839,6 +885,8 @@ static gsize qmi_feed(ModemSim *ms, const guint8 *data, gsize len)
     handle_ctl(ms, &req);
   else if (req.service == SERVICE_UIM)
     handle_uim(ms, &req);
+  else if (req.service == SERVICE_DMS)
+    handle_dms(ms, &req);
   else
     respond_error(ms, &req, QMI_ERR_INVALID_SERVICE_TYPE);
   return total;

@@ -50,6 +50,7 @@ struct _ModemSim {
   guint n_apdus;
   guint max_channels; /* 0: the card's default */
   char *apdu_log;
+  char *imei; /* NULL: the modem reports none */
 };
 
 static void pending_write_free(PendingWrite *pw)
@@ -93,6 +94,7 @@ ModemSim *modem_sim_new(ModemSimProtocol protocol)
   ms->inbuf = g_byte_array_new();
   ms->outbuf = g_byte_array_new();
   g_queue_init(&ms->pending);
+  ms->imei = g_strdup(MODEM_SIM_DEFAULT_IMEI);
   return ms;
 }
 
@@ -152,6 +154,7 @@ void modem_sim_free(ModemSim *ms)
     g_main_context_unref(ms->context);
   g_free(ms->port);
   g_free(ms->apdu_log);
+  g_free(ms->imei);
   g_free(ms);
 }
 
@@ -236,6 +239,11 @@ guint modem_sim_get_max_channels(ModemSim *ms)
   return ms->max_channels;
 }
 
+const char *modem_sim_get_imei(ModemSim *ms)
+{
+  return ms->imei;
+}
+
 static gboolean parse_uint(const char *name, const char *value, guint *out, GError **error)
 {
   guint64 v;
@@ -282,6 +290,13 @@ gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error)
     for (guint i = 1; i <= ms->slots->len; i++)
       if (!apply_apdu_log(ms, i, error))
         return FALSE;
+    return TRUE;
+  }
+  /* imei=DIGITS: what every protocol reports as the modem's IMEI; taken as
+   * given (a test may want a malformed one), "imei=" alone for none. */
+  if (g_str_equal(name, "imei") && value) {
+    g_free(ms->imei);
+    ms->imei = *value ? g_strdup(value) : NULL;
     return TRUE;
   }
   /* fault=SPEC: a card fault (euicc-sim --fault) for the card in every slot. */

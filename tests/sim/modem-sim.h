@@ -81,11 +81,14 @@ const char *modem_sim_get_port(ModemSim *ms);
  *                     to "PATH.N")
  *   fault=SPEC        a card fault (euicc-sim --fault SPEC) for every slot's card
  *   clear-faults      forget every card fault given so far
+ *   imei=DIGITS       the modem's IMEI (QMI DMS Get IDs, MBIM Device Caps
+ *                     DeviceId, AT+CGSN); "imei=" alone: the modem reports
+ *                     none. Default MODEM_SIM_DEFAULT_IMEI.
  * anything else goes to the protocol's set_option (e.g. QMI's
  * "error=0x003B:0x0010" or AT's "quirk=cme-error").
  *
  * QMI options (modem-sim-qmi.c):
- *   error=MSGID:QMIERR  answer that UIM message with that QMI error result
+ *   error=MSGID:QMIERR  answer that UIM (or DMS) message with that QMI error result
  *   malformed=MSGID     answer that UIM message without its result TLV
  *   no-slot-status      Get Slot Status and Switch Slot are unknown commands
  *   clear-errors        forget every error= and malformed= rule
@@ -107,5 +110,11 @@ gboolean modem_sim_is_unplugged(ModemSim *ms);
 gpointer modem_sim_get_protocol_data(ModemSim *ms);
 void modem_sim_set_protocol_data(ModemSim *ms, gpointer data);
 guint modem_sim_get_max_channels(ModemSim *ms);
+
+/* A test IMEI: TAC 35290611, serial 123456, Luhn check digit 5 (3GPP TS
+ * 23.003 6.2.1, B.1). */
+#define MODEM_SIM_DEFAULT_IMEI "352906111234565"
+/* The IMEI the modem reports; NULL when it reports none (imei=). */
+const char *modem_sim_get_imei(ModemSim *ms);
 
 G_END_DECLS

@@ -826,6 +826,94 @@ static const SimSetup plain_sim = {"plain-sim.card", {NULL}};
 static const SimSetup plain_sim_cme = {"plain-sim.card", {"quirk=cme-error"}};
 static const SimSetup plain_sim_csim = {"plain-sim.card", {"quirk=csim-only"}};
 
+/* ---- the modem's IMEI (AT+CGSN) ---- */
+
+/* Read once: a changed answer afterwards is not seen by this transport, only
+ * by a new one; whatever the answer's form (bare, quoted, with URCs). */
+static void test_imei_is_read_once_per_transport(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *first = test_transport_get_imei(f->t, &error);
+  g_autofree gchar *again = NULL;
+  g_autofree gchar *fresh = NULL;
+  g_autoptr(Transport) other = NULL;
+
+  if (!first)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(first, MODEM_SIM_DEFAULT_IMEI);
+
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  again = test_transport_get_imei(f->t, &error);
+  assert_non_null(again);
+  assert_string_equal(again, MODEM_SIM_DEFAULT_IMEI);
+
+  /* The modem answers the new IMEI to whoever asks it now. */
+  test_transport_close(f->t, NULL);
+  other = new_transport(f);
+  if (!test_transport_open(other, &error))
+    fail_msg("open: %s", error->message);
+  fresh = test_transport_get_imei(other, &error);
+  if (!fresh)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(fresh, "490154203237518");
+  test_transport_close(other, NULL);
+}
+
+/* A modem without an IMEI refuses AT+CGSN: NOT_SUPPORTED, and it is not asked
+ * again. */
+static void test_imei_refused_is_not_supported(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = test_transport_get_imei(f->t, &error);
+
+  assert_null(imei);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
+  g_clear_error(&error);
+
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  imei = test_transport_get_imei(f->t, &error);
+  assert_null(imei);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
+
+  /* The port still works after the refusal. */
+  open_isdr(f);
+}
+
+/* Letters where the digits should be: PROTOCOL, not a made-up IMEI. */
+static void test_imei_malformed_is_protocol_error(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = test_transport_get_imei(f->t, &error);
+
+  assert_null(imei);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
+}
+
+/* 14 digits (no check digit) and 16 (IMEISV) are passed on as the modem
+ * reports them; the setup's first option is "imei=DIGITS". */
+static void test_imei_of_other_lengths_is_passed_on(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = test_transport_get_imei(f->t, &error);
+
+  if (!imei)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(imei, f->setup->options[0] + strlen("imei="));
+}
+
+static const SimSetup cgsn_quoted = {NULL, {"quirk=cgsn-quoted"}};
+static const SimSetup no_imei = {NULL, {"imei="}};
+static const SimSetup no_imei_cme = {NULL, {"imei=", "quirk=cme-error"}};
+static const SimSetup bad_imei = {NULL, {"imei=3529061112345X"}};
+static const SimSetup short_imei = {NULL, {"imei=3529061112345"}};
+static const SimSetup imei_14 = {NULL, {"imei=35290611123456"}};
+static const SimSetup imeisv_quoted = {NULL, {"imei=3529061112345601", "quirk=cgsn-quoted"}};
+static const SimSetup bad_imei_quoted = {NULL, {"imei=35290611", "quirk=cgsn-quoted"}};
+
 #define PER_MODEM(fn, setup_fn, modem)                                                             \
   cmocka_unit_test_prestate_setup_teardown(fn, setup_fn, teardown, (void *)&(modem))
 
@@ -871,6 +959,17 @@ int main(void)
       PER_MODEM(test_plain_sim_has_no_isdr, setup, plain_sim_csim),
       PER_MODEM(test_single_slot_is_listed, setup, plain_modem),
       PER_MODEM(test_port_held_exclusively_is_busy, setup_unopened, plain_modem),
+      PER_MODEM(test_imei_is_read_once_per_transport, setup, plain_modem),
+      PER_MODEM(test_imei_is_read_once_per_transport, setup, cgsn_quoted),
+      PER_MODEM(test_imei_is_read_once_per_transport, setup, urc),
+      PER_MODEM(test_imei_is_read_once_per_transport, setup, cme_numeric),
+      PER_MODEM(test_imei_refused_is_not_supported, setup, no_imei),
+      PER_MODEM(test_imei_refused_is_not_supported, setup, no_imei_cme),
+      PER_MODEM(test_imei_malformed_is_protocol_error, setup, bad_imei),
+      PER_MODEM(test_imei_malformed_is_protocol_error, setup, bad_imei_quoted),
+      PER_MODEM(test_imei_malformed_is_protocol_error, setup, short_imei),
+      PER_MODEM(test_imei_of_other_lengths_is_passed_on, setup, imei_14),
+      PER_MODEM(test_imei_of_other_lengths_is_passed_on, setup, imeisv_quoted),
       PER_MODEM(test_modem_sim_frames_answers_like_a_modem, setup_unopened, plain_modem),
       PER_MODEM(test_modem_sim_quirks_show_on_the_wire, setup_unopened, wire_quirks),
       PER_MODEM(test_modem_sim_csim_only_lacks_channel_commands, setup_unopened,

@@ -11,7 +11,8 @@
  * port's owner: it lets go of the port (TIOCEXCL) when inhibited and takes
  * it again when given the modem back; modem-sim plays the modem. Also the AT quirk that comes with
  * a modem from discovery: +CSIM only, against a scripted AT modem on a pty that records every
- * command. Every wait is bounded.
+ * command. And the modem's IMEI, read once per modem (modem_get_imei), inside one
+ * inhibition window when ModemManager owns the AT port. Every wait is bounded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -820,6 +821,104 @@ static void test_busy_at_port_without_modemmanager_stays_busy(void **state)
   assert_int_equal(f->calls->len, 0);
 }
 
+/* ---- the modem's IMEI ------------------------------------------------------ */
+
+static gchar *get_imei(Fixture *f, GError **error)
+{
+  Modem *modem = euicc_get_modem(the_euicc(f));
+  g_autoptr(GAsyncResult) res = NULL;
+
+  modem_get_imei(modem, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  return modem_get_imei_finish(modem, res, error);
+}
+
+/* Read once per modem: what the modem says later is not asked. */
+static void test_imei_is_read_once_per_modem(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *first = get_imei(f, &error);
+  g_autofree gchar *again = NULL;
+
+  if (!first)
+    fail_msg("modem_get_imei: %s", error->message);
+  assert_string_equal(first, MODEM_SIM_DEFAULT_IMEI);
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  again = get_imei(f, &error);
+  assert_non_null(again);
+  assert_string_equal(again, MODEM_SIM_DEFAULT_IMEI);
+  /* A port that stays open needs no inhibition for it. */
+  assert_int_equal(f->calls->len, 0);
+}
+
+/* ModemManager's AT port: taken inside one inhibition window for the first
+ * read, given back after, and not taken again for the second. */
+static void test_busy_at_port_imei_takes_the_modem_once(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *first = NULL;
+  g_autofree gchar *again = NULL;
+
+  wait_calls(f, 2); /* the probe's window */
+  first = get_imei(f, &error);
+  if (!first)
+    fail_msg("modem_get_imei: %s", error->message);
+  assert_string_equal(first, MODEM_SIM_DEFAULT_IMEI);
+  wait_calls(f, 4);
+  assert_true(call_at(f, 2)->inhibit);
+  assert_false(call_at(f, 3)->inhibit);
+  assert_true(call_at(f, 3)->port_free);
+  assert_true(port_is_exclusive(f));
+  /* No channel left open on the card by the window. */
+  assert_int_equal(call_at(f, 3)->channels, 0);
+
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  again = get_imei(f, &error);
+  assert_non_null(again);
+  assert_string_equal(again, MODEM_SIM_DEFAULT_IMEI);
+  assert_int_equal(f->calls->len, 4);
+}
+
+/* A modem without an IMEI: NotSupported, asked once. */
+static void test_imei_missing_is_not_supported(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = get_imei(f, &error);
+
+  assert_null(imei);
+  if (!g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_NOT_SUPPORTED))
+    fail_msg("got %s", error ? error->message : "no error");
+  g_clear_error(&error);
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  imei = get_imei(f, &error);
+  assert_null(imei);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_NOT_SUPPORTED));
+}
+
+static int setup_no_imei(void **state)
+{
+  static const SimSetup s = {.protocol = MODEM_SIM_PROTOCOL_QMI,
+                             .card = "three-profiles.card",
+                             .option = "imei=",
+                             .mm_running = TRUE};
+
+  return setup_with(state, &s);
+}
+
+static int setup_at_held_no_imei(void **state)
+{
+  static const SimSetup s = {.protocol = MODEM_SIM_PROTOCOL_AT,
+                             .card = "three-profiles.card",
+                             .option = "imei=",
+                             .mm_running = TRUE,
+                             .hold_port = TRUE};
+
+  return setup_with(state, &s);
+}
+
 /* ---- the AT quirk discovery reports with the modem ------------------------ */
 
 /*
@@ -984,6 +1083,13 @@ int main(void)
                                       setup_at_free, teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_without_modemmanager_stays_busy,
                                       setup_at_held_no_mm, teardown),
+      cmocka_unit_test_setup_teardown(test_imei_is_read_once_per_modem, setup_three, teardown),
+      cmocka_unit_test_setup_teardown(test_imei_is_read_once_per_modem, setup_at_free, teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_imei_takes_the_modem_once, setup_at_held,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_imei_missing_is_not_supported, setup_no_imei, teardown),
+      cmocka_unit_test_setup_teardown(test_imei_missing_is_not_supported, setup_at_held_no_imei,
+                                      teardown),
       cmocka_unit_test(test_at_csim_only_never_tries_ccho),
       cmocka_unit_test(test_at_without_quirk_tries_ccho_first),
   };

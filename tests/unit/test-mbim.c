@@ -800,6 +800,7 @@ static void test_open_through_mbim_proxy(void **state)
   const char *proxy = "/usr/libexec/mbim-proxy";
   g_autoptr(GError) error = NULL;
   g_autofree gchar *eid = NULL;
+  g_autofree gchar *imei = NULL;
   g_autoptr(GPtrArray) slots = NULL;
   char *argv[] = {(char *)proxy, (char *)"--empty-timeout=30", NULL};
   guint channel;
@@ -824,6 +825,11 @@ static void test_open_through_mbim_proxy(void **state)
   eid = test_es10_get_eid(f->t, 1, channel, &error);
   assert_string_equal(eid, euicc_sim_get_eid(modem_sim_get_card(f->ms, 1)));
   assert_true(test_transport_close_channel(f->t, 1, channel, &error));
+  /* Device Caps goes through the proxy to the modem. */
+  imei = test_transport_get_imei(f->t, &error);
+  if (!imei)
+    fail_msg("get_imei through mbim-proxy: %s", error->message);
+  assert_string_equal(imei, MODEM_SIM_DEFAULT_IMEI);
 
   /* The modem vanishes: the proxy drops us, and that is a removal too. */
   modem_sim_unplug(f->ms);
@@ -961,6 +967,88 @@ static void test_simulator_answers_bad_input_with_function_error(void **state)
   close(fd);
 }
 
+/* ---- the modem's IMEI (Basic Connect Device Caps) ---- */
+
+/* DeviceId of a GSM-class modem, read once per transport. */
+static void test_imei_is_read_once_per_transport(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *first = test_transport_get_imei(f->t, &error);
+  g_autofree gchar *again = NULL;
+  g_autofree gchar *fresh = NULL;
+
+  if (!first)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(first, MODEM_SIM_DEFAULT_IMEI);
+
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  again = test_transport_get_imei(f->t, &error);
+  assert_non_null(again);
+  assert_string_equal(again, MODEM_SIM_DEFAULT_IMEI);
+
+  assert_true(test_transport_close(f->t, &error));
+  transport_free(f->t);
+  f->t = transport_new_mbim(modem_sim_get_port(f->ms), f->setup->flags);
+  f->t->timeout_ms = REQUEST_TIMEOUT_MS;
+  if (!test_transport_open(f->t, &error))
+    fail_msg("open: %s", error->message);
+  fresh = test_transport_get_imei(f->t, &error);
+  if (!fresh)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(fresh, "490154203237518");
+}
+
+/* An empty DeviceId, or a modem refusing Device Caps: NOT_SUPPORTED, and not
+ * asked again. */
+static void test_imei_missing_is_not_supported(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = test_transport_get_imei(f->t, &error);
+
+  assert_null(imei);
+  assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
+  g_clear_error(&error);
+
+  assert_true(modem_sim_set_option(f->ms, "clear", NULL));
+  assert_true(modem_sim_set_option(f->ms, "imei=490154203237518", NULL));
+  imei = test_transport_get_imei(f->t, &error);
+  assert_null(imei);
+  assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED);
+}
+
+/* A Device Caps answer cut short is PROTOCOL, and the next read may succeed. */
+static void test_imei_garbage_is_protocol_error(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = NULL;
+
+  assert_true(modem_sim_set_option(f->ms, "garbage=device-caps@1", NULL));
+  imei = test_transport_get_imei(f->t, &error);
+  assert_null(imei);
+  assert_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL);
+  g_clear_error(&error);
+  imei = test_transport_get_imei(f->t, &error);
+  if (!imei)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(imei, MODEM_SIM_DEFAULT_IMEI);
+}
+
+static const SimSetup no_imei = {
+    .cards = {"three-profiles.card"},
+    .n_slots = 1,
+    .options = {"imei="},
+    .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
+};
+static const SimSetup no_device_caps = {
+    .cards = {"three-profiles.card"},
+    .n_slots = 1,
+    .options = {"status=device-caps:9"},
+    .flags = TRANSPORT_OPEN_FLAGS_NO_PROXY,
+};
+
 static const SimSetup plain_only = {
     .cards = {"plain-sim.card"},
     .n_slots = 1,
@@ -1031,6 +1119,10 @@ int main(void)
       TEST(test_reload_sim_resets_the_card, setup, two_cards),
       TEST(test_open_releases_channels_left_over, setup, two_cards),
       TEST(test_open_through_mbim_proxy, setup_unopened, via_proxy),
+      TEST(test_imei_is_read_once_per_transport, setup, two_cards),
+      TEST(test_imei_missing_is_not_supported, setup, no_imei),
+      TEST(test_imei_missing_is_not_supported, setup, no_device_caps),
+      TEST(test_imei_garbage_is_protocol_error, setup, two_cards),
       TEST(test_simulator_answers_bad_input_with_function_error, setup_unopened, two_cards),
   };
 

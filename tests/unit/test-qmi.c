@@ -680,6 +680,96 @@ static void test_out_of_channels_is_channel_refused(void **state)
   assert_int_not_equal(c, 0);
 }
 
+/* ---- the modem's IMEI (DMS Get IDs) ------------------------------------ */
+
+/* Read once per transport through a DMS client of its own, beside UIM: a
+ * changed IMEI is seen by the next transport only. */
+static void test_imei_is_read_once_per_transport(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *first = test_transport_get_imei(f->t, &error);
+  g_autofree gchar *again = NULL;
+  g_autofree gchar *fresh = NULL;
+  g_autofree gchar *eid = NULL;
+  guint channel;
+
+  if (!first)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(first, MODEM_SIM_DEFAULT_IMEI);
+
+  /* UIM keeps working beside the DMS client. */
+  channel = test_transport_open_isdr(f->t, 1, &error);
+  assert_int_not_equal(channel, 0);
+  eid = test_es10_get_eid(f->t, 1, channel, &error);
+  assert_non_null(eid);
+  assert_true(test_transport_close_channel(f->t, 1, channel, &error));
+
+  set_option(f, "imei=490154203237518");
+  again = test_transport_get_imei(f->t, &error);
+  assert_non_null(again);
+  assert_string_equal(again, MODEM_SIM_DEFAULT_IMEI);
+
+  /* Closing releases both clients; a new transport asks the modem again. */
+  assert_true(test_transport_close(f->t, &error));
+  transport_free(f->t);
+  f->t = transport_new_qmi(modem_sim_get_port(f->ms), f->setup->flags);
+  f->t->timeout_ms = REQUEST_TIMEOUT_MS;
+  assert_true(test_transport_open(f->t, &error));
+  fresh = test_transport_get_imei(f->t, &error);
+  if (!fresh)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(fresh, "490154203237518");
+}
+
+/* No IMEI TLV, or DMS refusing Get IDs: NOT_SUPPORTED, remembered. */
+static void test_imei_missing_is_not_supported(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = test_transport_get_imei(f->t, &error);
+
+  assert_null(imei);
+  if (!g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED))
+    fail_msg("got %s", error->message);
+  g_clear_error(&error);
+
+  set_option(f, "clear-errors");
+  set_option(f, "imei=490154203237518");
+  imei = test_transport_get_imei(f->t, &error);
+  assert_null(imei);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED));
+}
+
+/* An answer that does not come is a timeout, and is not remembered. */
+static void test_imei_timeout_is_not_cached(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = NULL;
+
+  f->t->timeout_ms = 300;
+  set_option(f, "delay-ms=1500");
+  imei = test_transport_get_imei(f->t, &error);
+  assert_null(imei);
+  if (!g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT))
+    fail_msg("got %s", error->message);
+  g_clear_error(&error);
+  set_option(f, "delay-ms=0");
+  /* Let the late answers arrive and be dropped. */
+  test_run_for(1600);
+  f->t->timeout_ms = REQUEST_TIMEOUT_MS;
+  imei = test_transport_get_imei(f->t, &error);
+  if (!imei)
+    fail_msg("get_imei: %s", error->message);
+  assert_string_equal(imei, MODEM_SIM_DEFAULT_IMEI);
+}
+
+static const SimSetup no_imei = {.slots = {EUICC}, .options = {"imei="}, .flags = NO_PROXY};
+static const SimSetup no_imei_proxy = {.slots = {EUICC}, .options = {"imei="}};
+static const SimSetup dms_refuses = {
+    .slots = {EUICC}, .options = {"error=0x0025:71"}, .flags = NO_PROXY};
+
 #define TEST(fn, modem)                                                                            \
   cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&(modem))
 
@@ -707,6 +797,12 @@ int main(void)
       TEST(test_malformed_qmi_answer_is_protocol_error, two_slots),
       TEST(test_qmi_errors_map_to_transport_errors, two_slots),
       TEST(test_out_of_channels_is_channel_refused, two_channels),
+      TEST(test_imei_is_read_once_per_transport, two_slots),
+      TEST(test_imei_is_read_once_per_transport, proxy),
+      TEST(test_imei_missing_is_not_supported, no_imei),
+      TEST(test_imei_missing_is_not_supported, no_imei_proxy),
+      TEST(test_imei_missing_is_not_supported, dms_refuses),
+      TEST(test_imei_timeout_is_not_cached, two_slots),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -209,6 +209,15 @@ gboolean test_transport_close(Transport *t, GError **error)
   return transport_close_finish(t, res, error);
 }
 
+gchar *test_transport_get_imei(Transport *t, GError **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  transport_get_imei(t, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  return transport_get_imei_finish(t, res, error);
+}
+
 GBytes *test_es10_call(Transport *t, guint slot, guint channel, GBytes *request, GError **error)
 {
   g_autoptr(GAsyncResult) res = NULL;

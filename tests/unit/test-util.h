@@ -78,6 +78,7 @@ GBytes *test_transport_transmit(Transport *t, guint slot, guint channel, GBytes 
 gboolean test_transport_switch_slot(Transport *t, guint slot, GError **error);
 gboolean test_transport_reload_sim(Transport *t, guint slot, GError **error);
 gboolean test_transport_close(Transport *t, GError **error);
+gchar *test_transport_get_imei(Transport *t, GError **error);
 
 /* One ES10 command as STORE DATA on the channel; the response DER. */
 GBytes *test_es10_call(Transport *t, guint slot, guint channel, GBytes *request, GError **error);
