@@ -611,7 +611,13 @@ static void request_answer_complete(GTask *task)
                  r->fn->server, r->address, r->answer->len, r->announced);
     return;
   }
-  if (status == SOUP_STATUS_NO_CONTENT && !r->fn->decode) {
+  if (status == SOUP_STATUS_NO_CONTENT) {
+    /* SGP.22 6.5.1.1: "204 No Content" only where the function answers nothing. */
+    if (r->fn->decode) {
+      request_fail(task, ES9P_ERROR_PROTOCOL, "The %s %s answered %s with no content",
+                   r->fn->server, r->address, r->fn->refused);
+      return;
+    }
     g_task_return_boolean(task, TRUE);
     g_object_unref(task);
     return;

@@ -693,6 +693,245 @@ static void test_invalid_arguments(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Answers smdp-sim never gives: a canned HTTPS server in this process  */
+
+#define OK_HEADER "\"header\": {\"functionExecutionStatus\": {\"status\": \"Executed-Success\"}}"
+
+static GSocketService *canned;
+static GTlsCertificate *canned_cert;
+static guint canned_port;
+static guint canned_status;
+static const char *canned_body;
+static gboolean canned_chunked;
+static gint canned_requests;
+
+/*
+ * One connection, in a GThreadedSocketService worker (the client runs in the
+ * main loop): TLS, the request read up to its Content-Length, the canned
+ * answer, close. HTTP/1.1 by hand, as little as the client needs.
+ */
+static gboolean canned_run(GThreadedSocketService *service, GSocketConnection *conn,
+                           GObject *source, gpointer user_data)
+{
+  g_autoptr(GIOStream) tls = NULL;
+  g_autoptr(GDataInputStream) in = NULL;
+  g_autoptr(GString) answer = g_string_new(NULL);
+  g_autoptr(GError) error = NULL;
+  GOutputStream *out;
+  gsize content_length = 0;
+  const char *body = canned_body;
+
+  tls = g_tls_server_connection_new(G_IO_STREAM(conn), canned_cert, &error);
+  if (!tls || !g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error))
+    return FALSE;
+  in = g_data_input_stream_new(g_io_stream_get_input_stream(tls));
+  g_filter_input_stream_set_close_base_stream(G_FILTER_INPUT_STREAM(in), FALSE);
+  for (;;) {
+    g_autofree gchar *line = g_data_input_stream_read_line(in, NULL, NULL, NULL);
+
+    if (!line)
+      return FALSE;
+    g_strchomp(line);
+    if (!*line)
+      break;
+    if (g_ascii_strncasecmp(line, "Content-Length:", 15) == 0)
+      content_length = (gsize)g_ascii_strtoull(line + 15, NULL, 10);
+  }
+  {
+    g_autofree guint8 *request = g_malloc(content_length + 1);
+
+    if (!g_input_stream_read_all(G_INPUT_STREAM(in), request, content_length, NULL, NULL, NULL))
+      return FALSE;
+  }
+  g_atomic_int_inc(&canned_requests);
+  g_string_append_printf(answer, "HTTP/1.1 %u Canned\r\nConnection: close\r\n", canned_status);
+  if (!body) {
+    g_string_append(answer, "Content-Length: 0\r\n\r\n");
+  } else if (canned_chunked) {
+    /* No Content-Length: only the client's own count can stop it. */
+    g_string_append(answer, "Content-Type: application/json\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n");
+    for (guint i = 0; i < 20; i++)
+      g_string_append_printf(answer, "%zx\r\n%s\r\n", strlen(body), body);
+    g_string_append(answer, "0\r\n\r\n");
+  } else {
+    g_string_append_printf(answer,
+                           "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                           strlen(body), body);
+  }
+  out = g_io_stream_get_output_stream(tls);
+  /* The client may hang up early (the size cap): a failed write is its business. */
+  g_output_stream_write_all(out, answer->str, answer->len, NULL, NULL, NULL);
+  g_io_stream_close(tls, NULL, NULL);
+  return TRUE;
+}
+
+/* A TLS server with the certificate of the second CA (mkcerts), on 127.0.0.1. */
+static void canned_start(void)
+{
+  g_autofree char *dir = g_path_get_dirname(other_ca);
+  g_autofree char *cert_file = g_build_filename(dir, "server.pem", NULL);
+  g_autofree char *key_file = g_build_filename(dir, "server.key", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  canned_cert = g_tls_certificate_new_from_files(cert_file, key_file, &error);
+  if (!canned_cert)
+    fail_msg("%s", error->message);
+  canned = g_threaded_socket_service_new(2);
+  g_signal_connect(canned, "run", G_CALLBACK(canned_run), NULL);
+  if (!g_socket_listener_add_address(G_SOCKET_LISTENER(canned), address, G_SOCKET_TYPE_STREAM,
+                                     G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error))
+    fail_msg("%s", error->message);
+  canned_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_socket_service_start(canned);
+}
+
+static void canned_stop(void)
+{
+  g_socket_service_stop(canned);
+  g_socket_listener_close(G_SOCKET_LISTENER(canned));
+  g_clear_object(&canned);
+  g_clear_object(&canned_cert);
+}
+
+static Es9pClient *canned_client(void)
+{
+  g_autofree char *override = g_strdup_printf("127.0.0.1:%u", canned_port);
+  Es9pConfig config = {.ca_file = other_ca, .host_override = override, .timeout_s = 20};
+  g_autoptr(GError) error = NULL;
+  Es9pClient *client = es9p_client_new(&config, &error);
+
+  if (!client)
+    fail_msg("%s", error->message);
+  return client;
+}
+
+/* initiateAuthentication against the canned answer; the error, or NULL on success. */
+static GError *canned_initiate(guint status, const char *body, gboolean chunked,
+                               Es9pAuthentication **out)
+{
+  g_autoptr(Es9pClient) client = canned_client();
+  g_autoptr(GBytes) challenge = g_bytes_new_static("0123456789ABCDEF", 16);
+  g_autoptr(GBytes) info1 = g_bytes_new_static("\xBF\x20\x00", 3);
+  GError *error = NULL;
+  Es9pAuthentication *a;
+
+  canned_status = status;
+  canned_body = body;
+  canned_chunked = chunked;
+  a = initiate(client, ADDRESS, challenge, info1, FALSE, &error);
+  if (out)
+    *out = a;
+  else
+    es9p_authentication_free(a);
+  return error;
+}
+
+static void assert_protocol(GError *error, const char *says)
+{
+  assert_non_null(error);
+  if (!g_error_matches(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL) || !strstr(error->message, says))
+    fail_msg("wanted PROTOCOL saying '%s', got %d: %s", says, error->code, error->message);
+  g_error_free(error);
+}
+
+/* SGP.22 6.5.1: what a server must answer, checked member by member. */
+static void test_malformed_answers(void **state)
+{
+  Es9pAuthentication *a = NULL;
+  GError *error;
+
+  canned_start();
+  /* The whole shape right, with a warning: accepted, each value as sent. */
+  error = canned_initiate(200,
+                          "{\"header\": {\"functionExecutionStatus\": {\"status\": "
+                          "\"Executed-WithWarning\"}}, \"transactionId\": \"0A0B\","
+                          " \"serverSigned1\": \"MAA=\", \"serverSignature1\": \"XzcA\","
+                          " \"euiccCiPKIdToBeUsed\": \"BAA=\", \"serverCertificate\": \"MAA=\"}",
+                          FALSE, &a);
+  assert_null(error);
+  assert_non_null(a);
+  assert_string_equal(a->transaction_id, "0A0B");
+  assert_int_equal(g_bytes_get_size(a->server_signature1), 3);
+  assert_memory_equal(g_bytes_get_data(a->server_signature1, NULL), "\x5F\x37\x00", 3);
+  es9p_authentication_free(a);
+
+  assert_protocol(canned_initiate(200, "this is not JSON", FALSE, NULL), "no JSON object");
+  assert_protocol(canned_initiate(200, "{\"transactionId\": \"0A0B\"}", FALSE, NULL),
+                  "without header.functionExecutionStatus");
+  assert_protocol(canned_initiate(200, "{" OK_HEADER ", \"transactionId\": \"0A0B\"}", FALSE, NULL),
+                  "no string member 'serverSigned1'");
+  assert_protocol(canned_initiate(200, "{" OK_HEADER ", \"transactionId\": \"XYZ\"}", FALSE, NULL),
+                  "transactionId 'XYZ'");
+  assert_protocol(canned_initiate(200,
+                                  "{" OK_HEADER ", \"transactionId\": \"0A0B\","
+                                  " \"serverSigned1\": \"MAA=\", \"serverSignature1\": \"MAA=\"}",
+                                  FALSE, NULL),
+                  "'serverSignature1' is not one DER element of tag 5F37");
+  assert_protocol(canned_initiate(200,
+                                  "{" OK_HEADER ", \"transactionId\": \"0A0B\","
+                                  " \"serverSigned1\": \"M*A=\"}",
+                                  FALSE, NULL),
+                  "'serverSigned1' is not base64");
+  assert_protocol(canned_initiate(204, NULL, FALSE, NULL), "no content");
+  /* 20 x 4 KiB with no Content-Length: stopped by the client's count at 64 KiB. */
+  {
+    g_autofree gchar *big = g_strnfill(4096, ' ');
+
+    assert_protocol(canned_initiate(200, big, TRUE, NULL), "more than 65536 bytes");
+  }
+
+  /* A refusal without statusCodeData: REJECTED, no codes to give. */
+  error = canned_initiate(
+      200, "{\"header\": {\"functionExecutionStatus\": {\"status\": \"Failed\"}}}", FALSE, NULL);
+  assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
+  assert_false(es9p_error_get_status(error, NULL, NULL));
+  assert_non_null(strstr(error->message, "(status Failed)"));
+  g_error_free(error);
+  /* An HTTP-level refusal. */
+  error = canned_initiate(404, NULL, FALSE, NULL);
+  assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
+  assert_non_null(strstr(error->message, "HTTP 404"));
+  g_error_free(error);
+  assert_int_equal(g_atomic_int_get(&canned_requests), 11);
+  canned_stop();
+}
+
+/* The answer names another transaction: not ours, refused. */
+static void test_answer_for_another_transaction(void **state)
+{
+  g_autoptr(Es9pClient) client = NULL;
+  g_autoptr(GBytes) asr = g_bytes_new_static("\xBF\x38\x00", 3);
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GPtrArray) events = NULL;
+  GError *error = NULL;
+
+  canned_start();
+  client = canned_client();
+  canned_status = 200;
+  canned_chunked = FALSE;
+  canned_body = "{" OK_HEADER ", \"transactionId\": \"0A0C\", \"eventEntries\": []}";
+  es11_authenticate_client(client, ADDRESS, "0a0b", asr, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  events = es11_authenticate_client_finish(client, res, &error);
+  assert_null(events);
+  assert_protocol(error, "transactionId 0A0C is not the request's 0a0b");
+  g_clear_object(&res);
+
+  /* The same transaction in the other case, no events: an empty list. */
+  canned_body = "{" OK_HEADER ", \"transactionId\": \"0A0B\", \"eventEntries\": []}";
+  es11_authenticate_client(client, ADDRESS, "0a0b", asr, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  events = es11_authenticate_client_finish(client, res, &error);
+  assert_non_null(events);
+  assert_int_equal(events->len, 0);
+  canned_stop();
+}
+
+/* ------------------------------------------------------------------ */
 
 static void run(const char *const *argv)
 {
@@ -798,6 +1037,8 @@ int main(void)
       cmocka_unit_test(test_answer_over_cap),
       cmocka_unit_test(test_es11_events),
       cmocka_unit_test(test_invalid_arguments),
+      cmocka_unit_test(test_malformed_answers),
+      cmocka_unit_test(test_answer_for_another_transaction),
   };
 
   return cmocka_run_group_tests(tests, start_world, stop_world);
