@@ -630,7 +630,7 @@ static void request_answer_complete(GTask *task)
   }
   if (!json_parser_load_from_data(parser, (const char *)r->answer->data, (gssize)r->answer->len,
                                   &error) ||
-      !JSON_NODE_HOLDS_OBJECT((root = json_parser_get_root(parser)))) {
+      !(root = json_parser_get_root(parser)) || !JSON_NODE_HOLDS_OBJECT(root)) {
     request_fail(task, ES9P_ERROR_PROTOCOL, "The %s %s answered %s with no JSON object%s%s",
                  r->fn->server, r->address, r->fn->refused, error ? ": " : "",
                  error ? error->message : "");

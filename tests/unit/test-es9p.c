@@ -860,6 +860,14 @@ static void test_malformed_answers(void **state)
   es9p_authentication_free(a);
 
   assert_protocol(canned_initiate(200, "this is not JSON", FALSE, NULL), "no JSON object");
+  /* json-glib takes an empty document as valid JSON without a root. */
+  assert_protocol(canned_initiate(200, "  ", FALSE, NULL), "no JSON object");
+  /* 30 01 00 00: a length that does not cover the value given. */
+  assert_protocol(canned_initiate(200,
+                                  "{" OK_HEADER ", \"transactionId\": \"0A0B\","
+                                  " \"serverSigned1\": \"MAEAAA==\"}",
+                                  FALSE, NULL),
+                  "'serverSigned1' is not one DER element of tag 30");
   assert_protocol(canned_initiate(200, "{\"transactionId\": \"0A0B\"}", FALSE, NULL),
                   "without header.functionExecutionStatus");
   assert_protocol(canned_initiate(200, "{" OK_HEADER ", \"transactionId\": \"0A0B\"}", FALSE, NULL),
@@ -896,7 +904,7 @@ static void test_malformed_answers(void **state)
   assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
   assert_non_null(strstr(error->message, "HTTP 404"));
   g_error_free(error);
-  assert_int_equal(g_atomic_int_get(&canned_requests), 11);
+  assert_int_equal(g_atomic_int_get(&canned_requests), 13);
   canned_stop();
 }
 
