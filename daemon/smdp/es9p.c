@@ -279,6 +279,17 @@ static gboolean is_transaction_id(const char *text)
 
 /* ---- The members of an answer ------------------------------------------ */
 
+/* A string member, or fallback when it is absent or anything but a string:
+ * what a server sends is never trusted to have the right JSON type. */
+static const char *string_or(JsonObject *o, const char *member, const char *fallback)
+{
+  JsonNode *node = json_object_get_member(o, member);
+
+  if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
+    return fallback;
+  return json_node_get_string(node);
+}
+
 static const char *answer_string(JsonObject *o, const char *member, GError **error)
 {
   JsonNode *node = json_object_get_member(o, member);
@@ -572,7 +583,7 @@ static void request_fail_transport(GTask *task, GError *error)
 static void request_fail_status(GTask *task, JsonObject *status)
 {
   Request *r = g_task_get_task_data(task);
-  const char *word = json_object_get_string_member_with_default(status, "status", "Failed");
+  const char *word = string_or(status, "status", "Failed");
   JsonNode *node = json_object_get_member(status, "statusCodeData");
   JsonObject *data = node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
   const char *subject, *reason, *text;
@@ -583,9 +594,9 @@ static void request_fail_status(GTask *task, JsonObject *status)
                  r->fn->refused, word);
     return;
   }
-  subject = json_object_get_string_member_with_default(data, "subjectCode", "?");
-  reason = json_object_get_string_member_with_default(data, "reasonCode", "?");
-  text = json_object_get_string_member_with_default(data, "message", word);
+  subject = string_or(data, "subjectCode", "?");
+  reason = string_or(data, "reasonCode", "?");
+  text = string_or(data, "message", word);
   /* SGP.22 6.5.2.8: 8.2.7 is the confirmation code; 2.2 missing, 3.8 refused
    * (wrong). 6.4 (retries used up) ends the transaction: a plain refusal. */
   if (g_str_equal(subject, "8.2.7") && (g_str_equal(reason, "2.2") || g_str_equal(reason, "3.8")))
@@ -646,7 +657,7 @@ static void request_answer_complete(GTask *task)
                  r->address, r->fn->refused);
     return;
   }
-  word = json_object_get_string_member_with_default(json_node_get_object(exec), "status", "");
+  word = string_or(json_node_get_object(exec), "status", "");
   /* SGP.22 6.5.1.4: Executed-Success and Executed-WithWarning both carry the result. */
   if (!g_str_has_prefix(word, "Executed-")) {
     request_fail_status(task, json_node_get_object(exec));

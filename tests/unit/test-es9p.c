@@ -899,12 +899,25 @@ static void test_malformed_answers(void **state)
   assert_false(es9p_error_get_status(error, NULL, NULL));
   assert_non_null(strstr(error->message, "(status Failed)"));
   g_error_free(error);
+  /* Codes of the wrong JSON type: still a refusal, never a crash. */
+  error = canned_initiate(200,
+                          "{\"header\": {\"functionExecutionStatus\": {\"status\": \"Failed\","
+                          " \"statusCodeData\": {\"subjectCode\": 8, \"reasonCode\": [],"
+                          " \"message\": {}}}}}",
+                          FALSE, NULL);
+  assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
+  assert_non_null(strstr(error->message, "(subject ?, reason ?: Failed)"));
+  g_error_free(error);
+  error = canned_initiate(200, "{\"header\": {\"functionExecutionStatus\": {\"status\": 1}}}",
+                          FALSE, NULL);
+  assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
+  g_error_free(error);
   /* An HTTP-level refusal. */
   error = canned_initiate(404, NULL, FALSE, NULL);
   assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
   assert_non_null(strstr(error->message, "HTTP 404"));
   g_error_free(error);
-  assert_int_equal(g_atomic_int_get(&canned_requests), 13);
+  assert_int_equal(g_atomic_int_get(&canned_requests), 15);
   canned_stop();
 }
 
