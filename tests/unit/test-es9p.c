@@ -610,6 +610,55 @@ static void test_untrusted_server(void **state)
   euicc_sim_free(c.sim);
 }
 
+static gboolean cancel_later(gpointer data)
+{
+  g_cancellable_cancel(data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A slow server: the caller's GCancellable ends the call as CANCELLED, the
+ * client's timeout as UNREACHABLE. */
+static void test_cancel_and_timeout(void **state)
+{
+  g_autoptr(Es9pClient) client = client_trusting_ci();
+  g_autoptr(Es9pClient) impatient = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  g_autoptr(GBytes) challenge = NULL, info1 = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(Es9pAuthentication) a = NULL, b = NULL;
+  g_autoptr(GError) error = NULL, error2 = NULL;
+  g_autofree char *ci = g_build_filename(pki_dir, "ci.pem", NULL);
+  g_autofree char *override = g_strdup_printf("127.0.0.1:%u", port);
+  g_autofree gchar *on = knob("delay-ms 3000");
+  g_autofree gchar *off = NULL;
+  Es9pConfig config = {.ca_file = ci, .host_override = override, .timeout_s = 1};
+  gint64 t0;
+  Card c;
+
+  card_open(&c);
+  card_hello(&c, &challenge, &info1);
+  t0 = g_get_monotonic_time();
+  es9p_initiate_authentication(client, ADDRESS, challenge, info1, cancellable, test_got_result,
+                               &res);
+  g_timeout_add(100, cancel_later, cancellable);
+  test_wait_result(&res);
+  a = es9p_initiate_authentication_finish(client, res, &error);
+  assert_null(a);
+  assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  assert_true(g_get_monotonic_time() - t0 < 2500 * 1000);
+
+  impatient = es9p_client_new(&config, &error2);
+  assert_non_null(impatient);
+  t0 = g_get_monotonic_time();
+  b = initiate(impatient, ADDRESS, challenge, info1, FALSE, &error2);
+  off = knob("delay-ms 0");
+  assert_null(b);
+  assert_true(g_error_matches(error2, ES9P_ERROR, ES9P_ERROR_UNREACHABLE));
+  assert_true(g_get_monotonic_time() - t0 < 2500 * 1000);
+  print_message("timeout: %s\n", error2->message);
+  euicc_sim_free(c.sim);
+}
+
 /* An answer over the client's cap is refused as PROTOCOL. */
 static void test_answer_over_cap(void **state)
 {
@@ -1055,6 +1104,7 @@ int main(void)
       cmocka_unit_test(test_server_error_unreachable),
       cmocka_unit_test(test_cut_bpp_unreachable),
       cmocka_unit_test(test_untrusted_server),
+      cmocka_unit_test(test_cancel_and_timeout),
       cmocka_unit_test(test_answer_over_cap),
       cmocka_unit_test(test_es11_events),
       cmocka_unit_test(test_invalid_arguments),
