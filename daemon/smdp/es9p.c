@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * ES9+ over HTTPS with libsoup: SGP.22 6.5 (JSON binding, HTTP POST, the
- * X-Admin-Protocol header) and 6.5.2.4 (handleNotification: request with
- * the base64 PendingNotification, answer "204 No Content").
+ * ES9+ and ES11 over HTTPS with libsoup: SGP.22 6.5 (JSON binding, HTTP
+ * POST, the X-Admin-Protocol header, 6.5.1.4 functionExecutionStatus).
+ * Every function is a row of one table (path, what it answers, how big the
+ * answer may be) run through one request path: build the JSON, POST it,
+ * read the answer up to its cap, classify the outcome, decode the members.
  */
 #include "smdp/es9p.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include <json-glib/json-glib.h>
@@ -19,7 +22,14 @@ G_DEFINE_QUARK(es9p-error-quark, es9p_error)
 /* SGP.22 6.5.1: the protocol version the request speaks. */
 #define ADMIN_PROTOCOL "gsma/rsp/v2.2.0"
 #define USER_AGENT "gsma-rsp-lpad"
-#define HANDLE_NOTIFICATION_PATH "/gsma/rsp2/es9plus/handleNotification"
+#define ES9P_PATH "/gsma/rsp2/es9plus/"
+#define ES11_PATH "/gsma/rsp2/es11/"
+/* Caps on an answer body: a Bound Profile Package of a large profile is a
+ * few hundred KiB as base64; every other answer is a few KiB of
+ * certificates and signatures. */
+#define MAX_ANSWER (64 * 1024)
+#define MAX_BPP_ANSWER (1024 * 1024)
+#define READ_CHUNK (16 * 1024)
 #define DEFAULT_TIMEOUT_S 30
 
 struct _Es9pClient {
@@ -27,6 +37,7 @@ struct _Es9pClient {
   /* GTlsDatabase*, one per trusted PEM file (the CA file, then each file
    * of the CA directory); empty when none was given. */
   GPtrArray *extra_ca;
+  gsize max_response; /* 0: each function's own cap */
 };
 
 static gboolean is_certificate_file(const char *name)
@@ -108,6 +119,7 @@ Es9pClient *es9p_client_new(const Es9pConfig *config, GError **error)
 
   client = g_new0(Es9pClient, 1);
   client->extra_ca = g_steal_pointer(&extra_ca);
+  client->max_response = config->max_response;
   client->session =
       soup_session_new_with_options("user-agent", USER_AGENT, "timeout",
                                     config->timeout_s ? config->timeout_s : DEFAULT_TIMEOUT_S,
@@ -126,31 +138,6 @@ void es9p_client_free(Es9pClient *client)
   g_object_unref(client->session);
   g_ptr_array_unref(client->extra_ca);
   g_free(client);
-}
-
-gchar *es9p_build_handle_notification(GBytes *pending_notification, const char *call_id)
-{
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  g_autoptr(JsonGenerator) gen = json_generator_new();
-  g_autoptr(JsonNode) root = NULL;
-  gsize len;
-  const guint8 *der = g_bytes_get_data(pending_notification, &len);
-  g_autofree gchar *b64 = g_base64_encode(der, len);
-
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "header");
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "functionRequesterIdentifier");
-  json_builder_add_string_value(b, "esimd");
-  json_builder_set_member_name(b, "functionCallIdentifier");
-  json_builder_add_string_value(b, call_id);
-  json_builder_end_object(b);
-  json_builder_set_member_name(b, "pendingNotification");
-  json_builder_add_string_value(b, b64);
-  json_builder_end_object(b);
-  root = json_builder_get_root(b);
-  json_generator_set_root(gen, root);
-  return json_generator_to_data(gen, NULL);
 }
 
 /*
@@ -181,102 +168,594 @@ static gboolean on_accept_certificate(SoupMessage *msg, GTlsCertificate *cert,
   return FALSE;
 }
 
-static const char tag_handle_notification;
+/* ---- The JSON of a request --------------------------------------------- */
+
+/*
+ * A request body (SGP.22 6.5.1.3): the header, then members given as
+ * name/value pairs, NULL-terminated. Every request member of ES9+ and ES11
+ * is a JSON string (base64, hex or an address).
+ */
+static gchar *build_request(const char *call_id, const char *const *members)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "header");
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "functionRequesterIdentifier");
+  json_builder_add_string_value(b, "esimd");
+  json_builder_set_member_name(b, "functionCallIdentifier");
+  json_builder_add_string_value(b, call_id);
+  json_builder_end_object(b);
+  for (guint i = 0; members[i]; i += 2) {
+    json_builder_set_member_name(b, members[i]);
+    json_builder_add_string_value(b, members[i + 1]);
+  }
+  json_builder_end_object(b);
+  root = json_builder_get_root(b);
+  json_generator_set_root(gen, root);
+  return json_generator_to_data(gen, NULL);
+}
+
+static gchar *base64_of(GBytes *bytes)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data(bytes, &len);
+
+  return g_base64_encode(data, len);
+}
+
+gchar *es9p_build_handle_notification(GBytes *pending_notification, const char *call_id)
+{
+  g_autofree gchar *b64 = base64_of(pending_notification);
+  const char *members[] = {"pendingNotification", b64, NULL};
+
+  return build_request(call_id, members);
+}
+
+/* ---- The DER of a value, checked for shape only ------------------------ */
+
+/*
+ * TRUE when data is exactly one BER-TLV element with a definite length
+ * (SGP.22 uses DER throughout); *tag is its tag as its bytes read
+ * (0x30, 0x5F37, 0xBF36).
+ */
+static gboolean der_one_element(const guint8 *data, gsize len, guint32 *tag)
+{
+  gsize i = 0, value_len = 0;
+
+  if (len < 2)
+    return FALSE;
+  *tag = data[i++];
+  if ((*tag & 0x1F) == 0x1F) {
+    do {
+      if (i >= len || i > 3)
+        return FALSE;
+      *tag = *tag << 8 | data[i];
+    } while (data[i++] & 0x80);
+  }
+  if (i >= len)
+    return FALSE;
+  if (data[i] < 0x80) {
+    value_len = data[i++];
+  } else {
+    guint n = data[i++] & 0x7F;
+
+    if (n == 0 || n > 4 || i + n > len)
+      return FALSE;
+    while (n--)
+      value_len = value_len << 8 | data[i++];
+  }
+  return value_len == len - i;
+}
+
+static gboolean check_der(GBytes *bytes, guint32 want, const char *what, GError **error)
+{
+  guint32 tag = 0;
+  gsize len = bytes ? g_bytes_get_size(bytes) : 0;
+
+  if (!bytes || !der_one_element(g_bytes_get_data(bytes, NULL), len, &tag) || tag != want) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_INVALID, "%s is not one DER element of tag %X", what,
+                want);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* SGP.22 6.5.1.3: a transactionId travels as hex of its 1 to 16 bytes. */
+static gboolean is_transaction_id(const char *text)
+{
+  gsize n = text ? strlen(text) : 0;
+
+  if (n == 0 || n > 32 || n % 2)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    if (!g_ascii_isxdigit(text[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* ---- The members of an answer ------------------------------------------ */
+
+/* A string member, or fallback when it is absent or anything but a string:
+ * what a server sends is never trusted to have the right JSON type. */
+static const char *string_or(JsonObject *o, const char *member, const char *fallback)
+{
+  JsonNode *node = json_object_get_member(o, member);
+
+  if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
+    return fallback;
+  return json_node_get_string(node);
+}
+
+static const char *answer_string(JsonObject *o, const char *member, GError **error)
+{
+  JsonNode *node = json_object_get_member(o, member);
+
+  if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "no string member '%s'", member);
+    return NULL;
+  }
+  return json_node_get_string(node);
+}
+
+/* Strict base64 (RFC 4648 4, padded): g_base64_decode() skips what it does not know. */
+static gboolean is_base64(const char *text)
+{
+  gsize n = strlen(text), pad = 0;
+
+  if (n == 0 || n % 4)
+    return FALSE;
+  for (gsize i = 0; i < n; i++) {
+    char c = text[i];
+
+    if (c == '=') {
+      pad++;
+    } else if (pad || !(g_ascii_isalnum(c) || c == '+' || c == '/')) {
+      return FALSE;
+    }
+  }
+  return pad <= 2;
+}
+
+/* A member holding base64 of one whole DER element of tag want (SGP.22 6.5.1.3). */
+static GBytes *answer_der(JsonObject *o, const char *member, guint32 want, GError **error)
+{
+  const char *text = answer_string(o, member, error);
+  g_autoptr(GBytes) der = NULL;
+  guint32 tag = 0;
+  gsize len = 0;
+  guchar *raw;
+
+  if (!text)
+    return NULL;
+  if (!is_base64(text)) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "'%s' is not base64", member);
+    return NULL;
+  }
+  raw = g_base64_decode(text, &len);
+  der = g_bytes_new_take(raw, len);
+  if (!der_one_element(raw, len, &tag) || tag != want) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "'%s' is not one DER element of tag %X",
+                member, want);
+    return NULL;
+  }
+  return g_steal_pointer(&der);
+}
+
+/* transactionId, the same as the request's when there was one (SGP.22 6.5.2.7/8). */
+static gchar *answer_transaction_id(JsonObject *o, const char *sent, GError **error)
+{
+  const char *text = answer_string(o, "transactionId", error);
+
+  if (!text)
+    return NULL;
+  if (!is_transaction_id(text)) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "transactionId '%s' is not 1-16 bytes hex",
+                text);
+    return NULL;
+  }
+  if (sent && g_ascii_strcasecmp(text, sent) != 0) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "transactionId %s is not the request's %s",
+                text, sent);
+    return NULL;
+  }
+  return g_strdup(text);
+}
+
+void es9p_authentication_free(Es9pAuthentication *a)
+{
+  if (!a)
+    return;
+  g_free(a->transaction_id);
+  g_clear_pointer(&a->server_signed1, g_bytes_unref);
+  g_clear_pointer(&a->server_signature1, g_bytes_unref);
+  g_clear_pointer(&a->euicc_ci_pkid_to_be_used, g_bytes_unref);
+  g_clear_pointer(&a->server_certificate, g_bytes_unref);
+  g_free(a);
+}
+
+void es9p_client_authentication_free(Es9pClientAuthentication *a)
+{
+  if (!a)
+    return;
+  g_free(a->transaction_id);
+  g_clear_pointer(&a->profile_metadata, g_bytes_unref);
+  g_clear_pointer(&a->smdp_signed2, g_bytes_unref);
+  g_clear_pointer(&a->smdp_signature2, g_bytes_unref);
+  g_clear_pointer(&a->smdp_certificate, g_bytes_unref);
+  g_free(a);
+}
+
+void es11_event_free(Es11Event *e)
+{
+  if (!e)
+    return;
+  g_free(e->event_id);
+  g_free(e->address);
+  g_free(e);
+}
+
+/* InitiateAuthenticationResponse (SGP.22 6.5.2.6, ES11 alike). */
+static gpointer decode_authentication(JsonObject *o, const char *sent_tid, GError **error)
+{
+  g_autoptr(Es9pAuthentication) a = g_new0(Es9pAuthentication, 1);
+
+  if (!(a->transaction_id = answer_transaction_id(o, sent_tid, error)) ||
+      !(a->server_signed1 = answer_der(o, "serverSigned1", 0x30, error)) ||
+      !(a->server_signature1 = answer_der(o, "serverSignature1", 0x5F37, error)) ||
+      !(a->euicc_ci_pkid_to_be_used = answer_der(o, "euiccCiPKIdToBeUsed", 0x04, error)) ||
+      !(a->server_certificate = answer_der(o, "serverCertificate", 0x30, error)))
+    return NULL;
+  return g_steal_pointer(&a);
+}
+
+/* AuthenticateClientResponseEs9 (SGP.22 6.5.2.7). */
+static gpointer decode_client_authentication(JsonObject *o, const char *sent_tid, GError **error)
+{
+  g_autoptr(Es9pClientAuthentication) a = g_new0(Es9pClientAuthentication, 1);
+
+  if (!(a->transaction_id = answer_transaction_id(o, sent_tid, error)) ||
+      !(a->profile_metadata = answer_der(o, "profileMetadata", 0xBF25, error)) ||
+      !(a->smdp_signed2 = answer_der(o, "smdpSigned2", 0x30, error)) ||
+      !(a->smdp_signature2 = answer_der(o, "smdpSignature2", 0x5F37, error)) ||
+      !(a->smdp_certificate = answer_der(o, "smdpCertificate", 0x30, error)))
+    return NULL;
+  return g_steal_pointer(&a);
+}
+
+/* GetBoundProfilePackageResponse (SGP.22 6.5.2.8). */
+static gpointer decode_bound_profile_package(JsonObject *o, const char *sent_tid, GError **error)
+{
+  g_autofree gchar *tid = answer_transaction_id(o, sent_tid, error);
+
+  if (!tid)
+    return NULL;
+  return answer_der(o, "boundProfilePackage", 0xBF36, error);
+}
+
+/* AuthenticateClientResponseEs11 (SGP.22 6.5.2.x): eventEntries, maybe none. */
+static gpointer decode_events(JsonObject *o, const char *sent_tid, GError **error)
+{
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)es11_event_free);
+  g_autofree gchar *tid = answer_transaction_id(o, sent_tid, error);
+  JsonNode *node = json_object_get_member(o, "eventEntries");
+  JsonArray *entries;
+
+  if (!tid)
+    return NULL;
+  if (!node || !JSON_NODE_HOLDS_ARRAY(node)) {
+    g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "no array member 'eventEntries'");
+    return NULL;
+  }
+  entries = json_node_get_array(node);
+  for (guint i = 0; i < json_array_get_length(entries); i++) {
+    JsonNode *item = json_array_get_element(entries, i);
+    const char *id, *address;
+    Es11Event *e;
+
+    if (!JSON_NODE_HOLDS_OBJECT(item)) {
+      g_set_error(error, ES9P_ERROR, ES9P_ERROR_PROTOCOL, "eventEntries[%u] is not an object", i);
+      return NULL;
+    }
+    if (!(id = answer_string(json_node_get_object(item), "eventId", error)) ||
+        !(address = answer_string(json_node_get_object(item), "rspServerAddress", error))) {
+      g_prefix_error(error, "eventEntries[%u]: ", i);
+      return NULL;
+    }
+    e = g_new0(Es11Event, 1);
+    e->event_id = g_strdup(id);
+    e->address = g_strdup(address);
+    g_ptr_array_add(events, e);
+  }
+  return g_steal_pointer(&events);
+}
+
+/* ---- The functions: one table ------------------------------------------ */
+
+typedef gpointer (*DecodeFunc)(JsonObject *answer, const char *sent_tid, GError **error);
 
 typedef struct {
-  SoupMessage *msg;
+  const char *path;
+  const char *server;  /* who answers, for messages: "SM-DP+" or "SM-DS" */
+  const char *refused; /* what a refusal refused, for messages */
+  gsize max_answer;
+  /* NULL: the answer is a header only (or 204), the task returns a boolean */
+  DecodeFunc decode;
+  GDestroyNotify free_result;
+} Function;
+
+/* The rows double as the GTasks' source tags. */
+static const Function fn_handle_notification = {
+    ES9P_PATH "handleNotification", "SM-DP+", "the notification", MAX_ANSWER, NULL, NULL};
+static const Function fn_initiate_authentication = {ES9P_PATH "initiateAuthentication",
+                                                    "SM-DP+",
+                                                    "initiateAuthentication",
+                                                    MAX_ANSWER,
+                                                    decode_authentication,
+                                                    (GDestroyNotify)es9p_authentication_free};
+static const Function fn_authenticate_client = {
+    ES9P_PATH "authenticateClient", "SM-DP+",
+    "authenticateClient",           MAX_ANSWER,
+    decode_client_authentication,   (GDestroyNotify)es9p_client_authentication_free};
+static const Function fn_get_bound_profile_package = {
+    ES9P_PATH "getBoundProfilePackage", "SM-DP+",
+    "getBoundProfilePackage",           MAX_BPP_ANSWER,
+    decode_bound_profile_package,       (GDestroyNotify)g_bytes_unref};
+static const Function fn_cancel_session = {
+    ES9P_PATH "cancelSession", "SM-DP+", "cancelSession", MAX_ANSWER, NULL, NULL};
+static const Function fn_es11_initiate_authentication = {ES11_PATH "initiateAuthentication",
+                                                         "SM-DS",
+                                                         "initiateAuthentication",
+                                                         MAX_ANSWER,
+                                                         decode_authentication,
+                                                         (GDestroyNotify)es9p_authentication_free};
+static const Function fn_es11_authenticate_client = {
+    ES11_PATH "authenticateClient",   "SM-DS", "authenticateClient", MAX_ANSWER, decode_events,
+    (GDestroyNotify)g_ptr_array_unref};
+
+/* ---- The one request path ---------------------------------------------- */
+
+typedef struct {
+  const Function *fn;
   gchar *address;
-} SendContext;
+  gchar *transaction_id; /* sent, for the answer to match; NULL for initiateAuthentication */
+  SoupMessage *msg;
+  GInputStream *stream;
+  GByteArray *answer;
+  gsize cap;
+  goffset announced; /* Content-Length, -1 when none */
+} Request;
 
-static void send_context_free(SendContext *ctx)
+static void request_free(Request *r)
 {
-  g_clear_object(&ctx->msg);
-  g_free(ctx->address);
-  g_free(ctx);
+  g_clear_object(&r->stream);
+  g_clear_object(&r->msg);
+  g_clear_pointer(&r->answer, g_byte_array_unref);
+  g_free(r->transaction_id);
+  g_free(r->address);
+  g_free(r);
 }
 
-/* SGP.22 6.5.1.4: an SM-DP+ that answers 200 instead of 204 tells why in
- * header.functionExecutionStatus. */
-static gchar *describe_failure(GBytes *body)
+/* Completes the task with a new error, exactly once. */
+static void request_fail(GTask *task, gint code, const char *format, ...) G_GNUC_PRINTF(3, 4);
+static void request_fail(GTask *task, gint code, const char *format, ...)
 {
-  g_autoptr(JsonParser) parser = json_parser_new();
-  JsonObject *root, *header, *status, *data;
-  gsize len;
-  const char *text = body ? g_bytes_get_data(body, &len) : NULL;
+  va_list ap;
+  g_autofree gchar *message = NULL;
 
-  if (!text || !json_parser_load_from_data(parser, text, (gssize)len, NULL))
-    return NULL;
-  if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-    return NULL;
-  root = json_node_get_object(json_parser_get_root(parser));
-  header =
-      json_object_has_member(root, "header") ? json_object_get_object_member(root, "header") : NULL;
-  status = header && json_object_has_member(header, "functionExecutionStatus")
-               ? json_object_get_object_member(header, "functionExecutionStatus")
-               : NULL;
-  if (!status)
-    return NULL;
-  data = json_object_has_member(status, "statusCodeData")
-             ? json_object_get_object_member(status, "statusCodeData")
-             : NULL;
-  if (!data)
-    return g_strdup(json_object_get_string_member_with_default(status, "status", "Failed"));
-  return g_strdup_printf("%s (subject %s, reason %s)",
-                         json_object_get_string_member_with_default(data, "message", "failed"),
-                         json_object_get_string_member_with_default(data, "subjectCode", "?"),
-                         json_object_get_string_member_with_default(data, "reasonCode", "?"));
-}
-
-static void send_ready(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  SendContext *ctx = g_task_get_task_data(task);
-  GError *error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish(SOUP_SESSION(source), res, &error);
-  guint status;
-
-  if (!body && error) {
-    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      g_task_return_error(task, error);
-    } else if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE)) {
-      /* Not the network: nothing the system store or the configured CAs
-       * trust signed the server's certificate for this name. */
-      g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_UNREACHABLE,
-                              "The SM-DP+ %s could not be reached: its TLS certificate is not "
-                              "trusted (%s)",
-                              ctx->address, error->message);
-      g_error_free(error);
-    } else {
-      g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_UNREACHABLE,
-                              "The SM-DP+ %s could not be reached: %s", ctx->address,
-                              error->message);
-      g_error_free(error);
-    }
-    g_object_unref(task);
-    return;
-  }
-  status = soup_message_get_status(ctx->msg);
-  if (status == SOUP_STATUS_NO_CONTENT) {
-    g_task_return_boolean(task, TRUE);
-  } else if (status >= 500) {
-    g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_UNREACHABLE,
-                            "The SM-DP+ %s failed: HTTP %u %s", ctx->address, status,
-                            soup_message_get_reason_phrase(ctx->msg));
-  } else {
-    g_autofree gchar *why = describe_failure(body);
-
-    g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_REJECTED,
-                            "The SM-DP+ %s refused the notification: %s", ctx->address,
-                            why ? why : soup_message_get_reason_phrase(ctx->msg));
-  }
+  va_start(ap, format);
+  message = g_strdup_vprintf(format, ap);
+  va_end(ap);
+  g_task_return_new_error(task, ES9P_ERROR, code, "%s", message);
   g_object_unref(task);
 }
 
-void es9p_handle_notification(Es9pClient *client, const char *address, GBytes *pending_notification,
-                              GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data)
+/* libsoup or GIO said no before an answer was whole. */
+static void request_fail_transport(GTask *task, GError *error)
+{
+  Request *r = g_task_get_task_data(task);
+
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_task_return_error(task, error);
+    g_object_unref(task);
+    return;
+  }
+  if (g_error_matches(error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
+    /* Not the network: nothing the system store or the configured CAs
+     * trust signed the server's certificate for this name. */
+    request_fail(task, ES9P_ERROR_UNREACHABLE,
+                 "The %s %s could not be reached: its TLS certificate is not trusted (%s)",
+                 r->fn->server, r->address, error->message);
+  else
+    request_fail(task, ES9P_ERROR_UNREACHABLE, "The %s %s could not be reached: %s", r->fn->server,
+                 r->address, error->message);
+  g_error_free(error);
+}
+
+/*
+ * HTTP 200 with functionExecutionStatus other than Executed-* (SGP.22
+ * 6.5.1.4): the codes go into the message in one fixed form that
+ * es9p_error_get_status() reads back.
+ */
+static void request_fail_status(GTask *task, JsonObject *status)
+{
+  Request *r = g_task_get_task_data(task);
+  const char *word = string_or(status, "status", "Failed");
+  JsonNode *node = json_object_get_member(status, "statusCodeData");
+  JsonObject *data = node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+  const char *subject, *reason, *text;
+  gint code = ES9P_ERROR_REJECTED;
+
+  if (!data) {
+    request_fail(task, code, "The %s %s refused %s (status %s)", r->fn->server, r->address,
+                 r->fn->refused, word);
+    return;
+  }
+  subject = string_or(data, "subjectCode", "?");
+  reason = string_or(data, "reasonCode", "?");
+  text = string_or(data, "message", word);
+  /* SGP.22 6.5.2.8: 8.2.7 is the confirmation code; 2.2 missing, 3.8 refused
+   * (wrong). 6.4 (retries used up) ends the transaction: a plain refusal. */
+  if (g_str_equal(subject, "8.2.7") && (g_str_equal(reason, "2.2") || g_str_equal(reason, "3.8")))
+    code = ES9P_ERROR_CONFIRMATION_CODE;
+  request_fail(task, code, "The %s %s refused %s (subject %s, reason %s: %s)", r->fn->server,
+               r->address, r->fn->refused, subject, reason, text);
+}
+
+static void request_answer_complete(GTask *task)
+{
+  Request *r = g_task_get_task_data(task);
+  guint status = soup_message_get_status(r->msg);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_autoptr(GError) error = NULL;
+  JsonNode *root, *header, *exec;
+  const char *word;
+  gpointer result;
+
+  if (r->announced >= 0 && (goffset)r->answer->len < r->announced) {
+    request_fail(task, ES9P_ERROR_UNREACHABLE,
+                 "The %s %s could not be reached: the answer ended after %u of %" G_GOFFSET_FORMAT
+                 " bytes",
+                 r->fn->server, r->address, r->answer->len, r->announced);
+    return;
+  }
+  if (status == SOUP_STATUS_NO_CONTENT) {
+    /* SGP.22 6.5.1.1: "204 No Content" only where the function answers nothing. */
+    if (r->fn->decode) {
+      request_fail(task, ES9P_ERROR_PROTOCOL, "The %s %s answered %s with no content",
+                   r->fn->server, r->address, r->fn->refused);
+      return;
+    }
+    g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    return;
+  }
+  if (status != SOUP_STATUS_OK) {
+    /* An HTTP-level refusal: the request never reached the function. */
+    request_fail(task, ES9P_ERROR_REJECTED, "The %s %s refused %s: HTTP %u %s", r->fn->server,
+                 r->address, r->fn->refused, status, soup_message_get_reason_phrase(r->msg));
+    return;
+  }
+  if (!json_parser_load_from_data(parser, (const char *)r->answer->data, (gssize)r->answer->len,
+                                  &error) ||
+      !(root = json_parser_get_root(parser)) || !JSON_NODE_HOLDS_OBJECT(root)) {
+    request_fail(task, ES9P_ERROR_PROTOCOL, "The %s %s answered %s with no JSON object%s%s",
+                 r->fn->server, r->address, r->fn->refused, error ? ": " : "",
+                 error ? error->message : "");
+    return;
+  }
+  header = json_object_get_member(json_node_get_object(root), "header");
+  exec = header && JSON_NODE_HOLDS_OBJECT(header)
+             ? json_object_get_member(json_node_get_object(header), "functionExecutionStatus")
+             : NULL;
+  if (!exec || !JSON_NODE_HOLDS_OBJECT(exec)) {
+    request_fail(task, ES9P_ERROR_PROTOCOL,
+                 "The %s %s answered %s without header.functionExecutionStatus", r->fn->server,
+                 r->address, r->fn->refused);
+    return;
+  }
+  word = string_or(json_node_get_object(exec), "status", "");
+  /* SGP.22 6.5.1.4: Executed-Success and Executed-WithWarning both carry the result. */
+  if (!g_str_has_prefix(word, "Executed-")) {
+    request_fail_status(task, json_node_get_object(exec));
+    return;
+  }
+  if (!r->fn->decode) {
+    g_task_return_boolean(task, TRUE);
+    g_object_unref(task);
+    return;
+  }
+  result = r->fn->decode(json_node_get_object(root), r->transaction_id, &error);
+  if (!result) {
+    request_fail(task, ES9P_ERROR_PROTOCOL, "The %s %s answered %s wrongly: %s", r->fn->server,
+                 r->address, r->fn->refused, error->message);
+    return;
+  }
+  g_task_return_pointer(task, result, r->fn->free_result);
+  g_object_unref(task);
+}
+
+static void request_read_ready(GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void request_read_more(GTask *task)
+{
+  Request *r = g_task_get_task_data(task);
+
+  g_input_stream_read_bytes_async(r->stream, READ_CHUNK, G_PRIORITY_DEFAULT,
+                                  g_task_get_cancellable(task), request_read_ready, task);
+}
+
+static void request_read_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Request *r = g_task_get_task_data(task);
+  GError *error = NULL;
+  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), res, &error);
+
+  if (!chunk) {
+    request_fail_transport(task, error);
+    return;
+  }
+  if (g_bytes_get_size(chunk) == 0) {
+    request_answer_complete(task);
+    return;
+  }
+  g_byte_array_append(r->answer, g_bytes_get_data(chunk, NULL), (guint)g_bytes_get_size(chunk));
+  if (r->answer->len > r->cap) {
+    request_fail(task, ES9P_ERROR_PROTOCOL,
+                 "The %s %s answered %s with more than %" G_GSIZE_FORMAT " bytes", r->fn->server,
+                 r->address, r->fn->refused, r->cap);
+    return;
+  }
+  request_read_more(task);
+}
+
+static void request_sent(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  Request *r = g_task_get_task_data(task);
+  GError *error = NULL;
+  SoupMessageHeaders *headers;
+  guint status;
+
+  r->stream = soup_session_send_finish(SOUP_SESSION(source), res, &error);
+  if (!r->stream) {
+    request_fail_transport(task, error);
+    return;
+  }
+  status = soup_message_get_status(r->msg);
+  if (status >= 500) {
+    request_fail(task, ES9P_ERROR_UNREACHABLE, "The %s %s failed: HTTP %u %s", r->fn->server,
+                 r->address, status, soup_message_get_reason_phrase(r->msg));
+    return;
+  }
+  headers = soup_message_get_response_headers(r->msg);
+  if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH)
+    r->announced = soup_message_headers_get_content_length(headers);
+  if (r->announced > (goffset)r->cap) {
+    request_fail(task, ES9P_ERROR_PROTOCOL,
+                 "The %s %s answered %s with %" G_GOFFSET_FORMAT
+                 " bytes, more than %" G_GSIZE_FORMAT,
+                 r->fn->server, r->address, r->fn->refused, r->announced, r->cap);
+    return;
+  }
+  request_read_more(task);
+}
+
+/*
+ * POSTs members (name/value pairs, NULL-terminated) to fn's path at the
+ * address (SGP.22 6.5.1: X-Admin-Protocol, JSON, the gsma-rsp-lpad
+ * User-Agent). transaction_id, when given, is what the answer must carry.
+ */
+static void request_start(Es9pClient *client, const Function *fn, const char *address,
+                          const char *transaction_id, const char *const *members,
+                          GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, user_data);
-  SendContext *ctx = g_new0(SendContext, 1);
+  Request *r = g_new0(Request, 1);
   g_autofree gchar *url = NULL;
   g_autofree gchar *call_id = g_uuid_string_random();
   g_autofree gchar *json = NULL;
@@ -284,36 +763,239 @@ void es9p_handle_notification(Es9pClient *client, const char *address, GBytes *p
   g_autoptr(GUri) uri = NULL;
   gsize json_len;
 
-  g_task_set_source_tag(task, (gpointer)&tag_handle_notification);
-  ctx->address = g_strdup(address ? address : "");
-  g_task_set_task_data(task, ctx, (GDestroyNotify)send_context_free);
+  g_task_set_source_tag(task, (gpointer)fn);
+  r->fn = fn;
+  r->address = g_strdup(address ? address : "");
+  r->transaction_id = g_strdup(transaction_id);
+  r->answer = g_byte_array_new();
+  r->cap = client->max_response ? client->max_response : fn->max_answer;
+  r->announced = -1;
+  g_task_set_task_data(task, r, (GDestroyNotify)request_free);
 
   /* An address is an FQDN, maybe with a port (SGP.22 4.1: "FQDN"). */
   if (address && *address && !strpbrk(address, "/?#@ "))
-    url = g_strconcat("https://", address, HANDLE_NOTIFICATION_PATH, NULL);
+    url = g_strconcat("https://", address, fn->path, NULL);
   if (url)
     uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
   if (!uri || !g_uri_get_host(uri) || !*g_uri_get_host(uri)) {
-    g_task_return_new_error(task, ES9P_ERROR, ES9P_ERROR_INVALID,
-                            "The notification names no usable SM-DP+ address ('%s')", ctx->address);
-    g_object_unref(task);
+    request_fail(task, ES9P_ERROR_INVALID, "No usable %s address ('%s')", fn->server, r->address);
     return;
   }
 
-  json = es9p_build_handle_notification(pending_notification, call_id);
+  g_debug("%s %s: POST %s", fn->server, r->address, fn->path);
+  json = build_request(call_id, members);
   json_len = strlen(json);
   body = g_bytes_new_take(g_steal_pointer(&json), json_len);
-  ctx->msg = soup_message_new_from_uri(SOUP_METHOD_POST, uri);
-  soup_message_headers_append(soup_message_get_request_headers(ctx->msg), "X-Admin-Protocol",
+  r->msg = soup_message_new_from_uri(SOUP_METHOD_POST, uri);
+  soup_message_headers_append(soup_message_get_request_headers(r->msg), "X-Admin-Protocol",
                               ADMIN_PROTOCOL);
-  g_signal_connect(ctx->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), client);
-  soup_message_set_request_body_from_bytes(ctx->msg, "application/json;charset=UTF-8", body);
-  soup_session_send_and_read_async(client->session, ctx->msg, G_PRIORITY_DEFAULT, cancellable,
-                                   send_ready, task);
+  g_signal_connect(r->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), client);
+  soup_message_set_request_body_from_bytes(r->msg, "application/json;charset=UTF-8", body);
+  soup_session_send_async(client->session, r->msg, G_PRIORITY_DEFAULT, cancellable, request_sent,
+                          task);
+}
+
+/* An argument the caller got wrong: the task fails at once, nothing is sent. */
+static void request_refuse(const Function *fn, GError *error, GCancellable *cancellable,
+                           GAsyncReadyCallback cb, gpointer user_data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, user_data);
+
+  g_task_set_source_tag(task, (gpointer)fn);
+  g_task_return_error(task, error);
+  g_object_unref(task);
+}
+
+static gpointer request_finish_pointer(const Function *fn, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)fn), NULL);
+  return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+static gboolean request_finish_boolean(const Function *fn, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)fn), FALSE);
+  return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+gboolean es9p_error_get_status(const GError *error, gchar **subject, gchar **reason)
+{
+  const char *s, *r, *end;
+
+  if (!error || error->domain != ES9P_ERROR ||
+      (error->code != ES9P_ERROR_REJECTED && error->code != ES9P_ERROR_CONFIRMATION_CODE))
+    return FALSE;
+  s = strstr(error->message, "(subject ");
+  if (!s)
+    return FALSE;
+  s += strlen("(subject ");
+  r = strstr(s, ", reason ");
+  if (!r)
+    return FALSE;
+  end = r + strlen(", reason ");
+  end += strcspn(end, ":)");
+  if (subject)
+    *subject = g_strndup(s, (gsize)(r - s));
+  if (reason)
+    *reason = g_strndup(r + strlen(", reason "), (gsize)(end - r - strlen(", reason ")));
+  return TRUE;
+}
+
+/* ---- The functions ----------------------------------------------------- */
+
+void es9p_handle_notification(Es9pClient *client, const char *address, GBytes *pending_notification,
+                              GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data)
+{
+  g_autofree gchar *b64 = base64_of(pending_notification);
+  const char *members[] = {"pendingNotification", b64, NULL};
+
+  request_start(client, &fn_handle_notification, address, NULL, members, cancellable, cb,
+                user_data);
 }
 
 gboolean es9p_handle_notification_finish(Es9pClient *client, GAsyncResult *res, GError **error)
 {
-  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)&tag_handle_notification), FALSE);
-  return g_task_propagate_boolean(G_TASK(res), error);
+  return request_finish_boolean(&fn_handle_notification, res, error);
+}
+
+/* SGP.22 6.5.2.6: euiccChallenge is the 16 bytes (Octet16) alone, not an element. */
+static void initiate_authentication(Es9pClient *client, const Function *fn, const char *address,
+                                    GBytes *euicc_challenge, GBytes *euicc_info1,
+                                    GCancellable *cancellable, GAsyncReadyCallback cb,
+                                    gpointer user_data)
+{
+  GError *error = NULL;
+  g_autofree gchar *challenge = NULL, *info1 = NULL;
+
+  if (!euicc_challenge || g_bytes_get_size(euicc_challenge) != 16) {
+    request_refuse(fn,
+                   g_error_new(ES9P_ERROR, ES9P_ERROR_INVALID, "euiccChallenge is not 16 bytes"),
+                   cancellable, cb, user_data);
+    return;
+  }
+  if (!check_der(euicc_info1, 0xBF20, "euiccInfo1", &error)) {
+    request_refuse(fn, error, cancellable, cb, user_data);
+    return;
+  }
+  challenge = base64_of(euicc_challenge);
+  info1 = base64_of(euicc_info1);
+  {
+    const char *members[] = {"euiccChallenge", challenge, "euiccInfo1", info1,
+                             "smdpAddress",    address,   NULL};
+
+    request_start(client, fn, address, NULL, members, cancellable, cb, user_data);
+  }
+}
+
+/* A call that names a transaction and carries one card answer of tag want. */
+static void transaction_call(Es9pClient *client, const Function *fn, const char *address,
+                             const char *transaction_id, const char *member, GBytes *der,
+                             guint32 want, GCancellable *cancellable, GAsyncReadyCallback cb,
+                             gpointer user_data)
+{
+  GError *error = NULL;
+  g_autofree gchar *b64 = NULL;
+
+  if (!is_transaction_id(transaction_id)) {
+    request_refuse(fn,
+                   g_error_new(ES9P_ERROR, ES9P_ERROR_INVALID, "transactionId '%s' is not hex",
+                               transaction_id ? transaction_id : ""),
+                   cancellable, cb, user_data);
+    return;
+  }
+  if (!check_der(der, want, member, &error)) {
+    request_refuse(fn, error, cancellable, cb, user_data);
+    return;
+  }
+  b64 = base64_of(der);
+  {
+    const char *members[] = {"transactionId", transaction_id, member, b64, NULL};
+
+    request_start(client, fn, address, transaction_id, members, cancellable, cb, user_data);
+  }
+}
+
+void es9p_initiate_authentication(Es9pClient *client, const char *address, GBytes *euicc_challenge,
+                                  GBytes *euicc_info1, GCancellable *cancellable,
+                                  GAsyncReadyCallback cb, gpointer user_data)
+{
+  initiate_authentication(client, &fn_initiate_authentication, address, euicc_challenge,
+                          euicc_info1, cancellable, cb, user_data);
+}
+
+Es9pAuthentication *es9p_initiate_authentication_finish(Es9pClient *client, GAsyncResult *res,
+                                                        GError **error)
+{
+  return request_finish_pointer(&fn_initiate_authentication, res, error);
+}
+
+void es9p_authenticate_client(Es9pClient *client, const char *address, const char *transaction_id,
+                              GBytes *authenticate_server_response, GCancellable *cancellable,
+                              GAsyncReadyCallback cb, gpointer user_data)
+{
+  transaction_call(client, &fn_authenticate_client, address, transaction_id,
+                   "authenticateServerResponse", authenticate_server_response, 0xBF38, cancellable,
+                   cb, user_data);
+}
+
+Es9pClientAuthentication *es9p_authenticate_client_finish(Es9pClient *client, GAsyncResult *res,
+                                                          GError **error)
+{
+  return request_finish_pointer(&fn_authenticate_client, res, error);
+}
+
+void es9p_get_bound_profile_package(Es9pClient *client, const char *address,
+                                    const char *transaction_id, GBytes *prepare_download_response,
+                                    GCancellable *cancellable, GAsyncReadyCallback cb,
+                                    gpointer user_data)
+{
+  transaction_call(client, &fn_get_bound_profile_package, address, transaction_id,
+                   "prepareDownloadResponse", prepare_download_response, 0xBF21, cancellable, cb,
+                   user_data);
+}
+
+GBytes *es9p_get_bound_profile_package_finish(Es9pClient *client, GAsyncResult *res, GError **error)
+{
+  return request_finish_pointer(&fn_get_bound_profile_package, res, error);
+}
+
+void es9p_cancel_session(Es9pClient *client, const char *address, const char *transaction_id,
+                         GBytes *cancel_session_response, GCancellable *cancellable,
+                         GAsyncReadyCallback cb, gpointer user_data)
+{
+  transaction_call(client, &fn_cancel_session, address, transaction_id, "cancelSessionResponse",
+                   cancel_session_response, 0xBF41, cancellable, cb, user_data);
+}
+
+gboolean es9p_cancel_session_finish(Es9pClient *client, GAsyncResult *res, GError **error)
+{
+  return request_finish_boolean(&fn_cancel_session, res, error);
+}
+
+void es11_initiate_authentication(Es9pClient *client, const char *address, GBytes *euicc_challenge,
+                                  GBytes *euicc_info1, GCancellable *cancellable,
+                                  GAsyncReadyCallback cb, gpointer user_data)
+{
+  initiate_authentication(client, &fn_es11_initiate_authentication, address, euicc_challenge,
+                          euicc_info1, cancellable, cb, user_data);
+}
+
+Es9pAuthentication *es11_initiate_authentication_finish(Es9pClient *client, GAsyncResult *res,
+                                                        GError **error)
+{
+  return request_finish_pointer(&fn_es11_initiate_authentication, res, error);
+}
+
+void es11_authenticate_client(Es9pClient *client, const char *address, const char *transaction_id,
+                              GBytes *authenticate_server_response, GCancellable *cancellable,
+                              GAsyncReadyCallback cb, gpointer user_data)
+{
+  transaction_call(client, &fn_es11_authenticate_client, address, transaction_id,
+                   "authenticateServerResponse", authenticate_server_response, 0xBF38, cancellable,
+                   cb, user_data);
+}
+
+GPtrArray *es11_authenticate_client_finish(Es9pClient *client, GAsyncResult *res, GError **error)
+{
+  return request_finish_pointer(&fn_es11_authenticate_client, res, error);
 }
