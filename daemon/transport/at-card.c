@@ -34,14 +34,20 @@ static void slots_command_ready(GObject *source, GAsyncResult *res, gpointer use
     return;
   }
   if (ctx->step == SLOTS_STEP_CPIN) {
-    /* +CPIN: READY, SIM PIN, ... all say a card answers; +CME ERROR 10 is
-     * "SIM not inserted". Another error asks +CCID. */
+    /*
+     * +CPIN: READY, SIM PIN, ... all say a card answers. "SIM not inserted"
+     * (+CME ERROR 10, or "+CPIN: NOT INSERTED" on a few modems) is what a
+     * modem also says of an eUICC whose profiles are all disabled: it has
+     * no USIM to run, yet its ISD-R answers. So the card counts as there,
+     * and opening the ISD-R decides (an empty slot refuses the channel).
+     * Another error asks +CCID.
+     */
     if (r->final == AT_FINAL_OK && r->lines->len > 0) {
-      /* A few modems say "+CPIN: NOT INSERTED" rather than failing. */
-      ctx->present = !strstr(g_ptr_array_index(r->lines, 0), "NOT INSERTED");
+      ctx->present = TRUE;
       ctx->step = SLOTS_STEP_LAST;
     } else if (r->final == AT_FINAL_CME_ERROR &&
                (r->code == 10 || g_ascii_strcasecmp(r->text, "SIM not inserted") == 0)) {
+      ctx->present = TRUE;
       ctx->step = SLOTS_STEP_LAST;
     } else {
       ctx->step = SLOTS_STEP_CCID;
