@@ -34,6 +34,9 @@ struct _NmProfiles {
   GDBusConnection *connection;
   gulong closed_id;
   guint watch_id;
+  guint added_id;      /* ObjectManager.InterfacesAdded of the Settings object */
+  gboolean announced;  /* the appeared function was called for this owner */
+  GCancellable *probe; /* the readiness check in flight */
   void (*appeared)(gpointer);
   gpointer appeared_data;
   GHashTable *apn_cache; /* MCC/MNC -> APN, "" for none */
@@ -133,9 +136,17 @@ static void remove_context_free(RemoveContext *ctx)
 static void drop_connection(NmProfiles *nm)
 {
   g_clear_handle_id(&nm->watch_id, g_bus_unwatch_name);
-  if (nm->connection)
+  if (nm->probe)
+    g_cancellable_cancel(nm->probe);
+  g_clear_object(&nm->probe);
+  if (nm->connection) {
     g_clear_signal_handler(&nm->closed_id, nm->connection);
+    if (nm->added_id)
+      g_dbus_connection_signal_unsubscribe(nm->connection, nm->added_id);
+    nm->added_id = 0;
+  }
   g_clear_object(&nm->connection);
+  nm->announced = FALSE;
 }
 
 static void on_connection_closed(GDBusConnection *connection, gboolean remote_peer_vanished,
@@ -147,20 +158,79 @@ static void on_connection_closed(GDBusConnection *connection, gboolean remote_pe
   drop_connection(nm);
 }
 
+/* NetworkManager is ready for the operations: its Settings object is on
+ * the bus. Called once per NetworkManager that appears. */
+static void nm_ready(NmProfiles *nm)
+{
+  if (nm->announced)
+    return;
+  nm->announced = TRUE;
+  g_info("NetworkManager is ready");
+  if (nm->appeared)
+    nm->appeared(nm->appeared_data);
+}
+
+static void on_settings_added(GDBusConnection *connection, const char *sender, const char *path,
+                              const char *interface, const char *signal, GVariant *parameters,
+                              gpointer user_data)
+{
+  NmProfiles *nm = user_data;
+  const char *object;
+
+  if (!g_variant_is_of_type(parameters, G_VARIANT_TYPE("(oa{sa{sv}})")))
+    return;
+  g_variant_get_child(parameters, 0, "&o", &object);
+  if (g_str_equal(object, NM_SETTINGS_PATH))
+    nm_ready(nm);
+}
+
+static void on_settings_probed(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  NmProfiles *nm = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+
+  if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_clear_object(&nm->probe);
+    if (reply)
+      nm_ready(nm);
+    else
+      g_debug("NetworkManager is starting: %s", error->message);
+  }
+  g_rc_box_release_full(nm, nm_profiles_clear);
+}
+
+/*
+ * NetworkManager 1.42 takes its name before it exports its Settings object:
+ * a ListConnections right after the name appeared fails with "Object does
+ * not exist". The caller hears of NetworkManager once Settings answers, or
+ * once the ObjectManager announces it (subscribed before the name can
+ * appear, so that neither order is missed).
+ */
 static void on_nm_appeared(GDBusConnection *connection, const char *name, const char *owner,
                            gpointer user_data)
 {
   NmProfiles *nm = user_data;
 
   g_info("NetworkManager is on the bus (%s)", owner);
-  if (nm->appeared)
-    nm->appeared(nm->appeared_data);
+  nm->announced = FALSE;
+  if (nm->probe)
+    g_cancellable_cancel(nm->probe);
+  g_clear_object(&nm->probe);
+  nm->probe = g_cancellable_new();
+  g_dbus_connection_call(connection, NM_NAME, NM_SETTINGS_PATH, "org.freedesktop.DBus.Properties",
+                         "Get", g_variant_new("(ss)", NM_SETTINGS_INTERFACE, "CanModify"),
+                         G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, nm->probe,
+                         on_settings_probed, g_rc_box_acquire(nm));
 }
 
 static void on_nm_vanished(GDBusConnection *connection, const char *name, gpointer user_data)
 {
+  NmProfiles *nm = user_data;
+
   /* Called once at the start as well when it is not running. */
   g_debug("NetworkManager is not on the bus");
+  nm->announced = FALSE;
 }
 
 static void on_connected(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -180,6 +250,10 @@ static void on_connected(GObject *source, GAsyncResult *res, gpointer user_data)
   } else {
     nm->connection = connection;
     nm->closed_id = g_signal_connect(connection, "closed", G_CALLBACK(on_connection_closed), nm);
+    nm->added_id = g_dbus_connection_signal_subscribe(
+        connection, NM_NAME, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
+        "/org/freedesktop", NM_SETTINGS_PATH, G_DBUS_SIGNAL_FLAGS_NONE, on_settings_added, nm,
+        NULL);
     nm->watch_id =
         g_bus_watch_name_on_connection(connection, NM_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                        on_nm_appeared, on_nm_vanished, nm, NULL);
@@ -304,6 +378,16 @@ static gboolean error_is_nm_gone(const GError *error)
          g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED);
 }
 
+/* ListConnections before NetworkManager exported Settings (see
+ * on_nm_appeared): as good as not running yet; the appeared function
+ * follows. */
+static gboolean error_is_nm_starting(const GError *error)
+{
+  return g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+         g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+         g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE);
+}
+
 /*
  * The connect step of both operations: TRUE when connected. Otherwise it
  * connects once for this operation and returns FALSE (the queue runs the
@@ -368,7 +452,7 @@ static void on_listed(GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
 
   if (!reply) {
-    if (!error_is_nm_gone(error)) {
+    if (!error_is_nm_gone(error) && !error_is_nm_starting(error)) {
       g_dbus_error_strip_remote_error(error);
       g_prefix_error(&error, "NetworkManager did not list its connections: ");
       op_return_error(task, g_steal_pointer(&error));
