@@ -579,15 +579,46 @@ static void test_apn_lookup(void **state)
   assert_null(nm_apn_lookup(broken, "00101"));
 }
 
-/* The installed database parses: a well-known network has entries, and an
- * answer is either one APN or none, never an error. */
+/* The installed database parses (its DOCTYPE, comments, entities): for the
+ * networks it lists, some answer one APN, and every answer is an APN the
+ * file names. */
 static void test_apn_lookup_installed(void **state)
 {
   const char *db = "/usr/share/mobile-broadband-provider-info/serviceproviders.xml";
   g_autofree gchar *contents = NULL;
+  g_autoptr(GRegex) network =
+      g_regex_new("<network-id mcc=\"(\\d{3})\" mnc=\"(\\d{2,3})\"", 0, 0, NULL);
+  g_autoptr(GMatchInfo) match = NULL;
+  guint tried = 0, answered = 0;
 
   if (!g_file_get_contents(db, &contents, NULL, NULL))
     fail_msg("%s is missing: install mobile-broadband-provider-info (tools/deps)", db);
+  assert_non_null(network);
+  g_regex_match(network, contents, 0, &match);
+  /* Every 40th network: enough to cover the file, bounded in time. */
+  for (guint i = 0; g_match_info_matches(match); i++, g_match_info_next(match, NULL)) {
+    g_autofree gchar *mcc = NULL;
+    g_autofree gchar *mnc = NULL;
+    g_autofree gchar *mccmnc = NULL;
+    g_autofree gchar *apn = NULL;
+    g_autofree gchar *named = NULL;
+
+    if (i % 40 != 0)
+      continue;
+    mcc = g_match_info_fetch(match, 1);
+    mnc = g_match_info_fetch(match, 2);
+    mccmnc = g_strconcat(mcc, mnc, NULL);
+    apn = nm_apn_lookup(NULL, mccmnc);
+    tried++;
+    if (!apn)
+      continue;
+    answered++;
+    named = g_strdup_printf("<apn value=\"%s\"", apn);
+    if (!strstr(contents, named))
+      fail_msg("APN \"%s\" for %s is not in %s", apn, mccmnc, db);
+  }
+  assert_true(tried > 10);
+  assert_true(answered > 0);
   /* Test network 001/01 is in no real database. */
   assert_null(nm_apn_lookup(NULL, "00101"));
 }
@@ -862,6 +893,52 @@ static void test_ensure_refused(void **state)
   assert_string_not_equal(next, "/");
 }
 
+/* A cancelled ensure ends with G_IO_ERROR_CANCELLED and changes nothing. */
+static void test_ensure_cancelled(void **state)
+{
+  Fixture *f = *state;
+  NmProfileSpec spec = {.iccid = ICCID_NEVER, .name = "Cancelled", .owner_mccmnc = ""};
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = NULL;
+
+  g_cancellable_cancel(cancellable);
+  nm_profiles_ensure(f->nm, &spec, cancellable, test_got_result, &res);
+  test_wait_result(&res);
+  path = nm_profiles_ensure_finish(f->nm, res, &error);
+  assert_null(path);
+  assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  assert_int_equal(count_with_sim_id(ICCID_NEVER), 0);
+}
+
+/* Freeing the client ends every operation: the one in flight and the one
+ * queued behind it (with G_IO_ERROR_CLOSED) both call back. */
+static void test_free_with_operations(void **state)
+{
+  Fixture *f = *state;
+  NmProfileSpec spec = {.iccid = ICCID_NEVER, .name = "Freed", .owner_mccmnc = ""};
+  g_autofree gchar *ready = ensure_ok(f->nm, ICCID_CREATE, "Work", "00101");
+  g_autoptr(GAsyncResult) first = NULL;
+  g_autoptr(GAsyncResult) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = NULL;
+  NmProfiles *nm = f->nm;
+
+  nm_profiles_ensure(nm, &spec, NULL, test_got_result, &first);
+  nm_profiles_remove(nm, ICCID_NEVER, NULL, test_got_result, &second);
+  f->nm = NULL;
+  nm_profiles_free(nm);
+  test_wait_result(&first);
+  test_wait_result(&second);
+  /* The first was on its way: "/" or an error, but an answer. */
+  path = nm_profiles_ensure_finish(nm, first, NULL);
+  assert_false(nm_profiles_remove_finish(nm, second, &error));
+  assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED));
+  if (path && !g_str_equal(path, "/"))
+    fail_msg("ensure after free answered %s", path);
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
@@ -876,6 +953,8 @@ int main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_client_before_nm, setup, teardown),
       cmocka_unit_test(test_no_bus),
       cmocka_unit_test_setup_teardown(test_ensure_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ensure_cancelled, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_free_with_operations, setup, teardown),
   };
 
   if (!g_getenv(NAMESPACE_ENV)) {
