@@ -480,16 +480,6 @@ static const char *settings_get_string(GVariant *settings, const char *section, 
   return value ? g_variant_get_string(value, NULL) : NULL;
 }
 
-static gboolean settings_get_boolean(GVariant *settings, const char *section, const char *key)
-{
-  g_autoptr(GVariant) values = g_variant_lookup_value(settings, section, G_VARIANT_TYPE_VARDICT);
-  gboolean value = FALSE;
-
-  if (values)
-    g_variant_lookup(values, key, "b", &value);
-  return value;
-}
-
 /* esimd's mark: user.data[NM_PROFILE_MARK_KEY], or NULL. */
 static const char *settings_get_mark(GVariant *settings)
 {
@@ -584,14 +574,15 @@ static GVariant *ensure_build_new(EnsureContext *ctx)
   return g_variant_builder_end(&settings);
 }
 
-/* Whether esimd's existing connection already says what the profile says. */
+/* Whether esimd's existing connection already says what the profile says.
+ * Not gsm.auto-config: NetworkManager clears it itself once the user gives
+ * a username or password, and that choice stays the user's. */
 static gboolean ensure_is_current(EnsureContext *ctx, GVariant *settings)
 {
   return g_strcmp0(settings_get_string(settings, "connection", "id"), ctx->id) == 0 &&
          g_strcmp0(settings_get_string(settings, "gsm", "sim-operator-id"), ctx->operator_id) ==
              0 &&
-         g_strcmp0(settings_get_string(settings, "gsm", "apn"), ctx->apn) == 0 &&
-         settings_get_boolean(settings, "gsm", "auto-config") == (ctx->apn == NULL);
+         g_strcmp0(settings_get_string(settings, "gsm", "apn"), ctx->apn) == 0;
 }
 
 /* settings with the name, operator and APN of the profile; everything else

@@ -38,8 +38,10 @@ void nm_profiles_free(NmProfiles *nm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NmProfiles, nm_profiles_free)
 
 /*
- * func(data) is called each time NetworkManager appears on the bus: when it
- * is found running after nm_profiles_new(), and after each (re)start.
+ * func(data) is called each time NetworkManager appears on the bus and is
+ * ready for ensure (its Settings object answers): when it is found running
+ * after nm_profiles_new(), and after each (re)start. An ensure made while it
+ * starts answers "/"; the call here follows.
  */
 void nm_profiles_set_appeared_func(NmProfiles *nm, void (*func)(gpointer), gpointer data);
 

@@ -701,8 +701,17 @@ static void test_ensure_updates(void **state)
   g_autofree gchar *path = ensure_ok(f->nm, ICCID_RENAME, "Operator name", "00101");
   g_autofree gchar *renamed = NULL;
   g_autofree gchar *back = NULL;
+  /* What a user may have changed meanwhile: a priority, later a password
+   * (a secret: GetSettings leaves it out, an update must not drop it). */
   const char *modify[] = {"connection", "modify", "path", path, "connection.autoconnect-priority",
                           "7",          NULL};
+  const char *set_password[] = {
+      "connection",         "modify", "path", path, "gsm.password", "hunter2",
+      "gsm.password-flags", "0",      NULL};
+  const char *secrets[] = {"-s", "-g", "gsm.password", "connection", "show", "path", path, NULL};
+  g_autofree gchar *password = NULL;
+  g_autofree gchar *out2 = NULL;
+  g_autofree gchar *again = NULL;
   g_autofree gchar *out = NULL;
   g_autofree gchar *keyfile = NULL;
   g_autofree gchar *uuid = NULL;
@@ -733,6 +742,13 @@ static void test_ensure_updates(void **state)
   assert_field(path, "gsm.apn", "three.example");
   assert_field(path, "gsm.auto-config", "no");
   assert_field(path, "gsm.sim-operator-id", "001001");
+  /* A nickname after the user set a password: renamed, password kept. */
+  out2 = nmcli_v(set_password);
+  again = ensure_ok(f->nm, ICCID_RENAME, "Again", "001001");
+  assert_string_equal(again, path);
+  assert_field(path, "connection.id", "Again (eSIM)");
+  password = nmcli_v(secrets);
+  assert_string_equal(password, "hunter2");
 }
 
 /* The user's own connection for the SIM is answered and left as it is;
