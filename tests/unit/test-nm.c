@@ -749,6 +749,13 @@ static void test_ensure_updates(void **state)
   assert_field(path, "connection.id", "Again (eSIM)");
   password = nmcli_v(secrets);
   assert_string_equal(password, "hunter2");
+  /* The owner no longer known: no operator, no APN. */
+  g_free(again);
+  again = ensure_ok(f->nm, ICCID_RENAME, "Again", "");
+  assert_string_equal(again, path);
+  assert_field(path, "gsm.sim-operator-id", "");
+  assert_field(path, "gsm.apn", "");
+  assert_int_equal(count_with_sim_id(ICCID_RENAME), 1);
 }
 
 /* The user's own connection for the SIM is answered and left as it is;
