@@ -6,7 +6,8 @@
  * namespace: a tmpfs over /run (it keeps its runtime state in
  * /run/NetworkManager), a temporary directory bound over
  * /var/lib/NetworkManager, its keyfiles, configuration and state in a
- * temporary directory. It runs on a private dbus-daemon of type system.
+ * temporary directory on a tmpfs over /tmp. It runs on a private
+ * dbus-daemon of type system.
  * What it stores is read back with nmcli and from the keyfiles it writes,
  * never through the client under test.
  */
@@ -270,6 +271,10 @@ static int world_setup(void **state)
   g_autofree gchar *config_dir = NULL;
   g_autofree gchar *nm_config = NULL;
 
+  /* Everything of the test lives in a tmpfs of the namespace: it goes with
+   * the namespace, even when the test crashes. */
+  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+    fail_msg("mount tmpfs over /tmp in the test's namespace: %s", g_strerror(errno));
   world.dir = g_dir_make_tmp("esimd-nm-XXXXXX", &error);
   assert_non_null(world.dir);
   namespace_mounts();
@@ -302,22 +307,6 @@ static int world_setup(void **state)
   return 0;
 }
 
-static void remove_tree(const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (dir && (name = g_dir_read_name(dir))) {
-    g_autofree gchar *child = g_build_filename(path, name, NULL);
-
-    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(child);
-    else
-      g_unlink(child);
-  }
-  g_rmdir(path);
-}
-
 static int world_teardown(void **state)
 {
   int status;
@@ -332,9 +321,7 @@ static int world_teardown(void **state)
     waitpid(world.bus_pid, &status, 0);
     g_spawn_close_pid(world.bus_pid);
   }
-  /* The mounts go with the namespace; the directory is the host's. */
-  umount2("/var/lib/NetworkManager", MNT_DETACH);
-  remove_tree(world.dir);
+  /* The mounts, and the files in them, go with the namespace. */
   g_free(world.dir);
   g_free(world.keyfiles);
   g_free(world.db);
