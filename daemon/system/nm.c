@@ -430,12 +430,28 @@ static void scan_list(GTask *task)
                          on_listed, task);
 }
 
+/*
+ * The connection can go while a call is out (nm_profiles_free(), the bus
+ * closing) and the reply still arrive: before each further call, FALSE
+ * when it is gone, and the scan then says "NetworkManager not there", as
+ * it would have had the call failed.
+ */
+static gboolean scan_still_connected(Scan *scan)
+{
+  if (scan->nm->connection)
+    return TRUE;
+  g_clear_pointer(&scan->paths, g_strfreev);
+  g_ptr_array_set_size(scan->ours, 0);
+  g_clear_pointer(&scan->user_path, g_free);
+  return FALSE;
+}
+
 /* Reads the next connection; FALSE when all were read. */
 static gboolean scan_read_next(GTask *task)
 {
   Scan *scan = g_task_get_task_data(task);
 
-  if (!scan->paths || !scan->paths[scan->index])
+  if (!scan_still_connected(scan) || !scan->paths || !scan->paths[scan->index])
     return FALSE;
   g_dbus_connection_call(scan->nm->connection, NM_NAME, scan->paths[scan->index],
                          NM_CONNECTION_INTERFACE, "GetSettings", NULL,
@@ -703,7 +719,7 @@ static void ensure_step(GTask *task)
     /* fall through */
   case ENSURE_STEP_WRITE:
     ctx->step++;
-    if (!scan->paths) {
+    if (!scan_still_connected(scan) || !scan->paths) {
       ctx->path = g_strdup("/");
       ensure_step(task);
       return;
@@ -877,7 +893,7 @@ static void remove_step(GTask *task)
   case REMOVE_STEP_DELETE:
     /* Only what carries esimd's mark for this ICCID: a user's connection
      * with the same sim-id stays. */
-    if (ctx->deleted < scan->ours->len) {
+    if (scan_still_connected(scan) && ctx->deleted < scan->ours->len) {
       const char *path = g_ptr_array_index(scan->ours, ctx->deleted);
 
       g_debug("remove (%d/%d): deleting %s", ctx->step, REMOVE_STEP_LAST, path);
