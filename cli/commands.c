@@ -259,6 +259,7 @@ static void profile_to_json(JsonOut *j, const char *key, const Card *card, const
   json_out_string(j, "nickname", object_get_string(p, "Nickname"));
   json_out_string(j, "owner_mcc_mnc", object_get_string(p, "OwnerMccMnc"));
   json_out_string(j, "icon_type", object_get_string(p, "IconType"));
+  json_out_string(j, "connection", object_get_string(p, "Connection"));
   if (icon && icon->kind == VALUE_BYTES)
     value_to_json(j, "icon", icon);
   else
@@ -285,6 +286,7 @@ static void card_to_json(JsonOut *j, const char *key, const Card *card)
   json_out_string(j, "default_smdp_address", object_get_string(c, "DefaultSmdpAddress"));
   json_out_string(j, "root_smds_address", object_get_string(c, "RootSmdsAddress"));
   json_out_uint(j, "pending_notifications", object_get_uint(c, "PendingNotifications"));
+  json_out_string(j, "modem", object_get_string(c, "Modem"));
   if (info && info->kind == VALUE_DICT) {
     value_to_json(j, "info", info);
   } else {
@@ -298,15 +300,22 @@ static void card_to_json(JsonOut *j, const char *key, const Card *card)
   json_out_end_object(j);
 }
 
+/* ModemManager's modem objects; mmcli names a modem by what follows. */
+#define MM_MODEM_PREFIX "/org/freedesktop/ModemManager1/Modem/"
+
 static void print_card_heading(Esimctl *ctl, const Card *card)
 {
   const Object *c = card->object;
   g_autofree char *eid = output_short_eid(card_eid(card), ctl->full);
   guint64 pending = object_get_uint(c, "PendingNotifications");
+  const char *modem = object_get_string(c, "Modem");
 
   printf("eUICC %s  %s %s slot %" G_GUINT64_FORMAT "%s", eid, object_get_string(c, "Transport"),
          object_get_string(c, "Port"), object_get_uint(c, "Slot"),
          object_get_bool(c, "SlotActive") ? " (active)" : "");
+  /* ModemManager's modem as mmcli numbers it (mmcli -m N). */
+  if (modem && g_str_has_prefix(modem, MM_MODEM_PREFIX))
+    printf("  ModemManager modem %s", modem + strlen(MM_MODEM_PREFIX));
   if (pending)
     printf("  %" G_GUINT64_FORMAT " notification%s pending", pending, pending == 1 ? "" : "s");
   printf("\n");

@@ -158,6 +158,7 @@ static gboolean key_file_get_bool(GKeyFile *kf, const char *key, gboolean fallba
  *   notification-retry-seconds=30
  *   modem-linger-ms=2000
  *   sim-change-timeout-seconds=30
+ *   network-manager=true
  * A missing default file means defaults; a missing file named with
  * --config is an error.
  */
@@ -194,6 +195,7 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
   config->manager.notify_retry_first_s = 30;
   config->manager.linger_ms = 2000;
   config->manager.sim_wait_ms = 30000;
+  config->manager.network_manager = TRUE;
 
   if (!g_key_file_load_from_file(kf, file, G_KEY_FILE_NONE, &e)) {
     if (!explicit && g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -212,7 +214,8 @@ static gboolean load_config(const char *file, gboolean explicit, Config *config,
       !key_file_get_bool(kf, "udev", TRUE, &config->udev, &e) ||
       !key_file_get_bool(kf, "auto-send-notifications", TRUE,
                          &config->manager.auto_send_notifications, &e) ||
-      !key_file_get_bool(kf, "full-identifiers", FALSE, &config->manager.full_identifiers, &e)) {
+      !key_file_get_bool(kf, "full-identifiers", FALSE, &config->manager.full_identifiers, &e) ||
+      !key_file_get_bool(kf, "network-manager", TRUE, &config->manager.network_manager, &e)) {
     g_propagate_prefixed_error(error, g_steal_pointer(&e), "%s: ", file);
     return FALSE;
   }

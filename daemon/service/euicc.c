@@ -52,6 +52,7 @@ static void profile_free(Profile *p)
   g_free(p->nickname);
   g_free(p->owner_mccmnc);
   g_clear_pointer(&p->icon, g_bytes_unref);
+  g_free(p->connection);
   g_free(p);
 }
 
@@ -165,6 +166,7 @@ void euicc_set_id(Euicc *euicc, guint id)
 {
   euicc->id = id;
   euicc->announced = TRUE;
+  euicc_sync_connections(euicc);
 }
 
 void euicc_set_gone_func(Euicc *euicc, void (*func)(Euicc *euicc, gpointer user_data),
@@ -338,6 +340,94 @@ guint euicc_get_pending_notifications(Euicc *euicc)
 
 /* ---- listener ---- */
 
+/* ---- the NetworkManager connection of each profile ---- */
+
+typedef struct {
+  Euicc *euicc;
+  gchar *iccid;
+} ConnectionCall;
+
+static void connection_call_free(ConnectionCall *c)
+{
+  euicc_unref(c->euicc);
+  g_free(c->iccid);
+  g_free(c);
+}
+
+static void emit_profile_changed(Euicc *euicc, const Profile *p, ProfileChanged what);
+static gboolean set_string(gchar **field, const char *value);
+
+static void connection_ensured(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ConnectionCall *c = user_data;
+  Euicc *euicc = c->euicc;
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *path = nm_profiles_ensure_finish(euicc->settings.nm, res, &error);
+  Profile *p = euicc->invalid ? NULL : lookup_profile_by_iccid(euicc, c->iccid);
+
+  if (!path && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+      !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
+    g_autofree gchar *shown = euicc_log_id(euicc, c->iccid);
+
+    g_warning("%s: the NetworkManager connection of profile %s: %s", euicc->label, shown,
+              error->message);
+  }
+  if (p && path && set_string(&p->connection, path))
+    emit_profile_changed(euicc, p, PROFILE_CHANGED_CONNECTION);
+  connection_call_free(c);
+}
+
+/* Makes the profile's connection match it: made when missing, renamed
+ * with the nickname, the operator and APN from its owner. */
+static void connection_sync(Euicc *euicc, const Profile *p)
+{
+  ConnectionCall *c;
+  NmProfileSpec spec = {
+      .iccid = p->iccid,
+      .name = *p->nickname ? p->nickname
+              : *p->name   ? p->name
+                           : p->iccid,
+      .owner_mccmnc = p->owner_mccmnc,
+  };
+
+  if (!euicc->settings.nm || euicc->invalid)
+    return;
+  c = g_new0(ConnectionCall, 1);
+  c->euicc = euicc_ref(euicc);
+  c->iccid = g_strdup(p->iccid);
+  nm_profiles_ensure(euicc->settings.nm, &spec, NULL, connection_ensured, c);
+}
+
+static void connection_removed(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ConnectionCall *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!nm_profiles_remove_finish(c->euicc->settings.nm, res, &error) &&
+      !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    g_warning("%s: removing a NetworkManager connection: %s", c->euicc->label, error->message);
+  connection_call_free(c);
+}
+
+/* The profile left the card: the connection esimd made for it goes too. */
+static void connection_remove(Euicc *euicc, const char *iccid)
+{
+  ConnectionCall *c;
+
+  if (!euicc->settings.nm || euicc->invalid)
+    return;
+  c = g_new0(ConnectionCall, 1);
+  c->euicc = euicc_ref(euicc);
+  c->iccid = g_strdup(iccid);
+  nm_profiles_remove(euicc->settings.nm, iccid, NULL, connection_removed, c);
+}
+
+void euicc_sync_connections(Euicc *euicc)
+{
+  for (guint i = 0; i < euicc->profiles->len; i++)
+    connection_sync(euicc, g_ptr_array_index(euicc->profiles, i));
+}
+
 static gboolean can_emit(Euicc *euicc)
 {
   return euicc->announced && !euicc->invalid && euicc->listener;
@@ -353,18 +443,25 @@ static void emit_profile_changed(Euicc *euicc, const Profile *p, ProfileChanged 
 {
   if (what && can_emit(euicc) && euicc->listener->profile_changed)
     euicc->listener->profile_changed(euicc, p, what, euicc->listener_data);
+  /* A new nickname or owner: the connection follows. */
+  if (what & (PROFILE_CHANGED_NICKNAME | PROFILE_CHANGED_OTHER) && euicc->announced)
+    connection_sync(euicc, p);
 }
 
 static void emit_profile_added(Euicc *euicc, const Profile *p)
 {
   if (can_emit(euicc) && euicc->listener->profile_added)
     euicc->listener->profile_added(euicc, p, euicc->listener_data);
+  if (euicc->announced)
+    connection_sync(euicc, p);
 }
 
 static void emit_profile_removed(Euicc *euicc, const Profile *p)
 {
   if (can_emit(euicc) && euicc->listener->profile_removed)
     euicc->listener->profile_removed(euicc, p, euicc->listener_data);
+  if (euicc->announced)
+    connection_remove(euicc, p->iccid);
 }
 
 void euicc_set_slot_active(Euicc *euicc, gboolean active)
@@ -544,6 +641,7 @@ void euicc_apply_profiles(Euicc *euicc, GPtrArray *infos)
     if (!p) {
       p = g_new0(Profile, 1);
       p->id = euicc->next_profile_id++;
+      p->connection = g_strdup("/");
       p->iccid = g_strdup(info->iccid);
       profile_update(p, info);
       g_ptr_array_add(euicc->profiles, p);

@@ -33,6 +33,7 @@ struct _Manager {
   GCancellable *cancellable;
   gboolean shutting_down;
   MmWatch *mm_watch; /* what ModemManager reports; NULL without ModemManager */
+  NmProfiles *nm;    /* the connections kept in NetworkManager; NULL: none */
 };
 
 static const char tag_wait;
@@ -62,6 +63,16 @@ static void entry_unref(ModemEntry *entry)
 static const char *entry_port(ModemEntry *entry)
 {
   return modem_get_spec(entry->modem)->port;
+}
+
+/* NetworkManager (re)appeared: whatever happened meanwhile, each profile
+ * gets its connection now. */
+static void on_nm_appeared(gpointer user_data)
+{
+  Manager *manager = user_data;
+
+  for (guint i = 0; i < manager->euiccs->len; i++)
+    euicc_sync_connections(g_ptr_array_index(manager->euiccs, i));
 }
 
 /* ModemManager probed a modem again, left or came back: each eUICC whose
@@ -95,6 +106,11 @@ Manager *manager_new(const ManagerConfig *config, const ServiceListener *listene
   if (config->mm) {
     manager->mm_watch = mm_watch_new(mm_client_get_address(config->mm), on_mm_changed, manager);
     settings.mm_watch = manager->mm_watch;
+  }
+  if (config->network_manager) {
+    manager->nm = nm_profiles_new(NULL);
+    nm_profiles_set_appeared_func(manager->nm, on_nm_appeared, manager);
+    settings.nm = manager->nm;
   }
   euicc_settings_copy(&manager->settings, &settings);
   /* The strings live on in the settings; the caller's copies are borrowed. */
@@ -672,5 +688,6 @@ void manager_free(Manager *manager)
   g_object_unref(manager->cancellable);
   euicc_settings_clear(&manager->settings);
   mm_watch_free(manager->mm_watch);
+  nm_profiles_free(manager->nm);
   g_free(manager);
 }

@@ -129,6 +129,7 @@ typedef struct {
   guint linger_ms;            /* 0: EUICC_LINGER_MS */
   MmClient *mm;               /* borrowed; NULL: switches are not announced to ModemManager */
   MmWatch *mm_watch;          /* borrowed; NULL: what ModemManager reports is not known */
+  NmProfiles *nm;             /* borrowed; NULL: no NetworkManager connections are kept */
   guint sim_wait_ms;          /* 0: EUICC_SIM_WAIT_MS */
 } EuiccSettings;
 
@@ -173,6 +174,9 @@ void euicc_set_gone_func(Euicc *euicc, void (*func)(Euicc *euicc, gpointer user_
 void euicc_set_slot_active(Euicc *euicc, gboolean active);
 /* ModemManager's modems changed: the listener hears EUICC_CHANGED_MODEM. */
 void euicc_modem_changed(Euicc *euicc);
+/* Makes sure each profile has its NetworkManager connection (after the
+ * eUICC is announced, and when NetworkManager appears). */
+void euicc_sync_connections(Euicc *euicc);
 /* Whether it holds a modem whose AT port ModemManager owns (a release after
  * the linger is then still to come), and the linger from the next
  * operation's end on: for tests, which wait on events, not on the clock. */

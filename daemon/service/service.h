@@ -13,6 +13,7 @@
 
 #include "discovery/discovery.h"
 #include "system/mm.h"
+#include "system/nm.h"
 #include "transport/transport.h"
 
 G_BEGIN_DECLS
@@ -70,6 +71,7 @@ typedef struct {
   gchar *owner_mccmnc; /* "" when the card does not say */
   ProfileIconType icon_type;
   GBytes *icon; /* empty when none */
+  gchar *connection; /* the NetworkManager connection kept for it, "/" when none */
 } Profile;
 
 const char *profile_state_to_string(ProfileState state);
@@ -111,6 +113,7 @@ typedef enum {
   PROFILE_CHANGED_STATE = 1 << 0,
   PROFILE_CHANGED_NICKNAME = 1 << 1,
   PROFILE_CHANGED_OTHER = 1 << 2, /* name, provider, class, icon, owner after a refresh */
+  PROFILE_CHANGED_CONNECTION = 1 << 3, /* its NetworkManager connection */
 } ProfileChanged;
 
 typedef struct {
@@ -153,6 +156,9 @@ typedef struct {
    * how long the switch waits for ModemManager to report the new SIM (or
    * none) before it answers anyway; 0: 30 s. */
   guint sim_wait_ms;
+  /* Keep one NetworkManager connection per profile (system/nm.h): made
+   * when the profile appears, renamed with it, removed with it. */
+  gboolean network_manager;
   /* ModemManager coexistence (system/mm.h). Borrowed, and must
    * outlive the manager. Enable, Disable and a ResetMemory that deletes
    * profiles inhibit the modem around the switch. An AT port that

@@ -25,10 +25,11 @@ EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_REFUSED = 0, 1, 2, 3, 4
 EXIT_ACCESS_DENIED, EXIT_MODEM, EXIT_SMDP, EXIT_NO_DAEMON = 5, 6, 7, 8
 
 PROFILE_KEYS = {"path", "eid", "iccid", "isdp_aid", "state", "class", "name",
-                "service_provider", "nickname", "owner_mcc_mnc", "icon_type", "icon"}
+                "service_provider", "nickname", "owner_mcc_mnc", "icon_type", "icon",
+                "connection"}
 EUICC_KEYS = {"path", "eid", "transport", "port", "device", "slot", "slot_active",
               "enabled_profile", "default_smdp_address", "root_smds_address",
-              "pending_notifications", "info", "profiles"}
+              "pending_notifications", "modem", "info", "profiles"}
 
 
 class EsimctlCase(harness.WorldTestCase):
@@ -487,7 +488,8 @@ class ManPages(harness.WorldTestCase):
         self.assertEqual(keys, {"devices", "use-proxy", "udev", "auto-send-notifications",
                                 "timeout-ms", "full-identifiers", "smdp-ca-file",
                                 "smdp-ca-dir", "notification-retry-seconds",
-                                "modem-linger-ms", "sim-change-timeout-seconds"})
+                                "modem-linger-ms", "sim-change-timeout-seconds",
+                                "network-manager"})
         example = "\n".join(man_section(page, "EXAMPLE")).replace("\\-", "-")
         for key in keys - {"smdp-ca-file"}:
             self.assertIn(f"{key}=", example)

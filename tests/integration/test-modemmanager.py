@@ -189,6 +189,8 @@ class ModemManagerCoexistence(harness.WorldTestCase):
         harness.wait_until(
             lambda: self.world.get_property(self.euicc, EUICC, "Modem") == modem,
             what="Euicc1.Modem to name ModemManager's modem")
+        # esimctl names it as mmcli does (mmcli -m 0).
+        self.assertIn("ModemManager modem 0", self.world.esimctl("list").stdout)
         # ModemManager leaves the bus: no modem; it comes back: the modem again.
         self.mm_proc.terminate()
         self.mm_proc.wait(harness.timeout(10))

@@ -276,6 +276,64 @@ class RealModemManager(realmm.RealTestCase):
             "NetworkManager to show the modem", interval=0.2)
         measure("NetworkManager devices", " ".join(f"{k}:{v}" for k, v in devices.items()))
 
+    def expected_apn(self, owner):
+        """The APN esimd should write: the one internet APN the database
+        knows for the owner, else "" (gsm.auto-config)."""
+        apns = {a["apn"] for a in realmm.mbpi_apns(owner)}
+        return apns.pop() if len(apns) == 1 else ""
+
+    def test_each_profile_gets_its_networkmanager_connection(self):
+        """esimd keeps one NetworkManager connection per profile: made when
+        it finds the profile, renamed with the nickname, gone with a delete;
+        the user's own connection for a SIM is used and left alone."""
+        self.start_modem_and_mm()
+        self.world.start_networkmanager()
+        travel, other = self.disabled
+        # The user's own connection for one SIM, made before esimd runs.
+        self.world.nmcli("connection", "add", "type", "gsm", "ifname", "*", "con-name",
+                         "My own", "gsm.sim-id", other, "gsm.apn", "mine",
+                         "connection.autoconnect", "no")
+        port = self.world.esimd_modem.port
+        self.world.start_esimd(args=[f"--modem-device={port}={self.device}"],
+                               env={"ESIMD_MM_BUS_ADDRESS": self.world.address,
+                                    "ESIMD_NM_BUS_ADDRESS": self.world.address})
+        self.euicc = self.world.euicc_paths()[0]
+        profiles = {p["iccid"]: p for p in harness.parse_card(CARD)["profiles"]}
+
+        def by_sim():
+            return {c["sim-id"]: (name, c) for name, c in self.world.nm_gsm_connections().items()}
+        conns = harness.wait_until(lambda: len(by_sim()) == 3 and by_sim(), 30,
+                                   "a connection for each profile")
+        for iccid in (self.enabled, travel):
+            name, conn = conns[iccid]
+            card = profiles[iccid]
+            self.assertEqual(name, f"{card.get('nickname') or card['name']} (eSIM)")
+            self.assertEqual(conn["sim-operator-id"], card["owner"])
+            self.assertEqual(conn["apn"], self.expected_apn(card["owner"]))
+        self.assertEqual(conns[other][0], "My own")
+        self.assertEqual(conns[other][1]["apn"], "mine")
+        # Profile1.Connection points at them.
+        for path in self.world.profile_paths(self.euicc):
+            self.assertNotEqual(self.world.get_property(path, harness.PROFILE, "Connection"), "/")
+
+        # Switch: ModemManager reports the new SIM by the time enable returns,
+        # and the connection for that SIM is there for NetworkManager to use.
+        self.esimctl_ok("enable", travel)
+        self.assertEqual(self.world.mm_sim_iccid(), travel)
+        self.assertIn(travel, by_sim())
+
+        # A nickname renames esimd's connection.
+        self.esimctl_ok("nickname", travel, "Roaming")
+        harness.wait_until(lambda: by_sim()[travel][0] == "Roaming (eSIM)", 30,
+                           "the connection to follow the nickname")
+
+        # Deleting removes esimd's connection; the user's stays as it was.
+        self.esimctl_ok("disable", travel)
+        self.esimctl_ok("delete", "--yes", travel)
+        harness.wait_until(lambda: travel not in by_sim(), 30, "the connection to go")
+        self.assertEqual(by_sim()[other][0], "My own")
+        self.assertEqual(by_sim()[other][1]["apn"], "mine")
+
 
 if __name__ == "__main__":
     realmm.main()
