@@ -109,8 +109,9 @@ class RealModemManager(realmm.RealTestCase):
         self.esimctl_ok("enable", target)
         returned = time.monotonic()
         # DESIGN.md promises the new ICCID in ModemManager by the time
-        # Enable() returns; what it shows at that moment is recorded.
+        # Enable() returns: esimd waited for it.
         at_return = self.world.mm_sim_iccid()
+        self.assertEqual(at_return, target)
         seen = self.world.wait_for_sim_iccid(target, 60)
 
         reprobe = self.assert_inhibited_and_back(since, "disabled")
@@ -129,6 +130,10 @@ class RealModemManager(realmm.RealTestCase):
         since = len(self.world.mm_log_text())
 
         self.esimctl_ok("disable", self.enabled)
+        # By the time Disable() returns ModemManager has the modem again,
+        # without a SIM.
+        self.assertIsNotNone(self.world.mm_modem())
+        self.assertIsNone(self.world.mm_sim_iccid())
         seconds, modem = self.world.wait_for_sim_missing(60)
 
         reprobe = self.assert_inhibited_and_back(since, "failed")
