@@ -186,6 +186,24 @@ static void test_modem_with_plain_sim_has_no_euicc(void **state)
   assert_true(euicc_sim_get_apdu_count(modem_sim_get_card(f->ms[0], 1)) > 0);
 }
 
+static void test_at_euicc_without_enabled_profile_is_found(void **state)
+{
+  Fixture *f = *state;
+  const char *cards[] = {"empty.card", NULL};
+
+  /* The modem follows the card: with no profile enabled it answers +CPIN?
+   * "+CME ERROR: 10" (SIM not inserted), as modems do; the ISD-R answers
+   * all the same. */
+  const char *options[] = {"quirk=profile-sim", "quirk=cme-error"};
+
+  f->ms[0] = test_modem_sim_start(MODEM_SIM_PROTOCOL_AT, cards, 1, options, 2);
+  add_modem_kind(f, TRANSPORT_KIND_AT, modem_sim_get_port(f->ms[0]));
+  wait_probed(f);
+  assert_int_equal(manager_get_euiccs(f->manager)->len, 1);
+  assert_string_equal(euicc_get_eid(g_ptr_array_index(manager_get_euiccs(f->manager), 0)),
+                      euicc_sim_get_eid(modem_sim_get_card(f->ms[0], 1)));
+}
+
 static void test_scan_finds_card_that_appeared(void **state)
 {
   Fixture *f = *state;
@@ -382,6 +400,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_two_modems_are_probed_in_parallel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modem_with_plain_sim_has_no_euicc, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_at_euicc_without_enabled_profile_is_found, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_scan_finds_card_that_appeared, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modem_that_fails_to_open_is_retried_on_scan, setup,
                                       teardown),
