@@ -217,6 +217,8 @@ typedef enum {
 
 typedef struct {
   EuiccOp base;
+  gboolean one; /* only the notification seq (a seqNumber search) */
+  guint seq;
   GPtrArray *items; /* Es10PendingNotification* */
 } RetrieveContext;
 
@@ -252,7 +254,12 @@ static void retrieve_step(GTask *task)
     ctx->base.step++;
     /* fall through */
   case RETRIEVE_STEP_SEND:
-    euicc_op_call(task, es10b_retrieve_notifications_list_encode(ES10B_SEARCH_ALL, 0, NULL));
+    /* One asked for: only that one crosses the modem (SGP.22 5.7.10
+     * searchCriteria seqNumber), not every notification the card holds. */
+    euicc_op_call(task, ctx->one
+                            ? es10b_retrieve_notifications_list_encode(ES10B_SEARCH_SEQ_NUMBER,
+                                                                       ctx->seq, NULL)
+                            : es10b_retrieve_notifications_list_encode(ES10B_SEARCH_ALL, 0, NULL));
     return;
   case RETRIEVE_STEP_RESULT: {
     Es10bRetrieveNotificationsResult result;
@@ -428,8 +435,16 @@ static void send_step(GTask *task)
   case SEND_STEP_FIRST:
     ctx->step++;
     /* fall through */
-  case SEND_STEP_RETRIEVE:
-    euicc_op_queue(euicc_op_new(euicc, &retrieve_class, cancellable, send_next_ready, task));
+  case SEND_STEP_RETRIEVE: {
+    GTask *retrieve = euicc_op_new(euicc, &retrieve_class, cancellable, send_next_ready, task);
+    RetrieveContext *rctx = g_task_get_task_data(retrieve);
+
+    if (ctx->seqs->len == 1) {
+      rctx->one = TRUE;
+      rctx->seq = g_array_index(ctx->seqs, guint, 0);
+    }
+    euicc_op_queue(retrieve);
+  }
     return;
   case SEND_STEP_RETRIEVE_DONE: {
     g_autoptr(GPtrArray) all = g_steal_pointer(&ctx->pending);

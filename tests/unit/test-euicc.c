@@ -1278,6 +1278,64 @@ static void test_send_only_the_named_notifications(void **state)
   assert_int_equal(f->posts->len, 1);
 }
 
+/* How many NotificationMetadata (BF2F) the card's answers to
+ * RetrieveNotificationsList (BF2B) carried, from its APDU log. */
+static guint retrieved_metadata(const char *log_path)
+{
+  g_autofree gchar *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  gboolean after_retrieve = FALSE;
+  guint n = 0;
+
+  assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
+  lines = g_strsplit(text, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    const char *hex = lines[i] + 2;
+
+    if (g_str_has_prefix(lines[i], "> ")) {
+      /* STORE DATA (80E2...) whose data starts with the BF2B tag; a GET
+       * RESPONSE (..C0) fetches more of the same answer. */
+      if (strlen(hex) >= 4 && g_str_has_prefix(hex + 2, "C0"))
+        continue;
+      after_retrieve = strlen(hex) > 12 && g_str_has_prefix(hex + 10, "BF2B");
+      continue;
+    }
+    if (!after_retrieve || !g_str_has_prefix(lines[i], "< "))
+      continue;
+    for (const char *p = hex; (p = strstr(p, "BF2F")); p += 4)
+      if ((p - hex) % 2 == 0)
+        n++;
+  }
+  return n;
+}
+
+static void test_send_of_one_fetches_only_that_one(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  const guint seqs[] = {6};
+  g_autofree gchar *dir = g_dir_make_tmp("esimd-apdu-XXXXXX", NULL);
+  g_autofree gchar *log_path = g_build_filename(dir, "apdu.log", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) results = NULL;
+
+  assert_true(euicc_sim_set_apdu_log(the_card(f), log_path, NULL));
+  results = run_send(euicc, seqs, 1, &error);
+  assert_non_null(results);
+  assert_true(result_for(results, 6)->delivered);
+  /* A seqNumber search (SGP.22 5.7.10): one notification crossed the modem,
+   * not the four the card holds. */
+  assert_int_equal(retrieved_metadata(log_path), 1);
+  /* All of them, when all are asked for. */
+  g_clear_pointer(&results, g_ptr_array_unref);
+  results = run_send(euicc, NULL, 0, &error);
+  assert_non_null(results);
+  assert_int_equal(retrieved_metadata(log_path), 1 + 3);
+  euicc_sim_set_apdu_log(the_card(f), NULL, NULL);
+  g_unlink(log_path);
+  g_rmdir(dir);
+}
+
 /* Nothing delivered and every SM-DP+ failed alike: the call fails as a whole. */
 static void assert_none_delivered(Fixture *f, GPtrArray *results, const GError *error, int code,
                                   const char *why)
@@ -1432,6 +1490,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_send_delivers_each_then_removes_it, setup_smdp,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_send_only_the_named_notifications, setup_smdp, teardown),
+      cmocka_unit_test_setup_teardown(test_send_of_one_fetches_only_that_one, setup_smdp, teardown),
       cmocka_unit_test_setup_teardown(test_rejected_notification_stays_on_card, setup_smdp_rejects,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_unreachable_smdp_keeps_notifications, setup_smdp_down,
