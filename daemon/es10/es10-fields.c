@@ -349,7 +349,8 @@ const char *es10_euicc_category_to_string(guint category)
 
 static gboolean decode_field(const Es10Field *f, const Tlv *tlv, guint8 *base, GError **error)
 {
-  gpointer slot = base + f->offset;
+  /* No struct to fill (a response only checked): custom fields only. */
+  gpointer slot = base ? base + f->offset : NULL;
   guint64 v;
   guint32 bits;
   guint u;
