@@ -281,7 +281,16 @@ typedef struct {
   PortStep step;
   GError *busy;  /* the port was busy at the first try: why */
   GError *error; /* the outcome, NULL: success */
+  guint retries; /* opens tried again after ModemManager let go */
 } PortContext;
+
+/*
+ * ModemManager answers InhibitDevice before it has closed the modem's ports:
+ * right after, the AT port may still be busy. It is tried again this often,
+ * this many times, before esimd gives up on it.
+ */
+#define PORT_RETRY_MS 100
+#define PORT_RETRIES 20
 
 static void port_context_free(PortContext *ctx)
 {
@@ -369,6 +378,17 @@ static void port_inhibit_ready(GObject *source, GAsyncResult *res, gpointer user
   port_next(task, PORT_STEP_OPEN);
 }
 
+static void port_open_ready(GObject *source, GAsyncResult *res, gpointer user_data);
+
+static gboolean port_retry_open(gpointer user_data)
+{
+  GTask *task = user_data;
+  PortContext *ctx = g_task_get_task_data(task);
+
+  transport_open(ctx->modem->transport, g_task_get_cancellable(task), port_open_ready, task);
+  return G_SOURCE_REMOVE;
+}
+
 static void port_open_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
@@ -385,6 +405,23 @@ static void port_open_ready(GObject *source, GAsyncResult *res, gpointer user_da
              modem->mm_device);
       ctx->busy = error;
       port_next(task, PORT_STEP_INHIBIT);
+      return;
+    }
+    /* ModemManager let go, and is still closing the port. */
+    if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_BUSY) && modem->inhibited &&
+        mm_is_inhibited(modem->mm, modem->mm_device) && ctx->retries < PORT_RETRIES &&
+        !g_cancellable_is_cancelled(g_task_get_cancellable(task))) {
+      GSource *retry;
+
+      ctx->retries++;
+      g_debug("%s is still busy after ModemManager let go of %s; trying again (%u/%u)",
+              modem->spec.port, modem->mm_device, ctx->retries, PORT_RETRIES);
+      retry = g_timeout_source_new(PORT_RETRY_MS);
+
+      g_error_free(error);
+      g_source_set_callback(retry, port_retry_open, task, NULL);
+      g_source_attach(retry, g_main_context_get_thread_default());
+      g_source_unref(retry);
       return;
     }
     port_fail(task, error);

@@ -57,8 +57,9 @@ typedef struct {
   ModemSimProtocol protocol;
   const char *card;
   const char *option;
-  gboolean mm_running; /* the fake owns ModemManager's name */
-  gboolean hold_port;  /* another program holds the port with TIOCEXCL */
+  gboolean mm_running;   /* the fake owns ModemManager's name */
+  gboolean hold_port;    /* another program holds the port with TIOCEXCL */
+  gboolean late_release; /* the fake lets go of the port a moment after it answers */
 } SimSetup;
 
 typedef struct {
@@ -70,6 +71,7 @@ typedef struct {
   GPtrArray *calls; /* InhibitCall* */
   int holder;       /* the fd holding the AT port exclusively, -1 when none */
   gboolean owner;   /* the fake ModemManager owns the AT port (takes it back) */
+  gboolean late_release;
 } Fixture;
 
 /* ---- bounded waiting ---------------------------------------------------- */
@@ -100,6 +102,13 @@ static void release_port(Fixture *f)
   ioctl(f->holder, TIOCNXCL);
   close(f->holder);
   f->holder = -1;
+}
+
+/* As ModemManager does: it answers InhibitDevice, then closes its ports. */
+static gboolean release_port_later(gpointer data)
+{
+  release_port(data);
+  return G_SOURCE_REMOVE;
 }
 
 /* TRUE when someone holds the port with TIOCEXCL. root opens it anyway;
@@ -149,7 +158,9 @@ static void fake_method_call(GDBusConnection *connection, const char *sender,
     g_ptr_array_add(f->calls, c);
     /* ModemManager closes the modem's ports when it is inhibited, and
      * opens them again when it has the modem back. */
-    if (c->inhibit)
+    if (c->inhibit && f->late_release)
+      g_timeout_add(150, release_port_later, f);
+    else if (c->inhibit)
       release_port(f);
     else if (f->owner && !modem_sim_is_unplugged(f->ms))
       take_port(f, c);
@@ -189,6 +200,7 @@ static int setup_with(void **state, const SimSetup *s)
       .transport_timeout_ms = 5000, .linger_ms = TEST_LINGER_MS, .sim_wait_ms = 50};
 
   f->holder = -1;
+  f->late_release = s->late_release;
   f->calls = g_ptr_array_new_with_free_func((GDestroyNotify)inhibit_call_free);
   test_fake_mm_start(&f->fake, &fake_vtable, f);
   if (s->mm_running)
@@ -267,6 +279,17 @@ static int setup_at_held(void **state)
                              .card = "three-profiles.card",
                              .mm_running = TRUE,
                              .hold_port = TRUE};
+
+  return setup_with(state, &s);
+}
+
+static int setup_at_held_late_release(void **state)
+{
+  static const SimSetup s = {.protocol = MODEM_SIM_PROTOCOL_AT,
+                             .card = "three-profiles.card",
+                             .mm_running = TRUE,
+                             .hold_port = TRUE,
+                             .late_release = TRUE};
 
   return setup_with(state, &s);
 }
@@ -570,6 +593,18 @@ static void test_busy_at_port_is_given_back_after_the_probe(void **state)
   assert_true(*euicc_get_info(euicc)->svn);
   assert_int_equal(card_apdus(f), apdus);
   assert_int_equal(f->calls->len, 2);
+}
+
+static void test_busy_at_port_still_closing_after_inhibit_is_waited_for(void **state)
+{
+  Fixture *f = *state;
+
+  /* ModemManager answered InhibitDevice before it let go of its port: the
+   * probe tried again until the port was free, and read the card. */
+  wait_calls(f, 2);
+  assert_windows(f, 1);
+  assert_int_equal(euicc_get_profiles(the_euicc(f))->len, 3);
+  assert_true(f->holder >= 0);
 }
 
 static void test_busy_at_port_each_operation_takes_the_modem_again(void **state)
@@ -1064,6 +1099,8 @@ int main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_is_given_back_after_the_probe,
                                       setup_at_held, teardown),
+      cmocka_unit_test_setup_teardown(test_busy_at_port_still_closing_after_inhibit_is_waited_for,
+                                      setup_at_held_late_release, teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_each_operation_takes_the_modem_again,
                                       setup_at_held, teardown),
       cmocka_unit_test_setup_teardown(test_busy_at_port_burst_is_served_in_one_window,
