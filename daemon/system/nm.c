@@ -11,89 +11,7 @@
  * Operations run one at a time so that two ensures of one profile cannot
  * both see "none yet" and add two connections.
  */
-#include "system/nm.h"
-
-#include <string.h>
-
-#define NM_NAME "org.freedesktop.NetworkManager"
-#define NM_SETTINGS_PATH "/org/freedesktop/NetworkManager/Settings"
-#define NM_SETTINGS_INTERFACE "org.freedesktop.NetworkManager.Settings"
-#define NM_CONNECTION_INTERFACE "org.freedesktop.NetworkManager.Settings.Connection"
-#define NM_SETTINGS_TYPE "a{sa{sv}}"
-/* NMSettingsAddConnection2Flags: write the keyfile, not only memory. */
-#define NM_ADD_CONNECTION2_FLAG_TO_DISK 0x1
-#define APN_DB_DEFAULT "/usr/share/mobile-broadband-provider-info/serviceproviders.xml"
-#define ESIM_SUFFIX " (eSIM)"
-
-struct _NmProfiles {
-  gchar *address;  /* NULL: the system bus */
-  gchar *apn_db;   /* NULL: APN_DB_DEFAULT */
-  gboolean closed; /* nm_profiles_free() was called */
-  gboolean connecting;
-  GCancellable *cancellable; /* the connect in flight, cancelled by free */
-  GDBusConnection *connection;
-  gulong closed_id;
-  guint watch_id;
-  guint added_id;      /* ObjectManager.InterfacesAdded of the Settings object */
-  gboolean announced;  /* the appeared function was called for this owner */
-  GCancellable *probe; /* the readiness check in flight */
-  void (*appeared)(gpointer);
-  gpointer appeared_data;
-  GHashTable *apn_cache; /* MCC/MNC -> APN, "" for none */
-  GQueue queue;          /* GTask; the head runs, the rest wait */
-  gboolean head_started;
-};
-
-/*
- * What both operations learn from NetworkManager's list: the object paths
- * esimd marked for the ICCID, the first one's settings, and a user's own
- * connection for the same SIM.
- */
-typedef struct {
-  NmProfiles *nm; /* a reference: the client outlives its operations */
-  void (*step)(GTask *task);
-  gchar *iccid;
-  gboolean tried_connect;
-  gchar **paths; /* ListConnections */
-  guint index;
-  GPtrArray *ours;
-  GVariant *ours_settings;
-  gchar *user_path;
-} Scan;
-
-typedef enum {
-  ENSURE_STEP_FIRST,
-  ENSURE_STEP_CONNECT,
-  ENSURE_STEP_LIST,
-  ENSURE_STEP_READ,
-  ENSURE_STEP_WRITE,
-  ENSURE_STEP_LAST,
-} EnsureStep;
-
-typedef struct {
-  Scan scan; /* first: the queue sees every context as a Scan */
-  EnsureStep step;
-  gchar *id;          /* "NAME (eSIM)" */
-  gchar *operator_id; /* NULL when unknown or not an MCC/MNC */
-  gchar *apn;         /* NULL: gsm.auto-config */
-  gchar *path;        /* the answer */
-} EnsureContext;
-
-typedef enum {
-  REMOVE_STEP_FIRST,
-  REMOVE_STEP_CONNECT,
-  REMOVE_STEP_LIST,
-  REMOVE_STEP_READ,
-  REMOVE_STEP_DELETE,
-  REMOVE_STEP_LAST,
-} RemoveStep;
-
-typedef struct {
-  Scan scan;
-  RemoveStep step;
-  guint deleted; /* index into scan.ours */
-} RemoveContext;
-
+#include "system/nm-private.h"
 static void queue_run(NmProfiles *nm);
 
 static void nm_profiles_clear(gpointer data)
@@ -262,7 +180,7 @@ static void on_connected(GObject *source, GAsyncResult *res, gpointer user_data)
   g_rc_box_release_full(nm, nm_profiles_clear);
 }
 
-static void connect_start(NmProfiles *nm)
+void nm_connect_start(NmProfiles *nm)
 {
   g_autofree char *system_address = NULL;
   g_autoptr(GError) error = NULL;
@@ -314,7 +232,7 @@ static void op_dequeue(GTask *task)
 
 /* Every operation ends here, exactly once; the next one starts after it.
  * Takes the queue's reference on task. */
-static void op_return_error(GTask *task, GError *error)
+void nm_op_return_error(GTask *task, GError *error)
 {
   Scan *scan = g_task_get_task_data(task);
   NmProfiles *nm = g_rc_box_acquire(scan->nm);
@@ -368,189 +286,6 @@ static void op_start(NmProfiles *nm, GTask *task, Scan *scan, const char *iccid,
   queue_run(nm);
 }
 
-/* ---- the scan both operations share ---- */
-
-/* Errors that say NetworkManager is not (or no longer) on the bus. */
-static gboolean error_is_nm_gone(const GError *error)
-{
-  return g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
-         g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
-         g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED);
-}
-
-/* ListConnections before NetworkManager exported Settings (see
- * on_nm_appeared): as good as not running yet; the appeared function
- * follows. */
-static gboolean error_is_nm_starting(const GError *error)
-{
-  return g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
-         g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
-         g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE);
-}
-
-/*
- * The connect step of both operations: TRUE when connected. Otherwise it
- * connects once for this operation and returns FALSE (the queue runs the
- * step again when the connect ends), and sets *gone when that was tried.
- */
-static gboolean scan_connect(GTask *task, gboolean *gone)
-{
-  Scan *scan = g_task_get_task_data(task);
-  NmProfiles *nm = scan->nm;
-
-  *gone = FALSE;
-  if (nm->connection)
-    return TRUE;
-  if (scan->tried_connect || nm->closed) {
-    *gone = TRUE;
-    return FALSE;
-  }
-  scan->tried_connect = TRUE;
-  connect_start(nm);
-  if (!nm->connecting) {
-    *gone = TRUE;
-    return FALSE;
-  }
-  nm->head_started = FALSE;
-  return FALSE;
-}
-
-static void on_listed(GObject *source, GAsyncResult *res, gpointer user_data);
-static void on_read(GObject *source, GAsyncResult *res, gpointer user_data);
-
-static void scan_list(GTask *task)
-{
-  Scan *scan = g_task_get_task_data(task);
-
-  /* NO_AUTO_START: esimd must not start NetworkManager through D-Bus
-   * activation; an absent one answers ServiceUnknown. */
-  g_dbus_connection_call(scan->nm->connection, NM_NAME, NM_SETTINGS_PATH, NM_SETTINGS_INTERFACE,
-                         "ListConnections", NULL, G_VARIANT_TYPE("(ao)"),
-                         G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, g_task_get_cancellable(task),
-                         on_listed, task);
-}
-
-/*
- * The connection can go while a call is out (nm_profiles_free(), the bus
- * closing) and the reply still arrive: before each further call, FALSE
- * when it is gone, and the scan then says "NetworkManager not there", as
- * it would have had the call failed.
- */
-static gboolean scan_still_connected(Scan *scan)
-{
-  if (scan->nm->connection)
-    return TRUE;
-  g_clear_pointer(&scan->paths, g_strfreev);
-  g_ptr_array_set_size(scan->ours, 0);
-  g_clear_pointer(&scan->user_path, g_free);
-  return FALSE;
-}
-
-/* Reads the next connection; FALSE when all were read. */
-static gboolean scan_read_next(GTask *task)
-{
-  Scan *scan = g_task_get_task_data(task);
-
-  if (!scan_still_connected(scan) || !scan->paths || !scan->paths[scan->index])
-    return FALSE;
-  g_dbus_connection_call(scan->nm->connection, NM_NAME, scan->paths[scan->index],
-                         NM_CONNECTION_INTERFACE, "GetSettings", NULL,
-                         G_VARIANT_TYPE("(" NM_SETTINGS_TYPE ")"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
-                         -1, g_task_get_cancellable(task), on_read, task);
-  return TRUE;
-}
-
-static void on_listed(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  Scan *scan = g_task_get_task_data(task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
-
-  if (!reply) {
-    if (!error_is_nm_gone(error) && !error_is_nm_starting(error)) {
-      g_dbus_error_strip_remote_error(error);
-      g_prefix_error(&error, "NetworkManager did not list its connections: ");
-      op_return_error(task, g_steal_pointer(&error));
-      return;
-    }
-    /* Not running: the step after the scan sees no paths and no bus. */
-    g_debug("NetworkManager is not running: %s", error->message);
-    scan->paths = NULL;
-  } else {
-    g_variant_get(reply, "(^ao)", &scan->paths);
-  }
-  scan->step(task);
-}
-
-/* The string value of key in the setting section, or NULL. */
-static const char *settings_get_string(GVariant *settings, const char *section, const char *key)
-{
-  g_autoptr(GVariant) values = g_variant_lookup_value(settings, section, G_VARIANT_TYPE_VARDICT);
-  g_autoptr(GVariant) value = NULL;
-
-  if (!values)
-    return NULL;
-  value = g_variant_lookup_value(values, key, G_VARIANT_TYPE_STRING);
-  /* The string lives in settings, which holds values. */
-  return value ? g_variant_get_string(value, NULL) : NULL;
-}
-
-/* esimd's mark: user.data[NM_PROFILE_MARK_KEY], or NULL. */
-static const char *settings_get_mark(GVariant *settings)
-{
-  g_autoptr(GVariant) user = g_variant_lookup_value(settings, "user", G_VARIANT_TYPE_VARDICT);
-  g_autoptr(GVariant) data = NULL;
-  const char *mark = NULL;
-
-  if (!user)
-    return NULL;
-  data = g_variant_lookup_value(user, "data", G_VARIANT_TYPE("a{ss}"));
-  if (data)
-    g_variant_lookup(data, NM_PROFILE_MARK_KEY, "&s", &mark);
-  return mark;
-}
-
-static void on_read(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  Scan *scan = g_task_get_task_data(task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
-  const char *path = scan->paths[scan->index++];
-
-  if (!reply) {
-    if (error_is_nm_gone(error)) {
-      g_debug("NetworkManager left the bus: %s", error->message);
-      g_clear_pointer(&scan->paths, g_strfreev);
-      g_ptr_array_set_size(scan->ours, 0);
-      g_clear_pointer(&scan->user_path, g_free);
-      scan->step(task);
-      return;
-    }
-    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      op_return_error(task, g_steal_pointer(&error));
-      return;
-    }
-    /* Deleted since the list: not one of interest any more. */
-    g_debug("Skipping connection %s: %s", path, error->message);
-  } else {
-    g_autoptr(GVariant) settings = g_variant_get_child_value(reply, 0);
-    const char *mark = settings_get_mark(settings);
-    const char *sim_id = settings_get_string(settings, "gsm", "sim-id");
-
-    if (mark && g_str_equal(mark, scan->iccid)) {
-      if (scan->ours->len == 0)
-        scan->ours_settings = g_variant_ref(settings);
-      g_ptr_array_add(scan->ours, g_strdup(path));
-    } else if (!mark && sim_id && g_str_equal(sim_id, scan->iccid) && !scan->user_path) {
-      scan->user_path = g_strdup(path);
-    }
-  }
-  if (!scan_read_next(task))
-    scan->step(task);
-}
-
 /* ---- ensure ---- */
 
 /* The gsm connection for a new profile: see nm.h. */
@@ -595,10 +330,10 @@ static GVariant *ensure_build_new(EnsureContext *ctx)
  * a username or password, and that choice stays the user's. */
 static gboolean ensure_is_current(EnsureContext *ctx, GVariant *settings)
 {
-  return g_strcmp0(settings_get_string(settings, "connection", "id"), ctx->id) == 0 &&
-         g_strcmp0(settings_get_string(settings, "gsm", "sim-operator-id"), ctx->operator_id) ==
+  return g_strcmp0(nm_settings_get_string(settings, "connection", "id"), ctx->id) == 0 &&
+         g_strcmp0(nm_settings_get_string(settings, "gsm", "sim-operator-id"), ctx->operator_id) ==
              0 &&
-         g_strcmp0(settings_get_string(settings, "gsm", "apn"), ctx->apn) == 0;
+         g_strcmp0(nm_settings_get_string(settings, "gsm", "apn"), ctx->apn) == 0;
 }
 
 /* settings with the name, operator and APN of the profile; everything else
@@ -659,7 +394,7 @@ static void on_ensure_written(GObject *source, GAsyncResult *res, gpointer user_
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
 
   if (!reply) {
-    if (error_is_nm_gone(error)) {
+    if (nm_error_is_nm_gone(error)) {
       g_debug("NetworkManager left the bus: %s", error->message);
       g_clear_pointer(&ctx->path, g_free);
       ctx->path = g_strdup("/");
@@ -668,7 +403,7 @@ static void on_ensure_written(GObject *source, GAsyncResult *res, gpointer user_
     }
     g_dbus_error_strip_remote_error(error);
     g_prefix_error(&error, "NetworkManager refused the connection \"%s\": ", ctx->id);
-    op_return_error(task, g_steal_pointer(&error));
+    nm_op_return_error(task, g_steal_pointer(&error));
     return;
   }
   if (!ctx->path)
@@ -688,16 +423,16 @@ static void ensure_step(GTask *task)
     g_debug("ensure (%d/%d): %s", ctx->step, ENSURE_STEP_LAST, ctx->id);
     ctx->step++;
     if (scan->nm->closed) {
-      op_return_error(task, g_error_new(G_IO_ERROR, G_IO_ERROR_CLOSED, "The client was closed"));
+      nm_op_return_error(task, g_error_new(G_IO_ERROR, G_IO_ERROR_CLOSED, "The client was closed"));
       return;
     }
     if (g_cancellable_set_error_if_cancelled(g_task_get_cancellable(task), &error)) {
-      op_return_error(task, error);
+      nm_op_return_error(task, error);
       return;
     }
     /* fall through */
   case ENSURE_STEP_CONNECT:
-    if (!scan_connect(task, &gone)) {
+    if (!nm_scan_connect(task, &gone)) {
       if (gone) {
         ctx->path = g_strdup("/");
         ctx->step = ENSURE_STEP_LAST;
@@ -710,22 +445,22 @@ static void ensure_step(GTask *task)
   case ENSURE_STEP_LIST:
     g_debug("ensure (%d/%d): listing connections", ctx->step, ENSURE_STEP_LAST);
     ctx->step++;
-    scan_list(task);
+    nm_scan_list(task);
     return;
   case ENSURE_STEP_READ:
-    if (scan->index == 0 && scan_read_next(task))
+    if (scan->index == 0 && nm_scan_read_next(task))
       return;
     ctx->step++;
     /* fall through */
   case ENSURE_STEP_WRITE:
     ctx->step++;
-    if (!scan_still_connected(scan) || !scan->paths) {
+    if (!nm_scan_still_connected(scan) || !scan->paths) {
       ctx->path = g_strdup("/");
       ensure_step(task);
       return;
     }
     if (g_cancellable_set_error_if_cancelled(g_task_get_cancellable(task), &error)) {
-      op_return_error(task, error);
+      nm_op_return_error(task, error);
       return;
     }
     /* Not cancellable once sent: NetworkManager acts on it either way. */
@@ -769,7 +504,7 @@ static void ensure_step(GTask *task)
 }
 
 /* NetworkManager takes gsm.sim-operator-id only as 5 or 6 digits. */
-static gboolean mccmnc_is_valid(const char *mccmnc)
+gboolean nm_mccmnc_is_valid(const char *mccmnc)
 {
   size_t len = mccmnc ? strlen(mccmnc) : 0;
 
@@ -806,7 +541,7 @@ void nm_profiles_ensure(NmProfiles *nm, const NmProfileSpec *spec, GCancellable 
   g_task_set_source_tag(task, &ensure_tag);
   ctx = g_new0(EnsureContext, 1);
   ctx->id = g_strconcat(spec->name, ESIM_SUFFIX, NULL);
-  if (mccmnc_is_valid(spec->owner_mccmnc)) {
+  if (nm_mccmnc_is_valid(spec->owner_mccmnc)) {
     ctx->operator_id = g_strdup(spec->owner_mccmnc);
     ctx->apn = apn_lookup_cached(nm, spec->owner_mccmnc);
   } else if (spec->owner_mccmnc && *spec->owner_mccmnc) {
@@ -836,7 +571,7 @@ static void on_deleted(GObject *source, GAsyncResult *res, gpointer user_data)
 
   ctx->deleted++;
   if (!reply) {
-    if (error_is_nm_gone(error)) {
+    if (nm_error_is_nm_gone(error)) {
       /* Nothing more to delete now; the next ensure or remove sees it. */
       ctx->step = REMOVE_STEP_LAST;
       remove_step(task);
@@ -844,7 +579,7 @@ static void on_deleted(GObject *source, GAsyncResult *res, gpointer user_data)
     }
     g_dbus_error_strip_remote_error(error);
     g_prefix_error(&error, "NetworkManager did not delete %s: ", path);
-    op_return_error(task, g_steal_pointer(&error));
+    nm_op_return_error(task, g_steal_pointer(&error));
     return;
   }
   g_info("Deleted the NetworkManager connection %s", path);
@@ -862,16 +597,16 @@ static void remove_step(GTask *task)
   case REMOVE_STEP_FIRST:
     ctx->step++;
     if (scan->nm->closed) {
-      op_return_error(task, g_error_new(G_IO_ERROR, G_IO_ERROR_CLOSED, "The client was closed"));
+      nm_op_return_error(task, g_error_new(G_IO_ERROR, G_IO_ERROR_CLOSED, "The client was closed"));
       return;
     }
     if (g_cancellable_set_error_if_cancelled(g_task_get_cancellable(task), &error)) {
-      op_return_error(task, error);
+      nm_op_return_error(task, error);
       return;
     }
     /* fall through */
   case REMOVE_STEP_CONNECT:
-    if (!scan_connect(task, &gone)) {
+    if (!nm_scan_connect(task, &gone)) {
       if (gone) {
         ctx->step = REMOVE_STEP_LAST;
         remove_step(task);
@@ -883,17 +618,17 @@ static void remove_step(GTask *task)
   case REMOVE_STEP_LIST:
     g_debug("remove (%d/%d): listing connections", ctx->step, REMOVE_STEP_LAST);
     ctx->step++;
-    scan_list(task);
+    nm_scan_list(task);
     return;
   case REMOVE_STEP_READ:
-    if (scan->index == 0 && scan_read_next(task))
+    if (scan->index == 0 && nm_scan_read_next(task))
       return;
     ctx->step++;
     /* fall through */
   case REMOVE_STEP_DELETE:
     /* Only what carries esimd's mark for this ICCID: a user's connection
      * with the same sim-id stays. */
-    if (scan_still_connected(scan) && ctx->deleted < scan->ours->len) {
+    if (nm_scan_still_connected(scan) && ctx->deleted < scan->ours->len) {
       const char *path = g_ptr_array_index(scan->ours, ctx->deleted);
 
       g_debug("remove (%d/%d): deleting %s", ctx->step, REMOVE_STEP_LAST, path);
@@ -942,7 +677,7 @@ NmProfiles *nm_profiles_new(const char *bus_address)
   nm->address = g_strdup(bus_address && *bus_address ? bus_address : NULL);
   nm->apn_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_queue_init(&nm->queue);
-  connect_start(nm);
+  nm_connect_start(nm);
   return nm;
 }
 
@@ -972,128 +707,4 @@ void nm_profiles_set_apn_db(NmProfiles *nm, const char *db_path)
   g_free(nm->apn_db);
   nm->apn_db = g_strdup(db_path);
   g_hash_table_remove_all(nm->apn_cache);
-}
-
-/* ---- mobile-broadband-provider-info ---- */
-
-/*
- * serviceproviders.xml (format 2.0): country > provider > gsm, where a gsm
- * element lists its network-id (mcc, mnc) and its apn elements, each with an
- * optional usage (internet, mms, ...). An apn without usage is the older
- * form of a provider's data APN and counts as internet.
- */
-typedef struct {
-  const char *mcc;
-  const char *mnc;
-  gboolean in_gsm;
-  gboolean gsm_matches;
-  gchar *apn;
-  gboolean apn_has_usage;
-  gboolean apn_internet;
-  GPtrArray *gsm_apns; /* the internet APNs of the current gsm element */
-  GPtrArray *found;    /* distinct internet APNs of the gsm elements that match */
-} ApnParse;
-
-static const char *attribute(const char **names, const char **values, const char *name)
-{
-  for (guint i = 0; names[i]; i++)
-    if (g_str_equal(names[i], name))
-      return values[i];
-  return NULL;
-}
-
-static void apn_start(GMarkupParseContext *context, const char *element, const char **names,
-                      const char **values, gpointer user_data, GError **error)
-{
-  ApnParse *p = user_data;
-
-  if (g_str_equal(element, "gsm")) {
-    p->in_gsm = TRUE;
-    p->gsm_matches = FALSE;
-    g_ptr_array_set_size(p->gsm_apns, 0);
-  } else if (p->in_gsm && g_str_equal(element, "network-id")) {
-    if (g_strcmp0(attribute(names, values, "mcc"), p->mcc) == 0 &&
-        g_strcmp0(attribute(names, values, "mnc"), p->mnc) == 0)
-      p->gsm_matches = TRUE;
-  } else if (p->in_gsm && g_str_equal(element, "apn")) {
-    g_free(p->apn);
-    p->apn = g_strdup(attribute(names, values, "value"));
-    p->apn_has_usage = FALSE;
-    p->apn_internet = FALSE;
-  } else if (p->apn && g_str_equal(element, "usage")) {
-    p->apn_has_usage = TRUE;
-    if (g_strcmp0(attribute(names, values, "type"), "internet") == 0)
-      p->apn_internet = TRUE;
-  }
-}
-
-static gboolean strv_contains(GPtrArray *array, const char *s)
-{
-  for (guint i = 0; i < array->len; i++)
-    if (g_str_equal(g_ptr_array_index(array, i), s))
-      return TRUE;
-  return FALSE;
-}
-
-static void apn_end(GMarkupParseContext *context, const char *element, gpointer user_data,
-                    GError **error)
-{
-  ApnParse *p = user_data;
-
-  if (g_str_equal(element, "apn") && p->apn) {
-    if ((p->apn_internet || !p->apn_has_usage) && *p->apn)
-      g_ptr_array_add(p->gsm_apns, g_steal_pointer(&p->apn));
-    g_clear_pointer(&p->apn, g_free);
-  } else if (g_str_equal(element, "gsm")) {
-    if (p->gsm_matches)
-      for (guint i = 0; i < p->gsm_apns->len; i++) {
-        const char *apn = g_ptr_array_index(p->gsm_apns, i);
-
-        if (!strv_contains(p->found, apn))
-          g_ptr_array_add(p->found, g_strdup(apn));
-      }
-    p->in_gsm = FALSE;
-  }
-}
-
-gchar *nm_apn_lookup(const char *db_path, const char *mccmnc)
-{
-  static const GMarkupParser parser = {.start_element = apn_start, .end_element = apn_end};
-  g_autofree gchar *contents = NULL;
-  g_autofree gchar *mcc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) gsm_apns = g_ptr_array_new_with_free_func(g_free);
-  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
-  ApnParse p = {.gsm_apns = gsm_apns, .found = found};
-  GMarkupParseContext *context;
-  gsize length;
-  gboolean ok;
-
-  if (!mccmnc_is_valid(mccmnc))
-    return NULL;
-  if (!db_path)
-    db_path = APN_DB_DEFAULT;
-  if (!g_file_get_contents(db_path, &contents, &length, &error)) {
-    g_debug("No mobile broadband provider database: %s", error->message);
-    return NULL;
-  }
-  /* The first three digits are the MCC, the rest the MNC (2 or 3 digits,
-   * compared as written: "01" and "001" are different networks). */
-  mcc = g_strndup(mccmnc, 3);
-  p.mcc = mcc;
-  p.mnc = mccmnc + 3;
-  context = g_markup_parse_context_new(&parser, G_MARKUP_DEFAULT_FLAGS, &p, NULL);
-  ok = g_markup_parse_context_parse(context, contents, length, &error) &&
-       g_markup_parse_context_end_parse(context, &error);
-  g_markup_parse_context_free(context);
-  g_free(p.apn);
-  if (!ok) {
-    g_debug("Unreadable mobile broadband provider database %s: %s", db_path, error->message);
-    return NULL;
-  }
-  if (found->len != 1) {
-    g_debug("%u internet APNs for %s: auto-config", found->len, mccmnc);
-    return NULL;
-  }
-  return g_strdup(g_ptr_array_index(found, 0));
 }

@@ -39,11 +39,11 @@ static void slots_sys_caps_done(GObject *source, GAsyncResult *res, gpointer dat
   SlotsCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint32 status;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
   guint32 n = 0;
 
   if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (status != 0) {
@@ -56,8 +56,8 @@ static void slots_sys_caps_done(GObject *source, GAsyncResult *res, gpointer dat
   if (!mbim_message_ms_basic_connect_extensions_sys_caps_response_parse(rsp, NULL, &n, NULL, NULL,
                                                                         &error) ||
       n == 0 || n > 32) {
-    set_parse_error(&error, "sys caps", NULL);
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_set_parse_error(&error, "sys caps", NULL);
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->n_slots = n;
@@ -70,11 +70,11 @@ static void slots_mappings_done(GObject *source, GAsyncResult *res, gpointer dat
   GTask *task = data;
   SlotsCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device slot mappings", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Device slot mappings", &error);
   guint active = 0;
 
-  if (!rsp || !mappings_parse_active(rsp, &active, &error)) {
-    fail_task(task, g_steal_pointer(&error));
+  if (!rsp || !mbimt_mappings_parse_active(rsp, &active, &error)) {
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
@@ -110,21 +110,21 @@ static void slots_info_done(GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   SlotsCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Slot info status", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Slot info status", &error);
   g_autoptr(GError) parse_error = NULL;
   guint32 index = 0;
   MbimUiccSlotState state = MBIM_UICC_SLOT_STATE_UNKNOWN;
   TransportSlot *slot;
 
   if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (!mbim_message_ms_basic_connect_extensions_slot_info_status_response_parse(rsp, &index, &state,
                                                                                 &parse_error) ||
       index != ctx->index) {
-    set_parse_error(&error, "slot info status", parse_error);
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_set_parse_error(&error, "slot info status", parse_error);
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   slot = g_new0(TransportSlot, 1);
@@ -146,12 +146,12 @@ static void slots_single_done(GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   SlotsCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Subscriber ready status", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Subscriber ready status", &error);
   MbimSubscriberReadyState state = MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED;
   TransportSlot *slot;
 
   if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   mbim_message_subscriber_ready_status_response_parse(rsp, &state, NULL, NULL, NULL, NULL, NULL,
@@ -185,19 +185,19 @@ static void slots_step(GTask *task)
     return;
   case SLOTS_STEP_SYS_CAPS:
     msg = mbim_message_ms_basic_connect_extensions_sys_caps_query_new(NULL);
-    request_send(mt, msg, cancellable, slots_sys_caps_done, task);
+    mbimt_request_send(mt, msg, cancellable, slots_sys_caps_done, task);
     return;
   case SLOTS_STEP_MAPPINGS:
     msg = mbim_message_ms_basic_connect_extensions_device_slot_mappings_query_new(NULL);
-    request_send(mt, msg, cancellable, slots_mappings_done, task);
+    mbimt_request_send(mt, msg, cancellable, slots_mappings_done, task);
     return;
   case SLOTS_STEP_SLOT_INFO:
     msg = mbim_message_ms_basic_connect_extensions_slot_info_status_query_new(ctx->index, NULL);
-    request_send(mt, msg, cancellable, slots_info_done, task);
+    mbimt_request_send(mt, msg, cancellable, slots_info_done, task);
     return;
   case SLOTS_STEP_SINGLE:
     msg = mbim_message_subscriber_ready_status_query_new(NULL);
-    request_send(mt, msg, cancellable, slots_single_done, task);
+    mbimt_request_send(mt, msg, cancellable, slots_single_done, task);
     return;
   case SLOTS_STEP_LAST:
     g_task_return_pointer(task, g_ptr_array_ref(ctx->slots), (GDestroyNotify)g_ptr_array_unref);
@@ -206,7 +206,8 @@ static void slots_step(GTask *task)
   }
 }
 
-void mbim_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+void mbimt_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, data);
   SlotsCtx *ctx = g_new0(SlotsCtx, 1);
@@ -217,7 +218,7 @@ void mbim_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallbac
   slots_step(task);
 }
 
-GPtrArray *mbim_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
+GPtrArray *mbimt_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -229,10 +230,10 @@ static void mappings_done(GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   MbimTransport *mt = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device slot mappings", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Device slot mappings", &error);
   guint active = 0;
 
-  if (!rsp || !mappings_parse_active(rsp, &active, &error)) {
+  if (!rsp || !mbimt_mappings_parse_active(rsp, &active, &error)) {
     g_task_return_error(task, g_steal_pointer(&error));
   } else {
     mt->active_slot = active;
@@ -259,7 +260,7 @@ static void active_slot_query(MbimTransport *mt, GCancellable *cancellable, GAsy
     return;
   }
   msg = mbim_message_ms_basic_connect_extensions_device_slot_mappings_query_new(NULL);
-  request_send(mt, msg, cancellable, mappings_done, task);
+  mbimt_request_send(mt, msg, cancellable, mappings_done, task);
 }
 
 static guint active_slot_query_finish(GAsyncResult *res, GError **error)
@@ -311,7 +312,7 @@ static void open_channel_active_done(GObject *source, GAsyncResult *res, gpointe
   g_autoptr(GError) error = NULL;
 
   if (!active_slot_query_finish(res, &error) || !check_active(ctx->mt, ctx->slot, &error)) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->step++;
@@ -322,7 +323,7 @@ static void release_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GError) error = NULL;
   guint32 status;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
 
   if (!rsp || status != 0)
     g_debug("mbim: releasing a channel: %s", rsp ? "refused" : error->message);
@@ -334,7 +335,7 @@ static void release_channel(MbimTransport *mt, guint channel)
   g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_close_channel_set_new(
       channel, MBIM_CHANNEL_GROUP, NULL);
 
-  request_send(mt, msg, NULL, release_done, NULL);
+  mbimt_request_send(mt, msg, NULL, release_done, NULL);
 }
 
 static guint16 status_to_sw(guint32 status)
@@ -348,7 +349,7 @@ static void open_channel_done(GObject *source, GAsyncResult *res, gpointer data)
   OpenChannelCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint32 status = 0;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
   guint32 uicc_status = 0, channel = 0;
 
   if (!rsp) {
@@ -361,7 +362,7 @@ static void open_channel_done(GObject *source, GAsyncResult *res, gpointer data)
     if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT) ||
         g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       release_channel(ctx->mt, 0);
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   /* The answer may carry the status word even when the MBIM status is a
@@ -370,15 +371,15 @@ static void open_channel_done(GObject *source, GAsyncResult *res, gpointer data)
           rsp, &uicc_status, &channel, NULL, NULL, NULL))
     uicc_status = 0;
   if (status != 0) {
-    set_status_error(&error, status, "Opening a logical channel");
+    mbimt_set_status_error(&error, status, "Opening a logical channel");
     if (uicc_status)
       g_prefix_error(&error, "SW %04X: ", status_to_sw(uicc_status));
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (channel == 0 || channel > 19) {
-    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
-                                "The modem opened channel %u, which cannot exist", channel));
+    mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
+                                      "The modem opened channel %u, which cannot exist", channel));
     return;
   }
   if (status_to_sw(uicc_status) != SW_OK && (status_to_sw(uicc_status) >> 8) != 0x61) {
@@ -387,10 +388,10 @@ static void open_channel_done(GObject *source, GAsyncResult *res, gpointer data)
     /* Some modems report a failed SELECT as success with the card's status
      * word: the channel is open and useless. */
     release_channel(ctx->mt, channel);
-    fail_task(task, g_error_new(TRANSPORT_ERROR,
-                                sw == 0x6A82 || sw == 0x6A81 ? TRANSPORT_ERROR_AID_NOT_FOUND
-                                                             : TRANSPORT_ERROR_FAILED,
-                                "SELECT on channel %u answered SW %04X", channel, sw));
+    mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR,
+                                      sw == 0x6A82 || sw == 0x6A81 ? TRANSPORT_ERROR_AID_NOT_FOUND
+                                                                   : TRANSPORT_ERROR_FAILED,
+                                      "SELECT on channel %u answered SW %04X", channel, sw));
     return;
   }
   ctx->channel = channel;
@@ -416,7 +417,7 @@ static void open_channel_step(GTask *task)
     g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_open_channel_set_new(
         (guint32)len, aid, MBIM_SELECT_P2, MBIM_CHANNEL_GROUP, NULL);
 
-    request_send(ctx->mt, msg, cancellable, open_channel_done, task);
+    mbimt_request_send(ctx->mt, msg, cancellable, open_channel_done, task);
     return;
   }
   case OPEN_CH_STEP_LAST:
@@ -427,8 +428,8 @@ static void open_channel_step(GTask *task)
   }
 }
 
-void mbim_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
-                       GAsyncReadyCallback cb, gpointer data)
+void mbimt_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, data);
   OpenChannelCtx *ctx = g_new0(OpenChannelCtx, 1);
@@ -438,14 +439,14 @@ void mbim_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *canc
   ctx->aid = g_bytes_ref(aid);
   g_task_set_task_data(task, ctx, (GDestroyNotify)open_channel_ctx_free);
   if (g_bytes_get_size(aid) < 5 || g_bytes_get_size(aid) > 16) {
-    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
-                                "An AID has 5 to 16 bytes, not %zu", g_bytes_get_size(aid)));
+    mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                      "An AID has 5 to 16 bytes, not %zu", g_bytes_get_size(aid)));
     return;
   }
   open_channel_step(task);
 }
 
-guint mbim_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
+guint mbimt_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   gssize channel = g_task_propagate_int(G_TASK(res), error);
 
@@ -458,7 +459,7 @@ static void transmit_done(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GTask) task = data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "APDU", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "APDU", &error);
   g_autoptr(GError) parse_error = NULL;
   guint32 status = 0, len = 0;
   const guint8 *rdata = NULL;
@@ -471,7 +472,7 @@ static void transmit_done(GObject *source, GAsyncResult *res, gpointer data)
   }
   if (!mbim_message_ms_uicc_low_level_access_apdu_response_parse(rsp, &status, &len, &rdata,
                                                                  &parse_error)) {
-    set_parse_error(&error, "APDU", parse_error);
+    mbimt_set_parse_error(&error, "APDU", parse_error);
     g_task_return_error(task, g_steal_pointer(&error));
     return;
   }
@@ -483,8 +484,8 @@ static void transmit_done(GObject *source, GAsyncResult *res, gpointer data)
   g_task_return_pointer(task, g_byte_array_free_to_bytes(out), (GDestroyNotify)g_bytes_unref);
 }
 
-void mbim_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
-                   GAsyncReadyCallback cb, gpointer data)
+void mbimt_transmit(Transport *t, guint slot, guint channel, GBytes *apdu,
+                    GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
 {
   MbimTransport *mt = (MbimTransport *)t;
   GTask *task = g_task_new(NULL, cancellable, cb, data);
@@ -494,12 +495,13 @@ void mbim_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCance
   g_autoptr(GError) error = NULL;
 
   if (len < 4 || channel > 19) {
-    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+    mbimt_fail_task(task,
+                    g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
                                 "Not a command APDU for channel %u (%zu bytes)", channel, len));
     return;
   }
   if (!check_active(mt, slot, &error)) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   /*
@@ -512,10 +514,10 @@ void mbim_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCance
       channel, MBIM_UICC_SECURE_MESSAGING_NONE,
       channel <= 3 ? MBIM_UICC_CLASS_BYTE_TYPE_INTER_INDUSTRY : MBIM_UICC_CLASS_BYTE_TYPE_EXTENDED,
       (guint32)len, bytes, NULL);
-  request_send(mt, msg, cancellable, transmit_done, task);
+  mbimt_request_send(mt, msg, cancellable, transmit_done, task);
 }
 
-GBytes *mbim_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
+GBytes *mbimt_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -527,7 +529,7 @@ static void close_channel_done(GObject *source, GAsyncResult *res, gpointer data
   g_autoptr(GTask) task = data;
   g_autoptr(GError) error = NULL;
   guint32 status = 0, uicc_status = 0;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
 
   if (!rsp) {
     g_task_return_error(task, g_steal_pointer(&error));
@@ -540,7 +542,7 @@ static void close_channel_done(GObject *source, GAsyncResult *res, gpointer data
     return;
   }
   if (status != 0) {
-    set_status_error(&error, status, "Closing a logical channel");
+    mbimt_set_status_error(&error, status, "Closing a logical channel");
     g_task_return_error(task, g_steal_pointer(&error));
     return;
   }
@@ -553,21 +555,21 @@ static void close_channel_done(GObject *source, GAsyncResult *res, gpointer data
   g_task_return_boolean(task, TRUE);
 }
 
-void mbim_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
-                        GAsyncReadyCallback cb, gpointer data)
+void mbimt_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
+                         GAsyncReadyCallback cb, gpointer data)
 {
   MbimTransport *mt = (MbimTransport *)t;
   GTask *task = g_task_new(NULL, cancellable, cb, data);
   g_autoptr(MbimMessage) msg = NULL;
 
   if (channel == 0 || channel > 19) {
-    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
-                                "Channel %u cannot be closed", channel));
+    mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                      "Channel %u cannot be closed", channel));
     return;
   }
   msg = mbim_message_ms_uicc_low_level_access_close_channel_set_new(channel, MBIM_CHANNEL_GROUP,
                                                                     NULL);
-  request_send(mt, msg, cancellable, close_channel_done, task);
+  mbimt_request_send(mt, msg, cancellable, close_channel_done, task);
 }
 
 /* ---- switch slot, reload SIM ---- */
@@ -604,7 +606,7 @@ static void card_active_done(GObject *source, GAsyncResult *res, gpointer data)
   guint active = active_slot_query_finish(res, &error);
 
   if (!active || (ctx->reload && !check_active(ctx->mt, ctx->slot, &error))) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (ctx->reload)
@@ -621,24 +623,24 @@ static void card_slot_info_done(GObject *source, GAsyncResult *res, gpointer dat
   CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint32 status = 0;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
   MbimUiccSlotState state = MBIM_UICC_SLOT_STATE_UNKNOWN;
 
   if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (status == MBIM_STATUS_ERROR_INVALID_PARAMETERS) {
-    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
-                                "The modem has no slot %u", ctx->slot));
+    mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                                      "The modem has no slot %u", ctx->slot));
     return;
   }
   if (status == 0 &&
       mbim_message_ms_basic_connect_extensions_slot_info_status_response_parse(rsp, NULL, &state,
                                                                                NULL) &&
       (state == MBIM_UICC_SLOT_STATE_EMPTY || state == MBIM_UICC_SLOT_SATE_OFF_EMPTY)) {
-    fail_task(task,
-              g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NO_CARD, "Slot %u is empty", ctx->slot));
+    mbimt_fail_task(
+        task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NO_CARD, "Slot %u is empty", ctx->slot));
     return;
   }
   ctx->step++;
@@ -650,19 +652,20 @@ static void card_set_done(GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Setting the device slot mappings", &error);
+  g_autoptr(MbimMessage) rsp =
+      mbimt_request_finish_ok(res, "Setting the device slot mappings", &error);
   guint32 count = 0;
   g_autoptr(MbimSlotArray) map = NULL;
 
   if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(rsp, &count,
                                                                                     &map, NULL) ||
       count < 1 || map[0]->slot + 1 != ctx->slot) {
-    fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
-                                "The modem did not switch to slot %u", ctx->slot));
+    mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                                      "The modem did not switch to slot %u", ctx->slot));
     return;
   }
   ctx->mt->active_slot = ctx->slot;
@@ -675,10 +678,10 @@ static void card_reset_done(GObject *source, GAsyncResult *res, gpointer data)
   GTask *task = data;
   CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "UICC reset", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "UICC reset", &error);
 
   if (!rsp) {
-    fail_task(task, g_steal_pointer(&error));
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->step++;
@@ -691,8 +694,8 @@ static void card_ready_done(GObject *source, GAsyncResult *res, gpointer data)
   CardCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
 
-  if (!ready_wait_finish(res, &error)) {
-    fail_task(task, g_steal_pointer(&error));
+  if (!mbimt_ready_wait_finish(res, &error)) {
+    mbimt_fail_task(task, g_steal_pointer(&error));
     return;
   }
   ctx->step++;
@@ -710,8 +713,8 @@ static void card_step(GTask *task)
     /* Without the slot extensions there is one slot, the active one. */
     if (!ctx->reload && mt->slot_ext != TRANSPORT_TRISTATE_YES) {
       if (ctx->slot != 1) {
-        fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
-                                    "The modem has one slot only"));
+        mbimt_fail_task(task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                                          "The modem has one slot only"));
         return;
       }
       ctx->step = CARD_STEP_LAST;
@@ -727,7 +730,7 @@ static void card_step(GTask *task)
     g_autoptr(MbimMessage) msg =
         mbim_message_ms_basic_connect_extensions_slot_info_status_query_new(ctx->slot - 1, NULL);
 
-    request_send(mt, msg, cancellable, card_slot_info_done, task);
+    mbimt_request_send(mt, msg, cancellable, card_slot_info_done, task);
     return;
   }
   case CARD_STEP_SET_MAPPINGS: {
@@ -738,18 +741,18 @@ static void card_step(GTask *task)
         mbim_message_ms_basic_connect_extensions_device_slot_mappings_set_new(1, map, NULL);
 
     g_info("mbim %s: switching to slot %u", mt->parent.port, ctx->slot);
-    request_send(mt, msg, cancellable, card_set_done, task);
+    mbimt_request_send(mt, msg, cancellable, card_set_done, task);
     return;
   }
   case CARD_STEP_RESET: {
     g_autoptr(MbimMessage) msg = mbim_message_ms_uicc_low_level_access_reset_set_new(
         MBIM_UICC_PASS_THROUGH_ACTION_DISABLE, NULL);
 
-    request_send(mt, msg, cancellable, card_reset_done, task);
+    mbimt_request_send(mt, msg, cancellable, card_reset_done, task);
     return;
   }
   case CARD_STEP_WAIT_READY:
-    ready_wait(mt, cancellable, card_ready_done, task);
+    mbimt_ready_wait(mt, cancellable, card_ready_done, task);
     return;
   case CARD_STEP_LAST:
     g_task_return_boolean(task, TRUE);
@@ -771,21 +774,21 @@ static GTask *card_task_new(Transport *t, guint slot, gboolean reload, GCancella
   return task;
 }
 
-void mbim_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
-                      gpointer data)
+void mbimt_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                       gpointer data)
 {
   GTask *task = card_task_new(t, slot, FALSE, cancellable, cb, data);
 
   if (slot == 0) {
-    fail_task(task,
-              g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED, "Slots count from 1"));
+    mbimt_fail_task(
+        task, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED, "Slots count from 1"));
     return;
   }
   card_step(task);
 }
 
-void mbim_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
-                     gpointer data)
+void mbimt_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data)
 {
   card_step(card_task_new(t, slot, TRUE, cancellable, cb, data));
 }

@@ -88,30 +88,30 @@ static inline guint timeout_ms(MbimTransport *mt)
   return mt->parent.timeout_ms ? mt->parent.timeout_ms : MBIM_DEFAULT_TIMEOUT_MS;
 }
 
-void fail_task(GTask *task, GError *error);
-gboolean mappings_parse_active(MbimMessage *rsp, guint *active, GError **error);
-void ready_wait(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallback cb,
-                gpointer data);
-gboolean ready_wait_finish(GAsyncResult *res, GError **error);
-MbimMessage *request_finish(GAsyncResult *res, guint32 *status, GError **error);
-MbimMessage *request_finish_ok(GAsyncResult *res, const char *what, GError **error);
-void request_send(MbimTransport *mt, MbimMessage *msg, GCancellable *cancellable,
-                  GAsyncReadyCallback cb, gpointer data);
-void set_parse_error(GError **error, const char *what, GError *inner);
-void set_status_error(GError **error, guint32 status, const char *what);
-void mbim_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
-                        GAsyncReadyCallback cb, gpointer data);
-void mbim_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                     gpointer data);
-GPtrArray *mbim_list_slots_finish(Transport *t, GAsyncResult *res, GError **error);
-void mbim_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
-                       GAsyncReadyCallback cb, gpointer data);
-guint mbim_open_channel_finish(Transport *t, GAsyncResult *res, GError **error);
-void mbim_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
-                     gpointer data);
-void mbim_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+void mbimt_fail_task(GTask *task, GError *error);
+gboolean mbimt_mappings_parse_active(MbimMessage *rsp, guint *active, GError **error);
+void mbimt_ready_wait(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallback cb,
                       gpointer data);
-void mbim_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
-                   GAsyncReadyCallback cb, gpointer data);
-GBytes *mbim_transmit_finish(Transport *t, GAsyncResult *res, GError **error);
-/* PROTOTYPES */
+gboolean mbimt_ready_wait_finish(GAsyncResult *res, GError **error);
+MbimMessage *mbimt_request_finish(GAsyncResult *res, guint32 *status, GError **error);
+MbimMessage *mbimt_request_finish_ok(GAsyncResult *res, const char *what, GError **error);
+void mbimt_request_send(MbimTransport *mt, MbimMessage *msg, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer data);
+void mbimt_set_parse_error(GError **error, const char *what, GError *inner);
+void mbimt_set_status_error(GError **error, guint32 status, const char *what);
+void mbimt_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
+                         GAsyncReadyCallback cb, gpointer data);
+void mbimt_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data);
+GPtrArray *mbimt_list_slots_finish(Transport *t, GAsyncResult *res, GError **error);
+void mbimt_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer data);
+guint mbimt_open_channel_finish(Transport *t, GAsyncResult *res, GError **error);
+void mbimt_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data);
+void mbimt_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                       gpointer data);
+void mbimt_transmit(Transport *t, guint slot, guint channel, GBytes *apdu,
+                    GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
+GBytes *mbimt_transmit_finish(Transport *t, GAsyncResult *res, GError **error);
+

@@ -30,7 +30,7 @@
 #include "transport/mbim-private.h"
 /* ---- errors ---- */
 
-void set_status_error(GError **error, guint32 status, const char *what)
+void mbimt_set_status_error(GError **error, guint32 status, const char *what)
 {
   const char *name = mbim_status_error_get_string((MbimStatusError)status);
   TransportError code;
@@ -168,8 +168,8 @@ static void request_done(GObject *source, GAsyncResult *res, gpointer data)
 }
 
 /* Sends the message; the answer is a COMMAND_DONE whatever its status. */
-void request_send(MbimTransport *mt, MbimMessage *msg, GCancellable *cancellable,
-                  GAsyncReadyCallback cb, gpointer data)
+void mbimt_request_send(MbimTransport *mt, MbimMessage *msg, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer data)
 {
   MbimPort *port = mt->port;
   GTask *task = g_task_new(NULL, cancellable, cb, data);
@@ -206,7 +206,7 @@ void request_send(MbimTransport *mt, MbimMessage *msg, GCancellable *cancellable
  * Gives the COMMAND_DONE and its status. A FUNCTION_ERROR or any other
  * message is a protocol error.
  */
-MbimMessage *request_finish(GAsyncResult *res, guint32 *status, GError **error)
+MbimMessage *mbimt_request_finish(GAsyncResult *res, guint32 *status, GError **error)
 {
   g_autoptr(MbimMessage) rsp = g_task_propagate_pointer(G_TASK(res), error);
   g_autoptr(GError) inner = NULL;
@@ -225,19 +225,19 @@ MbimMessage *request_finish(GAsyncResult *res, guint32 *status, GError **error)
 }
 
 /* For answers whose status must be success. */
-MbimMessage *request_finish_ok(GAsyncResult *res, const char *what, GError **error)
+MbimMessage *mbimt_request_finish_ok(GAsyncResult *res, const char *what, GError **error)
 {
   guint32 status;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, error);
 
   if (rsp && status != 0) {
-    set_status_error(error, status, what);
+    mbimt_set_status_error(error, status, what);
     return NULL;
   }
   return g_steal_pointer(&rsp);
 }
 
-void set_parse_error(GError **error, const char *what, GError *inner)
+void mbimt_set_parse_error(GError **error, const char *what, GError *inner)
 {
   g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL, "Malformed %s answer: %s", what,
               inner ? inner->message : "no data");
@@ -245,7 +245,7 @@ void set_parse_error(GError **error, const char *what, GError *inner)
 
 /* The active slot (1-based) from a Device slot mappings answer: the
  * mapping of the first executor, the only one a single-radio modem has. */
-gboolean mappings_parse_active(MbimMessage *rsp, guint *active, GError **error)
+gboolean mbimt_mappings_parse_active(MbimMessage *rsp, guint *active, GError **error)
 {
   guint32 count = 0;
   g_autoptr(MbimSlotArray) map = NULL;
@@ -254,7 +254,7 @@ gboolean mappings_parse_active(MbimMessage *rsp, guint *active, GError **error)
   if (!mbim_message_ms_basic_connect_extensions_device_slot_mappings_response_parse(
           rsp, &count, &map, &parse_error) ||
       count < 1) {
-    set_parse_error(error, "device slot mappings", parse_error);
+    mbimt_set_parse_error(error, "device slot mappings", parse_error);
     return FALSE;
   }
   *active = map[0]->slot + 1;
@@ -262,7 +262,7 @@ gboolean mappings_parse_active(MbimMessage *rsp, guint *active, GError **error)
 }
 
 /* Returns the error and with it the task's last reference. */
-void fail_task(GTask *task, GError *error)
+void mbimt_fail_task(GTask *task, GError *error)
 {
   g_task_return_error(task, error);
   g_object_unref(task);
@@ -410,7 +410,7 @@ static void ready_query_done(GObject *source, GAsyncResult *res, gpointer data)
   g_autoptr(GTask) task = data; /* the query's own reference */
   ReadyWait *w = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Subscriber ready status", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Subscriber ready status", &error);
   MbimSubscriberReadyState state = MBIM_SUBSCRIBER_READY_STATE_NOT_INITIALIZED;
 
   if (w->done) /* ended while the query was out */
@@ -439,15 +439,16 @@ static void ready_poll(ReadyWait *w)
 {
   g_autoptr(MbimMessage) msg = mbim_message_subscriber_ready_status_query_new(NULL);
 
-  request_send(w->mt, msg, g_task_get_cancellable(w->task), ready_query_done,
-               g_object_ref(w->task));
+  mbimt_request_send(w->mt, msg, g_task_get_cancellable(w->task), ready_query_done,
+                     g_object_ref(w->task));
 }
 
 /*
  * Completes once the modem says the card is initialized, asking every
  * MBIM_READY_POLL_MS and whenever an indication says something changed.
  */
-void ready_wait(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+void mbimt_ready_wait(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data)
 {
   ReadyWait *w = g_new0(ReadyWait, 1);
 
@@ -462,7 +463,7 @@ void ready_wait(MbimTransport *mt, GCancellable *cancellable, GAsyncReadyCallbac
   ready_schedule(w);
 }
 
-gboolean ready_wait_finish(GAsyncResult *res, GError **error)
+gboolean mbimt_ready_wait_finish(GAsyncResult *res, GError **error)
 {
   return g_task_propagate_boolean(G_TASK(res), error);
 }
@@ -553,7 +554,7 @@ static void open_release_stale_done(GObject *source, GAsyncResult *res, gpointer
   OpenCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint32 status;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
 
   /* Refusals are fine (nothing to close, or no group close on this modem);
    * a modem that does not answer or went away is not. */
@@ -572,7 +573,7 @@ static void open_slot_mappings_done(GObject *source, GAsyncResult *res, gpointer
   OpenCtx *ctx = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   guint32 status;
-  g_autoptr(MbimMessage) rsp = request_finish(res, &status, &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish(res, &status, &error);
   guint active = 1;
 
   if (!rsp) {
@@ -581,7 +582,7 @@ static void open_slot_mappings_done(GObject *source, GAsyncResult *res, gpointer
   }
   /* A modem without the extensions has exactly one slot, the active one. */
   ctx->mt->slot_ext = TRANSPORT_TRISTATE_NO;
-  if (status == 0 && mappings_parse_active(rsp, &active, NULL))
+  if (status == 0 && mbimt_mappings_parse_active(rsp, &active, NULL))
     ctx->mt->slot_ext = TRANSPORT_TRISTATE_YES;
   ctx->mt->active_slot = active;
   ctx->step++;
@@ -626,14 +627,14 @@ static void open_step(GTask *task)
     g_autoptr(MbimMessage) msg =
         mbim_message_ms_uicc_low_level_access_close_channel_set_new(0, MBIM_CHANNEL_GROUP, NULL);
 
-    request_send(mt, msg, cancellable, open_release_stale_done, task);
+    mbimt_request_send(mt, msg, cancellable, open_release_stale_done, task);
     return;
   }
   case OPEN_STEP_SLOT_MAPPINGS: {
     g_autoptr(MbimMessage) msg =
         mbim_message_ms_basic_connect_extensions_device_slot_mappings_query_new(NULL);
 
-    request_send(mt, msg, cancellable, open_slot_mappings_done, task);
+    mbimt_request_send(mt, msg, cancellable, open_slot_mappings_done, task);
     return;
   }
   case OPEN_STEP_LAST:
@@ -706,7 +707,7 @@ static void get_imei_done(GObject *source, GAsyncResult *res, gpointer data)
   g_autoptr(GTask) task = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GError) parse_error = NULL;
-  g_autoptr(MbimMessage) rsp = request_finish_ok(res, "Device caps", &error);
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Device caps", &error);
   g_autofree gchar *device_id = NULL;
   MbimCellularClass cellular_class = 0;
   gchar *imei;
@@ -718,7 +719,7 @@ static void get_imei_done(GObject *source, GAsyncResult *res, gpointer data)
   if (!mbim_message_device_caps_response_parse(rsp, NULL, &cellular_class, NULL, NULL, NULL, NULL,
                                                NULL, NULL, NULL, &device_id, NULL, NULL,
                                                &parse_error)) {
-    set_parse_error(&error, "device caps", parse_error);
+    mbimt_set_parse_error(&error, "device caps", parse_error);
     g_task_return_error(task, g_steal_pointer(&error));
     return;
   }
@@ -742,7 +743,7 @@ static void mbim_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCa
   g_autoptr(MbimMessage) msg = mbim_message_device_caps_query_new(NULL);
 
   g_task_set_source_tag(task, (gpointer)&tag_get_imei);
-  request_send((MbimTransport *)t, msg, cancellable, get_imei_done, task);
+  mbimt_request_send((MbimTransport *)t, msg, cancellable, get_imei_done, task);
 }
 
 static gchar *mbim_get_imei_finish(Transport *t, GAsyncResult *res, GError **error)
@@ -772,17 +773,17 @@ static void mbim_finalize(Transport *t)
 static const TransportOps mbim_ops = {
     .open = mbim_open,
     .open_finish = finish_boolean,
-    .list_slots = mbim_list_slots,
-    .list_slots_finish = mbim_list_slots_finish,
-    .open_channel = mbim_open_channel,
-    .open_channel_finish = mbim_open_channel_finish,
-    .transmit = mbim_transmit,
-    .transmit_finish = mbim_transmit_finish,
-    .close_channel = mbim_close_channel,
+    .list_slots = mbimt_list_slots,
+    .list_slots_finish = mbimt_list_slots_finish,
+    .open_channel = mbimt_open_channel,
+    .open_channel_finish = mbimt_open_channel_finish,
+    .transmit = mbimt_transmit,
+    .transmit_finish = mbimt_transmit_finish,
+    .close_channel = mbimt_close_channel,
     .close_channel_finish = finish_boolean,
-    .switch_slot = mbim_switch_slot,
+    .switch_slot = mbimt_switch_slot,
     .switch_slot_finish = finish_boolean,
-    .reload_sim = mbim_reload_sim,
+    .reload_sim = mbimt_reload_sim,
     .reload_sim_finish = finish_boolean,
     .get_imei = mbim_get_imei,
     .get_imei_finish = mbim_get_imei_finish,

@@ -196,8 +196,8 @@ static void on_slots_response(GObject *source, GAsyncResult *res, gpointer data)
   guint16 msgid = ctx->step == SLOTS_STEP_SLOT_STATUS ? UIM_GET_SLOT_STATUS : UIM_GET_CARD_STATUS;
   guint16 code;
 
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, msgid, &code, &error)) {
+  msg = qmit_send_request_finish(res, &error);
+  if (!msg || !qmit_response_get_result(msg, msgid, &code, &error)) {
     g_task_return_error(task, error);
     g_object_unref(task);
     return;
@@ -212,7 +212,7 @@ static void on_slots_response(GObject *source, GAsyncResult *res, gpointer data)
     return;
   }
   if (code) {
-    g_task_return_error(task, map_qmi_error(msgid, code));
+    g_task_return_error(task, qmit_map_qmi_error(msgid, code));
     g_object_unref(task);
     return;
   }
@@ -243,15 +243,15 @@ static void slots_step(GTask *task)
     /* fall through */
   case SLOTS_STEP_SLOT_STATUS:
     if (self->has_slot_status != TRANSPORT_TRISTATE_NO) {
-      msg = uim_message_new(self, UIM_GET_SLOT_STATUS);
-      send_request(self, msg, 0, g_task_get_cancellable(task), on_slots_response, task);
+      msg = qmit_uim_message_new(self, UIM_GET_SLOT_STATUS);
+      qmit_send_request(self, msg, 0, g_task_get_cancellable(task), on_slots_response, task);
       return;
     }
     ctx->step++;
     /* fall through */
   case SLOTS_STEP_CARD_STATUS:
-    msg = uim_message_new(self, UIM_GET_CARD_STATUS);
-    send_request(self, msg, 0, g_task_get_cancellable(task), on_slots_response, task);
+    msg = qmit_uim_message_new(self, UIM_GET_CARD_STATUS);
+    qmit_send_request(self, msg, 0, g_task_get_cancellable(task), on_slots_response, task);
     return;
   case SLOTS_STEP_LAST:
     g_task_return_pointer(task, g_steal_pointer(&ctx->slots), (GDestroyNotify)g_ptr_array_unref);
@@ -261,7 +261,7 @@ static void slots_step(GTask *task)
   g_assert_not_reached();
 }
 
-void qmi_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+void qmit_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, data);
   SlotsContext *ctx = g_new0(SlotsContext, 1);
@@ -272,7 +272,7 @@ void qmi_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback
   slots_step(task);
 }
 
-GPtrArray *qmi_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
+GPtrArray *qmit_list_slots_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -287,7 +287,7 @@ static GTask *simple_task(QmiTransport *self, gconstpointer tag, guint slot, gui
   GError *error = NULL;
 
   g_task_set_source_tag(task, (gpointer)tag);
-  if (!logical_slot_for(self, slot, logical, &error)) {
+  if (!qmit_logical_slot_for(self, slot, logical, &error)) {
     g_task_return_error(task, error);
     g_object_unref(task);
     return NULL;
@@ -304,8 +304,8 @@ static void on_open_channel(GObject *source, GAsyncResult *res, gpointer data)
   gboolean found;
   guint8 channel;
 
-  msg = send_request_finish(res, &error);
-  if (!msg || !response_get_result(msg, UIM_OPEN_LOGICAL_CHANNEL, &code, &error)) {
+  msg = qmit_send_request_finish(res, &error);
+  if (!msg || !qmit_response_get_result(msg, UIM_OPEN_LOGICAL_CHANNEL, &code, &error)) {
     g_task_return_error(task, error);
     return;
   }
@@ -328,10 +328,10 @@ static void on_open_channel(GObject *source, GAsyncResult *res, gpointer data)
       g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED,
                               "The card has no free logical channel (SW %04X)", sw);
     else
-      g_task_return_error(task, map_qmi_error(UIM_OPEN_LOGICAL_CHANNEL, code));
+      g_task_return_error(task, qmit_map_qmi_error(UIM_OPEN_LOGICAL_CHANNEL, code));
     return;
   }
-  channel = read_u8_tlv(msg, 0x10, &found);
+  channel = qmit_read_u8_tlv(msg, 0x10, &found);
   if (!found || channel < 1 || channel > 19) {
     g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
                             "The modem opened no valid logical channel");
@@ -340,8 +340,8 @@ static void on_open_channel(GObject *source, GAsyncResult *res, gpointer data)
   g_task_return_int(task, channel);
 }
 
-void qmi_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
-                      GAsyncReadyCallback cb, gpointer data)
+void qmit_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
+                       GAsyncReadyCallback cb, gpointer data)
 {
   QmiTransport *self = qmi_transport(t);
   g_autoptr(QmiMessage) msg = NULL;
@@ -360,17 +360,17 @@ void qmi_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cance
     g_object_unref(task);
     return;
   }
-  msg = uim_message_new(self, UIM_OPEN_LOGICAL_CHANNEL);
-  if (!write_u8_tlv(msg, 0x01, logical, &error) ||
-      !write_array_tlv(msg, 0x10, FALSE, p, len, &error)) {
+  msg = qmit_uim_message_new(self, UIM_OPEN_LOGICAL_CHANNEL);
+  if (!qmit_write_u8_tlv(msg, 0x01, logical, &error) ||
+      !qmit_write_array_tlv(msg, 0x10, FALSE, p, len, &error)) {
     g_task_return_error(task, error);
     g_object_unref(task);
     return;
   }
-  send_request(self, msg, logical, cancellable, on_open_channel, task);
+  qmit_send_request(self, msg, logical, cancellable, on_open_channel, task);
 }
 
-guint qmi_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
+guint qmit_open_channel_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   gssize channel = g_task_propagate_int(G_TASK(res), error);
 
@@ -381,14 +381,14 @@ static void on_transmit(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GTask) task = data;
   GError *error = NULL;
-  g_autoptr(QmiMessage) msg = send_request_finish_ok(res, UIM_SEND_APDU, 0, &error);
+  g_autoptr(QmiMessage) msg = qmit_send_request_finish_ok(res, UIM_SEND_APDU, 0, &error);
   GBytes *rsp;
 
   if (!msg) {
     g_task_return_error(task, error);
     return;
   }
-  rsp = read_array_tlv(msg, 0x10, TRUE);
+  rsp = qmit_read_array_tlv(msg, 0x10, TRUE);
   if (!rsp || g_bytes_get_size(rsp) < 2) {
     if (rsp)
       g_bytes_unref(rsp);
@@ -399,8 +399,8 @@ static void on_transmit(GObject *source, GAsyncResult *res, gpointer data)
   g_task_return_pointer(task, rsp, (GDestroyNotify)g_bytes_unref);
 }
 
-void qmi_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
-                  GAsyncReadyCallback cb, gpointer data)
+void qmit_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
+                   GAsyncReadyCallback cb, gpointer data)
 {
   QmiTransport *self = qmi_transport(t);
   g_autoptr(QmiMessage) msg = NULL;
@@ -419,18 +419,18 @@ void qmi_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancel
     g_object_unref(task);
     return;
   }
-  msg = uim_message_new(self, UIM_SEND_APDU);
-  if (!write_u8_tlv(msg, 0x01, logical, &error) ||
-      !write_array_tlv(msg, 0x02, TRUE, p, len, &error) ||
-      !write_u8_tlv(msg, 0x10, (guint8)channel, &error)) {
+  msg = qmit_uim_message_new(self, UIM_SEND_APDU);
+  if (!qmit_write_u8_tlv(msg, 0x01, logical, &error) ||
+      !qmit_write_array_tlv(msg, 0x02, TRUE, p, len, &error) ||
+      !qmit_write_u8_tlv(msg, 0x10, (guint8)channel, &error)) {
     g_task_return_error(task, error);
     g_object_unref(task);
     return;
   }
-  send_request(self, msg, logical, cancellable, on_transmit, task);
+  qmit_send_request(self, msg, logical, cancellable, on_transmit, task);
 }
 
-GBytes *qmi_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
+GBytes *qmit_transmit_finish(Transport *t, GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -439,7 +439,7 @@ static void on_close_channel(GObject *source, GAsyncResult *res, gpointer data)
 {
   g_autoptr(GTask) task = data;
   GError *error = NULL;
-  g_autoptr(QmiMessage) msg = send_request_finish_ok(res, UIM_LOGICAL_CHANNEL, 0, &error);
+  g_autoptr(QmiMessage) msg = qmit_send_request_finish_ok(res, UIM_LOGICAL_CHANNEL, 0, &error);
 
   if (!msg) {
     g_task_return_error(task, error);
@@ -448,8 +448,8 @@ static void on_close_channel(GObject *source, GAsyncResult *res, gpointer data)
   g_task_return_boolean(task, TRUE);
 }
 
-void qmi_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
-                       GAsyncReadyCallback cb, gpointer data)
+void qmit_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer data)
 {
   QmiTransport *self = qmi_transport(t);
   g_autoptr(QmiMessage) msg = NULL;
@@ -460,14 +460,14 @@ void qmi_close_channel(Transport *t, guint slot, guint channel, GCancellable *ca
   task = simple_task(self, &tag_close_channel, slot, &logical, cancellable, cb, data);
   if (!task)
     return;
-  msg = uim_message_new(self, UIM_LOGICAL_CHANNEL);
-  if (!write_u8_tlv(msg, 0x01, logical, &error) ||
-      !write_u8_tlv(msg, 0x11, (guint8)channel, &error)) {
+  msg = qmit_uim_message_new(self, UIM_LOGICAL_CHANNEL);
+  if (!qmit_write_u8_tlv(msg, 0x01, logical, &error) ||
+      !qmit_write_u8_tlv(msg, 0x11, (guint8)channel, &error)) {
     g_task_return_error(task, error);
     g_object_unref(task);
     return;
   }
-  send_request(self, msg, logical, cancellable, on_close_channel, task);
+  qmit_send_request(self, msg, logical, cancellable, on_close_channel, task);
 }
 
 /* ---- switch slot and reload --------------------------------------------- */
@@ -494,7 +494,7 @@ typedef struct {
 
 static void card_context_free(CardContext *ctx)
 {
-  destroy_source(&ctx->poll_timer);
+  qmit_destroy_source(&ctx->poll_timer);
   g_free(ctx);
 }
 
@@ -516,7 +516,7 @@ static void on_card_command(GObject *source, GAsyncResult *res, gpointer data)
                                                      : UIM_POWER_ON_SIM;
   /* NO_EFFECT: the slot was active already, the card was off already. */
   g_autoptr(QmiMessage) msg =
-      send_request_finish_ok(res, msgid, QMI_PROTOCOL_ERROR_NO_EFFECT, &error);
+      qmit_send_request_finish_ok(res, msgid, QMI_PROTOCOL_ERROR_NO_EFFECT, &error);
 
   if (!msg) {
     card_fail(task, error);
@@ -545,7 +545,7 @@ static void on_card_poll(GObject *source, GAsyncResult *res, gpointer data)
   g_autoptr(GError) error = NULL;
   gboolean ready = FALSE;
 
-  slots = qmi_list_slots_finish(&ctx->self->parent, res, &error);
+  slots = qmit_list_slots_finish(&ctx->self->parent, res, &error);
   if (!slots && !g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT)) {
     card_fail(task, g_steal_pointer(&error));
     return;
@@ -578,7 +578,7 @@ static void send_card_command(GTask *task, guint16 msgid)
 {
   CardContext *ctx = g_task_get_task_data(task);
   QmiTransport *self = ctx->self;
-  g_autoptr(QmiMessage) msg = uim_message_new(self, msgid);
+  g_autoptr(QmiMessage) msg = qmit_uim_message_new(self, msgid);
   GError *error = NULL;
   gboolean ok;
 
@@ -586,19 +586,19 @@ static void send_card_command(GTask *task, guint16 msgid)
     gsize init = 0;
 
     /* Logical slot 1 is the one the modem's SIM stack uses. */
-    ok = write_u8_tlv(msg, 0x01, 1, &error);
+    ok = qmit_write_u8_tlv(msg, 0x01, 1, &error);
     if (ok)
       init = qmi_message_tlv_write_init(msg, 0x02, &error);
     ok = ok && init && qmi_message_tlv_write_guint32(msg, QMI_ENDIAN_LITTLE, ctx->slot, &error) &&
          qmi_message_tlv_write_complete(msg, init, &error);
   } else {
-    ok = write_u8_tlv(msg, 0x01, ctx->logical, &error);
+    ok = qmit_write_u8_tlv(msg, 0x01, ctx->logical, &error);
   }
   if (!ok) {
     card_fail(task, error);
     return;
   }
-  send_request(self, msg, ctx->logical, g_task_get_cancellable(task), on_card_command, task);
+  qmit_send_request(self, msg, ctx->logical, g_task_get_cancellable(task), on_card_command, task);
 }
 
 static void card_step(GTask *task)
@@ -629,7 +629,7 @@ static void card_step(GTask *task)
     send_card_command(task, UIM_POWER_ON_SIM);
     return;
   case CARD_STEP_POLL:
-    qmi_list_slots(&ctx->self->parent, g_task_get_cancellable(task), on_card_poll, task);
+    qmit_list_slots(&ctx->self->parent, g_task_get_cancellable(task), on_card_poll, task);
     return;
   case CARD_STEP_LAST:
     g_task_return_boolean(task, TRUE);
@@ -639,8 +639,8 @@ static void card_step(GTask *task)
   g_assert_not_reached();
 }
 
-void qmi_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
-                     gpointer data)
+void qmit_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data)
 {
   QmiTransport *self = qmi_transport(t);
   GTask *task = g_task_new(NULL, cancellable, cb, data);
@@ -669,8 +669,8 @@ void qmi_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsync
  * modem re-reads the card (and the new profile) on power-up; UIM Reset only
  * resets the UIM service's state, not the card.
  */
-void qmi_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
-                    gpointer data)
+void qmit_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                     gpointer data)
 {
   QmiTransport *self = qmi_transport(t);
   GTask *task;
@@ -687,4 +687,162 @@ void qmi_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncR
   ctx->reload = TRUE;
   g_task_set_task_data(task, ctx, (GDestroyNotify)card_context_free);
   card_step(task);
+}
+
+/* ---- IMEI --------------------------------------------------------------- */
+
+/*
+ * DMS Get IDs (0x0025): TLV 0x10 ESN, 0x11 IMEI, 0x12 MEID (libqmi's
+ * qmi-dms.json), each a string filling its TLV. A 3GPP modem always has TLV
+ * 0x11; one without it (CDMA only) has no IMEI to give. The DMS client is
+ * allocated here, through qmi-proxy when the port is shared, and kept until
+ * close: the message is built by hand, as the UIM ones are, so that it goes
+ * through the same request timeout and cancellation.
+ */
+typedef enum {
+  IMEI_STEP_FIRST,
+  IMEI_STEP_ALLOCATE_CLIENT,
+  IMEI_STEP_GET_IDS,
+  IMEI_STEP_LAST,
+} ImeiStep;
+
+typedef struct {
+  QmiTransport *self;
+  ImeiStep step;
+  gchar *imei;
+} ImeiContext;
+
+static void imei_context_free(ImeiContext *ctx)
+{
+  g_free(ctx->imei);
+  g_free(ctx);
+}
+
+static void imei_step(GTask *task);
+
+static void imei_client_allocated(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ImeiContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  QmiClient *dms = qmi_device_allocate_client_finish(QMI_DEVICE(source), res, &error);
+
+  if (!dms) {
+    TransportError code = TRANSPORT_ERROR_FAILED;
+
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      g_task_return_error(task, g_steal_pointer(&error));
+      g_object_unref(task);
+      return;
+    }
+    if (g_error_matches(error, QMI_CORE_ERROR, QMI_CORE_ERROR_UNSUPPORTED) ||
+        g_error_matches(error, QMI_PROTOCOL_ERROR, QMI_PROTOCOL_ERROR_INVALID_SERVICE_TYPE))
+      code = TRANSPORT_ERROR_NOT_SUPPORTED;
+    else if (g_error_matches(error, QMI_CORE_ERROR, QMI_CORE_ERROR_TIMEOUT))
+      code = TRANSPORT_ERROR_TIMEOUT;
+    g_task_return_new_error(task, TRANSPORT_ERROR, code, "No DMS client on %s: %s",
+                            ctx->self->parent.port, error->message);
+    g_object_unref(task);
+    return;
+  }
+  /* Two reads at once each allocate: keep one client, give the other back. */
+  if (ctx->self->dms || !ctx->self->device) {
+    if (ctx->self->device)
+      qmi_device_release_client(ctx->self->device, dms, QMI_DEVICE_RELEASE_CLIENT_FLAGS_RELEASE_CID,
+                                1, NULL, NULL, NULL);
+    g_object_unref(dms);
+  } else {
+    ctx->self->dms = dms;
+  }
+  ctx->step++;
+  imei_step(task);
+}
+
+static void imei_get_ids_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  GTask *task = data;
+  ImeiContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QmiMessage) rsp = qmit_send_request_finish_ok(res, DMS_GET_IDS, 0, &error);
+  g_autofree gchar *reported = NULL;
+  gsize init, off = 0;
+
+  if (!rsp) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    g_object_unref(task);
+    return;
+  }
+  init = qmi_message_tlv_read_init(rsp, 0x11, NULL, NULL);
+  if (!init || !qmi_message_tlv_read_string(rsp, init, &off, 0, 0, &reported, NULL)) {
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                            "The modem on %s reports no IMEI", ctx->self->parent.port);
+    g_object_unref(task);
+    return;
+  }
+  ctx->imei = transport_parse_imei(reported, &error);
+  if (!ctx->imei) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    g_object_unref(task);
+    return;
+  }
+  ctx->step++;
+  imei_step(task);
+}
+
+static void imei_step(GTask *task)
+{
+  ImeiContext *ctx = g_task_get_task_data(task);
+  QmiTransport *self = ctx->self;
+  GCancellable *cancellable = g_task_get_cancellable(task);
+
+  switch (ctx->step) {
+  case IMEI_STEP_FIRST:
+    if (!self->device || !self->uim) {
+      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
+                              "The QMI port %s is not open", self->parent.port);
+      g_object_unref(task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case IMEI_STEP_ALLOCATE_CLIENT:
+    if (!self->dms) {
+      qmi_device_allocate_client(self->device, QMI_SERVICE_DMS, QMI_CID_NONE,
+                                 MAX(1u, (timeout_ms(self) + 999) / 1000), cancellable,
+                                 imei_client_allocated, task);
+      return;
+    }
+    ctx->step++;
+    /* fall through */
+  case IMEI_STEP_GET_IDS: {
+    g_autoptr(QmiMessage) msg =
+        qmi_message_new(QMI_SERVICE_DMS, qmi_client_get_cid(self->dms),
+                        qmi_client_get_next_transaction_id(self->dms), DMS_GET_IDS);
+
+    qmit_send_request(self, msg, 0, cancellable, imei_get_ids_done, task);
+    return;
+  }
+  case IMEI_STEP_LAST:
+    g_task_return_pointer(task, g_steal_pointer(&ctx->imei), g_free);
+    g_object_unref(task);
+    return;
+  }
+  g_assert_not_reached();
+}
+
+void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                         gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  ImeiContext *ctx = g_new0(ImeiContext, 1);
+
+  g_task_set_source_tag(task, (gpointer)&tag_get_imei);
+  ctx->self = qmi_transport(t);
+  g_task_set_task_data(task, ctx, (GDestroyNotify)imei_context_free);
+  imei_step(task);
+}
+
+gchar *qmit_get_imei_finish(Transport *t, GAsyncResult *res, GError **error)
+{
+  return g_task_propagate_pointer(G_TASK(res), error);
 }

@@ -120,33 +120,38 @@ static inline const char *qmi_request_name(guint16 msgid)
   return "UIM request";
 }
 
-void qmi_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
-                       GAsyncReadyCallback cb, gpointer data);
-void qmi_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
-GPtrArray *qmi_list_slots_finish(Transport *t, GAsyncResult *res, GError **error);
-void qmi_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
-                      GAsyncReadyCallback cb, gpointer data);
-guint qmi_open_channel_finish(Transport *t, GAsyncResult *res, GError **error);
-void qmi_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
-                    gpointer data);
-void qmi_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+void qmit_close_channel(Transport *t, guint slot, guint channel, GCancellable *cancellable,
+                        GAsyncReadyCallback cb, gpointer data);
+void qmit_list_slots(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
                      gpointer data);
-void qmi_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
-                  GAsyncReadyCallback cb, gpointer data);
-GBytes *qmi_transmit_finish(Transport *t, GAsyncResult *res, GError **error);
-void destroy_source(GSource **source);
-gboolean logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error);
-GError *map_qmi_error(guint16 msgid, guint16 code);
-GBytes *read_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16);
-guint8 read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found);
-gboolean response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GError **error);
-void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
-                  GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
-QmiMessage *send_request_finish(GAsyncResult *res, GError **error);
-QmiMessage *send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
-                                   GError **error);
-QmiMessage *uim_message_new(QmiTransport *self, guint16 msgid);
-gboolean write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
-                         gsize len, GError **error);
-gboolean write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error);
-/* PROTOTYPES */
+GPtrArray *qmit_list_slots_finish(Transport *t, GAsyncResult *res, GError **error);
+void qmit_open_channel(Transport *t, guint slot, GBytes *aid, GCancellable *cancellable,
+                       GAsyncReadyCallback cb, gpointer data);
+guint qmit_open_channel_finish(Transport *t, GAsyncResult *res, GError **error);
+void qmit_reload_sim(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                     gpointer data);
+void qmit_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsyncReadyCallback cb,
+                      gpointer data);
+void qmit_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
+                   GAsyncReadyCallback cb, gpointer data);
+GBytes *qmit_transmit_finish(Transport *t, GAsyncResult *res, GError **error);
+void qmit_destroy_source(GSource **source);
+gboolean qmit_logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error);
+GError *qmit_map_qmi_error(guint16 msgid, guint16 code);
+GBytes *qmit_read_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16);
+guint8 qmit_read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found);
+gboolean qmit_response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GError **error);
+void qmit_send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
+                       GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
+QmiMessage *qmit_send_request_finish(GAsyncResult *res, GError **error);
+QmiMessage *qmit_send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
+                                        GError **error);
+QmiMessage *qmit_uim_message_new(QmiTransport *self, guint16 msgid);
+gboolean qmit_write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
+                              gsize len, GError **error);
+gboolean qmit_write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error);
+void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                   gpointer data);
+gchar *qmit_get_imei_finish(Transport *t, GAsyncResult *res, GError **error);
+
+

@@ -52,7 +52,7 @@ static GError *map_core_error(QmiTransport *self, const char *what, const GError
 }
 
 /* A QMI error from the result TLV as a TransportError. */
-GError *map_qmi_error(guint16 msgid, guint16 code)
+GError *qmit_map_qmi_error(guint16 msgid, guint16 code)
 {
   TransportError te = TRANSPORT_ERROR_FAILED;
   const char *name = qmi_protocol_error_get_string((QmiProtocolError)code);
@@ -84,7 +84,7 @@ GError *map_qmi_error(guint16 msgid, guint16 code)
 
 /* Reads the result TLV (0x02): FALSE with a PROTOCOL error when it is
  * missing; otherwise *code is 0 for success or the QMI error. */
-gboolean response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GError **error)
+gboolean qmit_response_get_result(QmiMessage *msg, guint16 msgid, guint16 *code, GError **error)
 {
   g_autoptr(GError) inner = NULL;
   guint16 status = 0, err = 0;
@@ -113,7 +113,7 @@ static void request_free(Request *req)
   g_free(req);
 }
 
-void destroy_source(GSource **source)
+void qmit_destroy_source(GSource **source)
 {
   if (*source) {
     g_source_destroy(*source);
@@ -127,8 +127,8 @@ static void request_answer(Request *req, QmiMessage *response, GError *error)
 {
   g_autoptr(GTask) task = g_steal_pointer(&req->task);
 
-  destroy_source(&req->timer);
-  destroy_source(&req->cancel_idle);
+  qmit_destroy_source(&req->timer);
+  qmit_destroy_source(&req->cancel_idle);
   if (req->cancel_id) {
     g_cancellable_disconnect(req->cancellable, req->cancel_id);
     req->cancel_id = 0;
@@ -190,13 +190,13 @@ static void on_abandoned_close_done(GObject *source, GAsyncResult *res, gpointer
     g_debug("Closing an abandoned logical channel failed: %s", error->message);
 }
 
-QmiMessage *uim_message_new(QmiTransport *self, guint16 msgid)
+QmiMessage *qmit_uim_message_new(QmiTransport *self, guint16 msgid)
 {
   return qmi_message_new(QMI_SERVICE_UIM, qmi_client_get_cid(self->uim),
                          qmi_client_get_next_transaction_id(self->uim), msgid);
 }
 
-gboolean write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error)
+gboolean qmit_write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error)
 {
   gsize init = qmi_message_tlv_write_init(msg, type, error);
 
@@ -205,8 +205,8 @@ gboolean write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error
 }
 
 /* A TLV holding a byte array with a 1- or 2-byte little-endian length prefix. */
-gboolean write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
-                         gsize len, GError **error)
+gboolean qmit_write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
+                              gsize len, GError **error)
 {
   gsize init = qmi_message_tlv_write_init(msg, type, error);
 
@@ -221,7 +221,7 @@ gboolean write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const 
   return qmi_message_tlv_write_complete(msg, init, error);
 }
 
-guint8 read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found)
+guint8 qmit_read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found)
 {
   gsize init, off = 0;
   guint8 v = 0;
@@ -233,7 +233,7 @@ guint8 read_u8_tlv(QmiMessage *msg, guint8 type, gboolean *found)
 
 /* A byte array TLV with a 1- or 2-byte length prefix; NULL when absent or
  * shorter than its prefix says. */
-GBytes *read_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16)
+GBytes *qmit_read_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16)
 {
   g_autoptr(GByteArray) out = g_byte_array_new();
   gsize init, off = 0;
@@ -267,16 +267,17 @@ static void close_abandoned_channel(QmiTransport *self, Request *req, QmiMessage
   gboolean found;
   guint8 channel;
 
-  if (!response_get_result(response, req->msgid, &code, NULL) || code)
+  if (!qmit_response_get_result(response, req->msgid, &code, NULL) || code)
     return;
-  channel = read_u8_tlv(response, 0x10, &found);
+  channel = qmit_read_u8_tlv(response, 0x10, &found);
   if (!found || !self->uim || self->parent.removed)
     return;
   g_debug("Closing logical channel %u that was opened too late", channel);
-  msg = uim_message_new(self, UIM_LOGICAL_CHANNEL);
-  if (!write_u8_tlv(msg, 0x01, req->logical_slot, NULL) || !write_u8_tlv(msg, 0x11, channel, NULL))
+  msg = qmit_uim_message_new(self, UIM_LOGICAL_CHANNEL);
+  if (!qmit_write_u8_tlv(msg, 0x01, req->logical_slot, NULL) ||
+      !qmit_write_u8_tlv(msg, 0x11, channel, NULL))
     return;
-  send_request(self, msg, req->logical_slot, NULL, on_abandoned_close_done, NULL);
+  qmit_send_request(self, msg, req->logical_slot, NULL, on_abandoned_close_done, NULL);
 }
 
 static void on_command_ready(GObject *source, GAsyncResult *res, gpointer data)
@@ -303,8 +304,8 @@ static void on_command_ready(GObject *source, GAsyncResult *res, gpointer data)
 
 /* Sends one UIM (or DMS) request; the task returns the response (any QMI result) or
  * a TransportError when there was none. */
-void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
-                  GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
+void qmit_send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
+                       GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
 {
   g_autoptr(GTask) task = g_task_new(NULL, cancellable, cb, data);
   Request *req;
@@ -340,7 +341,7 @@ void send_request(QmiTransport *self, QmiMessage *msg, guint8 logical_slot,
                           on_command_ready, req);
 }
 
-QmiMessage *send_request_finish(GAsyncResult *res, GError **error)
+QmiMessage *qmit_send_request_finish(GAsyncResult *res, GError **error)
 {
   return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -348,23 +349,23 @@ QmiMessage *send_request_finish(GAsyncResult *res, GError **error)
 /* The answer to a request the modem carried out, or NULL with the error: no
  * answer, a malformed one, or its QMI error code (but for allowed, which
  * counts as success; 0 when none does). */
-QmiMessage *send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
-                                   GError **error)
+QmiMessage *qmit_send_request_finish_ok(GAsyncResult *res, guint16 msgid, guint16 allowed,
+                                        GError **error)
 {
-  g_autoptr(QmiMessage) msg = send_request_finish(res, error);
+  g_autoptr(QmiMessage) msg = qmit_send_request_finish(res, error);
   guint16 code;
 
-  if (!msg || !response_get_result(msg, msgid, &code, error))
+  if (!msg || !qmit_response_get_result(msg, msgid, &code, error))
     return NULL;
   if (code && code != allowed) {
-    g_propagate_error(error, map_qmi_error(msgid, code));
+    g_propagate_error(error, qmit_map_qmi_error(msgid, code));
     return NULL;
   }
   return g_steal_pointer(&msg);
 }
 
 /* The logical slot that reaches a physical slot now. */
-gboolean logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error)
+gboolean qmit_logical_slot_for(QmiTransport *self, guint slot, guint8 *logical, GError **error)
 {
   if (self->logical_slots->len == 0) {
     *logical = (guint8)slot;
@@ -784,181 +785,23 @@ static void qmi_finalize(Transport *t)
   g_array_unref(self->logical_slots);
 }
 
-/* ---- IMEI --------------------------------------------------------------- */
-
-/*
- * DMS Get IDs (0x0025): TLV 0x10 ESN, 0x11 IMEI, 0x12 MEID (libqmi's
- * qmi-dms.json), each a string filling its TLV. A 3GPP modem always has TLV
- * 0x11; one without it (CDMA only) has no IMEI to give. The DMS client is
- * allocated here, through qmi-proxy when the port is shared, and kept until
- * close: the message is built by hand, as the UIM ones are, so that it goes
- * through the same request timeout and cancellation.
- */
-typedef enum {
-  IMEI_STEP_FIRST,
-  IMEI_STEP_ALLOCATE_CLIENT,
-  IMEI_STEP_GET_IDS,
-  IMEI_STEP_LAST,
-} ImeiStep;
-
-typedef struct {
-  QmiTransport *self;
-  ImeiStep step;
-  gchar *imei;
-} ImeiContext;
-
-static void imei_context_free(ImeiContext *ctx)
-{
-  g_free(ctx->imei);
-  g_free(ctx);
-}
-
-static void imei_step(GTask *task);
-
-static void imei_client_allocated(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  ImeiContext *ctx = g_task_get_task_data(task);
-  g_autoptr(GError) error = NULL;
-  QmiClient *dms = qmi_device_allocate_client_finish(QMI_DEVICE(source), res, &error);
-
-  if (!dms) {
-    TransportError code = TRANSPORT_ERROR_FAILED;
-
-    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      g_task_return_error(task, g_steal_pointer(&error));
-      g_object_unref(task);
-      return;
-    }
-    if (g_error_matches(error, QMI_CORE_ERROR, QMI_CORE_ERROR_UNSUPPORTED) ||
-        g_error_matches(error, QMI_PROTOCOL_ERROR, QMI_PROTOCOL_ERROR_INVALID_SERVICE_TYPE))
-      code = TRANSPORT_ERROR_NOT_SUPPORTED;
-    else if (g_error_matches(error, QMI_CORE_ERROR, QMI_CORE_ERROR_TIMEOUT))
-      code = TRANSPORT_ERROR_TIMEOUT;
-    g_task_return_new_error(task, TRANSPORT_ERROR, code, "No DMS client on %s: %s",
-                            ctx->self->parent.port, error->message);
-    g_object_unref(task);
-    return;
-  }
-  /* Two reads at once each allocate: keep one client, give the other back. */
-  if (ctx->self->dms || !ctx->self->device) {
-    if (ctx->self->device)
-      qmi_device_release_client(ctx->self->device, dms, QMI_DEVICE_RELEASE_CLIENT_FLAGS_RELEASE_CID,
-                                1, NULL, NULL, NULL);
-    g_object_unref(dms);
-  } else {
-    ctx->self->dms = dms;
-  }
-  ctx->step++;
-  imei_step(task);
-}
-
-static void imei_get_ids_done(GObject *source, GAsyncResult *res, gpointer data)
-{
-  GTask *task = data;
-  ImeiContext *ctx = g_task_get_task_data(task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(QmiMessage) rsp = send_request_finish_ok(res, DMS_GET_IDS, 0, &error);
-  g_autofree gchar *reported = NULL;
-  gsize init, off = 0;
-
-  if (!rsp) {
-    g_task_return_error(task, g_steal_pointer(&error));
-    g_object_unref(task);
-    return;
-  }
-  init = qmi_message_tlv_read_init(rsp, 0x11, NULL, NULL);
-  if (!init || !qmi_message_tlv_read_string(rsp, init, &off, 0, 0, &reported, NULL)) {
-    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
-                            "The modem on %s reports no IMEI", ctx->self->parent.port);
-    g_object_unref(task);
-    return;
-  }
-  ctx->imei = transport_parse_imei(reported, &error);
-  if (!ctx->imei) {
-    g_task_return_error(task, g_steal_pointer(&error));
-    g_object_unref(task);
-    return;
-  }
-  ctx->step++;
-  imei_step(task);
-}
-
-static void imei_step(GTask *task)
-{
-  ImeiContext *ctx = g_task_get_task_data(task);
-  QmiTransport *self = ctx->self;
-  GCancellable *cancellable = g_task_get_cancellable(task);
-
-  switch (ctx->step) {
-  case IMEI_STEP_FIRST:
-    if (!self->device || !self->uim) {
-      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_FAILED,
-                              "The QMI port %s is not open", self->parent.port);
-      g_object_unref(task);
-      return;
-    }
-    ctx->step++;
-    /* fall through */
-  case IMEI_STEP_ALLOCATE_CLIENT:
-    if (!self->dms) {
-      qmi_device_allocate_client(self->device, QMI_SERVICE_DMS, QMI_CID_NONE,
-                                 MAX(1u, (timeout_ms(self) + 999) / 1000), cancellable,
-                                 imei_client_allocated, task);
-      return;
-    }
-    ctx->step++;
-    /* fall through */
-  case IMEI_STEP_GET_IDS: {
-    g_autoptr(QmiMessage) msg =
-        qmi_message_new(QMI_SERVICE_DMS, qmi_client_get_cid(self->dms),
-                        qmi_client_get_next_transaction_id(self->dms), DMS_GET_IDS);
-
-    send_request(self, msg, 0, cancellable, imei_get_ids_done, task);
-    return;
-  }
-  case IMEI_STEP_LAST:
-    g_task_return_pointer(task, g_steal_pointer(&ctx->imei), g_free);
-    g_object_unref(task);
-    return;
-  }
-  g_assert_not_reached();
-}
-
-static void qmi_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                         gpointer data)
-{
-  GTask *task = g_task_new(NULL, cancellable, cb, data);
-  ImeiContext *ctx = g_new0(ImeiContext, 1);
-
-  g_task_set_source_tag(task, (gpointer)&tag_get_imei);
-  ctx->self = qmi_transport(t);
-  g_task_set_task_data(task, ctx, (GDestroyNotify)imei_context_free);
-  imei_step(task);
-}
-
-static gchar *qmi_get_imei_finish(Transport *t, GAsyncResult *res, GError **error)
-{
-  return g_task_propagate_pointer(G_TASK(res), error);
-}
-
 static const TransportOps qmi_ops = {
     .open = qmi_open,
     .open_finish = finish_boolean,
-    .list_slots = qmi_list_slots,
-    .list_slots_finish = qmi_list_slots_finish,
-    .open_channel = qmi_open_channel,
-    .open_channel_finish = qmi_open_channel_finish,
-    .transmit = qmi_transmit,
-    .transmit_finish = qmi_transmit_finish,
-    .close_channel = qmi_close_channel,
+    .list_slots = qmit_list_slots,
+    .list_slots_finish = qmit_list_slots_finish,
+    .open_channel = qmit_open_channel,
+    .open_channel_finish = qmit_open_channel_finish,
+    .transmit = qmit_transmit,
+    .transmit_finish = qmit_transmit_finish,
+    .close_channel = qmit_close_channel,
     .close_channel_finish = finish_boolean,
-    .switch_slot = qmi_switch_slot,
+    .switch_slot = qmit_switch_slot,
     .switch_slot_finish = finish_boolean,
-    .reload_sim = qmi_reload_sim,
+    .reload_sim = qmit_reload_sim,
     .reload_sim_finish = finish_boolean,
-    .get_imei = qmi_get_imei,
-    .get_imei_finish = qmi_get_imei_finish,
+    .get_imei = qmit_get_imei,
+    .get_imei_finish = qmit_get_imei_finish,
     .close = qmi_close,
     .close_finish = finish_boolean,
     .finalize = qmi_finalize,
