@@ -79,8 +79,16 @@ class RealModemManager(realmm.RealTestCase):
             f"the modem to reach {state} after the uninhibit")
         return ready - back
 
-    def test_modemmanager_reads_the_enabled_profile(self):
+    def test_modemmanager_reads_the_sim_and_follows_every_switch(self):
+        """One ModemManager for the three (its first probe takes about 11 s):
+        what it reads of the enabled profile, an enable, a disable."""
         self.start_modem_and_mm()
+        self.check_modemmanager_reads_the_enabled_profile()
+        self.start_esimd()
+        self.check_enable_is_a_sim_change_modemmanager_sees()
+        self.check_disable_leaves_modemmanager_without_sim(self.disabled[0])
+
+    def check_modemmanager_reads_the_enabled_profile(self):
         self.assertEqual(self.modem["generic"]["equipment-identifier"], IMEI)
         self.assertEqual(self.modem["generic"]["plugin"], "generic")
         self.assertEqual(self.device, "/sys" + realmm.USB_DEVICE)
@@ -99,9 +107,7 @@ class RealModemManager(realmm.RealTestCase):
         measure("probe until mmcli shows the SIM", self.probe_seconds)
         measure("AT commands of the probe", " ".join(dict.fromkeys(commands)))
 
-    def test_enable_is_a_sim_change_modemmanager_sees(self):
-        self.start_modem_and_mm()
-        self.start_esimd()
+    def check_enable_is_a_sim_change_modemmanager_sees(self):
         target = self.disabled[0]
         since = len(self.world.mm_log_text())
 
@@ -124,12 +130,10 @@ class RealModemManager(realmm.RealTestCase):
         self.assertIn("AT+CRSM=176,12258,0,0,10", again)
         measure("AT commands after the switch", len(again))
 
-    def test_disable_leaves_modemmanager_without_sim(self):
-        self.start_modem_and_mm()
-        self.start_esimd()
+    def check_disable_leaves_modemmanager_without_sim(self, enabled):
         since = len(self.world.mm_log_text())
 
-        self.esimctl_ok("disable", self.enabled)
+        self.esimctl_ok("disable", enabled)
         # By the time Disable() returns ModemManager has the modem again,
         # without a SIM.
         self.assertIsNotNone(self.world.mm_modem())
@@ -145,8 +149,8 @@ class RealModemManager(realmm.RealTestCase):
         # The eUICC stays reachable for esimd while the modem has no SIM:
         # enabling the profile again brings the SIM back in ModemManager.
         since = len(self.world.mm_log_text())
-        self.esimctl_ok("enable", self.enabled)
-        seconds = self.world.wait_for_sim_iccid(self.enabled, 60)
+        self.esimctl_ok("enable", enabled)
+        seconds = self.world.wait_for_sim_iccid(enabled, 60)
         self.assert_inhibited_and_back(since, "disabled")
         measure("enable after no SIM -> mmcli shows the ICCID", seconds)
 
@@ -253,9 +257,7 @@ class RealModemManager(realmm.RealTestCase):
         measure("held port: modem state after esimd's probe",
                 self.world.mm_modem()["generic"]["state"])
 
-    def test_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
-        self.start_modem_and_mm()
-        self.world.start_networkmanager()
+    def check_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         name = "esimd-test-gsm"
         self.world.nmcli("connection", "add", "type", "gsm", "ifname", "*", "con-name", name,
                          "gsm.sim-id", self.enabled, "gsm.sim-operator-id", "23415",
@@ -293,6 +295,9 @@ class RealModemManager(realmm.RealTestCase):
         the user's own connection for a SIM is used and left alone."""
         self.start_modem_and_mm()
         self.world.start_networkmanager()
+        # NetworkManager itself, in the test's namespace, next to ModemManager.
+        self.check_networkmanager_takes_a_gsm_connection_for_the_iccid()
+        self.world.nmcli("connection", "delete", "esimd-test-gsm")
         travel, other = self.disabled
         # The user's own connection for one SIM, made before esimd runs.
         self.world.nmcli("connection", "add", "type", "gsm", "ifname", "*", "con-name",
