@@ -15,6 +15,7 @@ root, a package missing, unshare refused."""
 
 import json
 import os
+import re
 import time
 
 import harness
@@ -228,9 +229,13 @@ class RealModemManager(realmm.RealTestCase):
         let go of the modem for its probe, and gives it back; ModemManager
         then reads the SIM again.
 
-        Whether esimd's open after the inhibit wins is a race: ModemManager
-        answers InhibitDevice and closes the port about the same millisecond,
-        and esimd opens once. The outcome is recorded, not asserted."""
+        ModemManager answers InhibitDevice and closes the port about the
+        same millisecond: esimd tries the open again until the port is free.
+
+        Then, the modem enabled again (ModemManager holds its port), a
+        caller polkit does not let switch profiles refreshes and scans:
+        ModemManager's log shows no inhibition, so the user's connection
+        stays up; one who may does take the modem."""
         self.start_modem_and_mm()
         self.world.mmcli_run("-m", self.modem["dbus-path"], "--enable")
         harness.wait_until(lambda: self.world.mm_modem()["generic"]["state"] not in
@@ -250,12 +255,31 @@ class RealModemManager(realmm.RealTestCase):
                 time.monotonic() - returned)
         reprobe = self.assert_inhibited_and_back(since, "disabled")
         measure("held port: ModemManager re-probe after esimd's probe", reprobe)
-        measure("held port: esimd's open after the inhibit won the race",
-                len(self.world.euicc_paths()) == 1)
+        self.assertEqual(len(self.world.euicc_paths()), 1)
         # An inhibition ends in a new modem object, disabled: the user's
         # enabled modem is off after esimd looked at the card.
         measure("held port: modem state after esimd's probe",
                 self.world.mm_modem()["generic"]["state"])
+
+        euicc = self.world.euicc_paths()[0]
+        self.world.mmcli_run("-m", self.world.mm_modem()["dbus-path"], "--enable")
+        harness.wait_until(lambda: self.world.mm_modem()["generic"]["state"] not in
+                           ("disabled", "enabling"), 30, "ModemManager to enable the modem")
+        # polkit: ModemManager's own actions stay allowed, esimd's are not.
+        with open("/usr/share/polkit-1/actions/org.freedesktop.ModemManager1.policy") as f:
+            mm_actions = re.findall(r'<action id="([^"]+)"', f.read())
+        self.world.polkit_mock("AllowUnknown", "b", "false")
+        self.world.set_polkit_allowed(mm_actions)
+        since = len(self.world.mm_log_text())
+        self.world.call(euicc, EUICC, "Refresh", user=harness.NOBODY)
+        self.world.call(harness.MANAGER_PATH, harness.MANAGER, "Scan", user=harness.NOBODY)
+        self.assertNotIn("device inhibition setup", self.world.mm_log_text()[since:])
+        self.assertNotEqual(self.world.mm_modem()["generic"]["state"], "disabled")
+        # Allowed to switch profiles: the refresh reads the card, taking the modem.
+        self.world.set_polkit_allowed(mm_actions + ["org.esimd.profile.switch"])
+        self.world.call(euicc, EUICC, "Refresh", user=harness.NOBODY)
+        self.assertIn(f"device inhibition setup for uid '{self.device}'",
+                      self.world.mm_log_text()[since:])
 
     def check_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         name = "esimd-test-gsm"
