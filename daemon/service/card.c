@@ -20,6 +20,7 @@ void card_channel_clear(CardChannel *ch)
  * pass as gpointer. */
 static const char tag_call;
 static const char tag_reopen;
+static const char tag_reopen_after_reset;
 static const char tag_close;
 
 typedef enum {
@@ -33,6 +34,7 @@ typedef enum {
 typedef enum {
   MODE_CALL,
   MODE_REOPEN,
+  MODE_REOPEN_AFTER_RESET,
   MODE_CLOSE,
 } CardMode;
 
@@ -43,6 +45,7 @@ typedef struct {
   GBytes *request;
   GBytes *response;
   gboolean retried;
+  guint forgotten; /* the channel a reset took, closed only if the card still has it */
 } CardContext;
 
 static void card_context_free(CardContext *ctx)
@@ -108,6 +111,19 @@ static void open_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   guint channel = transport_open_channel_finish(ctx->ch->transport, res, &error);
 
   if (!channel) {
+    /* No free channel: the card did not reset after all, and still has the
+     * one forgotten. Closed, then opened again. */
+    if (g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_CHANNEL_REFUSED) &&
+        ctx->forgotten) {
+      g_info("Slot %u kept channel %u through the switch; closing it", ctx->ch->slot,
+             ctx->forgotten);
+      g_error_free(error);
+      ctx->ch->stale = ctx->forgotten;
+      ctx->forgotten = 0;
+      ctx->step = STEP_CLOSE_STALE;
+      card_step(task);
+      return;
+    }
     g_task_return_error(task, error);
     g_object_unref(task);
     return;
@@ -154,8 +170,13 @@ static void card_step(GTask *task)
 
   switch (ctx->step) {
   case STEP_FIRST:
-    if (ctx->mode != MODE_CALL)
+    if (ctx->mode == MODE_REOPEN_AFTER_RESET) {
+      /* The card's reset closed every logical channel: nothing to close. */
+      ctx->forgotten = ch->channel;
+      ch->channel = 0;
+    } else if (ctx->mode != MODE_CALL) {
       channel_mark_stale(ch);
+    }
     ctx->step++;
     /* fall through */
   case STEP_CLOSE_STALE:
@@ -236,8 +257,17 @@ void card_reopen(CardChannel *ch, GCancellable *cancellable, GAsyncReadyCallback
 
 gboolean card_reopen_finish(GAsyncResult *res, GError **error)
 {
-  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)&tag_reopen), FALSE);
+  g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)&tag_reopen) ||
+                           g_async_result_is_tagged(res, (gpointer)&tag_reopen_after_reset),
+                       FALSE);
   return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+void card_reopen_after_reset(CardChannel *ch, GCancellable *cancellable, GAsyncReadyCallback cb,
+                             gpointer user_data)
+{
+  card_start(ch, MODE_REOPEN_AFTER_RESET, NULL, &tag_reopen_after_reset, cancellable, cb,
+             user_data);
 }
 
 void card_close(CardChannel *ch, GCancellable *cancellable, GAsyncReadyCallback cb,

@@ -41,6 +41,16 @@ void card_reopen(CardChannel *ch, GCancellable *cancellable, GAsyncReadyCallback
                  gpointer user_data);
 gboolean card_reopen_finish(GAsyncResult *res, GError **error);
 
+/*
+ * Opens a new channel without closing the old one: after a switch with
+ * refreshFlag set the card resets (SGP.22 5.7.16/5.7.17) and takes its
+ * logical channels with it. Should the card have kept the old one (no free
+ * channel left), it is closed and the open tried again. Finish with
+ * card_reopen_finish().
+ */
+void card_reopen_after_reset(CardChannel *ch, GCancellable *cancellable, GAsyncReadyCallback cb,
+                             gpointer user_data);
+
 /* Closes the channel if it is open; errors are logged, never returned. */
 void card_close(CardChannel *ch, GCancellable *cancellable, GAsyncReadyCallback cb,
                 gpointer user_data);

@@ -528,6 +528,13 @@ void euicc_op_reopen(GTask *task)
   card_reopen(&ctx->runner->channel, ctx->op.io, euicc_op_reopen_ready, task);
 }
 
+void euicc_op_reopen_after_reset(GTask *task)
+{
+  EuiccOp *ctx = g_task_get_task_data(task);
+
+  card_reopen_after_reset(&ctx->runner->channel, ctx->op.io, euicc_op_reopen_ready, task);
+}
+
 static void euicc_op_reload_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;

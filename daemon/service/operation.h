@@ -152,6 +152,9 @@ const guint8 *euicc_op_response(EuiccOp *ctx, gsize *len);
 /* Opens the ISD-R channel anew (the card reset after a switch); a failure
  * is logged, the next call opens it again. Comes back with step+1. */
 void euicc_op_reopen(GTask *task);
+/* The same after the card reset itself (a switch with refreshFlag set):
+ * the old channel is gone with the reset and is not closed. */
+void euicc_op_reopen_after_reset(GTask *task);
 /* Has the modem reload the SIM; NOT_SUPPORTED and failures are logged.
  * Comes back with step+1. */
 void euicc_op_reload_sim(GTask *task);

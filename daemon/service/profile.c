@@ -294,7 +294,13 @@ static void switch_step(GTask *task)
     op->step++;
     /* fall through */
   case SWITCH_STEP_REOPEN:
-    euicc_op_reopen(task);
+    /* With refreshFlag set and the card's ok the card resets, and the
+     * channel went with it; otherwise (the modem reloaded the SIM, or the
+     * answer was lost) the old one is closed first. */
+    if (ctx->refresh_flag && !ctx->verify)
+      euicc_op_reopen_after_reset(task);
+    else
+      euicc_op_reopen(task);
     return;
   case SWITCH_STEP_PROFILES:
     /* The new states follow from the card's ok (SGP.22 5.7.16/5.7.17: the

@@ -77,6 +77,13 @@ typedef struct {
 struct _EuiccSim {
   SimCard *card;
   Channel channels[MAX_CHANNELS + 1]; /* [0] is the basic channel, always open */
+  /* A switch with refreshFlag set was answered: the card resets once the
+   * answer is out (SGP.22 5.7.16/5.7.17, REFRESH in UICC Reset mode), and
+   * its logical channels go with the reset. */
+  gboolean reset_after_answer;
+  /* The REFRESH a switch with refreshFlag asks for is run by the terminal
+   * (the modem): a card behind a modem resets, a bare card does not. */
+  gboolean refresh_resets;
   guint max_channels;
   guint chunk;
   GArray *faults;
@@ -802,7 +809,8 @@ static void put_result(TlvWriter *w, guint32 tag, guint result)
 }
 
 /* EnableProfile / DisableProfile requests: { A0 { 4F|5A }, 81 refreshFlag }. */
-static gboolean parse_switch_request(EuiccSim *sim, const Tlv *req, SimProfile **p)
+static gboolean parse_switch_request(EuiccSim *sim, const Tlv *req, SimProfile **p,
+                                     gboolean *refresh_flag)
 {
   Tlv choice, id, refresh;
   TlvIter it;
@@ -812,6 +820,7 @@ static gboolean parse_switch_request(EuiccSim *sim, const Tlv *req, SimProfile *
       !tlv_iter_next(&it, &id, NULL) || !tlv_find(req, 0x81, &refresh, NULL) ||
       !tlv_get_bool(&refresh, &flag, NULL))
     return FALSE;
+  *refresh_flag = flag;
   return profile_by_identifier(sim, &id, p);
 }
 
@@ -824,8 +833,9 @@ static gboolean parse_switch_request(EuiccSim *sim, const Tlv *req, SimProfile *
 static guint16 es10c_enable_profile(EuiccSim *sim, const Tlv *req, TlvWriter *w)
 {
   SimProfile *p, *current;
+  gboolean refresh_flag;
 
-  if (!parse_switch_request(sim, req, &p))
+  if (!parse_switch_request(sim, req, &p, &refresh_flag))
     return SW_WRONG_DATA;
   current = enabled_profile(sim);
   if (!p) {
@@ -842,6 +852,7 @@ static guint16 es10c_enable_profile(EuiccSim *sim, const Tlv *req, TlvWriter *w)
     p->enabled = TRUE;
     add_notification(sim, p, SIM_EVENT_ENABLE);
     put_result(w, 0xBF31, 0);
+    sim->reset_after_answer = refresh_flag && sim->refresh_resets;
   }
   return SW_OK;
 }
@@ -850,8 +861,9 @@ static guint16 es10c_enable_profile(EuiccSim *sim, const Tlv *req, TlvWriter *w)
 static guint16 es10c_disable_profile(EuiccSim *sim, const Tlv *req, TlvWriter *w)
 {
   SimProfile *p;
+  gboolean refresh_flag;
 
-  if (!parse_switch_request(sim, req, &p))
+  if (!parse_switch_request(sim, req, &p, &refresh_flag))
     return SW_WRONG_DATA;
   if (!p) {
     put_result(w, 0xBF32, 1);
@@ -863,6 +875,7 @@ static guint16 es10c_disable_profile(EuiccSim *sim, const Tlv *req, TlvWriter *w
     p->enabled = FALSE;
     add_notification(sim, p, SIM_EVENT_DISABLE);
     put_result(w, 0xBF32, 0);
+    sim->reset_after_answer = refresh_flag && sim->refresh_resets;
   }
   return SW_OK;
 }
@@ -1640,6 +1653,13 @@ GBytes *euicc_sim_transmit(EuiccSim *sim, const guint8 *apdu, gsize len)
   sim->apdu_count++;
   log_line(sim, '>', apdu, len);
   process(sim, apdu, len, &r);
+  if (sim->reset_after_answer) {
+    sim->reset_after_answer = FALSE;
+    for (guint i = 0; i <= MAX_CHANNELS; i++) {
+      channel_reset(&sim->channels[i]);
+      sim->channels[i].open = i == 0; /* the basic channel is always there */
+    }
+  }
   if (r.drop) {
     if (sim->log) {
       fputs("# response dropped\n", sim->log);
@@ -1837,6 +1857,11 @@ guint32 euicc_sim_get_open_channels(EuiccSim *sim)
       bits |= 1u << i;
   }
   return bits;
+}
+
+void euicc_sim_set_refresh_resets(EuiccSim *sim, gboolean resets)
+{
+  sim->refresh_resets = resets;
 }
 
 void euicc_sim_set_max_channels(EuiccSim *sim, guint max)

@@ -52,6 +52,11 @@ const char *euicc_sim_get_provider(EuiccSim *sim);
 guint32 euicc_sim_get_open_channels(EuiccSim *sim);
 /* How many logical channels the card offers (default 19, minimum 0). */
 void euicc_sim_set_max_channels(EuiccSim *sim, guint max);
+/* Whether a switch with refreshFlag set resets the card once it answered,
+ * closing its logical channels (SGP.22 5.7.16/5.7.17: REFRESH in UICC Reset
+ * mode, which the modem runs). Off for a bare card; modem-sim turns it on
+ * for the cards behind it. */
+void euicc_sim_set_refresh_resets(EuiccSim *sim, gboolean resets);
 
 /*
  * Fault knobs, one spec each (the grammar is in euicc-sim(1) usage and

@@ -183,6 +183,8 @@ gboolean modem_sim_add_slot(ModemSim *ms, const char *card_file, GError **error)
     }
     if (ms->max_channels)
       euicc_sim_set_max_channels(slot->card, ms->max_channels);
+    /* The modem runs the REFRESH a switch asks for: the card resets. */
+    euicc_sim_set_refresh_resets(slot->card, TRUE);
   }
   g_ptr_array_add(ms->slots, slot);
   return apply_apdu_log(ms, ms->slots->len, error);

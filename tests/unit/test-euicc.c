@@ -689,10 +689,11 @@ static void test_enable_switches_and_signals_both_profiles(void **state)
   g_ptr_array_set_size(f->events, 0);
   assert_true(run_profile_op(euicc, OP_ENABLE, id_of(euicc, ICCID_SECOND), &error));
   assert_null(error);
-  /* EnableProfile, the channel closed and opened again after the card's
-   * reset (MANAGE CHANNEL, SELECT), ListNotification: the new states follow
-   * from the card's ok, with no GetProfilesInfo. */
-  assert_int_equal(euicc_sim_get_apdu_count(the_card(f)) - before, 5);
+  /* EnableProfile, a new channel after the card's reset took the old one
+   * (MANAGE CHANNEL, SELECT), ListNotification: the new states follow from
+   * the card's ok, with no GetProfilesInfo; nothing to close. */
+  assert_int_equal(euicc_sim_get_apdu_count(the_card(f)) - before, 4);
+  assert_int_equal(__builtin_popcount(euicc_sim_get_open_channels(the_card(f))), 1);
 
   first = profile_by_iccid(euicc, ICCID_FIRST);
   second = profile_by_iccid(euicc, ICCID_SECOND);
@@ -710,6 +711,24 @@ static void test_enable_switches_and_signals_both_profiles(void **state)
                    euicc_sim_get_notification_count(the_card(f)));
   assert_int_equal(euicc_get_pending_notifications(euicc), 2);
   assert_true(heard(f, "pending-notifications"));
+}
+
+static void test_switch_on_a_card_that_keeps_its_channel(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  g_autoptr(GError) error = NULL;
+
+  /* A card (or modem) that does not reset on refreshFlag, with one logical
+   * channel: the new channel is refused, the old one closed, and the open
+   * tried again. */
+  euicc_sim_set_refresh_resets(the_card(f), FALSE);
+  euicc_sim_set_max_channels(the_card(f), 1);
+  assert_true(run_profile_op(euicc, OP_ENABLE, id_of(euicc, ICCID_SECOND), &error));
+  assert_int_equal(euicc_sim_get_profile_state(the_card(f), ICCID_SECOND), 1);
+  assert_true(run_profile_op(euicc, OP_DISABLE, id_of(euicc, ICCID_SECOND), &error));
+  assert_int_equal(euicc_sim_get_profile_state(the_card(f), ICCID_SECOND), 0);
+  assert_int_equal(__builtin_popcount(euicc_sim_get_open_channels(the_card(f))), 1);
 }
 
 static void test_disable_leaves_no_enabled_profile(void **state)
@@ -1456,6 +1475,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_getters_never_touch_the_card, setup_three, teardown),
       cmocka_unit_test_setup_teardown(test_vendor_isdr_aid_is_found, setup_vendor_aid, teardown),
       cmocka_unit_test_setup_teardown(test_enable_switches_and_signals_both_profiles, setup_three,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_switch_on_a_card_that_keeps_its_channel, setup_three,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_disable_leaves_no_enabled_profile, setup_three,
                                       teardown),

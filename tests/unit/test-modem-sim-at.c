@@ -147,7 +147,9 @@ static void switch_profile(Fixture *f, gboolean enable, const char *iccid)
   /* BF3x 03 80 01 00: result ok, SW 9000. */
   if (!strstr(answer, "038001009000\""))
     fail_msg("the switch failed: %s", answer);
-  assert_answer(f->port_fd, "AT+CCHC=1", "\r\nOK\r\n");
+  /* The card reset after the switch (the modem ran its REFRESH) and took
+   * the channel with it: the close is answered either way. */
+  g_free(raw_command(f->port_fd, "AT+CCHC=1"));
 }
 
 static void test_identity_answers_a_probe(void **state)
