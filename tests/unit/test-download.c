@@ -406,6 +406,62 @@ static void test_cut_bpp(void **state)
   assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
 }
 
+/* The enable option: the installed profile is enabled afterwards, then DONE. */
+static void test_install_and_enable(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions options = {.accept = TRUE, .enable = TRUE};
+  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  const Profile *p;
+
+  wait_final(d);
+  if (download_get_error(d))
+    fail_msg("%s", download_get_error(d)->message);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  p = download_get_profile(d);
+  assert_non_null(p);
+  assert_int_equal(p->state, PROFILE_STATE_ENABLED);
+  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 1);
+  assert_true(euicc_get_enabled_profile(f->euicc) == p);
+}
+
+/* The card's own refusal (SGP.22 5.7.6 errorReason): installing a profile it
+ * already holds is DownloadRejected naming the reason; the card's failed
+ * install result still goes to the SM-DP+. */
+static void test_card_refuses_install(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d2 = NULL;
+  g_autoptr(GPtrArray) before = NULL, after = NULL;
+
+  wait_final(d);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  assert_true(test_wait_until(install_delivered, f));
+  before = records("es9plus/handleNotification");
+  d2 = start(f, AC_PLAIN, &options);
+  wait_final(d2);
+  assert_int_equal(download_get_state(d2), DOWNLOAD_STATE_FAILED);
+  assert_true(g_error_matches(download_get_error(d2), ESIMD_ERROR, ESIMD_ERROR_DOWNLOAD_REJECTED));
+  print_message("card refused: %s\n", download_get_error(d2)->message);
+  assert_non_null(strstr(download_get_error(d2)->message, "already installed) at storeMetadata"));
+  assert_int_equal(euicc_sim_get_profile_count(card(f)), 1);
+  /* The failed result was delivered like any notification, and removed. */
+  do {
+    g_clear_pointer(&after, g_ptr_array_unref);
+    test_run_for(50);
+    after = records("es9plus/handleNotification");
+  } while (after->len == before->len || euicc_sim_get_notification_count(card(f)) != 0);
+  {
+    JsonObject *o = g_ptr_array_index(after, after->len - 1);
+    JsonObject *r = json_object_get_object_member(o, "installResult");
+
+    assert_non_null(r);
+    assert_string_not_equal(json_object_get_string_member(r, "finalResult"), "success");
+  }
+}
+
 /* A bad activation code is refused at once: nothing queued, nothing sent. */
 static void test_bad_activation_code(void **state)
 {
@@ -587,6 +643,8 @@ int main(void)
       QMI(test_unreachable),
       QMI(test_cut_bpp),
       QMI(test_bad_activation_code),
+      QMI(test_install_and_enable),
+      QMI(test_card_refuses_install),
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_at, teardown),
