@@ -11,12 +11,12 @@
  * notifications. The install result itself is a notification that the
  * existing delivery path takes to the SM-DP+ (3.1.3.3, 3.5).
  */
+#include "service/download-private.h"
 #include "service/euicc-private.h"
 
 #include <string.h>
 
 #include "es10/activation.h"
-#include "es10/tlv.h"
 #include "smdp/es9p.h"
 
 /*
@@ -25,11 +25,6 @@
  * GSMA TS.06 keep for test equipment, so it names no real device.
  */
 static const guint8 default_tac[4] = {0x00, 0x10, 0x01, 0x00};
-
-/* CancelSessionReason values (SGP.22 5.7.14) that es10's encoder does not
- * take (it stops at pprNotAllowed). */
-#define CANCEL_LOAD_BPP_EXECUTION_ERROR 5
-#define CANCEL_UNDEFINED_REASON 127
 
 struct _Download {
   gint ref;
@@ -99,9 +94,10 @@ typedef struct {
   GBytes *challenge;
   Es9pAuthentication *auth;
   Es9pClientAuthentication *client_auth;
-  GBytes *transaction_id; /* the card's, once it authenticated the server */
-  gboolean authenticated; /* the card holds (or held) a session */
-  gboolean session_open;  /* ... not ended by an install result yet */
+  GBytes *server_response; /* the card's AuthenticateServerResponse, for authenticateClient */
+  GBytes *transaction_id;  /* the card's, once it authenticated the server */
+  gboolean authenticated;  /* the card holds (or held) a session */
+  gboolean session_open;   /* ... not ended by an install result yet */
   GBytes *prepare_response;
   GBytes *bpp;
   GPtrArray *segments; /* GBytes*, each its own STORE DATA sequence */
@@ -125,6 +121,7 @@ static void download_context_clear(gpointer data)
   g_clear_pointer(&ctx->challenge, g_bytes_unref);
   g_clear_pointer(&ctx->auth, es9p_authentication_free);
   g_clear_pointer(&ctx->client_auth, es9p_client_authentication_free);
+  g_clear_pointer(&ctx->server_response, g_bytes_unref);
   g_clear_pointer(&ctx->transaction_id, g_bytes_unref);
   g_clear_pointer(&ctx->prepare_response, g_bytes_unref);
   g_clear_pointer(&ctx->bpp, g_bytes_unref);
@@ -151,18 +148,6 @@ const char *download_state_to_string(DownloadState state)
 
 /* ---- the Download object ---- */
 
-static void metadata_free(DownloadMetadata *m)
-{
-  if (!m)
-    return;
-  g_free(m->iccid);
-  g_free(m->name);
-  g_free(m->service_provider);
-  g_clear_pointer(&m->icon, g_bytes_unref);
-  g_free(m->owner_mccmnc);
-  g_free(m);
-}
-
 Download *download_ref(Download *d)
 {
   g_atomic_int_inc(&d->ref);
@@ -177,7 +162,7 @@ void download_unref(Download *d)
   g_free(d->smdp_address);
   g_free(d->matching_id);
   g_free(d->confirmation_code);
-  metadata_free(d->metadata);
+  download_metadata_free(d->metadata);
   g_free(d->iccid);
   g_clear_error(&d->error);
   g_clear_object(&d->cancellable);
@@ -238,95 +223,6 @@ const GError *download_get_error(Download *d)
   return d->error;
 }
 
-/* ---- decoding what authenticateClient gave ---- */
-
-/*
- * StoreMetadataRequest (BF25, SGP.22 5.5.3) has the tags of ProfileInfo for
- * every field it shares with it (5A, 91, 92, 93, 94, 95, B6, B7, 99). The
- * codec has no decoder of its own for it, so its content is read as the one
- * ProfileInfo of a ProfileInfoListResponse, through es10's decoder.
- */
-static DownloadMetadata *metadata_decode(GBytes *der, GError **error)
-{
-  Tlv tlv;
-  TlvWriter w;
-  g_autoptr(GBytes) wrapped = NULL;
-  g_autoptr(GPtrArray) infos = NULL;
-  Es10cGetProfilesInfoResult result;
-  Es10ProfileInfo *p;
-  DownloadMetadata *m;
-
-  if (!tlv_parse(g_bytes_get_data(der, NULL), g_bytes_get_size(der), &tlv, error))
-    return NULL;
-  if (tlv.tag != 0xBF25) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG,
-                "StoreMetadataRequest: expected tag BF25, got %X", tlv.tag);
-    return NULL;
-  }
-  tlv_writer_init(&w);
-  tlv_writer_begin(&w, 0xBF2D);
-  tlv_writer_begin(&w, 0xA0);
-  tlv_writer_put(&w, 0xE3, tlv.value, tlv.length);
-  tlv_writer_end(&w);
-  tlv_writer_end(&w);
-  wrapped = tlv_writer_finish(&w);
-  if (!es10c_get_profiles_info_decode(g_bytes_get_data(wrapped, NULL), g_bytes_get_size(wrapped),
-                                      &result, &infos, error))
-    return NULL;
-  if (result != ES10C_GET_PROFILES_INFO_OK || infos->len != 1 ||
-      !((Es10ProfileInfo *)g_ptr_array_index(infos, 0))->iccid) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_MISSING_FIELD, "StoreMetadataRequest has no ICCID");
-    return NULL;
-  }
-  p = g_ptr_array_index(infos, 0);
-  m = g_new0(DownloadMetadata, 1);
-  m->iccid = g_strdup(p->iccid);
-  m->name = g_strdup(p->profile_name ? p->profile_name : "");
-  m->service_provider = g_strdup(p->service_provider_name ? p->service_provider_name : "");
-  m->profile_class = p->profile_class == ES10_PROFILE_CLASS_TEST ? PROFILE_CLASS_TEST
-                     : p->profile_class == ES10_PROFILE_CLASS_PROVISIONING
-                         ? PROFILE_CLASS_PROVISIONING
-                         : PROFILE_CLASS_OPERATIONAL;
-  m->icon_type = !p->has_icon_type                    ? PROFILE_ICON_NONE
-                 : p->icon_type == ES10_ICON_TYPE_PNG ? PROFILE_ICON_PNG
-                                                      : PROFILE_ICON_JPG;
-  m->icon = p->icon ? g_bytes_ref(p->icon) : g_bytes_new(NULL, 0);
-  m->owner_mccmnc = g_strdup(p->owner ? p->owner->mcc_mnc : "");
-  return m;
-}
-
-/* smdpSigned2 (SGP.22 5.6.2): 30 { 80 transactionId, 01 ccRequiredFlag, ... }. */
-static gboolean cc_required_decode(GBytes *smdp_signed2, gboolean *out, GError **error)
-{
-  Tlv seq, flag;
-
-  if (!tlv_parse(g_bytes_get_data(smdp_signed2, NULL), g_bytes_get_size(smdp_signed2), &seq,
-                 error) ||
-      !tlv_find(&seq, 0x01, &flag, error))
-    return FALSE;
-  if (!flag.tag) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_MISSING_FIELD, "smdpSigned2 has no ccRequiredFlag");
-    return FALSE;
-  }
-  return tlv_get_bool(&flag, out, error);
-}
-
-/* CancelSessionRequest (BF41, SGP.22 5.7.14) for any reason of the spec. */
-static GBytes *cancel_request(GBytes *transaction_id, guint reason, GError **error)
-{
-  TlvWriter w;
-
-  if (reason <= ES10B_CANCEL_PPR_NOT_ALLOWED)
-    return es10b_cancel_session_encode(transaction_id, reason, error);
-  tlv_writer_init(&w);
-  tlv_writer_begin(&w, 0xBF41);
-  tlv_writer_put(&w, 0x80, g_bytes_get_data(transaction_id, NULL),
-                 g_bytes_get_size(transaction_id));
-  tlv_writer_put_uint(&w, 0x81, reason);
-  tlv_writer_end(&w);
-  return tlv_writer_finish(&w);
-}
-
 /* ---- the step machine ---- */
 
 static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -365,6 +261,7 @@ static void fail_net(GTask *task, DownloadContext *ctx)
   GError *error = g_steal_pointer(&ctx->net_error);
 
   if (ctx->d->cancel_requested && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    ctx->cancel_reason = ctx->d->cancel_reason;
     g_error_free(error);
     error = g_error_new(ESIMD_ERROR, ESIMD_ERROR_CANCELLED, "The download was cancelled");
   }
@@ -382,11 +279,6 @@ static gboolean stopped(GTask *task, DownloadContext *ctx)
                                       ? "The download was rejected"
                                       : "The download was cancelled (postponed)"));
   return TRUE;
-}
-
-static gboolean check_card_call(GTask *task, DownloadContext *ctx)
-{
-  return euicc_op_check_call(task);
 }
 
 static void download_step(GTask *task)
@@ -448,7 +340,7 @@ static void download_step(GTask *task)
     euicc_op_call(task, es10b_get_euicc_info1_encode());
     return;
   case STEP_INFO1_DONE:
-    if (!check_card_call(task, ctx))
+    if (!euicc_op_check_call(task))
       return;
     ctx->info1 = g_bytes_new(buf, len);
     ctx->base.step++;
@@ -460,7 +352,7 @@ static void download_step(GTask *task)
   case STEP_CHALLENGE_DONE: {
     guint8 challenge[ES10_CHALLENGE_LEN];
 
-    if (!check_card_call(task, ctx))
+    if (!euicc_op_check_call(task))
       return;
     if (!es10b_get_euicc_challenge_decode(buf, len, challenge, &error)) {
       euicc_op_fail(task, error);
@@ -509,7 +401,7 @@ static void download_step(GTask *task)
   case STEP_AUTHENTICATE_SERVER_DONE: {
     g_autoptr(Es10bAuthenticateServerResponse) asr = NULL;
 
-    if (!check_card_call(task, ctx))
+    if (!euicc_op_check_call(task))
       return;
     if (!es10b_authenticate_server_decode(buf, len, &asr, &error)) {
       euicc_op_fail(task, error);
@@ -522,22 +414,25 @@ static void download_step(GTask *task)
     /* From here on the card holds a session: every failure cancels it. */
     ctx->transaction_id = g_bytes_ref(asr->transaction_id);
     ctx->authenticated = ctx->session_open = TRUE;
+    ctx->server_response = g_bytes_ref(asr->der);
     ctx->base.step++;
-    ctx->base.doing = "authenticating the eUICC to the SM-DP+ (authenticateClient)";
-    es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id, asr->der,
-                             d->cancellable, net_ready, task);
-    return;
   }
+    /* fall through */
   case STEP_AUTHENTICATE_CLIENT:
-    g_assert_not_reached(); /* started by the step before, with the card's answer */
+    if (stopped(task, ctx))
+      return;
+    ctx->base.doing = "authenticating the eUICC to the SM-DP+ (authenticateClient)";
+    es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id,
+                             ctx->server_response, d->cancellable, net_ready, task);
+    return;
   case STEP_AUTHENTICATE_CLIENT_DONE:
     if (!ctx->client_auth) {
       fail_net(task, ctx);
       return;
     }
-    d->metadata = metadata_decode(ctx->client_auth->profile_metadata, &error);
+    d->metadata = download_metadata_decode(ctx->client_auth->profile_metadata, &error);
     if (!d->metadata ||
-        !cc_required_decode(ctx->client_auth->smdp_signed2, &d->cc_required, &error)) {
+        !download_cc_required_decode(ctx->client_auth->smdp_signed2, &d->cc_required, &error)) {
       euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED,
                                       "The SM-DP+ %s described the profile wrongly: %s",
                                       d->smdp_address, error->message));
@@ -592,7 +487,7 @@ static void download_step(GTask *task)
   case STEP_PREPARE_DONE: {
     g_autoptr(Es10bPrepareDownloadResponse) pdr = NULL;
 
-    if (!check_card_call(task, ctx))
+    if (!euicc_op_check_call(task))
       return;
     if (!es10b_prepare_download_decode(buf, len, &pdr, &error)) {
       euicc_op_fail(task, error);
@@ -643,7 +538,7 @@ static void download_step(GTask *task)
 
     if (ctx->base.call_error)
       ctx->cancel_reason = CANCEL_LOAD_BPP_EXECUTION_ERROR;
-    if (!check_card_call(task, ctx))
+    if (!euicc_op_check_call(task))
       return;
     if (!es10b_load_bound_profile_package_decode(buf, len, &pir, &error)) {
       ctx->cancel_reason = CANCEL_LOAD_BPP_EXECUTION_ERROR;
@@ -699,7 +594,7 @@ static void download_step(GTask *task)
       return;
     }
     {
-      GBytes *request = cancel_request(ctx->transaction_id, ctx->cancel_reason, &error);
+      GBytes *request = download_cancel_request(ctx->transaction_id, ctx->cancel_reason, &error);
 
       if (!request) {
         g_warning("%s: cannot cancel the download session: %s", euicc_get_label(d->euicc),

@@ -403,6 +403,8 @@ static void test_cut_bpp(void **state)
   assert_string_equal(json_object_get_string_member(record, "result"), "ok");
   assert_string_equal(json_object_get_string_member(record, "transactionId"),
                       json_object_get_string_member(bpp, "transactionId"));
+  /* Not the user's doing: undefinedReason (SGP.22 5.7.14). */
+  assert_int_equal(json_object_get_int_member(record, "reason"), 127);
   assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
 }
 
@@ -460,6 +462,54 @@ static void test_card_refuses_install(void **state)
     assert_non_null(r);
     assert_string_not_equal(json_object_get_string_member(r, "finalResult"), "success");
   }
+}
+
+static gboolean is_downloading(gpointer data)
+{
+  return is_final(data) || download_get_state(data) == DOWNLOAD_STATE_DOWNLOADING;
+}
+
+/* Cancel while getBoundProfilePackage is under way: the request is
+ * abandoned and the session cancelled (postponed) on both sides. */
+static void test_cancel_during_network_wait(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(JsonObject) record = NULL;
+  g_autofree gchar *on = NULL, *off = NULL;
+
+  assert_true(test_wait_until(is_downloading, d));
+  on = knob("delay-ms 2000");
+  /* PrepareDownload, then the request goes out and waits on the server. */
+  test_run_for(300);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DOWNLOADING);
+  download_cancel(d);
+  wait_final(d);
+  off = knob("delay-ms 0");
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CANCELLED);
+  assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_CANCELLED));
+  record = last_record("es9plus/cancelSession");
+  assert_string_equal(json_object_get_string_member(record, "result"), "ok");
+  assert_string_equal(json_object_get_string_member(record, "reason"), "postponed");
+  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+}
+
+/* The modem goes away while the download waits for consent: it fails
+ * Removed at once, and the paused operation lets go of everything. */
+static void test_modem_removed_while_paused(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  g_autoptr(GError) error = NULL;
+
+  assert_true(test_wait_until(is_confirming, d));
+  manager_remove_modem(f->manager, modem_sim_get_port(f->ms));
+  wait_final(d);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_REMOVED));
+  assert_false(download_accept(d, NULL, &error));
+  test_run_for(100);
 }
 
 /* A bad activation code is refused at once: nothing queued, nothing sent. */
@@ -645,6 +695,8 @@ int main(void)
       QMI(test_bad_activation_code),
       QMI(test_install_and_enable),
       QMI(test_card_refuses_install),
+      QMI(test_cancel_during_network_wait),
+      QMI(test_modem_removed_while_paused),
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_at, teardown),
