@@ -179,7 +179,7 @@ static void test_install_with_accept(void **state)
 {
   Fixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  guint apdus = euicc_sim_get_apdu_count(card(f));
+  guint apdus0 = euicc_sim_get_apdu_count(card(f)), apdus = apdus0;
   guint calls;
   g_autoptr(GPtrArray) before = records("es9plus/");
   g_autoptr(GPtrArray) after = NULL;
@@ -228,12 +228,20 @@ static void test_install_with_accept(void **state)
   calls = after->len - before->len;
   /* initiateAuthentication, authenticateClient, getBoundProfilePackage */
   assert_int_equal(calls, 3);
+  {
+    g_autoptr(JsonObject) auth = last_record("es9plus/authenticateClient");
+
+    assert_string_equal(json_object_get_string_member(auth, "matchingId"), "MID-PLAIN");
+    assert_string_equal(json_object_get_string_member(auth, "eid"), EID);
+  }
   print_message("install: %u APDUs, %u ES9+ calls, %" G_GINT64_FORMAT " ms\n", apdus, calls,
                 (g_get_monotonic_time() - t0) / 1000);
 
   /* The install result reaches the SM-DP+ by the notification path and
    * leaves the card once it was accepted. */
   assert_true(test_wait_until(install_delivered, f));
+  print_message("install + delivery of its result: %u APDUs\n",
+                euicc_sim_get_apdu_count(card(f)) - apdus0);
 }
 
 /* Without accept it pauses at CONFIRMING with the metadata shown; Accept goes on. */
@@ -538,7 +546,8 @@ static void test_bad_activation_code(void **state)
 
 static const ServiceListener listener = {0};
 
-static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kind)
+static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kind,
+                      const char *option)
 {
   Fixture *f = g_new0(Fixture, 1);
   g_autofree char *override = g_strdup_printf("127.0.0.1:%u", port);
@@ -553,7 +562,8 @@ static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kin
 
   f->states = g_ptr_array_new_with_free_func(g_free);
   f->ms = modem_sim_new(protocol);
-  if (!modem_sim_add_slot(f->ms, card_path, &error) || !modem_sim_start(f->ms, &error))
+  if (!modem_sim_add_slot(f->ms, card_path, &error) ||
+      (option && !modem_sim_set_option(f->ms, option, &error)) || !modem_sim_start(f->ms, &error))
     fail_msg("modem-sim: %s", error->message);
   f->manager = manager_new(&config, &listener, f);
   test_manager_add_modem(f->manager, kind, modem_sim_get_port(f->ms), "");
@@ -568,17 +578,23 @@ static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kin
 
 static int setup_qmi(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI);
+  return setup_with(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, NULL);
+}
+
+/* A modem that reports no IMEI: DeviceInfo carries the test TAC alone. */
+static int setup_no_imei(void **state)
+{
+  return setup_with(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, "imei=");
 }
 
 static int setup_mbim(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_MBIM, TRANSPORT_KIND_MBIM);
+  return setup_with(state, MODEM_SIM_PROTOCOL_MBIM, TRANSPORT_KIND_MBIM, NULL);
 }
 
 static int setup_at(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT);
+  return setup_with(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, NULL);
 }
 
 static int teardown(void **state)
@@ -697,6 +713,7 @@ int main(void)
       QMI(test_card_refuses_install),
       QMI(test_cancel_during_network_wait),
       QMI(test_modem_removed_while_paused),
+      cmocka_unit_test_setup_teardown(test_install_with_accept, setup_no_imei, teardown),
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_at, teardown),
