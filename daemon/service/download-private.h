@@ -13,6 +13,10 @@ G_BEGIN_DECLS
 #define CANCEL_LOAD_BPP_EXECUTION_ERROR 5
 #define CANCEL_UNDEFINED_REASON 127
 
+/* How long it waits at CONFIRMING before it cancels the session with
+ * reason timeout (tests shorten it); set before it gets there. */
+void download_set_consent_timeout_ms(Download *d, guint ms);
+
 void download_metadata_free(DownloadMetadata *m);
 /* StoreMetadataRequest (BF25 DER) as the API shows it. */
 DownloadMetadata *download_metadata_decode(GBytes *der, GError **error);

@@ -21,10 +21,20 @@
 
 /*
  * The TAC sent when the modem reports no IMEI: DeviceInfo's tac is
- * mandatory (SGP.22 5.7.13). 001001 00 is in the range 3GPP TS 23.003 and
- * GSMA TS.06 keep for test equipment, so it names no real device.
+ * mandatory (SGP.22 5.7.13) while its imei is optional. A fixed 00100100
+ * rather than a real model's TAC: an SM-DP+ that checks devices should see
+ * an unknown device, not a wrong one.
  */
 static const guint8 default_tac[4] = {0x00, 0x10, 0x01, 0x00};
+
+/*
+ * How long a download waits at CONFIRMING. The card's queue is held all
+ * that time, so a consent that never comes (a caller that went away
+ * without cancelling) must not block the card for good; SGP.22 5.7.14 has
+ * the CancelSessionReason timeout for exactly this. The SM-DP+ gives up on
+ * its transaction too after some minutes.
+ */
+#define DOWNLOAD_CONSENT_TIMEOUT_MS (5 * 60 * 1000)
 
 struct _Download {
   gint ref;
@@ -42,8 +52,10 @@ struct _Download {
   GError *error;
   DownloadChangedFunc changed;
   gpointer data;
-  GTask *task;               /* the operation while it exists (borrowed) */
-  gboolean waiting;          /* paused at CONFIRMING */
+  GTask *task;            /* the operation while it exists (borrowed) */
+  gboolean waiting;       /* paused at CONFIRMING */
+  GSource *consent_timer; /* while waiting */
+  guint consent_timeout_ms;
   gboolean cancel_requested; /* download_cancel() or download_reject() */
   guint cancel_reason;       /* the CancelSessionReason they asked for */
   gboolean finished;
@@ -166,6 +178,10 @@ void download_unref(Download *d)
   g_free(d->iccid);
   g_clear_error(&d->error);
   g_clear_object(&d->cancellable);
+  if (d->consent_timer) {
+    g_source_destroy(d->consent_timer);
+    g_source_unref(d->consent_timer);
+  }
   g_free(d);
 }
 
@@ -223,6 +239,45 @@ const GError *download_get_error(Download *d)
   return d->error;
 }
 
+/* ---- waiting for consent ---- */
+
+/* Leaves CONFIRMING: the paused operation, to go on with. */
+static GTask *unpause(Download *d)
+{
+  d->waiting = FALSE;
+  if (d->consent_timer) {
+    g_source_destroy(d->consent_timer);
+    g_clear_pointer(&d->consent_timer, g_source_unref);
+  }
+  return d->task;
+}
+
+static gboolean consent_expired(gpointer user_data)
+{
+  Download *d = user_data;
+
+  g_info("%s: nobody confirmed the download from %s in time", euicc_get_label(d->euicc),
+         d->smdp_address);
+  d->cancel_requested = TRUE;
+  d->cancel_reason = ES10B_CANCEL_TIMEOUT;
+  download_step(unpause(d));
+  return G_SOURCE_REMOVE;
+}
+
+static void pause_for_consent(Download *d)
+{
+  d->waiting = TRUE;
+  d->consent_timer = g_timeout_source_new(d->consent_timeout_ms);
+  g_source_set_callback(d->consent_timer, consent_expired, d, NULL);
+  g_source_attach(d->consent_timer, g_main_context_get_thread_default());
+  set_state(d, DOWNLOAD_STATE_CONFIRMING);
+}
+
+void download_set_consent_timeout_ms(Download *d, guint ms)
+{
+  d->consent_timeout_ms = ms;
+}
+
 /* ---- the step machine ---- */
 
 static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -274,6 +329,12 @@ static gboolean stopped(GTask *task, DownloadContext *ctx)
   if (!ctx->d->cancel_requested)
     return FALSE;
   ctx->cancel_reason = ctx->d->cancel_reason;
+  if (ctx->cancel_reason == ES10B_CANCEL_TIMEOUT) {
+    euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_TIMEOUT,
+                                    "Nobody confirmed the download within %u s",
+                                    ctx->d->consent_timeout_ms / 1000));
+    return TRUE;
+  }
   euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_CANCELLED,
                                   ctx->cancel_reason == ES10B_CANCEL_END_USER_REJECTION
                                       ? "The download was rejected"
@@ -448,8 +509,7 @@ static void download_step(GTask *task)
     if (!d->accept) {
       /* SGP.22 3.1.3.1: the end user confirms the download (and gives the
        * code) after seeing the metadata; the card's queue waits meanwhile. */
-      d->waiting = TRUE;
-      set_state(d, DOWNLOAD_STATE_CONFIRMING);
+      pause_for_consent(d);
       return;
     }
     if (d->cc_required && !d->confirmation_code) {
@@ -711,10 +771,8 @@ static void op_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   GError *error = NULL;
   const Profile *p;
 
-  if (d->waiting && d->task) {
-    d->waiting = FALSE;
-    g_idle_add(resume_abandoned, d->task);
-  }
+  if (d->waiting && d->task)
+    g_idle_add(resume_abandoned, unpause(d));
   if (!euicc_operation_finish(d->euicc, res, &error)) {
     /* A PIR error left a notification; deliver what the card holds. */
     euicc_schedule_notifications(d->euicc);
@@ -761,6 +819,7 @@ Download *euicc_download(Euicc *euicc, const char *activation_code, const Downlo
   d->changed = changed;
   d->data = data;
   d->cancellable = g_cancellable_new();
+  d->consent_timeout_ms = DOWNLOAD_CONSENT_TIMEOUT_MS;
 
   task = euicc_op_new(euicc, &download_class, d->cancellable, op_ready, download_ref(d));
   ctx = g_task_get_task_data(task);
@@ -774,6 +833,7 @@ Download *euicc_download(Euicc *euicc, const char *activation_code, const Downlo
 gboolean download_accept(Download *d, const char *confirmation_code, GError **error)
 {
   DownloadContext *ctx;
+  GTask *task;
 
   if (!d->waiting || !d->task) {
     g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_FAILED, "The download is not waiting for consent");
@@ -788,12 +848,12 @@ gboolean download_accept(Download *d, const char *confirmation_code, GError **er
                 "The SM-DP+ %s requires a confirmation code", d->smdp_address);
     return FALSE;
   }
-  d->waiting = FALSE;
   d->accept = TRUE;
-  ctx = g_task_get_task_data(d->task);
+  task = unpause(d);
+  ctx = g_task_get_task_data(task);
   /* Goes on at STEP_CONFIRM, now accepted. */
   ctx->base.step = STEP_CONFIRM;
-  download_step(d->task);
+  download_step(task);
   return TRUE;
 }
 
@@ -804,10 +864,8 @@ void download_reject(Download *d, gboolean postponed)
   d->cancel_requested = TRUE;
   d->cancel_reason = postponed ? ES10B_CANCEL_POSTPONED : ES10B_CANCEL_END_USER_REJECTION;
   g_cancellable_cancel(d->cancellable);
-  if (d->waiting && d->task) {
-    d->waiting = FALSE;
-    download_step(d->task);
-  }
+  if (d->waiting && d->task)
+    download_step(unpause(d));
 }
 
 void download_cancel(Download *d)

@@ -21,6 +21,7 @@
 
 #include "euicc-sim.h"
 #include "modem-sim.h"
+#include "service/download-private.h"
 #include "service/service.h"
 #include "test-util.h"
 
@@ -520,6 +521,31 @@ static void test_modem_removed_while_paused(void **state)
   test_run_for(100);
 }
 
+/* Nobody answers at CONFIRMING: the card's queue is not held for good; the
+ * session is cancelled with reason timeout on both sides. */
+static void test_consent_timeout(void **state)
+{
+  Fixture *f = *state;
+  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  g_autoptr(JsonObject) record = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+
+  download_set_consent_timeout_ms(d, 300);
+  assert_true(test_wait_until(is_confirming, d));
+  /* Queued behind it, another operation gets the card once it gave up. */
+  euicc_refresh(f->euicc, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res);
+  wait_final(d);
+  /* It held the card until then. */
+  assert_null(res);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_TIMEOUT));
+  record = last_record("es9plus/cancelSession");
+  assert_string_equal(json_object_get_string_member(record, "result"), "ok");
+  assert_string_equal(json_object_get_string_member(record, "reason"), "timeout");
+  test_wait_result(&res);
+  assert_true(euicc_operation_finish(f->euicc, res, NULL));
+}
+
 /* A bad activation code is refused at once: nothing queued, nothing sent. */
 static void test_bad_activation_code(void **state)
 {
@@ -713,6 +739,7 @@ int main(void)
       QMI(test_card_refuses_install),
       QMI(test_cancel_during_network_wait),
       QMI(test_modem_removed_while_paused),
+      QMI(test_consent_timeout),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_no_imei, teardown),
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),
