@@ -744,6 +744,10 @@ int main(void)
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_at, teardown),
+      cmocka_unit_test_setup_teardown(test_reject, setup_mbim, teardown),
+      cmocka_unit_test_setup_teardown(test_reject, setup_at, teardown),
+      cmocka_unit_test_setup_teardown(test_cut_bpp, setup_mbim, teardown),
+      cmocka_unit_test_setup_teardown(test_cut_bpp, setup_at, teardown),
   };
 
   return cmocka_run_group_tests(tests, start_world, stop_world);
