@@ -50,7 +50,10 @@ typedef struct {
   ModemSim *ms;
   Manager *manager;
   Euicc *euicc;
-  GPtrArray *states; /* gchar*: each state the Download announced, in order */
+  GPtrArray *states;    /* gchar*: each state the Download announced, in order */
+  gdouble progress;     /* the last progress announced */
+  guint progress_steps; /* how often it grew */
+  gboolean progress_went_back;
 } Fixture;
 
 /* ---- smdp-sim ---- */
@@ -107,6 +110,13 @@ static void changed(Download *d, gpointer data)
 {
   Fixture *f = data;
   const char *s = download_state_to_string(download_get_state(d));
+  gdouble p = download_get_progress(d);
+
+  if (p > f->progress)
+    f->progress_steps++;
+  else if (p < f->progress)
+    f->progress_went_back = TRUE;
+  f->progress = p;
 
   if (f->states->len == 0 || !g_str_equal(g_ptr_array_index(f->states, f->states->len - 1), s))
     g_ptr_array_add(f->states, g_strdup(s));
@@ -199,6 +209,9 @@ static void test_install_with_accept(void **state)
     fail_msg("%s", download_get_error(d)->message);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
   assert_true(download_get_progress(d) == 1.0);
+  /* One step per BPP segment the card took (SGP.22 2.5.5). */
+  assert_true(f->progress_steps >= 5);
+  assert_false(f->progress_went_back);
   assert_true(saw(f, "downloading") && saw(f, "installing") && saw(f, "done"));
   assert_false(saw(f, "confirming"));
   assert_false(download_get_cc_required(d));
@@ -546,6 +559,42 @@ static void test_consent_timeout(void **state)
   assert_true(euicc_operation_finish(f->euicc, res, NULL));
 }
 
+/* One operation at a time on the card (the FIFO): a second download waits
+ * behind one paused for consent and runs after it; one cancelled while
+ * still queued never reaches the card. */
+static void test_downloads_queue_behind_each_other(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions accept = {.accept = TRUE};
+  g_autoptr(Download) first = start(f, AC_CC, NULL);
+  g_autoptr(Download) second = NULL, third = NULL;
+  g_autoptr(GPtrArray) before = NULL, after = NULL;
+  guint apdus;
+
+  assert_true(test_wait_until(is_confirming, first));
+  second = start(f, AC_PLAIN, &accept);
+  third = start(f, AC_PLAIN, &accept);
+  apdus = euicc_sim_get_apdu_count(card(f));
+  before = records("es9plus/initiateAuthentication");
+  test_run_for(300);
+  /* Nothing of the others reached the card or the SM-DP+ meanwhile. */
+  assert_int_equal(euicc_sim_get_apdu_count(card(f)), apdus);
+  assert_int_equal(download_get_state(second), DOWNLOAD_STATE_AUTHENTICATING);
+  download_cancel(third);
+  assert_true(download_accept(first, "4711", NULL));
+  wait_final(first);
+  wait_final(second);
+  wait_final(third);
+  assert_int_equal(download_get_state(first), DOWNLOAD_STATE_DONE);
+  assert_int_equal(download_get_state(second), DOWNLOAD_STATE_DONE);
+  assert_int_equal(download_get_state(third), DOWNLOAD_STATE_CANCELLED);
+  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_CC), 0);
+  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 0);
+  /* The cancelled one never began a session. */
+  after = records("es9plus/initiateAuthentication");
+  assert_int_equal(after->len, before->len + 1);
+}
+
 /* A bad activation code is refused at once: nothing queued, nothing sent. */
 static void test_bad_activation_code(void **state)
 {
@@ -740,6 +789,7 @@ int main(void)
       QMI(test_cancel_during_network_wait),
       QMI(test_modem_removed_while_paused),
       QMI(test_consent_timeout),
+      QMI(test_downloads_queue_behind_each_other),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_no_imei, teardown),
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),
