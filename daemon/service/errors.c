@@ -10,6 +10,7 @@
 
 #include "es10/es10.h"
 #include "es10/tlv.h"
+#include "smdp/es9p.h"
 #include "transport/iso7816.h"
 
 /* The macro stringifies its first argument: keep it as one word. */
@@ -217,6 +218,17 @@ static const ResultError result_errors[] = {
      "The card did not list its notifications"},
     {ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
      "The card did not give its notifications"},
+    /* 5.7.13 AuthenticateServer, 5.7.5 PrepareDownload: the card refused the SM-DP+ {} */
+    {ES10_CMD_AUTHENTICATE_SERVER, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
+     "The card did not accept the SM-DP+ {}"},
+    {ES10_CMD_PREPARE_DOWNLOAD, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
+     "The card refused the download from {}"},
+    /* 5.7.6 LoadBoundProfilePackage: the errorReason of the ProfileInstallationResult */
+    {ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
+     "The card could not install profile {}"},
+    /* 5.7.14 CancelSession */
+    {ES10_CMD_CANCEL_SESSION, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
+     "The card could not cancel the download session"},
     /* 5.7.11 RemoveNotificationFromList */
     {ES10_CMD_REMOVE_NOTIFICATION_FROM_LIST, ES10B_REMOVE_NOTIFICATION_NOTHING_TO_DELETE,
      ESIMD_ERROR_NOT_FOUND, "The card has no notification {}"},
@@ -249,4 +261,38 @@ GError *service_result_error(Es10Command cmd, gint result, const char *subject)
   if (row->result == RESULT_ANY)
     g_string_append_printf(message, " (%s)", es10_result_get_message(cmd, result));
   return g_error_new_literal(ESIMD_ERROR, row->code, message->str);
+}
+
+GError *service_es9p_error(GError *error, const char *address, const char *doing)
+{
+  GError *out;
+
+  g_return_val_if_fail(error != NULL, NULL);
+  if (error->domain != ES9P_ERROR)
+    return service_error_from(error, doing);
+  switch ((Es9pError)error->code) {
+  case ES9P_ERROR_UNREACHABLE:
+    out = g_error_new(ESIMD_ERROR, ESIMD_ERROR_SMDP_UNREACHABLE,
+                      "Could not reach the SM-DP+ %s while %s: %s", address, doing, error->message);
+    break;
+  case ES9P_ERROR_REJECTED:
+    /* The message carries SGP.22 6.5.1.4's subject and reason codes. */
+    out = g_error_new(ESIMD_ERROR, ESIMD_ERROR_DOWNLOAD_REJECTED,
+                      "The SM-DP+ %s refused the download while %s: %s", address, doing,
+                      error->message);
+    break;
+  case ES9P_ERROR_CONFIRMATION_CODE:
+    out = g_error_new(ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG,
+                      "The SM-DP+ %s did not accept the confirmation code: %s", address,
+                      error->message);
+    break;
+  case ES9P_ERROR_INVALID:
+  case ES9P_ERROR_PROTOCOL:
+  default:
+    out = g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED, "The SM-DP+ %s failed while %s: %s", address,
+                      doing, error->message);
+    break;
+  }
+  g_error_free(error);
+  return out;
 }

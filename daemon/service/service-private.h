@@ -26,6 +26,13 @@ GError *service_error_from(GError *error, const char *doing);
  * goes where the message names it.
  */
 GError *service_result_error(Es10Command cmd, gint result, const char *subject);
+/*
+ * An ES9+ failure (ES9P_ERROR) while doing something with the SM-DP+ at
+ * address: UNREACHABLE -> SMDP_UNREACHABLE, REJECTED -> DOWNLOAD_REJECTED
+ * (subject and reason codes in the message), CONFIRMATION_CODE ->
+ * CONFIRMATION_CODE_WRONG. Other domains as service_error_from(). Takes it.
+ */
+GError *service_es9p_error(GError *error, const char *address, const char *doing);
 /* An identifier (EID, ICCID) as logs show it: "890490…21" unless full. */
 gchar *service_id_for_log(const char *id, gboolean full);
 

@@ -25,20 +25,23 @@ GQuark esimd_error_quark(void);
 
 typedef enum {
   ESIMD_ERROR_FAILED,
-  ESIMD_ERROR_NOT_FOUND,            /* no such profile / notification */
-  ESIMD_ERROR_PROFILE_ENABLED,      /* delete or enable of an enabled profile */
-  ESIMD_ERROR_PROFILE_NOT_ENABLED,  /* disable of a disabled profile */
-  ESIMD_ERROR_DISALLOWED_BY_POLICY, /* PPR1/PPR2, or the card's own refusal */
-  ESIMD_ERROR_CAT_BUSY,             /* the card's proactive session is busy */
-  ESIMD_ERROR_CARD_ERROR,           /* the card answered an error not listed above */
-  ESIMD_ERROR_TRANSPORT,            /* the modem failed to carry the command */
-  ESIMD_ERROR_TIMEOUT,              /* the modem or card did not answer in time */
-  ESIMD_ERROR_REMOVED,              /* the modem went away */
-  ESIMD_ERROR_NOT_SUPPORTED,        /* the modem or card cannot do this */
-  ESIMD_ERROR_SMDP_UNREACHABLE,     /* the SM-DP+ could not be reached */
-  ESIMD_ERROR_SMDP_REJECTED,        /* the SM-DP+ answered with an error */
-  ESIMD_ERROR_INVALID_ARGS,         /* the caller's arguments are wrong */
-  ESIMD_ERROR_CANCELLED,            /* the caller left before the card was asked */
+  ESIMD_ERROR_NOT_FOUND,               /* no such profile / notification */
+  ESIMD_ERROR_PROFILE_ENABLED,         /* delete or enable of an enabled profile */
+  ESIMD_ERROR_PROFILE_NOT_ENABLED,     /* disable of a disabled profile */
+  ESIMD_ERROR_DISALLOWED_BY_POLICY,    /* PPR1/PPR2, or the card's own refusal */
+  ESIMD_ERROR_CAT_BUSY,                /* the card's proactive session is busy */
+  ESIMD_ERROR_CARD_ERROR,              /* the card answered an error not listed above */
+  ESIMD_ERROR_TRANSPORT,               /* the modem failed to carry the command */
+  ESIMD_ERROR_TIMEOUT,                 /* the modem or card did not answer in time */
+  ESIMD_ERROR_REMOVED,                 /* the modem went away */
+  ESIMD_ERROR_NOT_SUPPORTED,           /* the modem or card cannot do this */
+  ESIMD_ERROR_SMDP_UNREACHABLE,        /* the SM-DP+ could not be reached */
+  ESIMD_ERROR_SMDP_REJECTED,           /* the SM-DP+ answered with an error */
+  ESIMD_ERROR_INVALID_ARGS,            /* the caller's arguments are wrong */
+  ESIMD_ERROR_CANCELLED,               /* the caller left before the card was asked */
+  ESIMD_ERROR_INVALID_ACTIVATION_CODE, /* not an SGP.22 4.1 activation code */
+  ESIMD_ERROR_CONFIRMATION_CODE_WRONG, /* missing or wrong confirmation code (SGP.22 3.1.3.3) */
+  ESIMD_ERROR_DOWNLOAD_REJECTED,       /* the SM-DP+ or the card refused the download */
 } EsimdError;
 
 typedef enum {
@@ -70,7 +73,7 @@ typedef struct {
   gchar *nickname;
   gchar *owner_mccmnc; /* "" when the card does not say */
   ProfileIconType icon_type;
-  GBytes *icon; /* empty when none */
+  GBytes *icon;      /* empty when none */
   gchar *connection; /* the NetworkManager connection kept for it, "/" when none */
 } Profile;
 
@@ -112,7 +115,7 @@ typedef enum {
 typedef enum {
   PROFILE_CHANGED_STATE = 1 << 0,
   PROFILE_CHANGED_NICKNAME = 1 << 1,
-  PROFILE_CHANGED_OTHER = 1 << 2, /* name, provider, class, icon, owner after a refresh */
+  PROFILE_CHANGED_OTHER = 1 << 2,      /* name, provider, class, icon, owner after a refresh */
   PROFILE_CHANGED_CONNECTION = 1 << 3, /* its NetworkManager connection */
 } ProfileChanged;
 
@@ -296,5 +299,71 @@ void euicc_send_notifications(Euicc *euicc, const guint *seqs, gsize n_seqs,
                               GCancellable *cancellable, GAsyncReadyCallback cb,
                               gpointer user_data);
 GPtrArray *euicc_send_notifications_finish(Euicc *euicc, GAsyncResult *res, GError **error);
+
+/*
+ * Profile download (SGP.22 3.1.3): one operation on the eUICC's queue that
+ * holds the card from the first ES10 command to the last, network waits
+ * included. A failure after the card authenticated the server ends with
+ * CancelSession on the card and on the SM-DP+.
+ */
+typedef enum {
+  DOWNLOAD_STATE_AUTHENTICATING,
+  DOWNLOAD_STATE_CONFIRMING,
+  DOWNLOAD_STATE_DOWNLOADING,
+  DOWNLOAD_STATE_INSTALLING,
+  DOWNLOAD_STATE_DONE,
+  DOWNLOAD_STATE_FAILED,
+  DOWNLOAD_STATE_CANCELLED,
+} DownloadState;
+
+const char *download_state_to_string(DownloadState state);
+
+/* What the SM-DP+ says the profile is (StoreMetadataRequest, SGP.22 5.5.3). */
+typedef struct {
+  gchar *iccid;
+  gchar *name;
+  gchar *service_provider;
+  ProfileClass profile_class;
+  ProfileIconType icon_type;
+  GBytes *icon;        /* empty when none */
+  gchar *owner_mccmnc; /* "" when not given */
+} DownloadMetadata;
+
+typedef struct _Download Download; /* reference counted */
+
+typedef struct {
+  const char *confirmation_code; /* NULL: none given (yet) */
+  gboolean accept;               /* do not pause at CONFIRMING */
+  gboolean enable;               /* enable the profile once installed */
+} DownloadOptions;
+
+typedef void (*DownloadChangedFunc)(Download *d, gpointer data);
+
+/* NULL with error (ESIMD_ERROR_INVALID_ACTIVATION_CODE, ...) when it cannot
+ * start; changed() is called from the main loop whenever the state,
+ * progress, metadata, profile or error change. */
+Download *euicc_download(Euicc *euicc, const char *activation_code, const DownloadOptions *options,
+                         DownloadChangedFunc changed, gpointer data, GError **error);
+DownloadState download_get_state(Download *d);
+gdouble download_get_progress(Download *d);
+const char *download_get_smdp_address(Download *d);
+/* NULL until authenticateClient answered. */
+const DownloadMetadata *download_get_metadata(Download *d);
+gboolean download_get_cc_required(Download *d);
+/* Once installed (and while the profile exists). */
+const Profile *download_get_profile(Download *d);
+/* Once failed or cancelled. */
+const GError *download_get_error(Download *d);
+/* Goes on from CONFIRMING; the code when the SM-DP+ wants one (NULL: the
+ * one given at the start). FALSE when not waiting for consent. */
+gboolean download_accept(Download *d, const char *confirmation_code, GError **error);
+/* From CONFIRMING: endUserRejection, or postponed. */
+void download_reject(Download *d, gboolean postponed);
+/* At any time; after the server was authenticated the session is cancelled
+ * (postponed) on both sides. */
+void download_cancel(Download *d);
+Download *download_ref(Download *d);
+void download_unref(Download *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Download, download_unref)
 
 G_END_DECLS
