@@ -188,9 +188,10 @@ void download_unref(Download *d)
 static void emit_changed(Download *d)
 {
   if (d->changed) {
-    g_autoptr(Download) keep = download_ref(d);
-
+    /* The callback may drop the caller's last reference. */
+    download_ref(d);
     d->changed(d, d->data);
+    download_unref(d);
   }
 }
 
