@@ -22,6 +22,7 @@
 #include "euicc-sim.h"
 #include "smdp/es9p.h"
 #include "test-util.h"
+#include "transport/iso7816.h"
 
 #define ISDR "A0000005591010FFFFFFFF8900000100"
 #define EID "89049032123451234512345678901235" /* mkpki's default */
@@ -98,44 +99,16 @@ static void card_open(Card *c)
   assert_int_equal(sw_of(s), 0x9000);
 }
 
-/* One ES10 command: STORE DATA blocks of 255 bytes, GET RESPONSE for the rest. */
+/* One ES10 command, through the project's own ISO 7816 driver (STORE DATA
+ * blocks, GET RESPONSE). */
 static GBytes *es10(Card *c, GBytes *cmd)
 {
-  g_autoptr(GByteArray) out = g_byte_array_new();
-  g_autoptr(GBytes) r = NULL;
-  gsize len;
-  const guint8 *data = g_bytes_get_data(cmd, &len);
-  gsize off = 0;
-  guint block = 0;
+  g_autoptr(GError) error = NULL;
+  GBytes *answer = iso7816_store_data_sync(test_sim_transmit, c->sim, c->ch, cmd, NULL, &error);
 
-  while (off < len) {
-    gsize n = MIN((gsize)255, len - off);
-    gboolean last = off + n == len;
-    g_autoptr(GByteArray) apdu = g_byte_array_new();
-    guint8 hdr[5] = {(guint8)(0x80 | c->ch), 0xE2, last ? 0x91 : 0x11, (guint8)block, (guint8)n};
-
-    g_byte_array_append(apdu, hdr, 5);
-    g_byte_array_append(apdu, data + off, (guint)n);
-    g_clear_pointer(&r, g_bytes_unref);
-    r = tx(c, apdu->data, apdu->len);
-    if (!last)
-      assert_int_equal(sw_of(r), 0x9000);
-    off += n;
-    block++;
-  }
-  for (;;) {
-    gsize n;
-    const guint8 *p = g_bytes_get_data(r, &n);
-    guint8 get[5] = {c->ch, 0xC0, 0x00, 0x00, 0x00};
-
-    g_byte_array_append(out, p, (guint)(n - 2));
-    if (p[n - 2] != 0x61)
-      break;
-    g_bytes_unref(r);
-    r = tx(c, get, 5);
-  }
-  assert_int_equal(sw_of(r), 0x9000);
-  return g_byte_array_free_to_bytes(g_steal_pointer(&out));
+  if (!answer)
+    fail_msg("ES10 command: %s", error->message);
+  return answer;
 }
 
 /* GetEuiccChallenge and GetEuiccInfo1: what initiateAuthentication sends. */
