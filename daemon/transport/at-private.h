@@ -126,6 +126,7 @@ struct _AtTransport {
   gboolean need_resync;
   /* AT+CMEE? answers "+CMEE: <n>": a reply we can tell from a stale one. */
   gboolean resync_tagged;
+  gboolean swept; /* stale channels were closed at an earlier open */
   AtSupport ccho;
   AtSupport csim;
   AtChannel channels[ISO7816_MAX_CHANNEL + 1];

@@ -196,6 +196,14 @@ static void open_command_ready(GObject *source, GAsyncResult *res, gpointer user
   case OPEN_STEP_RESYNC_PROBE:
     ctx->self->resync_tagged = r->final == AT_FINAL_OK && r->lines->len > 0;
     ctx->step++;
+    /* Opened again (ModemManager's port, taken for each burst of
+     * operations): esimd closed its channels itself before it let go, so
+     * the channels a crashed client left were swept at the first open. */
+    if (ctx->self->swept) {
+      ctx->step = OPEN_STEP_LAST;
+      break;
+    }
+    ctx->self->swept = TRUE;
     /* A modem whose +CCHC is as broken as its +CCHO: stale channels are
      * closed through +CSIM straight away. */
     if (ctx->self->parent.flags & TRANSPORT_OPEN_FLAGS_AT_CSIM_ONLY) {

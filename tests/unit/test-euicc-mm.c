@@ -613,6 +613,7 @@ static void test_busy_at_port_each_operation_takes_the_modem_again(void **state)
   Euicc *euicc = the_euicc(f);
   Answer a = {0};
   Answer b = {0};
+  guint apdus;
   g_autoptr(GError) error = NULL;
 
   wait_calls(f, 2);
@@ -629,9 +630,14 @@ static void test_busy_at_port_each_operation_takes_the_modem_again(void **state)
   assert_windows(f, 2);
   assert_true(f->holder >= 0);
 
-  /* Any operation, not only switches: taken and given back again. */
+  /* Any operation, not only switches: taken and given back again. The port
+   * is opened anew, but the stale-channel sweep of the first open is not
+   * repeated: the window costs the channel (MANAGE CHANNEL, SELECT) and the
+   * command. */
+  apdus = card_apdus(f);
   queue_nickname(f, ICCID_THIRD, "Travel", &b);
   assert_answered_ok(f, &b);
+  assert_int_equal(card_apdus(f) - apdus, 3);
   assert_int_equal(b.calls_at_answer, 5);
   assert_string_equal(euicc_sim_get_profile_nickname(modem_sim_get_card(f->ms, 1), ICCID_THIRD),
                       "Travel");
