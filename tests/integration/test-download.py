@@ -248,6 +248,55 @@ class Download(DownloadBase):
         self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done")
 
 
+class Esimctl(DownloadBase):
+    def test_install_yes(self):
+        res = self.world.esimctl("install", "--yes", AC_PLAIN, seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # Not a terminal: one plain line per state, then the result.
+        lines = res.stdout.splitlines()
+        self.assertEqual(lines[-1], f"Installed Plain test profile ({ICCID_PLAIN}).")
+        self.assertIn("downloading", " ".join(lines))
+        self.assertIn("Operator  Example Mobile", res.stderr)
+        profiles = self.world.profile_paths(self.euicc)
+        self.assertEqual([self.world.get_property(p, PROFILE, "Iccid") for p in profiles],
+                         [ICCID_PLAIN])
+        self.assertEqual(self.world.get_property(profiles[0], PROFILE, "State"), "disabled")
+        # esimctl left: its download object went with it.
+        self.assertEqual([p for p in self.world.managed_objects() if "/download/" in p], [])
+
+    def test_install_json_with_code_and_enable(self):
+        res = self.world.esimctl("--json", "install", "--yes", "--confirmation-code", "4711",
+                                 "--enable", AC_CC, seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        doc = json.loads(res.stdout)
+        self.assertEqual((doc["iccid"], doc["name"], doc["class"], doc["installed"]),
+                         (ICCID_CC, "Needs a code", "operational", True))
+        self.assertEqual(self.world.get_property(doc["profile"], PROFILE, "State"), "enabled")
+
+    def test_refusals_and_exit_statuses(self):
+        # No terminal, no --yes: refused before anything is asked of esimd.
+        res = self.world.esimctl("install", AC_PLAIN)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("--yes", res.stderr)
+        self.assertEqual(self.smdp.received(), [])
+        res = self.world.esimctl("install", "--yes", "1$nothing")
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("activation code", res.stderr)
+        # A wrong code: the SM-DP+ refuses (exit status 7, the SM-DP+ class).
+        res = self.world.esimctl("install", "--yes", "--confirmation-code", "0000", AC_CC,
+                                 seconds=60)
+        self.assertEqual(res.returncode, 7, res.stderr)
+        # No code at all and no terminal to ask on: refused, rejected.
+        res = self.world.esimctl("install", "--yes", AC_CC, seconds=60)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("--confirmation-code", res.stderr)
+        harness.wait_until(
+            lambda: any(r.get("function") == "es9plus/cancelSession"
+                        and r.get("reason") == "endUserRejection" for r in self.smdp.received()),
+            20, "the rejection to reach smdp-sim")
+        self.assertEqual(self.world.profile_paths(self.euicc), [])
+
+
 class DownloadPolkit(DownloadBase):
     with_polkit = True
 
