@@ -9,6 +9,8 @@ its answer, which cancels the download it started."""
 import importlib.util
 import json
 import os
+import select
+import subprocess
 import time
 
 import gi
@@ -272,6 +274,61 @@ class Esimctl(DownloadBase):
         self.assertEqual((doc["iccid"], doc["name"], doc["class"], doc["installed"]),
                          (ICCID_CC, "Needs a code", "operational", True))
         self.assertEqual(self.world.get_property(doc["profile"], PROFILE, "State"), "enabled")
+
+    def on_terminal(self, args, answers):
+        """Runs esimctl with a pty as its terminal; answers: [(prompt, reply)]
+        in order. Returns (exit status, everything it wrote)."""
+        master, slave = os.openpty()
+        proc = subprocess.Popen([os.environ["ESIMCTL"], f"--bus={self.world.address}"] + args,
+                                stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        out = b""
+        deadline = time.monotonic() + harness.timeout(60)
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        break  # the child closed the terminal
+                    if not chunk:
+                        break
+                    out += chunk
+                if answers and answers[0][0].encode() in out:
+                    os.write(master, answers.pop(0)[1].encode() + b"\n")
+                if proc.poll() is not None and not ready:
+                    break
+            status = proc.wait(harness.timeout(10))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        return status, out.decode(errors="replace")
+
+    def test_terminal_consent_code_and_progress_line(self):
+        status, out = self.on_terminal(["install", AC_CC], [("Install this profile? [y/N]", "y"),
+                                                           ("Confirmation code: ", "4711")])
+        self.assertEqual(status, 0, out)
+        self.assertIn("Name      Needs a code", out)
+        self.assertIn(f"ICCID     {ICCID_CC}", out)
+        # The progress line is redrawn in place and ends full.
+        self.assertIn("\r[", out)
+        self.assertIn("] 100% ", out)
+        self.assertNotIn("4711", out)  # the code is not echoed
+        self.assertIn(f"Installed Needs a code ({ICCID_CC}).", out)
+
+    def test_terminal_no_rejects(self):
+        status, out = self.on_terminal(["install", AC_PLAIN],
+                                       [("Install this profile? [y/N]", "n")])
+        self.assertEqual(status, 1, out)
+        self.assertIn("Not installed.", out)
+        harness.wait_until(
+            lambda: any(r.get("function") == "es9plus/cancelSession"
+                        and r.get("reason") == "endUserRejection" for r in self.smdp.received()),
+            20, "the rejection to reach smdp-sim")
+        self.assertEqual(self.world.profile_paths(self.euicc), [])
 
     def test_refusals_and_exit_statuses(self):
         # No terminal, no --yes: refused before anything is asked of esimd.
