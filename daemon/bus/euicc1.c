@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bus-private.h"
+#include "service/discover.h"
 
 /* SGP.22 ES10a/ES10c memory reset: eUICCMemoryReset bits (rsp.asn). */
 /* RFC 1035 2.3.4 */
@@ -387,6 +388,45 @@ static int euicc1_download(sd_bus_message *message, void *user_data, sd_bus_erro
   return bus_call_authorize_and_start(call, BUS_ACTION_INSTALL);
 }
 
+/* Discover */
+
+static int append_event(sd_bus_message *reply, gconstpointer item)
+{
+  const DiscoveredEvent *e = item;
+
+  return sd_bus_message_append(reply, "(ss)", bus_nonnull(e->address), bus_nonnull(e->event_id));
+}
+
+static void discover_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  return_list(user_data, res, euicc_discover_finish, "(ss)", append_event);
+}
+
+static void discover_start(BusCall *call)
+{
+  euicc_discover(call->euicc, call->text, call->cancellable, discover_done, call);
+}
+
+/* SGP.22 3.6.3: the events an SM-DS holds for this eUICC; "" asks the root
+ * SM-DS the card stores. It authenticates the card to a server, as a
+ * download does: the install action. */
+static int euicc1_discover(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  const char *address = NULL;
+  g_autoptr(GError) error = NULL;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "s", &address);
+  if (r < 0)
+    return r;
+  if (*address && !bus_check_smdp_address(address, &error))
+    return bus_error_invalid_gerror(ret_error, error);
+  call = bus_call_new(user_data, message, discover_start);
+  call->text = g_strdup(address);
+  return bus_call_authorize_and_start(call, BUS_ACTION_INSTALL);
+}
+
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 
@@ -421,6 +461,9 @@ static const sd_bus_vtable euicc1_vtable[] = {
                             euicc1_remove_notification, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Download", SD_BUS_ARGS("s", activation_code, "a{sv}", options),
                             SD_BUS_RESULT("o", download), euicc1_download,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Discover", SD_BUS_ARGS("s", smds_address),
+                            SD_BUS_RESULT("a(ss)", events), euicc1_discover,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("NotificationDelivered",
                             SD_BUS_ARGS("u", seq, "s", operation, "s", iccid, "s", address), 0),

@@ -26,6 +26,7 @@ EID = "89049032123451234512345678901235"
 ADDRESS = "smdp.example.com"
 ICCID_PLAIN = "8949449999999990023"
 ICCID_CC = "8949449999999990031"
+ICCID_EVENT = "8949449999999990049"
 AC_PLAIN = f"LPA:1${ADDRESS}$MID-PLAIN"
 AC_CC = f"1${ADDRESS}$MID-CC$$1"
 INSTALL = "org.esimd.profile.install"
@@ -37,7 +38,8 @@ PROFILES = {"profiles": {
                   "owner": "26201", "extra-bytes": 3000},
     "MID-CC": {"iccid": ICCID_CC, "name": "Needs a code", "service-provider": "Example Mobile",
                "class": "operational", "cc": "4711"},
-}}
+    "EV-1": {"iccid": ICCID_EVENT, "name": "From an event"},
+}, "events": {EID: [{"address": ADDRESS, "event-id": "EV-1"}, ["rsp.example.net", "EV-2"]]}}
 
 
 def variant_options(options):
@@ -250,6 +252,24 @@ class Download(DownloadBase):
         self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done")
 
 
+    def test_discover_then_download_the_event(self):
+        # "" asks the card's root SM-DS (smds.example.com in the card file's default).
+        events = self.world.call(self.euicc, EUICC, "Discover", "s", "")[0]
+        self.assertEqual(events, [[ADDRESS, "EV-1"], ["rsp.example.net", "EV-2"]])
+        record = self.wait_record("es11/authenticateClient")
+        self.assertEqual((record["result"], record["events"]), ("ok", ["EV-1", "EV-2"]))
+        self.assertEqual(record["host"].split(":")[0], "smds.example.com")
+        path = self.owner().download(self.euicc, f"1${events[0][0]}${events[0][1]}", accept=True)
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done",
+                         self.prop(path, "ErrorMessage"))
+        self.assertEqual(self.prop(path, "Metadata")["iccid"]["data"], ICCID_EVENT)
+        # An SM-DS that is not there: the SM-DP+ error class, nothing installed besides.
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(self.euicc, EUICC, "Discover", "s", "nosuch.example.org")
+        self.assertIn(ctx.exception.name, ("org.esimd.Error.SmdpRejected",
+                                           "org.esimd.Error.SmdpUnreachable"))
+
+
 class Esimctl(DownloadBase):
     def test_install_yes(self):
         res = self.world.esimctl("install", "--yes", AC_PLAIN, seconds=60)
@@ -367,6 +387,11 @@ class DownloadPolkit(DownloadBase):
         path = self.world.call(self.euicc, EUICC, "Download", "sa{sv}", AC_PLAIN, 1, "accept",
                                "b", "true", user=NOBODY)[0]
         self.assertTrue(path.startswith(self.euicc + "/download/"), path)
+        self.world.set_polkit_allowed([])
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(self.euicc, EUICC, "Discover", "s", "", user=NOBODY)
+        self.assertEqual(ctx.exception.name, ACCESS_DENIED)
+        self.world.set_polkit_allowed([INSTALL])
         # busctl left right after the reply: its download is cancelled and goes.
         harness.wait_until(lambda: path not in self.world.managed_objects(), 30,
                            "the download of a caller who left to go")
