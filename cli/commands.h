@@ -15,7 +15,8 @@ int command_delete(Esimctl *ctl, int argc, char **argv);
 int command_nickname(Esimctl *ctl, int argc, char **argv);
 int command_info(Esimctl *ctl, int argc, char **argv);
 int command_notifications(Esimctl *ctl, int argc, char **argv);
-int command_install(Esimctl *ctl, int argc, char **argv); /* install.c */
+int command_install(Esimctl *ctl, int argc, char **argv);  /* install.c */
+int command_discover(Esimctl *ctl, int argc, char **argv); /* install.c */
 
 /* For the commands outside commands.c. */
 typedef struct _Model Model;

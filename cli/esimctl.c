@@ -62,6 +62,10 @@ static const Command commands[] = {
      "--confirmation-code gives the code the operator handed out (asked for on a terminal\n"
      "when the SM-DP+ wants one), --enable enables the profile once installed.\n",
      command_install},
+    {"discover", "", "Ask an SM-DS for profiles waiting for the eUICC",
+     "Asks the eUICC's root SM-DS (or the one --smds names) for the events waiting for this\n"
+     "eUICC, and prints each with the activation code that install takes.\n",
+     command_discover},
     {"notifications", "[list|send [SEQ...]|remove SEQ]",
      "List, send or remove the notifications pending for SM-DP+ servers",
      "list (the default) shows the notifications the eUICCs hold for their SM-DP+.\n"
@@ -89,7 +93,8 @@ static const char options_help[] =
     "      --full           Show EIDs in full in tables\n"
     "  -y, --yes            Do not ask before deleting or installing\n"
     "      --confirmation-code=CODE  install: the operator's confirmation code\n"
-    "      --enable         install: enable the profile once installed\n";
+    "      --enable         install: enable the profile once installed\n"
+    "      --smds=ADDRESS   discover: ask this SM-DS, not the eUICC's root SM-DS\n";
 
 static void print_help(void)
 {
@@ -254,6 +259,7 @@ int main(int argc, char **argv)
       {"full", no_argument, NULL, 'F'},
       {"yes", no_argument, NULL, 'y'},
       {"enable", no_argument, NULL, 'E'},
+      {"smds", required_argument, NULL, 'S'},
       {"confirmation-code", required_argument, NULL, 'C'},
       {NULL, 0, NULL, 0},
   };
@@ -294,6 +300,9 @@ int main(int argc, char **argv)
       break;
     case 'C':
       ctl.confirmation_code = optarg;
+      break;
+    case 'S':
+      ctl.smds = optarg;
       break;
     default:
       fprintf(stderr, "Try 'esimctl --help'.\n");

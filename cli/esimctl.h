@@ -35,6 +35,7 @@ typedef struct {
   gboolean yes;                  /* no confirmation for delete and install */
   gboolean enable;               /* install: enable the profile once installed */
   const char *confirmation_code; /* install --confirmation-code, NULL when not given */
+  const char *smds;              /* discover --smds, NULL: the card's root SM-DS */
   const char *eid;               /* --eid PREFIX, NULL when not given */
 } Esimctl;
 

@@ -341,3 +341,67 @@ int command_install(Esimctl *ctl, int argc, char **argv)
   g_free(in.last_state);
   return status;
 }
+
+/* esimctl discover: the SM-DS's events for the eUICC (Euicc1.Discover),
+ * each with the activation code install takes. */
+int command_discover(Esimctl *ctl, int argc, char **argv)
+{
+  static const char *const headers[] = {"SM-DP+", "EVENT", "ACTIVATION CODE", NULL};
+  g_autoptr(Model) model = NULL;
+  g_autoptr(Table) table = table_new(headers);
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  const char *address, *event_id;
+  JsonOut *j = NULL;
+  Card *card = NULL;
+  const char *eid;
+  guint rows = 0;
+  int status, r;
+
+  if (argc != 1)
+    return esimctl_fail(EXIT_USAGE, "discover takes no arguments (the SM-DS goes with --smds)");
+  if ((status = commands_load_one_card(ctl, &model, &card)))
+    return status;
+  eid = object_get_string(card->object, "Eid");
+  r = esimctl_call(ctl, card->object->path, ESIMD_EUICC_IFACE, "Discover", TRUE, &error, &reply,
+                   "s", ctl->smds ? ctl->smds : "");
+  if (r >= 0)
+    r = sd_bus_message_enter_container(reply, 'a', "(ss)");
+  if (r < 0) {
+    status = esimctl_fail_bus(&error, r);
+    sd_bus_error_free(&error);
+    sd_bus_message_unref(reply);
+    return status;
+  }
+  if (ctl->json)
+    j = json_out_new_list("events");
+  while ((r = sd_bus_message_read(reply, "(ss)", &address, &event_id)) > 0) {
+    g_autofree char *code = g_strdup_printf("LPA:1$%s$%s", address, event_id);
+
+    if (j) {
+      json_out_begin_object(j, NULL);
+      json_out_string(j, "eid", eid);
+      json_out_string(j, "address", address);
+      json_out_string(j, "event-id", event_id);
+      json_out_string(j, "activation-code", code);
+      json_out_end_object(j);
+    } else {
+      const char *cells[] = {address, event_id, code};
+      table_add_row(table, cells);
+    }
+    rows++;
+  }
+  sd_bus_message_unref(reply);
+  if (r < 0) {
+    if (j)
+      json_out_free(j);
+    return esimctl_fail(EXIT_FAILURE_OTHER, "Cannot read the answer: %s", g_strerror(-r));
+  }
+  if (j)
+    json_out_print_list_free(j, stdout);
+  else if (rows == 0)
+    printf("No events for this eUICC.\n");
+  else
+    table_print(table, stdout, "");
+  return EXIT_OK;
+}

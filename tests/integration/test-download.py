@@ -350,6 +350,22 @@ class Esimctl(DownloadBase):
             20, "the rejection to reach smdp-sim")
         self.assertEqual(self.world.profile_paths(self.euicc), [])
 
+    def test_discover(self):
+        res = self.world.esimctl("discover")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        rows = [line.split() for line in res.stdout.splitlines()]
+        self.assertEqual(rows[0], ["SM-DP+", "EVENT", "ACTIVATION", "CODE"])
+        self.assertEqual(rows[1:], [[ADDRESS, "EV-1", f"LPA:1${ADDRESS}$EV-1"],
+                                    ["rsp.example.net", "EV-2", "LPA:1$rsp.example.net$EV-2"]])
+        res = self.world.esimctl("--json", "discover", "--smds", "smds.example.com")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        events = json.loads(res.stdout)["events"]
+        self.assertEqual([(e["eid"], e["event-id"]) for e in events], [(EID, "EV-1"), (EID, "EV-2")])
+        # The code it prints installs.
+        res = self.world.esimctl("install", "--yes", events[0]["activation-code"], seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn(f"({ICCID_EVENT})", res.stdout)
+
     def test_refusals_and_exit_statuses(self):
         # No terminal, no --yes: refused before anything is asked of esimd.
         res = self.world.esimctl("install", AC_PLAIN)
