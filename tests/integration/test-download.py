@@ -270,6 +270,20 @@ class Download(DownloadBase):
                                            "org.esimd.Error.SmdpUnreachable"))
 
 
+    def test_modem_unplugged_mid_download(self):
+        # The download's path is below the eUICC's: it goes with it.
+        monitor = self.world.monitor()
+        path = self.owner().download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        harness.modem_command(self.world.modems[0], "unplug")
+        removed = monitor.wait_for(
+            lambda m: m.get("member") == "InterfacesRemoved"
+            and m["payload"]["data"][0] == path, what="the download's InterfacesRemoved")
+        self.assertIn(DOWNLOAD, removed["payload"]["data"][1])
+        harness.wait_until(lambda: self.world.euicc_paths() == [], 20, "the eUICC to go")
+        self.assertNotIn(path, self.world.managed_objects())
+
+
 class Esimctl(DownloadBase):
     def test_install_yes(self):
         res = self.world.esimctl("install", "--yes", AC_PLAIN, seconds=60)
