@@ -929,3 +929,10 @@ int command_notifications(Esimctl *ctl, int argc, char **argv)
     return notifications_remove(ctl, model, argc, argv);
   return notifications_list(ctl, model);
 }
+
+int commands_load_one_card(Esimctl *ctl, Model **model, Card **card)
+{
+  int status = load(ctl, model);
+
+  return status ? status : select_one_card(ctl, *model, NULL, card);
+}

@@ -2,7 +2,7 @@
 /*
  * esimctl: esimd's command-line client. Options, the bus connection, the
  * command table and the mapping from D-Bus error names to exit statuses;
- * the commands themselves are in commands.c.
+ * the commands themselves are in commands.c and install.c.
  */
 #include "config.h"
 
@@ -55,6 +55,17 @@ static const Command commands[] = {
      "Shows the eUICC's versions, memory, category and CI keys (SGP.22 EUICCInfo2) and the\n"
      "default SM-DP+ and root SM-DS addresses stored on it.\n",
      command_info},
+    {"install", "ACTIVATION_CODE", "Download and install a profile (asks first)",
+     "Downloads the profile of an SGP.22 activation code (LPA:1$SM-DP+$MATCHING-ID) from its\n"
+     "SM-DP+ and installs it. Shows what the SM-DP+ says the profile is and asks before\n"
+     "installing it; when standard input is not a terminal, --yes is required.\n"
+     "--confirmation-code gives the code the operator handed out (asked for on a terminal\n"
+     "when the SM-DP+ wants one), --enable enables the profile once installed.\n",
+     command_install},
+    {"discover", "", "Ask an SM-DS for profiles waiting for the eUICC",
+     "Asks the eUICC's root SM-DS (or the one --smds names) for the events waiting for this\n"
+     "eUICC, and prints each with the activation code that install takes.\n",
+     command_discover},
     {"notifications", "[list|send [SEQ...]|remove SEQ]",
      "List, send or remove the notifications pending for SM-DP+ servers",
      "list (the default) shows the notifications the eUICCs hold for their SM-DP+.\n"
@@ -80,7 +91,10 @@ static const char options_help[] =
     "  -e, --eid=PREFIX     Act on the eUICC whose EID starts with PREFIX\n"
     "      --bus=BUS        Talk to esimd on BUS: system (default), session or an address\n"
     "      --full           Show EIDs in full in tables\n"
-    "  -y, --yes            Do not ask before deleting\n";
+    "  -y, --yes            Do not ask before deleting or installing\n"
+    "      --confirmation-code=CODE  install: the operator's confirmation code\n"
+    "      --enable         install: enable the profile once installed\n"
+    "      --smds=ADDRESS   discover: ask this SM-DS, not the eUICC's root SM-DS\n";
 
 static void print_help(void)
 {
@@ -139,6 +153,9 @@ static const struct {
     {"org.freedesktop.DBus.Error.Timeout", EXIT_MODEM},
     {"org.esimd.Error.SmdpUnreachable", EXIT_SMDP},
     {"org.esimd.Error.SmdpRejected", EXIT_SMDP},
+    {"org.esimd.Error.ConfirmationCodeWrong", EXIT_SMDP},
+    {"org.esimd.Error.DownloadRejected", EXIT_SMDP},
+    {"org.esimd.Error.InvalidActivationCode", EXIT_USAGE},
     {"org.freedesktop.DBus.Error.ServiceUnknown", EXIT_NO_DAEMON},
     {"org.freedesktop.DBus.Error.NameHasNoOwner", EXIT_NO_DAEMON},
     {"org.freedesktop.DBus.Error.InvalidArgs", EXIT_USAGE},
@@ -234,10 +251,17 @@ static int connect_bus(const char *bus_arg, sd_bus **out)
 int main(int argc, char **argv)
 {
   static const struct option long_options[] = {
-      {"help", no_argument, NULL, 'h'},      {"version", no_argument, NULL, 'V'},
-      {"json", no_argument, NULL, 'j'},      {"eid", required_argument, NULL, 'e'},
-      {"bus", required_argument, NULL, 'B'}, {"full", no_argument, NULL, 'F'},
-      {"yes", no_argument, NULL, 'y'},       {NULL, 0, NULL, 0},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {"json", no_argument, NULL, 'j'},
+      {"eid", required_argument, NULL, 'e'},
+      {"bus", required_argument, NULL, 'B'},
+      {"full", no_argument, NULL, 'F'},
+      {"yes", no_argument, NULL, 'y'},
+      {"enable", no_argument, NULL, 'E'},
+      {"smds", required_argument, NULL, 'S'},
+      {"confirmation-code", required_argument, NULL, 'C'},
+      {NULL, 0, NULL, 0},
   };
   Esimctl ctl = {0};
   const char *bus_arg = "system";
@@ -270,6 +294,15 @@ int main(int argc, char **argv)
       break;
     case 'y':
       ctl.yes = TRUE;
+      break;
+    case 'E':
+      ctl.enable = TRUE;
+      break;
+    case 'C':
+      ctl.confirmation_code = optarg;
+      break;
+    case 'S':
+      ctl.smds = optarg;
       break;
     default:
       fprintf(stderr, "Try 'esimctl --help'.\n");

@@ -31,9 +31,12 @@ enum {
 typedef struct {
   sd_bus *bus;
   gboolean json;
-  gboolean full;   /* EIDs unshortened in tables */
-  gboolean yes;    /* no confirmation for delete */
-  const char *eid; /* --eid PREFIX, NULL when not given */
+  gboolean full;                 /* EIDs unshortened in tables */
+  gboolean yes;                  /* no confirmation for delete and install */
+  gboolean enable;               /* install: enable the profile once installed */
+  const char *confirmation_code; /* install --confirmation-code, NULL when not given */
+  const char *smds;              /* discover --smds, NULL: the card's root SM-DS */
+  const char *eid;               /* --eid PREFIX, NULL when not given */
 } Esimctl;
 
 /* Prints "esimctl: MESSAGE" on stderr and returns status. */

@@ -44,12 +44,12 @@ typedef struct {
   GPtrArray *props; /* Prop* in the order sent */
 } Object;
 
-typedef struct {
+typedef struct _Card {
   Object *object;
   GPtrArray *profiles; /* Object*, in the order of the Profiles property */
 } Card;
 
-typedef struct {
+typedef struct _Model {
   GPtrArray *cards; /* Card*, by N in /org/esimd/euicc/N */
 } Model;
 

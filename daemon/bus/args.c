@@ -67,3 +67,67 @@ int bus_error_invalid_gerror(sd_bus_error *ret_error, const GError *error)
 {
   return sd_bus_error_set(ret_error, SD_BUS_ERROR_INVALID_ARGS, error->message);
 }
+
+/* Reads a variant of type signature into out (a const char* or an int). */
+static int read_option(sd_bus_message *message, const char *key, const char *signature, void *out,
+                       GError **error)
+{
+  const char *contents = NULL;
+  char type;
+  int r;
+
+  r = sd_bus_message_peek_type(message, &type, &contents);
+  if (r < 0)
+    return r;
+  if (type != 'v' || g_strcmp0(contents, signature) != 0) {
+    invalid(error, "The option %s takes a value of type %s, not %s", key, signature,
+            contents ? contents : "?");
+    return sd_bus_message_skip(message, "v");
+  }
+  return sd_bus_message_read(message, "v", signature, out);
+}
+
+int bus_read_download_options(sd_bus_message *message, gchar **confirmation_code, gboolean *accept,
+                              gboolean *enable, GError **error)
+{
+  int r;
+
+  r = sd_bus_message_enter_container(message, 'a', "{sv}");
+  if (r < 0)
+    return r;
+  while ((r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
+    const char *key = NULL;
+
+    r = sd_bus_message_read(message, "s", &key);
+    if (r < 0)
+      return r;
+    if (g_str_equal(key, "confirmation-code") && confirmation_code) {
+      const char *code = NULL;
+
+      r = read_option(message, key, "s", &code, error);
+      if (r >= 0 && code) {
+        g_free(*confirmation_code);
+        *confirmation_code = g_strdup(code);
+      }
+    } else if ((g_str_equal(key, "accept") && accept) || (g_str_equal(key, "enable") && enable)) {
+      int value = 0;
+
+      r = read_option(message, key, "b", &value, error);
+      if (r >= 0)
+        *(g_str_equal(key, "accept") ? accept : enable) = value != 0;
+    } else {
+      invalid(error, "Unknown option %s", key);
+      r = sd_bus_message_skip(message, "v");
+    }
+    if (r < 0)
+      return r;
+    if (error && *error)
+      return 0;
+    r = sd_bus_message_exit_container(message);
+    if (r < 0)
+      return r;
+  }
+  if (r < 0)
+    return r;
+  return sd_bus_message_exit_container(message);
+}

@@ -15,9 +15,16 @@ G_BEGIN_DECLS
 #define BUS_MANAGER_INTERFACE "org.esimd.Manager1"
 #define BUS_EUICC_INTERFACE "org.esimd.Euicc1"
 #define BUS_PROFILE_INTERFACE "org.esimd.Profile1"
+#define BUS_DOWNLOAD_INTERFACE "org.esimd.Download1"
+/* Download1.Error of a cancelled download. */
+#define BUS_ERROR_CANCELLED "org.esimd.Error.Cancelled"
 
 /* The polkit action of switching profiles (dbus/org.esimd.policy). */
 #define BUS_ACTION_SWITCH "org.esimd.profile.switch"
+/* ... and of installing them (Download, Accept). */
+#define BUS_ACTION_INSTALL "org.esimd.profile.install"
+
+typedef struct _BusDownload BusDownload;
 
 struct _Bus {
   sd_bus *bus;
@@ -28,6 +35,8 @@ struct _Bus {
   BusDisconnectedFunc disconnected_func;
   gpointer disconnected_data;
   gboolean name_owned;
+  GList *downloads; /* BusDownload*: on the bus, or ended and lingering */
+  guint last_download_id;
 };
 
 /* sd-glib.c: the connection as a GSource of the thread-default main context. */
@@ -58,6 +67,22 @@ void bus_euicc1_emit_notification_delivered(Bus *bus, Euicc *euicc, guint seq,
                                             const char *operation, const char *iccid,
                                             const char *address);
 gboolean bus_profile1_export(Bus *bus, GError **error);
+
+/* download1.c: the Download1 objects, one per Euicc1.Download call. */
+gboolean bus_download1_export(Bus *bus, GError **error);
+char *bus_path_download(guint euicc_id, guint download_id);
+BusDownload *bus_lookup_download(Bus *bus, const char *path);
+/* Starts the download for the caller of message and puts it on the bus;
+ * NULL with the service's error when it cannot start. */
+BusDownload *bus_download_start(Bus *bus, Euicc *euicc, sd_bus_message *message,
+                                const char *activation_code, const DownloadOptions *options,
+                                GError **error);
+const char *bus_download_get_path(BusDownload *bd);
+/* NULL-terminated, for the node enumerator. */
+gchar **bus_download_paths(Bus *bus);
+void bus_downloads_euicc_removed(Bus *bus, guint euicc_id);
+/* At shutdown: cancels what still runs, takes everything off the bus. */
+void bus_downloads_free_all(Bus *bus);
 void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, ProfileChanged what);
 
 /* args.c: a caller's arguments, checked before anything else is done;
@@ -67,6 +92,12 @@ gboolean bus_check_nickname(const char *nickname, GError **error);
 gboolean bus_check_reset_options(guint32 options, GError **error);
 /* Replies InvalidArgs with the check's message. */
 int bus_error_invalid_gerror(sd_bus_error *ret_error, const GError *error);
+/* Reads the a{sv} options of Euicc1.Download and Download1.Accept
+ * (confirmation-code s, accept b, enable b; a NULL out pointer: the key is
+ * not allowed there). Negative errno when the message cannot be read; 0
+ * with error set (INVALID_ARGS) for an unknown key or a wrong type. */
+int bus_read_download_options(sd_bus_message *message, gchar **confirmation_code, gboolean *accept,
+                              gboolean *enable, GError **error);
 
 /* Keeps an sd_bus_slot until bus_free(). */
 void bus_keep_slot(Bus *bus, sd_bus_slot *slot);
@@ -148,6 +179,7 @@ struct _BusCall {
   guint profile_id;
   guint number;
   gchar *text;
+  gchar *code;  /* a confirmation code (Download, Accept) */
   GArray *seqs; /* guint */
 };
 

@@ -139,6 +139,7 @@ void bus_free(Bus *bus)
   if (!bus)
     return;
   bus_calls_free_all(bus);
+  bus_downloads_free_all(bus);
   g_clear_pointer(&bus->slots, g_ptr_array_unref);
   if (bus->source) {
     g_source_destroy(bus->source);
@@ -155,7 +156,8 @@ gboolean bus_export(Bus *bus, Manager *manager, GError **error)
 {
   bus->manager = manager;
   return bus_object_manager_export(bus, error) && bus_manager1_export(bus, error) &&
-         bus_euicc1_export(bus, error) && bus_profile1_export(bus, error);
+         bus_euicc1_export(bus, error) && bus_profile1_export(bus, error) &&
+         bus_download1_export(bus, error);
 }
 
 void bus_unexport(Bus *bus)

@@ -16,6 +16,7 @@ static void bus_call_free(BusCall *call)
   sd_bus_message_unref(call->message);
   g_clear_object(&call->cancellable);
   g_free(call->text);
+  g_free(call->code);
   if (call->seqs)
     g_array_unref(call->seqs);
   g_free(call);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bus-private.h"
+#include "service/discover.h"
 
 /* SGP.22 ES10a/ES10c memory reset: eUICCMemoryReset bits (rsp.asn). */
 /* RFC 1035 2.3.4 */
@@ -326,6 +327,106 @@ static int euicc1_remove_notification(sd_bus_message *message, void *user_data,
   return bus_call_authorize_and_start(call, "org.esimd.euicc.configure");
 }
 
+/* Download */
+
+static void download_start(BusCall *call)
+{
+  DownloadOptions options = {
+      .confirmation_code = call->code,
+      .accept = (call->number & 1) != 0,
+      .enable = (call->number & 2) != 0,
+  };
+  g_autoptr(GError) error = NULL;
+  sd_bus_message *reply = NULL;
+  BusDownload *bd;
+  int r;
+
+  bd = bus_download_start(call->bus, call->euicc, call->message, call->text, &options, &error);
+  if (!bd) {
+    bus_call_return_gerror(call, error);
+    return;
+  }
+  r = sd_bus_message_new_method_return(call->message, &reply);
+  if (r >= 0)
+    r = sd_bus_message_append(reply, "o", bus_download_get_path(bd));
+  if (r < 0) {
+    sd_bus_message_unref(reply);
+    g_set_error(&error, ESIMD_ERROR, ESIMD_ERROR_FAILED, "Cannot build the reply: %s",
+                g_strerror(-r));
+    bus_call_return_gerror(call, error);
+    return;
+  }
+  bus_call_return(call, reply);
+}
+
+/*
+ * Starts an install (SGP.22 3.1.3). The activation code is checked by the
+ * service before anything is queued: a bad one is refused at once with
+ * InvalidActivationCode, no object is made.
+ */
+static int euicc1_download(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  const char *activation_code = NULL;
+  g_autofree char *code = NULL;
+  gboolean accept = FALSE, enable = FALSE;
+  g_autoptr(GError) error = NULL;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "s", &activation_code);
+  if (r < 0)
+    return r;
+  r = bus_read_download_options(message, &code, &accept, &enable, &error);
+  if (r < 0)
+    return r;
+  if (error)
+    return bus_error_invalid_gerror(ret_error, error);
+  call = bus_call_new(user_data, message, download_start);
+  call->text = g_strdup(activation_code);
+  call->code = g_steal_pointer(&code);
+  call->number = (accept ? 1u : 0u) | (enable ? 2u : 0u);
+  return bus_call_authorize_and_start(call, BUS_ACTION_INSTALL);
+}
+
+/* Discover */
+
+static int append_event(sd_bus_message *reply, gconstpointer item)
+{
+  const DiscoveredEvent *e = item;
+
+  return sd_bus_message_append(reply, "(ss)", bus_nonnull(e->address), bus_nonnull(e->event_id));
+}
+
+static void discover_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  return_list(user_data, res, euicc_discover_finish, "(ss)", append_event);
+}
+
+static void discover_start(BusCall *call)
+{
+  euicc_discover(call->euicc, call->text, call->cancellable, discover_done, call);
+}
+
+/* SGP.22 3.6.3: the events an SM-DS holds for this eUICC; "" asks the root
+ * SM-DS the card stores. It authenticates the card to a server, as a
+ * download does: the install action. */
+static int euicc1_discover(sd_bus_message *message, void *user_data, sd_bus_error *ret_error)
+{
+  const char *address = NULL;
+  g_autoptr(GError) error = NULL;
+  BusCall *call;
+  int r;
+
+  r = sd_bus_message_read(message, "s", &address);
+  if (r < 0)
+    return r;
+  if (*address && !bus_check_smdp_address(address, &error))
+    return bus_error_invalid_gerror(ret_error, error);
+  call = bus_call_new(user_data, message, discover_start);
+  call->text = g_strdup(address);
+  return bus_call_authorize_and_start(call, BUS_ACTION_INSTALL);
+}
+
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 
@@ -358,6 +459,12 @@ static const sd_bus_vtable euicc1_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("RemoveNotification", SD_BUS_ARGS("u", seq), SD_BUS_NO_RESULT,
                             euicc1_remove_notification, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Download", SD_BUS_ARGS("s", activation_code, "a{sv}", options),
+                            SD_BUS_RESULT("o", download), euicc1_download,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Discover", SD_BUS_ARGS("s", smds_address),
+                            SD_BUS_RESULT("a(ss)", events), euicc1_discover,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("NotificationDelivered",
                             SD_BUS_ARGS("u", seq, "s", operation, "s", iccid, "s", address), 0),
     SD_BUS_VTABLE_END,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The object tree: /org/esimd (ObjectManager, Manager1),
- * /org/esimd/euicc/N (Euicc1) and /org/esimd/euicc/N/profile/M (Profile1).
+ * /org/esimd/euicc/N (Euicc1), /org/esimd/euicc/N/profile/M (Profile1) and
+ * /org/esimd/euicc/N/download/K (Download1, download1.c).
  * N and M are the service's counters: an object path never carries an EID
  * or ICCID, which identify a person's card and subscription.
  */
@@ -126,6 +127,13 @@ static int enumerate_nodes(sd_bus *sdbus, const char *prefix, void *user_data, c
         g_ptr_array_add(paths, bus_path_profile(euicc_get_id(euicc), profile->id));
       }
     }
+    {
+      gchar **downloads = bus_download_paths(bus);
+
+      for (gchar **p = downloads; *p; p++)
+        g_ptr_array_add(paths, *p);
+      g_free(downloads);
+    }
   }
 
   /* sd-bus frees the array and its strings with free(), not g_free(). */
@@ -203,6 +211,7 @@ void bus_emit_euicc_removed(Bus *bus, Euicc *euicc)
   g_autofree char *path = bus_path_euicc(euicc_get_id(euicc));
   GPtrArray *profiles = euicc_get_profiles(euicc);
 
+  bus_downloads_euicc_removed(bus, euicc_get_id(euicc));
   /* Its profiles go with it: no profile_removed comes for them. */
   for (guint i = 0; i < profiles->len; i++) {
     const Profile *profile = g_ptr_array_index(profiles, i);

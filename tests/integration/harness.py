@@ -635,6 +635,24 @@ def _gvariant_args(signature, args):
             out.append("@au [" + ", ".join(str(int(v)) for v in values) + "]")
             sig = sig[2:]
             continue
+        if sig.startswith("a{sv}"):
+            # busctl's form: a count, then key, type (s or b) and value each.
+            n = int(args[i])
+            i += 1
+            items = []
+            for _ in range(n):
+                key, vtype, value = args[i], args[i + 1], args[i + 2]
+                i += 3
+                if vtype == "s":
+                    items.append(f"{json.dumps(str(key))}: <{json.dumps(str(value))}>")
+                elif vtype == "b":
+                    items.append(f"{json.dumps(str(key))}: "
+                                 f"<{'true' if value in (True, 'true', '1', 1) else 'false'}>")
+                else:
+                    raise HarnessError(f"no GVariant translation for a variant of {vtype!r}")
+            out.append("@a{sv} {" + ", ".join(items) + "}")
+            sig = sig[5:]
+            continue
         code, sig = sig[0], sig[1:]
         value = args[i]
         i += 1
@@ -780,19 +798,26 @@ class SmdpSim:
     CA: .port, .ca_file, and .esimd_args() for start_esimd. Stopped when its
     world closes."""
 
-    def __init__(self, world, args=(), certs=None, port=0):
+    def __init__(self, world, args=(), certs=None, port=0, pki=None):
         """certs: a make_certs() directory to serve (default: a new CA);
-        port: the port to listen on (default: one the kernel picks)."""
-        if certs is None:
-            certs = make_certs(world)
-        self.certs = certs
-        self.ca_file = os.path.join(certs, "ca.pem")
+        port: the port to listen on (default: one the kernel picks);
+        pki: a make_pki() directory: a real SM-DP+ for downloads, its TLS
+        certificate signed by the PKI's CI (certs is then not used)."""
         self.log_path = os.path.join(world.tmpdir, f"smdp-{len(world.extra_procs)}.jsonl")
         self._log = world._log(f"smdp-sim-{len(world.extra_procs)}")
-        argv = [sys.executable, sim_tool("smdp-sim"), "--port", str(port),
-                "--cert", os.path.join(certs, "server.pem"),
-                "--key", os.path.join(certs, "server.key"),
-                "--log", self.log_path, "-v"] + list(args)
+        argv = [sys.executable, sim_tool("smdp-sim"), "--port", str(port)]
+        if pki is not None:
+            self.certs = pki
+            self.ca_file = os.path.join(pki, "ci.pem")
+            argv += ["--pki", pki]
+        else:
+            if certs is None:
+                certs = make_certs(world)
+            self.certs = certs
+            self.ca_file = os.path.join(certs, "ca.pem")
+            argv += ["--cert", os.path.join(certs, "server.pem"),
+                     "--key", os.path.join(certs, "server.key")]
+        argv += ["--log", self.log_path, "-v"] + list(args)
         # stdin stays open: smdp-sim exits at EOF, so it cannot outlive the test.
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log.file, text=True)
@@ -849,6 +874,20 @@ def make_certs(world, names=()):
     if res.returncode != 0:
         raise HarnessError(f"mkcerts failed: {res.stderr.strip()}")
     return certs
+
+
+def make_pki(world, eid):
+    """A test PKI (tests/sim/mkpki) for a card with this EID in a new
+    directory of the world; returns the directory."""
+    if not shutil.which(os.environ.get("OPENSSL", "openssl")):
+        raise unittest.SkipTest("openssl is not installed: no test PKI")
+    world.n_pki = getattr(world, "n_pki", 0) + 1
+    pki = os.path.join(world.tmpdir, f"pki-{world.n_pki}")
+    res = subprocess.run(["sh", sim_tool("mkpki"), "--eid", eid, pki], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=timeout(60))
+    if res.returncode != 0:
+        raise HarnessError(f"mkpki failed: {res.stderr.strip()}")
+    return pki
 
 
 def closed_local_port():

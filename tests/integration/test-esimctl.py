@@ -505,7 +505,8 @@ class ManPages(harness.WorldTestCase):
     def test_dbus_page_names_every_member_and_error(self):
         text = open(self.page("esimd-dbus.7")).read().replace("\\-", "-")
         dbus_dir = harness.dbus_dir()
-        for xml in ("org.esimd.Manager1.xml", "org.esimd.Euicc1.xml", "org.esimd.Profile1.xml"):
+        for xml in ("org.esimd.Manager1.xml", "org.esimd.Euicc1.xml", "org.esimd.Profile1.xml",
+                    "org.esimd.Download1.xml"):
             with open(os.path.join(dbus_dir, xml)) as f:
                 contract = f.read()
             for kind, name in re.findall(r'<(property|method|signal) name="([A-Za-z]+)"',
@@ -513,7 +514,8 @@ class ManPages(harness.WorldTestCase):
                 self.assertRegex(text, rf"(?m)^\.B[IR]? {name}\b", f"{kind} {name}")
         for error in ("NotFound", "ProfileEnabled", "ProfileNotEnabled", "DisallowedByPolicy",
                       "CatBusy", "CardError", "Transport", "Timeout", "Removed", "NotSupported",
-                      "SmdpUnreachable", "SmdpRejected"):
+                      "SmdpUnreachable", "SmdpRejected", "InvalidActivationCode",
+                      "ConfirmationCodeWrong", "DownloadRejected", "Cancelled"):
             self.assertIn(f"org.esimd.Error.{error}", text)
 
 

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * esimctl install: a profile download (SGP.22 3.1.3) through
+ * Euicc1.Download and the Download1 object it returns. esimctl owns the
+ * download while it runs (the daemon cancels it when esimctl leaves the
+ * bus, Ctrl-C included), shows what the SM-DP+ says the profile is and asks
+ * before the daemon goes on (SGP.22 3.1.3.2, user confirmation), unless
+ * --yes.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "model.h"
+#include "output.h"
+
+#define DOWNLOAD_IFACE "org.esimd.Download1"
+/* How often the object is read again when no PropertiesChanged came: a
+ * daemon that went away must not leave esimctl waiting for ever. */
+#define POLL_USEC (1 * G_USEC_PER_SEC)
+#define BAR_WIDTH 30
+
+typedef struct {
+  Esimctl *ctl;
+  gboolean changed; /* a PropertiesChanged of Download1 came */
+  gboolean bar;     /* a progress line is on the terminal */
+  char *last_state; /* for the plain lines */
+} Install;
+
+static int on_properties_changed(sd_bus_message *m, void *user_data, sd_bus_error *ret_error)
+{
+  Install *in = user_data;
+
+  in->changed = TRUE;
+  return 0;
+}
+
+/* A string of the Metadata dictionary, "" when absent. */
+static const char *metadata_string(const Object *download, const char *key)
+{
+  const Value *metadata = object_get(download, "Metadata");
+
+  if (!metadata || metadata->kind != VALUE_DICT)
+    return "";
+  for (guint i = 0; i < metadata->dict->len; i++) {
+    const Prop *p = g_ptr_array_index(metadata->dict, i);
+
+    if (g_str_equal(p->name, key) && p->value.kind == VALUE_STRING)
+      return p->value.s;
+  }
+  return "";
+}
+
+static void print_metadata(const Object *download)
+{
+  static const struct {
+    const char *key;
+    const char *label;
+  } rows[] = {
+      {"name", "Name"},
+      {"service-provider", "Operator"},
+      {"iccid", "ICCID"},
+      {"class", "Class"},
+  };
+
+  fprintf(stderr, "Profile offered by %s:\n", object_get_string(download, "SmdpAddress"));
+  for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
+    const char *v = metadata_string(download, rows[i].key);
+    fprintf(stderr, "  %-9s %s\n", rows[i].label, *v ? v : "-");
+  }
+}
+
+static void end_bar(Install *in)
+{
+  if (in->bar) {
+    fputc('\n', stdout);
+    fflush(stdout);
+    in->bar = FALSE;
+  }
+}
+
+/* A progress line redrawn in place on a terminal; one line per state
+ * otherwise. Nothing in JSON mode: the result is one document. */
+static void show_progress(Install *in, const Object *download)
+{
+  const char *state = object_get_string(download, "State");
+  const Value *v = object_get(download, "Progress");
+  double progress = v && v->kind == VALUE_DOUBLE ? v->d : 0;
+  int filled = (int)(CLAMP(progress, 0, 1) * BAR_WIDTH + 0.5);
+
+  if (in->ctl->json)
+    return;
+  if (isatty(STDOUT_FILENO)) {
+    g_autofree char *bar = g_strnfill(filled, '#');
+    g_autofree char *rest = g_strnfill(BAR_WIDTH - filled, '-');
+
+    printf("\r[%s%s] %3d%% %-15s", bar, rest, (int)(progress * 100 + 0.5), state);
+    fflush(stdout);
+    in->bar = TRUE;
+    return;
+  }
+  if (g_strcmp0(state, in->last_state) != 0) {
+    printf("%s %d%%\n", state, (int)(progress * 100 + 0.5));
+    fflush(stdout);
+    g_free(in->last_state);
+    in->last_state = g_strdup(state);
+  }
+}
+
+/* Reads a line from the terminal, without echo when secret. */
+static char *prompt(const char *question, gboolean secret)
+{
+  char answer[128] = "";
+  struct termios saved, quiet;
+  gboolean restore = FALSE;
+
+  fprintf(stderr, "%s", question);
+  fflush(stderr);
+  if (secret && tcgetattr(STDIN_FILENO, &saved) == 0) {
+    quiet = saved;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+  }
+  if (!fgets(answer, sizeof answer, stdin))
+    answer[0] = '\0';
+  if (restore) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    fputc('\n', stderr);
+  }
+  return g_strdup(g_strstrip(answer));
+}
+
+static int call_reject(Install *in, const char *path)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  int r =
+      esimctl_call(in->ctl, path, DOWNLOAD_IFACE, "Reject", FALSE, &error, NULL, "s", "rejected");
+
+  sd_bus_error_free(&error);
+  return r;
+}
+
+/*
+ * At State confirming: the user's consent (or --yes), and the confirmation
+ * code when the SM-DP+ wants one. Returns EXIT_OK when accepted, else the
+ * status to end with (the download is rejected then).
+ */
+static int consent(Install *in, const char *path, const Object *download)
+{
+  g_autofree char *code = g_strdup(in->ctl->confirmation_code);
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message *call = NULL;
+  int r;
+
+  end_bar(in);
+  if (!in->ctl->json)
+    print_metadata(download);
+  if (!in->ctl->yes) {
+    g_autofree char *answer = prompt("Install this profile? [y/N] ", FALSE);
+
+    if (g_ascii_strcasecmp(answer, "y") != 0 && g_ascii_strcasecmp(answer, "yes") != 0) {
+      call_reject(in, path);
+      return esimctl_fail(EXIT_FAILURE_OTHER, "Not installed.");
+    }
+  }
+  if (object_get_bool(download, "ConfirmationCodeRequired") && !code) {
+    if (!isatty(STDIN_FILENO)) {
+      call_reject(in, path);
+      return esimctl_fail(EXIT_USAGE, "The SM-DP+ wants a confirmation code: give it with "
+                                      "--confirmation-code.");
+    }
+    code = prompt("Confirmation code: ", TRUE);
+  }
+
+  r = sd_bus_message_new_method_call(in->ctl->bus, &call, ESIMD_BUS_NAME, path, DOWNLOAD_IFACE,
+                                     "Accept");
+  if (r >= 0)
+    r = code ? sd_bus_message_append(call, "a{sv}", 1, "confirmation-code", "s", code)
+             : sd_bus_message_append(call, "a{sv}", 0);
+  if (r >= 0)
+    r = esimctl_send(in->ctl, call, TRUE, &error, NULL);
+  sd_bus_message_unref(call);
+  if (r < 0) {
+    int status = esimctl_fail_bus(&error, r);
+
+    sd_bus_error_free(&error);
+    call_reject(in, path);
+    return status;
+  }
+  return EXIT_OK;
+}
+
+static void print_result(Install *in, const char *eid, const Object *download)
+{
+  const char *profile = object_get_string(download, "Profile");
+
+  end_bar(in);
+  if (in->ctl->json) {
+    JsonOut *j = json_out_new();
+
+    json_out_begin_object(j, NULL);
+    json_out_string(j, "eid", eid);
+    json_out_string(j, "iccid", metadata_string(download, "iccid"));
+    json_out_string(j, "name", metadata_string(download, "name"));
+    json_out_string(j, "service-provider", metadata_string(download, "service-provider"));
+    json_out_string(j, "class", metadata_string(download, "class"));
+    json_out_string(j, "smdp-address", object_get_string(download, "SmdpAddress"));
+    json_out_string(j, "profile", profile);
+    json_out_bool(j, "installed", TRUE);
+    json_out_end_object(j);
+    json_out_print_free(j, stdout);
+  } else {
+    printf("Installed %s (%s).\n", metadata_string(download, "name"),
+           metadata_string(download, "iccid"));
+  }
+}
+
+/* Follows the download to its end. */
+static int follow(Install *in, const char *eid, const char *path)
+{
+  gboolean asked = FALSE;
+
+  for (;;) {
+    g_autoptr(Object) download = NULL;
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    const char *state;
+    int r;
+
+    in->changed = FALSE;
+    r = object_load(in->ctl->bus, path, DOWNLOAD_IFACE, &download, &error);
+    if (r < 0) {
+      int status;
+
+      end_bar(in);
+      status = esimctl_fail_bus(&error, r);
+      sd_bus_error_free(&error);
+      return status;
+    }
+    state = object_get_string(download, "State");
+    show_progress(in, download);
+    if (g_str_equal(state, "done")) {
+      print_result(in, eid, download);
+      return EXIT_OK;
+    }
+    if (g_str_equal(state, "failed") || g_str_equal(state, "cancelled")) {
+      const char *name = object_get_string(download, "Error");
+      const char *message = object_get_string(download, "ErrorMessage");
+
+      end_bar(in);
+      return esimctl_fail(esimctl_status_for_error(name), "%s",
+                          *message ? message : (*name ? name : "The download failed"));
+    }
+    if (g_str_equal(state, "confirming") && !asked) {
+      int status;
+
+      asked = TRUE;
+      status = consent(in, path, download);
+      if (status != EXIT_OK)
+        return status;
+      continue;
+    }
+    /* Wait for the next change (or the poll interval). */
+    while (!in->changed) {
+      r = sd_bus_process(in->ctl->bus, NULL);
+      if (r < 0) {
+        end_bar(in);
+        return esimctl_fail(EXIT_NO_DAEMON, "Lost the bus: %s", g_strerror(-r));
+      }
+      if (r > 0)
+        continue;
+      r = sd_bus_wait(in->ctl->bus, POLL_USEC);
+      if (r == 0)
+        break;
+      if (r < 0) {
+        end_bar(in);
+        return esimctl_fail(EXIT_NO_DAEMON, "Lost the bus: %s", g_strerror(-r));
+      }
+    }
+  }
+}
+
+int command_install(Esimctl *ctl, int argc, char **argv)
+{
+  g_autoptr(Model) model = NULL;
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message *call = NULL, *reply = NULL;
+  sd_bus_slot *slot = NULL;
+  Install in = {.ctl = ctl};
+  Card *card = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *eid = NULL;
+  const char *download = NULL;
+  int status, r;
+
+  if (argc != 2)
+    return esimctl_fail(EXIT_USAGE, "install takes one activation code");
+  /* As for delete: no question can be asked, so no consent without --yes. */
+  if (!ctl->yes && !isatty(STDIN_FILENO))
+    return esimctl_fail(EXIT_USAGE, "Not installing without confirmation: standard input is not a "
+                                    "terminal. Add --yes to install.");
+  if ((status = commands_load_one_card(ctl, &model, &card)))
+    return status;
+  eid = g_strdup(object_get_string(card->object, "Eid"));
+
+  /* Before the call: a change may come before the reply does. */
+  r = sd_bus_match_signal(ctl->bus, &slot, ESIMD_BUS_NAME, NULL, "org.freedesktop.DBus.Properties",
+                          "PropertiesChanged", on_properties_changed, &in);
+  if (r < 0)
+    return esimctl_fail(EXIT_FAILURE_OTHER, "Cannot watch the download: %s", g_strerror(-r));
+
+  r = sd_bus_message_new_method_call(ctl->bus, &call, ESIMD_BUS_NAME, card->object->path,
+                                     ESIMD_EUICC_IFACE, "Download");
+  if (r >= 0)
+    r = sd_bus_message_append(call, "s", argv[1]);
+  if (r >= 0)
+    r = sd_bus_message_open_container(call, 'a', "{sv}");
+  if (r >= 0 && ctl->confirmation_code)
+    r = sd_bus_message_append(call, "{sv}", "confirmation-code", "s", ctl->confirmation_code);
+  if (r >= 0 && ctl->enable)
+    r = sd_bus_message_append(call, "{sv}", "enable", "b", 1);
+  if (r >= 0)
+    r = sd_bus_message_close_container(call);
+  if (r >= 0)
+    r = esimctl_send(ctl, call, TRUE, &error, &reply);
+  if (r >= 0)
+    r = sd_bus_message_read(reply, "o", &download);
+  if (r >= 0)
+    path = g_strdup(download);
+  sd_bus_message_unref(call);
+  sd_bus_message_unref(reply);
+  if (r < 0) {
+    status = esimctl_fail_bus(&error, r);
+    sd_bus_error_free(&error);
+    sd_bus_slot_unref(slot);
+    return status;
+  }
+  status = follow(&in, eid, path);
+  sd_bus_slot_unref(slot);
+  g_free(in.last_state);
+  return status;
+}
+
+/* esimctl discover: the SM-DS's events for the eUICC (Euicc1.Discover),
+ * each with the activation code install takes. */
+int command_discover(Esimctl *ctl, int argc, char **argv)
+{
+  static const char *const headers[] = {"SM-DP+", "EVENT", "ACTIVATION CODE", NULL};
+  g_autoptr(Model) model = NULL;
+  g_autoptr(Table) table = table_new(headers);
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = NULL;
+  const char *address, *event_id;
+  JsonOut *j = NULL;
+  Card *card = NULL;
+  const char *eid;
+  guint rows = 0;
+  int status, r;
+
+  if (argc != 1)
+    return esimctl_fail(EXIT_USAGE, "discover takes no arguments (the SM-DS goes with --smds)");
+  if ((status = commands_load_one_card(ctl, &model, &card)))
+    return status;
+  eid = object_get_string(card->object, "Eid");
+  r = esimctl_call(ctl, card->object->path, ESIMD_EUICC_IFACE, "Discover", TRUE, &error, &reply,
+                   "s", ctl->smds ? ctl->smds : "");
+  if (r >= 0)
+    r = sd_bus_message_enter_container(reply, 'a', "(ss)");
+  if (r < 0) {
+    status = esimctl_fail_bus(&error, r);
+    sd_bus_error_free(&error);
+    sd_bus_message_unref(reply);
+    return status;
+  }
+  if (ctl->json)
+    j = json_out_new_list("events");
+  while ((r = sd_bus_message_read(reply, "(ss)", &address, &event_id)) > 0) {
+    g_autofree char *code = g_strdup_printf("LPA:1$%s$%s", address, event_id);
+
+    if (j) {
+      json_out_begin_object(j, NULL);
+      json_out_string(j, "eid", eid);
+      json_out_string(j, "address", address);
+      json_out_string(j, "event-id", event_id);
+      json_out_string(j, "activation-code", code);
+      json_out_end_object(j);
+    } else {
+      const char *cells[] = {address, event_id, code};
+      table_add_row(table, cells);
+    }
+    rows++;
+  }
+  sd_bus_message_unref(reply);
+  if (r < 0) {
+    if (j)
+      json_out_free(j);
+    return esimctl_fail(EXIT_FAILURE_OTHER, "Cannot read the answer: %s", g_strerror(-r));
+  }
+  if (j)
+    json_out_print_list_free(j, stdout);
+  else if (rows == 0)
+    printf("No events for this eUICC.\n");
+  else
+    table_print(table, stdout, "");
+  return EXIT_OK;
+}

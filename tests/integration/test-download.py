@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Profile install on the bus (SGP.22 3.1.3): Euicc1.Download and the
+Download1 object, against a card with a real test PKI (mkpki) in modem-sim
+and smdp-sim --pki as the SM-DP+. The caller that owns a download keeps a
+connection of its own (Gio): a busctl call leaves the bus as soon as it has
+its answer, which cancels the download it started."""
+
+import importlib.util
+import json
+import os
+import select
+import subprocess
+import time
+
+import gi
+
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib  # noqa: E402
+
+import harness  # noqa: E402
+from harness import EUICC, NOBODY, PROFILE  # noqa: E402
+
+DOWNLOAD = "org.esimd.Download1"
+EID = "89049032123451234512345678901235"
+ADDRESS = "smdp.example.com"
+ICCID_PLAIN = "8949449999999990023"
+ICCID_CC = "8949449999999990031"
+ICCID_EVENT = "8949449999999990049"
+AC_PLAIN = f"LPA:1${ADDRESS}$MID-PLAIN"
+AC_CC = f"1${ADDRESS}$MID-CC$$1"
+INSTALL = "org.esimd.profile.install"
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+
+PROFILES = {"profiles": {
+    "MID-PLAIN": {"iccid": ICCID_PLAIN, "name": "Plain test profile",
+                  "service-provider": "Example Mobile", "class": "operational",
+                  "owner": "26201", "extra-bytes": 3000},
+    "MID-CC": {"iccid": ICCID_CC, "name": "Needs a code", "service-provider": "Example Mobile",
+               "class": "operational", "cc": "4711"},
+    "EV-1": {"iccid": ICCID_EVENT, "name": "From an event"},
+}, "events": {EID: [{"address": ADDRESS, "event-id": "EV-1"}, ["rsp.example.net", "EV-2"]]}}
+
+
+def variant_options(options):
+    out = {}
+    for key, value in options.items():
+        out[key] = GLib.Variant("b" if isinstance(value, bool) else "s", value)
+    return out
+
+
+class Owner:
+    """A bus connection of its own that starts downloads and owns them
+    until closed."""
+
+    def __init__(self, world):
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            world.address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+    def download(self, euicc, activation_code, **options):
+        res = self.conn.call_sync(
+            harness.BUS_NAME, euicc, EUICC, "Download",
+            GLib.Variant("(sa{sv})", (activation_code, variant_options(options))),
+            GLib.VariantType("(o)"), Gio.DBusCallFlags.NONE,
+            int(harness.timeout() * 1000), None)
+        return res.unpack()[0]
+
+    def close(self):
+        if not self.conn.is_closed():
+            self.conn.close_sync(None)
+
+
+class DownloadBase(harness.WorldTestCase):
+    with_polkit = False
+
+    def setUp(self):
+        super().setUp()
+        if self.with_polkit:
+            if os.geteuid() != 0:
+                self.skipTest("needs root to run clients as another user")
+            self.world.start_polkit()
+        pki = harness.make_pki(self.world, EID)
+        card = os.path.join(self.world.tmpdir, "euicc.card")
+        with open(card, "w") as f:
+            # An empty eUICC whose keys are the PKI's (pki is relative to
+            # the card file's folder).
+            f.write(f"type euicc\neid {EID}\npki {os.path.basename(pki)}\n"
+                    f"default-smdp {ADDRESS}\n")
+        profiles = os.path.join(self.world.tmpdir, "profiles.json")
+        with open(profiles, "w") as f:
+            json.dump(PROFILES, f)
+        self.smdp = harness.SmdpSim(self.world, args=["--profiles", profiles], pki=pki)
+        self.world.add_modem("qmi", [card])
+        self.world.start_esimd(args=self.smdp.esimd_args())
+        self.euicc = self.world.euicc_paths()[0]
+        self.owners = []
+
+    def tearDown(self):
+        for owner in self.owners:
+            owner.close()
+        super().tearDown()
+
+    def owner(self):
+        owner = Owner(self.world)
+        self.owners.append(owner)
+        return owner
+
+    def prop(self, path, name):
+        return self.world.get_property(path, DOWNLOAD, name)
+
+    def wait_state(self, path, states, seconds=harness.DEFAULT_TIMEOUT):
+        seen = []
+
+        def reached():
+            seen.append(self.prop(path, "State"))
+            return seen[-1] in states
+        harness.wait_until(reached, seconds, f"{path} to reach {states} (last {seen[-1:]})",
+                           interval=0.1)
+        return seen[-1]
+
+    def last_record(self, function):
+        records = [r for r in self.smdp.received() if r.get("function") == function]
+        return records[-1] if records else None
+
+    def wait_record(self, function):
+        harness.wait_until(lambda: self.last_record(function) is not None, 20,
+                           f"smdp-sim to log {function}")
+        return self.last_record(function)
+
+
+class Download(DownloadBase):
+    def test_install_with_accept(self):
+        monitor = self.world.monitor()
+        start = time.monotonic()
+        path = self.owner().download(self.euicc, AC_PLAIN, accept=True)
+        self.assertTrue(path.startswith(self.euicc + "/download/"), path)
+        added = monitor.wait_for_signal("InterfacesAdded")
+        self.assertEqual(added[0], path)
+        self.assertIn(DOWNLOAD, added[1])
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done",
+                         self.prop(path, "ErrorMessage"))
+        print(f"install took {time.monotonic() - start:.1f} s")
+        props = self.world.get_all(path, DOWNLOAD)
+        self.assertEqual(props["Progress"], 1.0)
+        self.assertEqual(props["SmdpAddress"], ADDRESS)
+        self.assertEqual((props["Error"], props["ErrorMessage"]), ("", ""))
+        self.assertEqual(props["Metadata"]["iccid"]["data"], ICCID_PLAIN)
+        profile = props["Profile"]
+        self.assertNotEqual(profile, "/")
+        self.assertIn(profile, self.world.profile_paths(self.euicc))
+        self.assertEqual(self.world.get_property(profile, PROFILE, "Iccid"), ICCID_PLAIN)
+        self.assertEqual(self.world.get_property(profile, PROFILE, "Name"),
+                         "Plain test profile")
+        # Followed by PropertiesChanged: the last State sent is done.
+        states = [m["payload"]["data"][1]["State"]["data"]
+                  for m in monitor.signals("PropertiesChanged", path=path)
+                  if "State" in m["payload"]["data"][1]]
+        self.assertEqual(states[-1], "done")
+        self.assertIn("downloading", states)
+        record = self.wait_record("es9plus/getBoundProfilePackage")
+        self.assertEqual(record["result"], "ok")
+
+    def test_consent_through_busctl(self):
+        owner = self.owner()
+        path = owner.download(self.euicc, AC_PLAIN)
+        self.assertEqual(self.wait_state(path, ("confirming", "failed")), "confirming")
+        metadata = self.prop(path, "Metadata")
+        self.assertEqual(metadata["iccid"]["data"], ICCID_PLAIN)
+        self.assertEqual(metadata["name"]["data"], "Plain test profile")
+        self.assertEqual(metadata["service-provider"]["data"], "Example Mobile")
+        self.assertEqual(metadata["class"]["data"], "operational")
+        self.assertEqual(metadata["owner-mcc-mnc"]["data"], "26201")
+        self.assertFalse(self.prop(path, "ConfirmationCodeRequired"))
+        self.assertEqual(self.prop(path, "Profile"), "/")
+        # The object is what dbus/org.esimd.Download1.xml says.
+        spec = importlib.util.spec_from_file_location(
+            "introspection", os.path.join(os.path.dirname(__file__), "test-introspection.py"))
+        introspection = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(introspection)
+        contract = introspection.contract()[DOWNLOAD]
+        live = introspection.interfaces_of(self.world.introspect(path))[DOWNLOAD]
+        self.assertEqual(introspection.differences(contract, live), [])
+        self.assertIn(path, self.world.managed_objects())
+        # Root accepts through busctl: it is not the owner, polkit is not asked for root.
+        self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 0)
+        self.assertEqual(self.wait_state(path, ("done", "failed")), "done")
+        self.assertNotEqual(self.prop(path, "Profile"), "/")
+
+    def test_reject(self):
+        path = self.owner().download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(path, DOWNLOAD, "Reject", "s", "maybe")
+        self.assertEqual(ctx.exception.name, "org.freedesktop.DBus.Error.InvalidArgs")
+        self.world.call(path, DOWNLOAD, "Reject", "s", "rejected")
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "cancelled")
+        self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.Cancelled")
+        self.assertEqual(self.prop(path, "Profile"), "/")
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "endUserRejection"))
+        self.assertEqual(self.world.profile_paths(self.euicc), [])
+
+    def test_wrong_confirmation_code(self):
+        path = self.owner().download(self.euicc, AC_CC, accept=True,
+                                     **{"confirmation-code": "0000"})
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "failed")
+        self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.ConfirmationCodeWrong")
+        self.assertNotEqual(self.prop(path, "ErrorMessage"), "")
+        self.assertTrue(self.prop(path, "ConfirmationCodeRequired"))
+        record = self.wait_record("es9plus/getBoundProfilePackage")
+        self.assertEqual(record["statusCodeData"]["subjectCode"], "8.2.7")
+        # Accept without a code while the SM-DP+ wants one: refused, still waiting.
+        path = self.owner().download(self.euicc, AC_CC)
+        self.wait_state(path, ("confirming",))
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 0)
+        self.assertEqual(ctx.exception.name, "org.esimd.Error.ConfirmationCodeWrong")
+        self.assertEqual(self.prop(path, "State"), "confirming")
+        self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 1, "confirmation-code", "s", "4711")
+        self.assertEqual(self.wait_state(path, ("done", "failed")), "done")
+
+    def test_bad_activation_code(self):
+        for code in ("", "1$", "2$smdp.example.com$X", "LPA:1$$MID"):
+            with self.subTest(code=code):
+                with self.assertRaises(harness.CallError) as ctx:
+                    self.world.call(self.euicc, EUICC, "Download", "sa{sv}", code, 0)
+                self.assertEqual(ctx.exception.name, "org.esimd.Error.InvalidActivationCode")
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(self.euicc, EUICC, "Download", "sa{sv}", AC_PLAIN, 1, "color", "s",
+                            "red")
+        self.assertEqual(ctx.exception.name, "org.freedesktop.DBus.Error.InvalidArgs")
+        self.assertEqual([p for p in self.world.managed_objects() if "/download/" in p], [])
+        self.assertEqual(self.smdp.received(), [])
+
+    def test_caller_leaving_cancels(self):
+        monitor = self.world.monitor()
+        owner = self.owner()
+        path = owner.download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        owner.close()
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
+        removed = monitor.wait_for_signal("InterfacesRemoved")
+        self.assertEqual(removed[0], path)
+        self.assertIn(DOWNLOAD, removed[1])
+        self.assertNotIn(path, self.world.managed_objects())
+        self.assertEqual(self.world.profile_paths(self.euicc), [])
+        # The card is free again: the next download goes through.
+        path = self.owner().download(self.euicc, AC_PLAIN, accept=True)
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done")
+
+
+    def test_discover_then_download_the_event(self):
+        # "" asks the card's root SM-DS (smds.example.com in the card file's default).
+        events = self.world.call(self.euicc, EUICC, "Discover", "s", "")[0]
+        self.assertEqual(events, [[ADDRESS, "EV-1"], ["rsp.example.net", "EV-2"]])
+        record = self.wait_record("es11/authenticateClient")
+        self.assertEqual((record["result"], record["events"]), ("ok", ["EV-1", "EV-2"]))
+        self.assertEqual(record["host"].split(":")[0], "smds.example.com")
+        path = self.owner().download(self.euicc, f"1${events[0][0]}${events[0][1]}", accept=True)
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done",
+                         self.prop(path, "ErrorMessage"))
+        self.assertEqual(self.prop(path, "Metadata")["iccid"]["data"], ICCID_EVENT)
+        # An SM-DS that is not there: the SM-DP+ error class, nothing installed besides.
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(self.euicc, EUICC, "Discover", "s", "nosuch.example.org")
+        self.assertIn(ctx.exception.name, ("org.esimd.Error.SmdpRejected",
+                                           "org.esimd.Error.SmdpUnreachable"))
+
+
+    def test_modem_unplugged_mid_download(self):
+        # The download's path is below the eUICC's: it goes with it.
+        monitor = self.world.monitor()
+        path = self.owner().download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        harness.modem_command(self.world.modems[0], "unplug")
+        removed = monitor.wait_for(
+            lambda m: m.get("member") == "InterfacesRemoved"
+            and m["payload"]["data"][0] == path, what="the download's InterfacesRemoved")
+        self.assertIn(DOWNLOAD, removed["payload"]["data"][1])
+        harness.wait_until(lambda: self.world.euicc_paths() == [], 20, "the eUICC to go")
+        self.assertNotIn(path, self.world.managed_objects())
+
+
+class Esimctl(DownloadBase):
+    def test_install_yes(self):
+        res = self.world.esimctl("install", "--yes", AC_PLAIN, seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # Not a terminal: one plain line per state, then the result.
+        lines = res.stdout.splitlines()
+        self.assertEqual(lines[-1], f"Installed Plain test profile ({ICCID_PLAIN}).")
+        self.assertIn("downloading", " ".join(lines))
+        self.assertIn("Operator  Example Mobile", res.stderr)
+        profiles = self.world.profile_paths(self.euicc)
+        self.assertEqual([self.world.get_property(p, PROFILE, "Iccid") for p in profiles],
+                         [ICCID_PLAIN])
+        self.assertEqual(self.world.get_property(profiles[0], PROFILE, "State"), "disabled")
+        # esimctl left: its download object went with it.
+        self.assertEqual([p for p in self.world.managed_objects() if "/download/" in p], [])
+
+    def test_install_json_with_code_and_enable(self):
+        res = self.world.esimctl("--json", "install", "--yes", "--confirmation-code", "4711",
+                                 "--enable", AC_CC, seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        doc = json.loads(res.stdout)
+        self.assertEqual((doc["iccid"], doc["name"], doc["class"], doc["installed"]),
+                         (ICCID_CC, "Needs a code", "operational", True))
+        self.assertEqual(self.world.get_property(doc["profile"], PROFILE, "State"), "enabled")
+
+    def on_terminal(self, args, answers):
+        """Runs esimctl with a pty as its terminal; answers: [(prompt, reply)]
+        in order. Returns (exit status, everything it wrote)."""
+        master, slave = os.openpty()
+        proc = subprocess.Popen([os.environ["ESIMCTL"], f"--bus={self.world.address}"] + args,
+                                stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        out = b""
+        deadline = time.monotonic() + harness.timeout(60)
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        break  # the child closed the terminal
+                    if not chunk:
+                        break
+                    out += chunk
+                if answers and answers[0][0].encode() in out:
+                    os.write(master, answers.pop(0)[1].encode() + b"\n")
+                if proc.poll() is not None and not ready:
+                    break
+            status = proc.wait(harness.timeout(10))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        return status, out.decode(errors="replace")
+
+    def test_terminal_consent_code_and_progress_line(self):
+        status, out = self.on_terminal(["install", AC_CC], [("Install this profile? [y/N]", "y"),
+                                                           ("Confirmation code: ", "4711")])
+        self.assertEqual(status, 0, out)
+        self.assertIn("Name      Needs a code", out)
+        self.assertIn(f"ICCID     {ICCID_CC}", out)
+        # The progress line is redrawn in place and ends full.
+        self.assertIn("\r[", out)
+        self.assertIn("] 100% ", out)
+        self.assertNotIn("4711", out)  # the code is not echoed
+        self.assertIn(f"Installed Needs a code ({ICCID_CC}).", out)
+
+    def test_terminal_no_rejects(self):
+        status, out = self.on_terminal(["install", AC_PLAIN],
+                                       [("Install this profile? [y/N]", "n")])
+        self.assertEqual(status, 1, out)
+        self.assertIn("Not installed.", out)
+        harness.wait_until(
+            lambda: any(r.get("function") == "es9plus/cancelSession"
+                        and r.get("reason") == "endUserRejection" for r in self.smdp.received()),
+            20, "the rejection to reach smdp-sim")
+        self.assertEqual(self.world.profile_paths(self.euicc), [])
+
+    def test_discover(self):
+        res = self.world.esimctl("discover")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        rows = [line.split() for line in res.stdout.splitlines()]
+        self.assertEqual(rows[0], ["SM-DP+", "EVENT", "ACTIVATION", "CODE"])
+        self.assertEqual(rows[1:], [[ADDRESS, "EV-1", f"LPA:1${ADDRESS}$EV-1"],
+                                    ["rsp.example.net", "EV-2", "LPA:1$rsp.example.net$EV-2"]])
+        res = self.world.esimctl("--json", "discover", "--smds", "smds.example.com")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        events = json.loads(res.stdout)["events"]
+        self.assertEqual([(e["eid"], e["event-id"]) for e in events], [(EID, "EV-1"), (EID, "EV-2")])
+        # The code it prints installs.
+        res = self.world.esimctl("install", "--yes", events[0]["activation-code"], seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn(f"({ICCID_EVENT})", res.stdout)
+
+    def test_refusals_and_exit_statuses(self):
+        # No terminal, no --yes: refused before anything is asked of esimd.
+        res = self.world.esimctl("install", AC_PLAIN)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("--yes", res.stderr)
+        self.assertEqual(self.smdp.received(), [])
+        res = self.world.esimctl("install", "--yes", "1$nothing")
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("activation code", res.stderr)
+        # A wrong code: the SM-DP+ refuses (exit status 7, the SM-DP+ class).
+        res = self.world.esimctl("install", "--yes", "--confirmation-code", "0000", AC_CC,
+                                 seconds=60)
+        self.assertEqual(res.returncode, 7, res.stderr)
+        # No code at all and no terminal to ask on: refused, rejected.
+        res = self.world.esimctl("install", "--yes", AC_CC, seconds=60)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("--confirmation-code", res.stderr)
+        harness.wait_until(
+            lambda: any(r.get("function") == "es9plus/cancelSession"
+                        and r.get("reason") == "endUserRejection" for r in self.smdp.received()),
+            20, "the rejection to reach smdp-sim")
+        self.assertEqual(self.world.profile_paths(self.euicc), [])
+
+
+class DownloadPolkit(DownloadBase):
+    with_polkit = True
+
+    def test_unprivileged_caller_needs_the_install_action(self):
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(self.euicc, EUICC, "Download", "sa{sv}", AC_PLAIN, 0, user=NOBODY)
+        self.assertEqual(ctx.exception.name, ACCESS_DENIED)
+        self.assertIn(INSTALL, ctx.exception.message)
+        self.assertEqual(self.smdp.received(), [])
+        self.world.set_polkit_allowed([INSTALL])
+        path = self.world.call(self.euicc, EUICC, "Download", "sa{sv}", AC_PLAIN, 1, "accept",
+                               "b", "true", user=NOBODY)[0]
+        self.assertTrue(path.startswith(self.euicc + "/download/"), path)
+        self.world.set_polkit_allowed([])
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(self.euicc, EUICC, "Discover", "s", "", user=NOBODY)
+        self.assertEqual(ctx.exception.name, ACCESS_DENIED)
+        self.world.set_polkit_allowed([INSTALL])
+        # busctl left right after the reply: its download is cancelled and goes.
+        harness.wait_until(lambda: path not in self.world.managed_objects(), 30,
+                           "the download of a caller who left to go")
+
+
+if __name__ == "__main__":
+    harness.main()
