@@ -141,6 +141,16 @@ static void download_context_clear(gpointer data)
   g_clear_pointer(&ctx->cancel_response, g_bytes_unref);
 }
 
+/* esimd is shutting down: a download waiting for consent ends as
+ * postponed (SGP.22 CancelSession) instead of holding the shutdown until
+ * the consent timeout. */
+static void download_interrupt(gpointer data)
+{
+  DownloadContext *ctx = data;
+
+  download_reject(ctx->d, TRUE);
+}
+
 static const EuiccOpClass download_class = {
     .name = "download",
     .step = download_step,
@@ -148,6 +158,7 @@ static const EuiccOpClass download_class = {
     .clear = download_context_clear,
     .cleanup_step = STEP_CANCEL_CARD,
     .last_step = STEP_LAST,
+    .interrupt = download_interrupt,
 };
 
 const char *download_state_to_string(DownloadState state)

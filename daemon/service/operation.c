@@ -812,6 +812,12 @@ void op_runner_close(OpRunner *r, const GError *error, GAsyncReadyCallback cb, g
 
   linger_stop(r);
   op_queue_drop_waiting(r->queue, error);
+  if (r->queue->running) {
+    EuiccOp *running = g_task_get_task_data(r->queue->running);
+
+    if (running->klass->interrupt)
+      running->klass->interrupt(running);
+  }
   task = op_new(r, r->owner, &close_class, NULL, cb, user_data);
   euicc_op_queue(task);
   /* After the close nothing may open the channel again. */

@@ -112,6 +112,10 @@ typedef struct {
   guint cleanup_step;          /* the first cleanup step; the last if none */
   guint last_step;             /* STEP_LAST, for the "(n/LAST)" in logs */
   gboolean releases;           /* closes the channel: runs without taking the modem */
+  /* esimd is closing the card while the operation runs: one that waits for
+   * someone (a download's consent) stops waiting and cleans up. NULL: it
+   * runs to its end as usual. */
+  void (*interrupt)(gpointer ctx);
 } EuiccOpClass;
 
 struct _EuiccOp {

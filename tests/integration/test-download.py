@@ -270,6 +270,19 @@ class Download(DownloadBase):
                                            "org.esimd.Error.SmdpUnreachable"))
 
 
+    def test_shutdown_while_waiting_for_consent(self):
+        # SIGTERM while a download waits for consent: esimd does not wait
+        # out the consent timeout; it ends the session as postponed, on the
+        # card and at the SM-DP+, and exits cleanly.
+        path = self.owner().download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        start = time.monotonic()
+        status = self.world.stop_esimd(seconds=20)
+        self.assertEqual(status, 0)
+        self.assertLess(time.monotonic() - start, 15)
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
+
     def test_modem_unplugged_mid_download(self):
         # The download's path is below the eUICC's: it goes with it.
         monitor = self.world.monitor()
