@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Installing a profile (Euicc1.Download with accept) from an activation code
+against smdp-sim, with the modem answering every request in MODEM_DELAY_MS
+and the SM-DP+ every ES9+ call in SMDP_DELAY_MS:
+
+- the APDUs one install costs, against its target;
+- the wall time, against 1.1 x (APDUs x modem delay + ES9+ calls x SM-DP+
+  delay): esimd's own work must hide in the rounding;
+- the same install on PARALLEL modems at once, against the time of one:
+  every eUICC has its own queue, so eight take about as long as one.
+
+The cards are copies of one empty eUICC with keys from tests/sim/mkpki."""
+
+import json
+import os
+import time
+
+import benchlib
+from benchlib import harness
+
+from gi.repository import Gio, GLib
+
+MODEM_DELAY_MS = 20
+SMDP_DELAY_MS = 50
+PARALLEL = 4
+EID = "89049032123451234512345678901235"
+ADDRESS = "smdp.example.com"
+AC = f"LPA:1${ADDRESS}$MID-BENCH"
+PROFILES = {"profiles": {"MID-BENCH": {
+    "iccid": "8949449999999990056", "name": "Bench profile",
+    "service-provider": "Example Mobile", "class": "operational", "owner": "26201",
+    "extra-bytes": 3000}}}
+# APDUs of one install here: GetEUICCInfo1, GetEuiccChallenge,
+# AuthenticateServer, PrepareDownload (each one STORE DATA, some with GET
+# RESPONSE for answers over 256 bytes), then one STORE DATA per 255 bytes of
+# each BPP part, and the ListNotification that counts what the card wrote.
+MAX_APDUS = 36
+# ES9+ calls of one install: initiateAuthentication, authenticateClient,
+# getBoundProfilePackage (the install result goes later, with the other
+# notifications).
+ES9P_CALLS = 3
+SLACK = 1.1
+
+
+def download(world, euicc):
+    conn = Gio.DBusConnection.new_for_address_sync(
+        world.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    res = conn.call_sync(harness.BUS_NAME, euicc, harness.EUICC, "Download",
+                         GLib.Variant("(sa{sv})", (AC, {"accept": GLib.Variant("b", True)})),
+                         GLib.VariantType("(o)"), Gio.DBusCallFlags.NONE, 120000, None)
+    return conn, res.unpack()[0]
+
+
+def state(world, path):
+    return world.get_property(path, "org.esimd.Download1", "State")
+
+
+def wait_done(world, paths):
+    harness.wait_until(lambda: all(state(world, p) in ("done", "failed", "cancelled")
+                                   for p in paths), 120, "the installs", interval=0.02)
+    for p in paths:
+        if state(world, p) != "done":
+            raise harness.HarnessError(
+                f"{p}: {world.get_property(p, 'org.esimd.Download1', 'ErrorMessage')}")
+
+
+def main():
+    report = benchlib.Report("install")
+    with harness.World() as world:
+        pki = harness.make_pki(world, EID)
+        card = os.path.join(world.tmpdir, "euicc.card")
+        with open(card, "w") as f:
+            f.write(f"type euicc\neid {EID}\npki {os.path.basename(pki)}\n"
+                    f"default-smdp {ADDRESS}\n")
+        profiles = os.path.join(world.tmpdir, "profiles.json")
+        with open(profiles, "w") as f:
+            json.dump(PROFILES, f)
+        smdp = harness.SmdpSim(world, args=["--profiles", profiles, "--delay-ms",
+                                            str(SMDP_DELAY_MS)], pki=pki)
+        log_of_port = {}
+        for i in range(PARALLEL + 1):
+            log = os.path.join(world.tmpdir, f"apdu-{i}.log")
+            modem = world.add_modem("qmi", [card], options=[f"delay-ms={MODEM_DELAY_MS}",
+                                                            f"apdu-log={log}"])
+            log_of_port[modem.port] = log
+        world.start_esimd(args=smdp.esimd_args(),
+                          config={"auto-send-notifications": "false"})
+        euiccs = world.euicc_paths()
+        logs = [log_of_port[world.get_property(e, harness.EUICC, "Port")] for e in euiccs]
+
+        def apdus(i):
+            with open(logs[i]) as f:
+                return sum(1 for line in f if line.startswith(">"))
+
+        # One install alone.
+        before = apdus(0)
+        start = time.monotonic()
+        conn, path = download(world, euiccs[0])
+        wait_done(world, [path])
+        single = time.monotonic() - start
+        conn.close_sync(None)
+        count = apdus(0) - before
+        report.measure("APDUs per install", count, "apdus", MAX_APDUS,
+                       note="4 ES10b calls + one STORE DATA per 255 bytes of each BPP part")
+        budget = SLACK * (count * MODEM_DELAY_MS + ES9P_CALLS * SMDP_DELAY_MS) / 1000.0
+        report.measure(f"install, modem {MODEM_DELAY_MS} ms, SM-DP+ {SMDP_DELAY_MS} ms",
+                       single * 1000.0, "ms", round(budget * 1000.0),
+                       note=f"{count} APDUs x {MODEM_DELAY_MS} + {ES9P_CALLS} ES9+ x "
+                            f"{SMDP_DELAY_MS}, x {SLACK}")
+
+        # PARALLEL installs on PARALLEL modems at once.
+        start = time.monotonic()
+        started = [download(world, e) for e in euiccs[1:]]
+        paths = [p for _, p in started]
+        harness.wait_until(lambda: all(state(world, p) in ("done", "failed", "cancelled")
+                                       for p in paths), 120, "the installs", interval=0.02)
+        parallel = time.monotonic() - start
+        failed = [p for p in paths if state(world, p) != "done"]
+        for conn, _ in started:
+            conn.close_sync(None)
+        report.measure(f"{PARALLEL} installs on {PARALLEL} modems at once", parallel * 1000.0,
+                       "ms", round(2 * single * 1000.0),
+                       note=f"one alone: {single * 1000.0:.0f} ms; target: under twice that")
+        report.measure(f"  of them failed", len(failed), "installs", 0,
+                       note="; ".join(world.get_property(p, "org.esimd.Download1",
+                                                         "ErrorMessage")[-60:] for p in failed))
+    report.finish()
+
+
+if __name__ == "__main__":
+    main()
