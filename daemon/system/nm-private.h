@@ -99,4 +99,3 @@ void nm_scan_list(GTask *task);
 gboolean nm_scan_read_next(GTask *task);
 gboolean nm_scan_still_connected(Scan *scan);
 const char *nm_settings_get_string(GVariant *settings, const char *section, const char *key);
-

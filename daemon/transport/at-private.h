@@ -167,4 +167,3 @@ guint at_open_channel_finish(Transport *t, GAsyncResult *res, GError **error);
 void at_transmit(Transport *t, guint slot, guint channel, GBytes *apdu, GCancellable *cancellable,
                  GAsyncReadyCallback cb, gpointer data);
 GBytes *at_transmit_finish(Transport *t, GAsyncResult *res, GError **error);
-

@@ -114,4 +114,3 @@ void mbimt_switch_slot(Transport *t, guint slot, GCancellable *cancellable, GAsy
 void mbimt_transmit(Transport *t, guint slot, guint channel, GBytes *apdu,
                     GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
 GBytes *mbimt_transmit_finish(Transport *t, GAsyncResult *res, GError **error);
-

@@ -830,8 +830,7 @@ static void imei_step(GTask *task)
   g_assert_not_reached();
 }
 
-void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                         gpointer data)
+void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
 {
   GTask *task = g_task_new(NULL, cancellable, cb, data);
   ImeiContext *ctx = g_new0(ImeiContext, 1);

@@ -150,8 +150,5 @@ QmiMessage *qmit_uim_message_new(QmiTransport *self, guint16 msgid);
 gboolean qmit_write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, const guint8 *data,
                               gsize len, GError **error);
 gboolean qmit_write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error);
-void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
-                   gpointer data);
+void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
 gchar *qmit_get_imei_finish(Transport *t, GAsyncResult *res, GError **error);
-
-

@@ -66,7 +66,6 @@ typedef struct {
   guint cfun; /* 27.007 8.2: 1 full, 0 minimum, 4 radio off */
 } AtSim;
 
-
 /* 27.007 9.2.1 codes the sim uses. */
 enum {
   CME_NOT_ALLOWED = 3,
