@@ -17,7 +17,6 @@ G_BEGIN_DECLS
 #define BUS_PROFILE_INTERFACE "org.esimd.Profile1"
 #define BUS_DOWNLOAD_INTERFACE "org.esimd.Download1"
 /* Download1.Error of a cancelled download. */
-#define BUS_ERROR_CANCELLED "org.esimd.Error.Cancelled"
 
 /* The polkit action of switching profiles (dbus/org.esimd.policy). */
 #define BUS_ACTION_SWITCH "org.esimd.profile.switch"

@@ -345,10 +345,6 @@ static int download1_get_property(sd_bus *sdbus, const char *path, const char *i
     return sd_bus_message_append(reply, "o", profile_path);
   }
   if (g_str_equal(property, "Error")) {
-    /* A cancelled download names its own error: the table's entry for
-     * ESIMD_ERROR_CANCELLED is for replies nobody reads. */
-    if (error && g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_CANCELLED))
-      return sd_bus_message_append(reply, "s", BUS_ERROR_CANCELLED);
     return sd_bus_message_append(reply, "s", error ? bus_error_name(error) : "");
   }
   if (g_str_equal(property, "ErrorMessage"))

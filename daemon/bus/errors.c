@@ -31,8 +31,9 @@ static const struct {
     {ESIMD_ERROR_SMDP_UNREACHABLE, ERROR_PREFIX "SmdpUnreachable", EHOSTUNREACH},
     {ESIMD_ERROR_SMDP_REJECTED, ERROR_PREFIX "SmdpRejected", EPROTO},
     {ESIMD_ERROR_INVALID_ARGS, SD_BUS_ERROR_INVALID_ARGS, 0},
-    /* Only a caller that already left gets this; nobody reads it. */
-    {ESIMD_ERROR_CANCELLED, SD_BUS_ERROR_FAILED, 0},
+    /* A cancelled download's Error, and the reply to a call esimd's
+     * shutdown dropped. */
+    {ESIMD_ERROR_CANCELLED, ERROR_PREFIX "Cancelled", ECANCELED},
     {ESIMD_ERROR_INVALID_ACTIVATION_CODE, ERROR_PREFIX "InvalidActivationCode", EINVAL},
     {ESIMD_ERROR_CONFIRMATION_CODE_WRONG, ERROR_PREFIX "ConfirmationCodeWrong", EACCES},
     {ESIMD_ERROR_DOWNLOAD_REJECTED, ERROR_PREFIX "DownloadRejected", ECONNREFUSED},
