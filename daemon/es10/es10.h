@@ -614,6 +614,10 @@ typedef enum {
   ES10B_CANCEL_POSTPONED = 1,
   ES10B_CANCEL_TIMEOUT = 2,
   ES10B_CANCEL_PPR_NOT_ALLOWED = 3,
+  /* SGP.22 v2.2 added these (the rsp.asn at hand, v2.1, stops at 3). */
+  ES10B_CANCEL_METADATA_MISMATCH = 4,
+  ES10B_CANCEL_LOAD_BPP_EXECUTION_ERROR = 5,
+  ES10B_CANCEL_UNDEFINED_REASON = 127,
 } Es10bCancelSessionReason;
 
 /* "endUserRejection", ...; "unknown" for others. */

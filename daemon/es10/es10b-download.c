@@ -861,8 +861,12 @@ void es10b_profile_installation_result_free(Es10bProfileInstallationResult *r)
 
 const char *es10b_cancel_session_reason_to_string(guint reason)
 {
-  static const char *const names[] = {"endUserRejection", "postponed", "timeout", "pprNotAllowed"};
+  static const char *const names[] = {"endUserRejection", "postponed",
+                                      "timeout",          "pprNotAllowed",
+                                      "metadataMismatch", "loadBppExecutionError"};
 
+  if (reason == ES10B_CANCEL_UNDEFINED_REASON)
+    return "undefinedReason";
   return reason < G_N_ELEMENTS(names) ? names[reason] : "unknown";
 }
 
@@ -873,7 +877,8 @@ GBytes *es10b_cancel_session_encode(GBytes *transaction_id, Es10bCancelSessionRe
 
   if (!check_transaction_id(transaction_id, error))
     return NULL;
-  if ((guint)reason > ES10B_CANCEL_PPR_NOT_ALLOWED) {
+  if ((guint)reason > ES10B_CANCEL_LOAD_BPP_EXECUTION_ERROR &&
+      reason != ES10B_CANCEL_UNDEFINED_REASON) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_INVALID_ARGUMENT,
                 "CancelSessionReason %u is not defined", (guint)reason);
     return NULL;

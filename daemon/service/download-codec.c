@@ -93,19 +93,3 @@ gboolean download_cc_required_decode(GBytes *smdp_signed2, gboolean *out, GError
   }
   return tlv_get_bool(&flag, out, error);
 }
-
-/* CancelSessionRequest (BF41, SGP.22 5.7.14) for any reason of the spec. */
-GBytes *download_cancel_request(GBytes *transaction_id, guint reason, GError **error)
-{
-  TlvWriter w;
-
-  if (reason <= ES10B_CANCEL_PPR_NOT_ALLOWED)
-    return es10b_cancel_session_encode(transaction_id, reason, error);
-  tlv_writer_init(&w);
-  tlv_writer_begin(&w, 0xBF41);
-  tlv_writer_put(&w, 0x80, g_bytes_get_data(transaction_id, NULL),
-                 g_bytes_get_size(transaction_id));
-  tlv_writer_put_uint(&w, 0x81, reason);
-  tlv_writer_end(&w);
-  return tlv_writer_finish(&w);
-}

@@ -376,7 +376,7 @@ static void download_step(GTask *task)
         .host_override = settings->smdp_host_override,
     };
 
-    ctx->cancel_reason = CANCEL_UNDEFINED_REASON;
+    ctx->cancel_reason = ES10B_CANCEL_UNDEFINED_REASON;
     ctx->client = es9p_client_new(&config, &error);
     if (!ctx->client) {
       euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED,
@@ -609,11 +609,11 @@ static void download_step(GTask *task)
     g_autoptr(Es10bProfileInstallationResult) pir = NULL;
 
     if (ctx->base.call_error)
-      ctx->cancel_reason = CANCEL_LOAD_BPP_EXECUTION_ERROR;
+      ctx->cancel_reason = ES10B_CANCEL_LOAD_BPP_EXECUTION_ERROR;
     if (!euicc_op_check_call(task))
       return;
     if (!es10b_load_bound_profile_package_decode(buf, len, &pir, &error)) {
-      ctx->cancel_reason = CANCEL_LOAD_BPP_EXECUTION_ERROR;
+      ctx->cancel_reason = ES10B_CANCEL_LOAD_BPP_EXECUTION_ERROR;
       euicc_op_fail(task, error);
       return;
     }
@@ -626,7 +626,7 @@ static void download_step(GTask *task)
         download_step(task);
         return;
       }
-      ctx->cancel_reason = CANCEL_LOAD_BPP_EXECUTION_ERROR;
+      ctx->cancel_reason = ES10B_CANCEL_LOAD_BPP_EXECUTION_ERROR;
       euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_CARD_ERROR,
                                       "The eUICC gave no installation result for the profile"));
       return;
@@ -666,7 +666,8 @@ static void download_step(GTask *task)
       return;
     }
     {
-      GBytes *request = download_cancel_request(ctx->transaction_id, ctx->cancel_reason, &error);
+      GBytes *request = es10b_cancel_session_encode(
+          ctx->transaction_id, (Es10bCancelSessionReason)ctx->cancel_reason, &error);
 
       if (!request) {
         g_warning("%s: cannot cancel the download session: %s", euicc_get_label(d->euicc),
@@ -677,10 +678,7 @@ static void download_step(GTask *task)
         return;
       }
       g_info("%s: cancelling the download session (%s)", euicc_get_label(d->euicc),
-             ctx->cancel_reason == CANCEL_LOAD_BPP_EXECUTION_ERROR ? "loadBppExecutionError"
-             : ctx->cancel_reason == CANCEL_UNDEFINED_REASON
-                 ? "undefinedReason"
-                 : es10b_cancel_session_reason_to_string(ctx->cancel_reason));
+             es10b_cancel_session_reason_to_string(ctx->cancel_reason));
       euicc_op_call(task, request);
       return;
     }

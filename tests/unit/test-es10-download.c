@@ -599,13 +599,29 @@ static void test_cancel_session(void **state)
   assert_encoded(es10b_cancel_session_encode(txid, ES10B_CANCEL_END_USER_REJECTION, NULL),
                  "BF4115"
                  "8010" TXID "810100");
-  assert_invalid_argument(es10b_cancel_session_encode(txid, 4, &error), &error);
+  /* SGP.22 v2.2's reasons past pprNotAllowed: 4, 5 and 127; nothing else. */
+  for (guint reason = 4; reason <= 5; reason++) {
+    g_autoptr(GBytes) r = es10b_cancel_session_encode(txid, reason, NULL);
+
+    assert_non_null(r);
+    assert_int_equal(((const guint8 *)g_bytes_get_data(r, NULL))[g_bytes_get_size(r) - 1], reason);
+  }
+  {
+    g_autoptr(GBytes) r = es10b_cancel_session_encode(txid, ES10B_CANCEL_UNDEFINED_REASON, NULL);
+
+    assert_non_null(r);
+  }
+  assert_string_equal(es10b_cancel_session_reason_to_string(5), "loadBppExecutionError");
+  assert_string_equal(es10b_cancel_session_reason_to_string(127), "undefinedReason");
+  assert_invalid_argument(es10b_cancel_session_encode(txid, 6, &error), &error);
+  assert_invalid_argument(es10b_cancel_session_encode(txid, 126, &error), &error);
   assert_invalid_argument(es10b_cancel_session_encode(txid17, 1, &error), &error);
   assert_invalid_argument(es10b_cancel_session_encode(empty, 1, &error), &error);
   assert_invalid_argument(es10b_cancel_session_encode(NULL, 1, &error), &error);
   assert_string_equal(es10b_cancel_session_reason_to_string(ES10B_CANCEL_PPR_NOT_ALLOWED),
                       "pprNotAllowed");
-  assert_string_equal(es10b_cancel_session_reason_to_string(4), "unknown");
+  assert_string_equal(es10b_cancel_session_reason_to_string(4), "metadataMismatch");
+  assert_string_equal(es10b_cancel_session_reason_to_string(6), "unknown");
 
   assert_true(es10b_cancel_session_decode(g_bytes_get_data(ok_b, NULL), g_bytes_get_size(ok_b),
                                           &result, &der, NULL));
