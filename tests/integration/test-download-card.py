@@ -201,6 +201,30 @@ class CardRefusals:
         self.assertEqual(self.iccids(), [ICCID_ON_CARD])
         self.assert_next_download_installs("MID-B", ICCID_B)
 
+    def test_reused_transaction(self):
+        self.start()
+        self.assert_next_download_installs("MID-A", ICCID_A)
+        before = self.card_state()
+        self.smdp.command("reuse-transaction 1")
+        path = self.download("MID-B")
+        state, error, message = self.finish(path)
+        print(f"{self.transport}: {error}: {message}")
+        self.assertEqual((state, error), ("failed", REJECTED), message)
+        self.assertIn("undefined error", message)
+        self.assertEqual(self.prop(path, "Profile"), "/")
+        initiate = self.records("es9plus/initiateAuthentication")[-1]
+        self.assertTrue(initiate["reusedTransaction"])
+        tid = initiate["transactionId"]
+        # The card's refusal goes to the SM-DP+ (authenticateClient with the
+        # AuthenticateResponseError), which ends that transaction; no BPP.
+        answer = harness.wait_until(lambda: self.records("es9plus/authenticateClient", tid)[1:],
+                                    what="the refusal at the SM-DP+")[0]
+        self.assertEqual((answer["result"], answer["authenticateErrorCode"]), ("failed", 127))
+        self.assertEqual(answer["statusCodeData"]["subjectCode"], "8.1")
+        self.assertEqual(len(self.records("es9plus/getBoundProfilePackage", tid)), 1)
+        self.assertEqual(self.card_state(), before)
+        self.assert_next_download_installs("MID-B", ICCID_B)
+
     # -- the modem pulled out --
 
     def test_unplugged_mid_bpp(self):
