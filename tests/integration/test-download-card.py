@@ -64,7 +64,7 @@ class CardRefusals:
         self.owners = []
         self.addCleanup(lambda: [o.close() for o in self.owners])
 
-    def start(self, card_extra=""):
+    def start(self, card_extra="", config=None):
         """An eUICC with the test PKI behind a modem of this transport,
         another modem beside it, smdp-sim, and esimd delivering
         notifications (the install result goes back like any other)."""
@@ -82,7 +82,7 @@ class CardRefusals:
                                           options=[f"apdu-log={self.apdu_log}"])
         self.other = self.world.add_modem(self.transport, [OTHER_CARD])
         self.world.start_esimd(args=self.smdp.esimd_args(),
-                               config={"auto-send-notifications": "true"})
+                               config=dict({"auto-send-notifications": "true"}, **(config or {})))
         by_eid = {self.world.get_property(p, EUICC, "Eid"): p for p in self.world.euicc_paths()}
         self.euicc = by_eid[EID]
         self.other_euicc = by_eid[harness.parse_card(OTHER_CARD)["card"]["eid"]]
@@ -224,6 +224,30 @@ class CardRefusals:
         self.assertEqual(len(self.records("es9plus/getBoundProfilePackage", tid)), 1)
         self.assertEqual(self.card_state(), before)
         self.assert_next_download_installs("MID-B", ICCID_B)
+
+    # -- an answer lost --
+
+    def test_answer_lost_mid_bpp(self):
+        # esimd gives up on the card's answer after timeout-ms and ends the
+        # session on the card and at the SM-DP+ as loadBppExecutionError.
+        self.start(config={"timeout-ms": str(int(harness.timeout(2) * 1000))})
+        before = self.card_state()
+        harness.modem_set_option(self.modem, "fault=drop:BF36@1")
+        path = self.download("MID-A")
+        state, error, message = self.finish(path)
+        print(f"{self.transport}: {error}: {message}")
+        self.assertEqual(state, "failed", message)
+        self.assertEqual(self.prop(path, "Profile"), "/")
+        tid = self.records("es9plus/getBoundProfilePackage")[-1]["transactionId"]
+        cancel = harness.wait_until(lambda: self.records("es9plus/cancelSession", tid),
+                                    what="the cancelSession at the SM-DP+")[0]
+        self.assertEqual((cancel["result"], cancel["reason"], cancel["smdpOidMatches"]),
+                         ("ok", "loadBppExecutionError", True))
+        self.assertEqual([r for r in self.records("es9plus/handleNotification")
+                          if (r.get("installResult") or {}).get("finalResult") == "success"],
+                         [])
+        self.assertEqual(self.card_state(), before)
+        self.assert_next_download_installs("MID-A", ICCID_A)
 
     # -- the modem pulled out --
 
