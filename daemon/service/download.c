@@ -86,6 +86,8 @@ typedef enum {
   STEP_PROFILES,
   STEP_PROFILES_DONE,
   /* cleanup, after a success too */
+  STEP_REPORT_REFUSAL,
+  STEP_REPORT_REFUSAL_DONE,
   STEP_CANCEL_CARD,
   STEP_CANCEL_CARD_DONE,
   STEP_CANCEL_SMDP,
@@ -107,6 +109,7 @@ typedef struct {
   Es9pAuthentication *auth;
   Es9pClientAuthentication *client_auth;
   GBytes *server_response; /* the card's AuthenticateServerResponse, for authenticateClient */
+  GBytes *refusal;         /* ... when it was an AuthenticateResponseError */
   GBytes *transaction_id;  /* the card's, once it authenticated the server */
   gboolean authenticated;  /* the card holds (or held) a session */
   gboolean session_open;   /* ... not ended by an install result yet */
@@ -134,6 +137,7 @@ static void download_context_clear(gpointer data)
   g_clear_pointer(&ctx->auth, es9p_authentication_free);
   g_clear_pointer(&ctx->client_auth, es9p_client_authentication_free);
   g_clear_pointer(&ctx->server_response, g_bytes_unref);
+  g_clear_pointer(&ctx->refusal, g_bytes_unref);
   g_clear_pointer(&ctx->transaction_id, g_bytes_unref);
   g_clear_pointer(&ctx->prepare_response, g_bytes_unref);
   g_clear_pointer(&ctx->bpp, g_bytes_unref);
@@ -156,7 +160,7 @@ static const EuiccOpClass download_class = {
     .step = download_step,
     .size = sizeof(DownloadContext),
     .clear = download_context_clear,
-    .cleanup_step = STEP_CANCEL_CARD,
+    .cleanup_step = STEP_REPORT_REFUSAL,
     .last_step = STEP_LAST,
     .interrupt = download_interrupt,
 };
@@ -307,6 +311,10 @@ static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
     ctx->auth = es9p_initiate_authentication_finish(ctx->client, res, e);
     break;
   case STEP_AUTHENTICATE_CLIENT:
+    ctx->client_auth = es9p_authenticate_client_finish(ctx->client, res, e);
+    break;
+  case STEP_REPORT_REFUSAL:
+    g_clear_pointer(&ctx->client_auth, es9p_client_authentication_free);
     ctx->client_auth = es9p_authenticate_client_finish(ctx->client, res, e);
     break;
   case STEP_GET_BPP:
@@ -481,6 +489,8 @@ static void download_step(GTask *task)
       return;
     }
     if (asr->result != ES10B_AUTHENTICATE_OK) {
+      /* Its AuthenticateResponseError goes to the SM-DP+ all the same. */
+      ctx->refusal = g_bytes_new(buf, len);
       euicc_op_fail_result(task, ES10_CMD_AUTHENTICATE_SERVER, (gint)asr->result, d->smdp_address);
       return;
     }
@@ -658,8 +668,27 @@ static void download_step(GTask *task)
     emit_changed(d);
     ctx->base.step++;
     /* fall through */
+  case STEP_REPORT_REFUSAL:
+    /* Cleanup: never euicc_op_fail() from here on, it would come back.
+     * SGP.22 3.0.1: the card's refusal of the server is the
+     * AuthenticateServerResponse the LPA sends in authenticateClient; the
+     * SM-DP+ ends its transaction on it instead of waiting it out. */
+    if (!ctx->refusal) {
+      ctx->base.step = STEP_CANCEL_CARD;
+      download_step(task);
+      return;
+    }
+    es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id, ctx->refusal,
+                             ctx->base.op.io, net_ready, task);
+    return;
+  case STEP_REPORT_REFUSAL_DONE:
+    /* The SM-DP+ answers with an error; that it heard is what counts. */
+    g_info("%s: the SM-DP+ %s was told of the card's refusal: %s", euicc_get_label(d->euicc),
+           d->smdp_address, ctx->net_error ? ctx->net_error->message : "accepted");
+    g_clear_error(&ctx->net_error);
+    ctx->base.step++;
+    /* fall through */
   case STEP_CANCEL_CARD:
-    /* Cleanup: never euicc_op_fail() from here on, it would come back. */
     if (!euicc_op_failed(&ctx->base) || !ctx->session_open || ctx->base.card_gone) {
       ctx->base.step = STEP_NOTIFICATIONS;
       download_step(task);

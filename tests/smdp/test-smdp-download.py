@@ -782,6 +782,12 @@ def test_download_knobs_through_control(w):
                          "refuse_matching_id": None, "fault_on": None})
     check((r["cut_bpp"], r["expire_next"], r["refuse_cc"], r["refuse_matching_id"],
            r["fault_on"]) == (0, 0, 0, None, None), f"state {r}")
+    r = post_control(w, {"tamper_bpp": 1, "swap_segments": 2, "reuse_transaction": 3})
+    check((r["tamper_bpp"], r["swap_segments"], r["reuse_transaction"]) == (1, 2, 3),
+          f"state {r}")
+    r = post_control(w, {"tamper_bpp": 0, "swap_segments": 0, "reuse_transaction": 0})
+    check((r["tamper_bpp"], r["swap_segments"], r["reuse_transaction"]) == (0, 0, 0),
+          f"state {r}")
     conn = Connection(w.sim.port, w.ctx)
     conn.request("POST", "/control", body=json.dumps({"fault_on": "noSuchFunction"}).encode())
     check(conn.getresponse().status == 400, "unknown function accepted")

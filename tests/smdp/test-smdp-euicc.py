@@ -48,6 +48,7 @@ PROFILES = {
         "MID-RETRY": {"iccid": "8949449999999990080", "name": "Retried"},
         "MID-PPK": {"iccid": "8949449999999990072", "name": "Protected",
                     "service-provider": "esimd Mobile", "ppk": True},
+        "MID-KNOB": {"iccid": "8949449999999990098", "name": "Knob target"},
     },
     "events": {},
 }
@@ -196,6 +197,7 @@ class Sim:
         self.proc.stdin.flush()
         reply = self.readline().strip()
         check(reply.startswith("OK "), reply)
+        return json.loads(reply[3:])
 
     def call(self, function, body, service="es9plus"):
         conn = http.client.HTTPSConnection(ADDRESS, self.port, context=self.ctx,
@@ -475,6 +477,75 @@ def test_tampered_segment_fails_the_mac_on_the_card(w):
     result, err = pir_result(answer)
     # loadProfileElements(5), scp03tSecurityError(8)
     check(result == "error" and err == [5, 8], f"tampered segment: {result} {err}")
+
+
+def knob_bpp(w, knob=None):
+    """A BPP of MID-KNOB made with an smdp-sim knob set for one BPP (or
+    none): the card's result, the 86 it answered at and the log line."""
+    if knob:
+        w.sim.command(f"{knob} 1")
+    tid, auth = authenticate(w.card, w.sim, "MID-KNOB")
+    r = w.sim.call("getBoundProfilePackage", {"transactionId": tid,
+                                              "prepareDownloadResponse":
+                                                  b64(prepare(w.card, auth))})
+    check(status_of(r) == "Executed-Success", f"{knob}: {status_of(r)}")
+    pir, at = load_bpp(w.card, unb64(r["boundProfilePackage"]))
+    entry = w.sim.lines("es9plus/getBoundProfilePackage")[-1]
+    # BF36+BF23, A0+87, the A1 header, each 88, the A3 header, then the 86s.
+    first_86 = 3 + entry["segments"]["88"] + 1
+    return pir_result(pir), at - first_86, entry
+
+
+def test_tamper_bpp_knob_fails_the_mac_on_the_card(w):
+    result, at, entry = knob_bpp(w, "tamper-bpp")
+    # loadProfileElements(5), scp03tSecurityError(8), at the first 86.
+    check(result == ("error", [5, 8]) and at == 0, f"tamper-bpp: {result} at 86 #{at}")
+    check(entry.get("tampered") is True and "swappedSegments" not in entry, f"log {entry}")
+    check("8949449999999990098" not in profiles_on(w.card), "tampered profile installed")
+
+
+def test_swap_segments_knob_breaks_the_mac_chain_on_the_card(w):
+    result, at, entry = knob_bpp(w, "swap-segments")
+    # The segment in first place carries the C-MAC of the second place.
+    check(result == ("error", [5, 8]) and at == 0, f"swap-segments: {result} at 86 #{at}")
+    check(entry.get("swappedSegments") is True and "tampered" not in entry, f"log {entry}")
+    check(w.sim.command("stats")["swap_segments"] == 0, "swap-segments not used up")
+    # One BPP each: the next one is whole and installs.
+    result, at, entry = knob_bpp(w)
+    check(result == ("success", None), f"after the knobs: {result}")
+    check("tampered" not in entry and "swappedSegments" not in entry, f"log {entry}")
+
+
+def test_reuse_transaction_knob_is_refused_by_the_card(w):
+    tid, auth = authenticate(w.card, w.sim, "MID-PLAIN")
+    check(status_of(auth) == "Executed-Success", status_of(auth))
+    w.sim.command("reuse-transaction 1")
+    info1 = w.card.es10(enc(0xBF20, b""))
+    chal = fields(children(w.card.es10(enc(0xBF2E, b"")))[0][1])[0x80]
+    r = w.sim.call("initiateAuthentication", {"euiccChallenge": b64(chal),
+                                              "euiccInfo1": b64(info1),
+                                              "smdpAddress": ADDRESS})
+    check(r["transactionId"] == tid, f"transactionId {r['transactionId']} is not {tid}")
+    check(w.sim.lines("es9plus/initiateAuthentication")[-1]["reusedTransaction"] is True,
+          "log does not say reusedTransaction")
+    ctx = enc(0xA1, enc(0x80, bytes.fromhex("35290611")) + enc(0xA1, b""))
+    asr = w.card.es10(enc(0xBF38, unb64(r["serverSigned1"]) + unb64(r["serverSignature1"])
+                          + unb64(r["euiccCiPKIdToBeUsed"]) + unb64(r["serverCertificate"])
+                          + enc(0xA0, ctx)))
+    err = children(children(asr)[0][1])[0]
+    # authenticateResponseError { transactionId, undefinedError(127) }
+    check(err[0] == 0xA1 and [v for _, v, _ in children(err[1])]
+          == [bytes.fromhex(tid), b"\x7f"], f"AuthenticateServer: {asr.hex()}")
+    # The LPA hands the card's refusal to the SM-DP+, which ends the transaction.
+    auth = w.sim.call("authenticateClient", {"transactionId": tid,
+                                             "authenticateServerResponse": b64(asr)})
+    check(status_of(auth) == "8.1/3.8", f"authenticateClient {status_of(auth)}")
+    entry = w.sim.lines("es9plus/authenticateClient")[-1]
+    check(entry["authenticateErrorCode"] == 127, f"log {entry}")
+    # Used up: the next session gets a fresh transactionId the card takes.
+    tid2, auth = authenticate(w.card, w.sim, "MID-PLAIN")
+    check(tid2 != tid and status_of(auth) == "Executed-Success",
+          f"after the knob: {tid2} {status_of(auth)}")
 
 
 FULL_CARD = """type euicc
