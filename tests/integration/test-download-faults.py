@@ -138,7 +138,8 @@ class QmiFaults(EveryTransport, FaultBase):
 
     def test_slow_smdp(self):
         # Every ES9+ answer comes late: the download waits them out, and
-        # its Progress and State move on the bus.
+        # its Progress and State move on the bus as each answer comes, not
+        # only once the profile is on its way to the card.
         monitor = self.world.monitor()
         self.knob("delay-ms 300")
         path = self.owner().download(self.euicc, AC_PLAIN, accept=True)
@@ -158,6 +159,9 @@ class QmiFaults(EveryTransport, FaultBase):
         self.assertEqual(states, ["downloading", "installing", "done"])
         self.assertEqual(progress, sorted(set(progress)))
         self.assertEqual(progress[-1], 1.0)
+        # One step for each answer of the SM-DP+ before the load.
+        self.assertGreaterEqual(len(waiting), 2, progress)
+        self.assertGreater(waiting[0], 0.0)
 
     def test_caller_leaving_while_installing(self):
         # A slow card: the caller leaves while the profile is being loaded.
