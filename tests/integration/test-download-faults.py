@@ -17,8 +17,9 @@ The other faults are decided at the SM-DP+ before the card sees anything
 the expired case does not already send, so they run over QMI only."""
 
 import harness
-from downloads import (AC_CC, AC_PLAIN, CANCEL_SESSION, CC, DOWNLOAD, ICCID_CC, ICCID_PLAIN,
-                       LOAD_BPP, DownloadBase, es10_commands)
+from downloads import (AC_CC, AC_PLAIN, CANCEL_SESSION, CC, DOWNLOAD, FINAL_STATES, ICCID_CC,
+                       ICCID_PLAIN, LOAD_BPP, DownloadBase, es10_commands)
+from harness import EUICC
 
 REJECTED = "org.esimd.Error.DownloadRejected"
 UNREACHABLE = "org.esimd.Error.SmdpUnreachable"
@@ -27,6 +28,10 @@ CANCELLED = "org.esimd.Error.Cancelled"
 GET_BPP = "es9plus/getBoundProfilePackage"
 CANCEL = "es9plus/cancelSession"
 AUTH_CLIENT = "es9plus/authenticateClient"
+NOTIFY = "es9plus/handleNotification"
+# CancelSessionReason undefinedReason (SGP.22 v2.2), which smdp-sim logs as
+# the number: an SM-DP+ failure is none of the user's reasons.
+UNDEFINED_REASON = 127
 
 
 class FaultBase(DownloadBase):
@@ -59,7 +64,7 @@ class EveryTransport:
         self.assert_session_cancelled()
         # The SM-DP+ heard the card's signed cancel: it forgets the BPP.
         cancel = self.wait_record(CANCEL)
-        self.assertEqual(cancel["result"], "ok", cancel)
+        self.assertEqual((cancel["result"], cancel["reason"]), ("ok", UNDEFINED_REASON), cancel)
         self.assertEqual(cancel["transactionId"], self.last_record(GET_BPP)["transactionId"])
         self.assert_next_download_installs(bpp_records=2)
 
@@ -132,7 +137,8 @@ class QmiFaults(EveryTransport, FaultBase):
         self.assertIn("503", self.prop(path, "ErrorMessage"))
         self.assertEqual(self.wait_record(GET_BPP)["result"], "http-503")
         self.assert_session_cancelled()
-        self.assertEqual(self.wait_record(CANCEL)["result"], "ok")
+        cancel = self.wait_record(CANCEL)
+        self.assertEqual((cancel["result"], cancel["reason"]), ("ok", UNDEFINED_REASON), cancel)
         self.knob("status off")
         self.assert_next_download_installs(bpp_records=2)
 
@@ -205,6 +211,24 @@ class QmiFaults(EveryTransport, FaultBase):
         self.assert_session_cancelled()
         self.knob("delay-ms 0")
         self.assert_next_download_installs()
+
+
+    def test_install_result_kept_until_the_smdp_confirms(self):
+        # The SM-DP+ fails handleNotification: the profile is installed, and
+        # its install result stays on the card until it is delivered.
+        self.knob("fault-on handleNotification")
+        self.knob("status 500")
+        path = self.owner().download(self.euicc, AC_PLAIN, accept=True)
+        self.assertEqual(self.wait_state(path, FINAL_STATES), "done",
+                         self.prop(path, "ErrorMessage"))
+        self.assertEqual(self.card_iccids(), [ICCID_PLAIN])
+        self.assertEqual(self.wait_record(NOTIFY)["result"], "http-500")
+        [note] = [n for n in self.card_notifications() if n[1] == "install"]
+        self.assertEqual(note[3], ICCID_PLAIN)
+        self.knob("status off")
+        results = self.world.call(self.euicc, EUICC, "SendNotifications", "au", 0)[0]
+        self.assertIn([note[0], True], [r[:2] for r in results])
+        self.assert_installed(path, ICCID_PLAIN)
 
 
 class MbimFaults(EveryTransport, FaultBase):
