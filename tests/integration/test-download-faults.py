@@ -113,6 +113,9 @@ class QmiFaults(EveryTransport, FaultBase):
         self.assertEqual((record["result"], record["statusCodeData"]["subjectCode"],
                           record["statusCodeData"]["reasonCode"]), ("failed", "8.2.7", "3.8"))
         self.assert_session_cancelled()
+        # The SM-DP+ would take another code: it is told the session ended.
+        cancel = self.wait_record(CANCEL)
+        self.assertEqual((cancel["result"], cancel["reason"]), ("ok", UNDEFINED_REASON), cancel)
         # The right code, later, on the same card.
         path = self.owner().download(self.euicc, AC_CC, accept=True, **{"confirmation-code": CC})
         self.assert_installed(path, ICCID_CC, nth=2)
