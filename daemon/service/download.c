@@ -36,6 +36,15 @@ static const guint8 default_tac[4] = {0x00, 0x10, 0x01, 0x00};
  */
 #define DOWNLOAD_CONSENT_TIMEOUT_MS (5 * 60 * 1000)
 
+/*
+ * Progress: each answer of the SM-DP+ moves it, so that a slow SM-DP+ is
+ * seen waiting on its next step rather than stuck at 0; the load of the
+ * profile package onto the card takes the rest, segment by segment.
+ */
+#define PROGRESS_INITIATED 0.05
+#define PROGRESS_AUTHENTICATED 0.1
+#define PROGRESS_BPP 0.2
+
 struct _Download {
   gint ref;
   Euicc *euicc;
@@ -217,6 +226,15 @@ static void set_state(Download *d, DownloadState state)
   g_info("%s: download from %s: %s", euicc_get_label(d->euicc), d->smdp_address,
          download_state_to_string(state));
   d->state = state;
+  emit_changed(d);
+}
+
+/* Progress only grows (org.esimd.Download1). */
+static void set_progress(Download *d, gdouble progress)
+{
+  if (progress <= d->progress)
+    return;
+  d->progress = MIN(progress, 1.0);
   emit_changed(d);
 }
 
@@ -455,6 +473,7 @@ static void download_step(GTask *task)
       fail_net(task, ctx);
       return;
     }
+    set_progress(d, PROGRESS_INITIATED);
     ctx->base.step++;
     /* fall through */
   case STEP_AUTHENTICATE_SERVER: {
@@ -523,6 +542,7 @@ static void download_step(GTask *task)
       return;
     }
     emit_changed(d);
+    set_progress(d, PROGRESS_AUTHENTICATED);
     ctx->base.step++;
     /* fall through */
   case STEP_CONFIRM:
@@ -605,6 +625,7 @@ static void download_step(GTask *task)
     }
     g_info("%s: profile package of %" G_GSIZE_FORMAT " bytes in %u segments",
            euicc_get_label(d->euicc), g_bytes_get_size(ctx->bpp), ctx->segments->len);
+    set_progress(d, PROGRESS_BPP);
     set_state(d, DOWNLOAD_STATE_INSTALLING);
     ctx->base.step++;
     /* fall through */
@@ -628,8 +649,7 @@ static void download_step(GTask *task)
       return;
     }
     ctx->segment++;
-    d->progress = (gdouble)ctx->segment / ctx->segments->len;
-    emit_changed(d);
+    set_progress(d, PROGRESS_BPP + (1.0 - PROGRESS_BPP) * ctx->segment / ctx->segments->len);
     if (!pir) {
       if (ctx->segment < ctx->segments->len) {
         ctx->base.step = STEP_LOAD;

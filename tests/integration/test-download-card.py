@@ -11,19 +11,12 @@ through handleNotification, or its refusal through authenticateClient),
 the card holds nothing half-installed and no notification is left
 behind, and the next download on the same card goes through."""
 
-import importlib.util
 import json
 import os
 
 import harness
+from downloads import Owner
 from harness import EUICC, PROFILE
-
-_spec = importlib.util.spec_from_file_location(
-    "test_download", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                  "test-download.py"))
-_download = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_download)
-Owner = _download.Owner
 
 DOWNLOAD = "org.esimd.Download1"
 EID = "89049032123451234512345678901235"

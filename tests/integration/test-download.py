@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Profile install on the bus (SGP.22 3.1.3): Euicc1.Download and the
 Download1 object, against a card with a real test PKI (mkpki) in modem-sim
-and smdp-sim --pki as the SM-DP+. The caller that owns a download keeps a
-connection of its own (Gio): a busctl call leaves the bus as soon as it has
-its answer, which cancels the download it started."""
+and smdp-sim --pki as the SM-DP+ (the world is downloads.DownloadBase). The
+core cases run over QMI, MBIM and AT; the rest over QMI, where nothing they
+check depends on the transport. SM-DP+ faults: test-download-faults.py."""
 
 import importlib.util
 import json
@@ -13,124 +13,20 @@ import select
 import subprocess
 import time
 
-import gi
+import harness
+from downloads import (AC_CC, AC_PLAIN, ADDRESS, CANCEL_SESSION, CC, DOWNLOAD,  # noqa: F401
+                       EID, ICCID_CC, ICCID_EVENT, ICCID_PLAIN, LOAD_BPP, PROFILES, DownloadBase,
+                       Owner, es10_commands)
+from harness import EUICC, NOBODY, PROFILE
 
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
-
-import harness  # noqa: E402
-from harness import EUICC, NOBODY, PROFILE  # noqa: E402
-
-DOWNLOAD = "org.esimd.Download1"
-EID = "89049032123451234512345678901235"
-ADDRESS = "smdp.example.com"
-ICCID_PLAIN = "8949449999999990023"
-ICCID_CC = "8949449999999990031"
-ICCID_EVENT = "8949449999999990049"
-AC_PLAIN = f"LPA:1${ADDRESS}$MID-PLAIN"
-AC_CC = f"1${ADDRESS}$MID-CC$$1"
 INSTALL = "org.esimd.profile.install"
 ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 
-PROFILES = {"profiles": {
-    "MID-PLAIN": {"iccid": ICCID_PLAIN, "name": "Plain test profile",
-                  "service-provider": "Example Mobile", "class": "operational",
-                  "owner": "26201", "extra-bytes": 3000},
-    "MID-CC": {"iccid": ICCID_CC, "name": "Needs a code", "service-provider": "Example Mobile",
-               "class": "operational", "cc": "4711"},
-    "EV-1": {"iccid": ICCID_EVENT, "name": "From an event"},
-}, "events": {EID: [{"address": ADDRESS, "event-id": "EV-1"}, ["rsp.example.net", "EV-2"]]}}
 
+class CoreCases:
+    """The cases every transport runs: what a user does, from the activation
+    code to the profile on the card and the SM-DP+'s record of it."""
 
-def variant_options(options):
-    out = {}
-    for key, value in options.items():
-        out[key] = GLib.Variant("b" if isinstance(value, bool) else "s", value)
-    return out
-
-
-class Owner:
-    """A bus connection of its own that starts downloads and owns them
-    until closed."""
-
-    def __init__(self, world):
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            world.address,
-            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-
-    def download(self, euicc, activation_code, **options):
-        res = self.conn.call_sync(
-            harness.BUS_NAME, euicc, EUICC, "Download",
-            GLib.Variant("(sa{sv})", (activation_code, variant_options(options))),
-            GLib.VariantType("(o)"), Gio.DBusCallFlags.NONE,
-            int(harness.timeout() * 1000), None)
-        return res.unpack()[0]
-
-    def close(self):
-        if not self.conn.is_closed():
-            self.conn.close_sync(None)
-
-
-class DownloadBase(harness.WorldTestCase):
-    with_polkit = False
-
-    def setUp(self):
-        super().setUp()
-        if self.with_polkit:
-            if os.geteuid() != 0:
-                self.skipTest("needs root to run clients as another user")
-            self.world.start_polkit()
-        pki = harness.make_pki(self.world, EID)
-        card = os.path.join(self.world.tmpdir, "euicc.card")
-        with open(card, "w") as f:
-            # An empty eUICC whose keys are the PKI's (pki is relative to
-            # the card file's folder).
-            f.write(f"type euicc\neid {EID}\npki {os.path.basename(pki)}\n"
-                    f"default-smdp {ADDRESS}\n")
-        profiles = os.path.join(self.world.tmpdir, "profiles.json")
-        with open(profiles, "w") as f:
-            json.dump(PROFILES, f)
-        self.smdp = harness.SmdpSim(self.world, args=["--profiles", profiles], pki=pki)
-        self.world.add_modem("qmi", [card])
-        self.world.start_esimd(args=self.smdp.esimd_args())
-        self.euicc = self.world.euicc_paths()[0]
-        self.owners = []
-
-    def tearDown(self):
-        for owner in self.owners:
-            owner.close()
-        super().tearDown()
-
-    def owner(self):
-        owner = Owner(self.world)
-        self.owners.append(owner)
-        return owner
-
-    def prop(self, path, name):
-        return self.world.get_property(path, DOWNLOAD, name)
-
-    def wait_state(self, path, states, seconds=harness.DEFAULT_TIMEOUT):
-        seen = []
-
-        def reached():
-            seen.append(self.prop(path, "State"))
-            return seen[-1] in states
-        harness.wait_until(reached, seconds, f"{path} to reach {states} (last {seen[-1:]})",
-                           interval=0.1)
-        return seen[-1]
-
-    def last_record(self, function):
-        records = [r for r in self.smdp.received() if r.get("function") == function]
-        return records[-1] if records else None
-
-    def wait_record(self, function):
-        harness.wait_until(lambda: self.last_record(function) is not None, 20,
-                           f"smdp-sim to log {function}")
-        return self.last_record(function)
-
-
-class Download(DownloadBase):
     def test_install_with_accept(self):
         monitor = self.world.monitor()
         start = time.monotonic()
@@ -139,19 +35,11 @@ class Download(DownloadBase):
         added = monitor.wait_for_signal("InterfacesAdded")
         self.assertEqual(added[0], path)
         self.assertIn(DOWNLOAD, added[1])
-        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done",
-                         self.prop(path, "ErrorMessage"))
-        print(f"install took {time.monotonic() - start:.1f} s")
+        self.assert_installed(path, ICCID_PLAIN)
+        print(f"install over {self.transport} took {time.monotonic() - start:.1f} s")
         props = self.world.get_all(path, DOWNLOAD)
-        self.assertEqual(props["Progress"], 1.0)
         self.assertEqual(props["SmdpAddress"], ADDRESS)
-        self.assertEqual((props["Error"], props["ErrorMessage"]), ("", ""))
-        self.assertEqual(props["Metadata"]["iccid"]["data"], ICCID_PLAIN)
-        profile = props["Profile"]
-        self.assertNotEqual(profile, "/")
-        self.assertIn(profile, self.world.profile_paths(self.euicc))
-        self.assertEqual(self.world.get_property(profile, PROFILE, "Iccid"), ICCID_PLAIN)
-        self.assertEqual(self.world.get_property(profile, PROFILE, "Name"),
+        self.assertEqual(self.world.get_property(props["Profile"], PROFILE, "Name"),
                          "Plain test profile")
         # Followed by PropertiesChanged: the last State sent is done.
         states = [m["payload"]["data"][1]["State"]["data"]
@@ -159,8 +47,67 @@ class Download(DownloadBase):
                   if "State" in m["payload"]["data"][1]]
         self.assertEqual(states[-1], "done")
         self.assertIn("downloading", states)
-        record = self.wait_record("es9plus/getBoundProfilePackage")
-        self.assertEqual(record["result"], "ok")
+        # The whole package went to the card, each segment once.
+        bpp = self.last_record("es9plus/getBoundProfilePackage")
+        loads = [t for t in es10_commands(self.apdu_log) if t == LOAD_BPP]
+        self.assertEqual(len(loads), 1)
+        self.assertGreater(sum(bpp["segments"].values()), 3)
+
+    def test_install_with_code(self):
+        path = self.owner().download(self.euicc, AC_CC)
+        self.wait_state(path, ("confirming",))
+        self.assertTrue(self.prop(path, "ConfirmationCodeRequired"))
+        self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 1, "confirmation-code", "s", CC)
+        self.assert_installed(path, ICCID_CC)
+
+    def test_reject(self):
+        path = self.owner().download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(path, DOWNLOAD, "Reject", "s", "maybe")
+        self.assertEqual(ctx.exception.name, "org.freedesktop.DBus.Error.InvalidArgs")
+        self.world.call(path, DOWNLOAD, "Reject", "s", "rejected")
+        self.assert_nothing_installed(path, "org.esimd.Error.Cancelled")
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "endUserRejection"))
+        self.assertEqual(self.records("es9plus/getBoundProfilePackage"), [])
+        self.assertNotIn(LOAD_BPP, es10_commands(self.apdu_log))
+        self.assertIn(CANCEL_SESSION, es10_commands(self.apdu_log))
+
+    def test_postponed(self):
+        path = self.owner().download(self.euicc, AC_CC)
+        self.wait_state(path, ("confirming",))
+        self.world.call(path, DOWNLOAD, "Reject", "s", "postponed")
+        self.assert_nothing_installed(path, "org.esimd.Error.Cancelled")
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
+        self.assertEqual(self.records("es9plus/getBoundProfilePackage"), [])
+        # Later: the same code installs.
+        path = self.owner().download(self.euicc, AC_CC, accept=True,
+                                     **{"confirmation-code": CC})
+        self.assert_installed(path, ICCID_CC)
+
+    def test_caller_leaving_cancels(self):
+        monitor = self.world.monitor()
+        owner = self.owner()
+        path = owner.download(self.euicc, AC_PLAIN)
+        self.wait_state(path, ("confirming",))
+        owner.close()
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
+        removed = monitor.wait_for_signal("InterfacesRemoved")
+        self.assertEqual(removed[0], path)
+        self.assertIn(DOWNLOAD, removed[1])
+        self.assertNotIn(path, self.world.managed_objects())
+        self.assertEqual(self.card_iccids(), [])
+        self.assertEqual(self.records("es9plus/getBoundProfilePackage"), [])
+        # The card is free again: the next download goes through.
+        path = self.owner().download(self.euicc, AC_PLAIN, accept=True)
+        self.assert_installed(path, ICCID_PLAIN)
+
+
+class Download(CoreCases, DownloadBase):
+    """Over QMI: the core cases and everything else about the object."""
 
     def test_consent_through_busctl(self):
         owner = self.owner()
@@ -187,20 +134,6 @@ class Download(DownloadBase):
         self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 0)
         self.assertEqual(self.wait_state(path, ("done", "failed")), "done")
         self.assertNotEqual(self.prop(path, "Profile"), "/")
-
-    def test_reject(self):
-        path = self.owner().download(self.euicc, AC_PLAIN)
-        self.wait_state(path, ("confirming",))
-        with self.assertRaises(harness.CallError) as ctx:
-            self.world.call(path, DOWNLOAD, "Reject", "s", "maybe")
-        self.assertEqual(ctx.exception.name, "org.freedesktop.DBus.Error.InvalidArgs")
-        self.world.call(path, DOWNLOAD, "Reject", "s", "rejected")
-        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "cancelled")
-        self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.Cancelled")
-        self.assertEqual(self.prop(path, "Profile"), "/")
-        record = self.wait_record("es9plus/cancelSession")
-        self.assertEqual((record["result"], record["reason"]), ("ok", "endUserRejection"))
-        self.assertEqual(self.world.profile_paths(self.euicc), [])
 
     def test_wrong_confirmation_code(self):
         path = self.owner().download(self.euicc, AC_CC, accept=True,
@@ -233,24 +166,6 @@ class Download(DownloadBase):
         self.assertEqual(ctx.exception.name, "org.freedesktop.DBus.Error.InvalidArgs")
         self.assertEqual([p for p in self.world.managed_objects() if "/download/" in p], [])
         self.assertEqual(self.smdp.received(), [])
-
-    def test_caller_leaving_cancels(self):
-        monitor = self.world.monitor()
-        owner = self.owner()
-        path = owner.download(self.euicc, AC_PLAIN)
-        self.wait_state(path, ("confirming",))
-        owner.close()
-        record = self.wait_record("es9plus/cancelSession")
-        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
-        removed = monitor.wait_for_signal("InterfacesRemoved")
-        self.assertEqual(removed[0], path)
-        self.assertIn(DOWNLOAD, removed[1])
-        self.assertNotIn(path, self.world.managed_objects())
-        self.assertEqual(self.world.profile_paths(self.euicc), [])
-        # The card is free again: the next download goes through.
-        path = self.owner().download(self.euicc, AC_PLAIN, accept=True)
-        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done")
-
 
     def test_discover_then_download_the_event(self):
         # "" asks the card's root SM-DS (smds.example.com in the card file's default).
@@ -295,6 +210,14 @@ class Download(DownloadBase):
         self.assertIn(DOWNLOAD, removed["payload"]["data"][1])
         harness.wait_until(lambda: self.world.euicc_paths() == [], 20, "the eUICC to go")
         self.assertNotIn(path, self.world.managed_objects())
+
+
+class DownloadMbim(CoreCases, DownloadBase):
+    transport = "mbim"
+
+
+class DownloadAt(CoreCases, DownloadBase):
+    transport = "at"
 
 
 class Esimctl(DownloadBase):
