@@ -116,17 +116,19 @@ static char *prompt(const char *question, gboolean secret)
   struct termios saved, quiet;
   gboolean restore = FALSE;
 
-  fprintf(stderr, "%s", question);
-  fflush(stderr);
+  /* Echo goes off before the question is shown: TCSAFLUSH drops what was
+   * typed ahead, and an answer typed after the question must not be. */
   if (secret && tcgetattr(STDIN_FILENO, &saved) == 0) {
     quiet = saved;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
     restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
   }
+  fprintf(stderr, "%s", question);
+  fflush(stderr);
   if (!fgets(answer, sizeof answer, stdin))
     answer[0] = '\0';
   if (restore) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     fputc('\n', stderr);
   }
   return g_strdup(g_strstrip(answer));
