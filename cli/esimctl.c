@@ -55,16 +55,19 @@ static const Command commands[] = {
      "Shows the eUICC's versions, memory, category and CI keys (SGP.22 EUICCInfo2) and the\n"
      "default SM-DP+ and root SM-DS addresses stored on it.\n",
      command_info},
-    {"install", "ACTIVATION_CODE", "Download and install a profile (asks first)",
+    {"install", "ACTIVATION_CODE|--event N", "Download and install a profile (asks first)",
      "Downloads the profile of an SGP.22 activation code (LPA:1$SM-DP+$MATCHING-ID) from its\n"
      "SM-DP+ and installs it. Shows what the SM-DP+ says the profile is and asks before\n"
      "installing it; when standard input is not a terminal, --yes is required.\n"
      "--confirmation-code gives the code the operator handed out (asked for on a terminal\n"
-     "when the SM-DP+ wants one), --enable enables the profile once installed.\n",
+     "when the SM-DP+ wants one), --enable enables the profile once installed.\n"
+     "--event N instead asks the SM-DS (as discover does, --smds included) and installs\n"
+     "its N-th event, numbered as discover prints them.\n",
      command_install},
     {"discover", "", "Ask an SM-DS for profiles waiting for the eUICC",
      "Asks the eUICC's root SM-DS (or the one --smds names) for the events waiting for this\n"
-     "eUICC, and prints each with the activation code that install takes.\n",
+     "eUICC, and prints each with its number (for install --event) and the activation code\n"
+     "that install takes.\n",
      command_discover},
     {"notifications", "[list|send [SEQ...]|remove SEQ]",
      "List, send or remove the notifications pending for SM-DP+ servers",
@@ -94,7 +97,8 @@ static const char options_help[] =
     "  -y, --yes            Do not ask before deleting or installing\n"
     "      --confirmation-code=CODE  install: the operator's confirmation code\n"
     "      --enable         install: enable the profile once installed\n"
-    "      --smds=ADDRESS   discover: ask this SM-DS, not the eUICC's root SM-DS\n";
+    "      --event=N        install: the N-th event discover lists, not an activation code\n"
+    "      --smds=ADDRESS   discover, install --event: ask this SM-DS, not the root SM-DS\n";
 
 static void print_help(void)
 {
@@ -251,17 +255,12 @@ static int connect_bus(const char *bus_arg, sd_bus **out)
 int main(int argc, char **argv)
 {
   static const struct option long_options[] = {
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},
-      {"json", no_argument, NULL, 'j'},
-      {"eid", required_argument, NULL, 'e'},
-      {"bus", required_argument, NULL, 'B'},
-      {"full", no_argument, NULL, 'F'},
-      {"yes", no_argument, NULL, 'y'},
-      {"enable", no_argument, NULL, 'E'},
-      {"smds", required_argument, NULL, 'S'},
-      {"confirmation-code", required_argument, NULL, 'C'},
-      {NULL, 0, NULL, 0},
+      {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+      {"json", no_argument, NULL, 'j'},        {"eid", required_argument, NULL, 'e'},
+      {"bus", required_argument, NULL, 'B'},   {"full", no_argument, NULL, 'F'},
+      {"yes", no_argument, NULL, 'y'},         {"enable", no_argument, NULL, 'E'},
+      {"smds", required_argument, NULL, 'S'},  {"confirmation-code", required_argument, NULL, 'C'},
+      {"event", required_argument, NULL, 'N'}, {NULL, 0, NULL, 0},
   };
   Esimctl ctl = {0};
   const char *bus_arg = "system";
@@ -304,6 +303,15 @@ int main(int argc, char **argv)
     case 'S':
       ctl.smds = optarg;
       break;
+    case 'N': {
+      guint64 n = 0;
+
+      if (!g_ascii_string_to_unsigned(optarg, 10, 1, G_MAXUINT, &n, NULL))
+        return esimctl_fail(EXIT_USAGE, "--event wants an event number (1, 2, ...), not \"%s\"",
+                            optarg);
+      ctl.event = (guint)n;
+      break;
+    }
     default:
       fprintf(stderr, "Try 'esimctl --help'.\n");
       return EXIT_USAGE;

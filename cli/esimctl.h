@@ -35,7 +35,8 @@ typedef struct {
   gboolean yes;                  /* no confirmation for delete and install */
   gboolean enable;               /* install: enable the profile once installed */
   const char *confirmation_code; /* install --confirmation-code, NULL when not given */
-  const char *smds;              /* discover --smds, NULL: the card's root SM-DS */
+  const char *smds;              /* discover and install --event: --smds, NULL: the root SM-DS */
+  guint event;                   /* install --event N (1-based as discover numbers them), 0: none */
   const char *eid;               /* --eid PREFIX, NULL when not given */
 } Esimctl;
 

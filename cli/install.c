@@ -283,28 +283,17 @@ static int follow(Install *in, const char *eid, const char *path)
   }
 }
 
-int command_install(Esimctl *ctl, int argc, char **argv)
+/* Starts the download of one activation code on the card and follows it. */
+static int install_code(Esimctl *ctl, Card *card, const char *activation_code)
 {
-  g_autoptr(Model) model = NULL;
   sd_bus_error error = SD_BUS_ERROR_NULL;
   sd_bus_message *call = NULL, *reply = NULL;
   sd_bus_slot *slot = NULL;
   Install in = {.ctl = ctl};
-  Card *card = NULL;
   g_autofree char *path = NULL;
-  g_autofree char *eid = NULL;
+  g_autofree char *eid = g_strdup(object_get_string(card->object, "Eid"));
   const char *download = NULL;
   int status, r;
-
-  if (argc != 2)
-    return esimctl_fail(EXIT_USAGE, "install takes one activation code");
-  /* As for delete: no question can be asked, so no consent without --yes. */
-  if (!ctl->yes && !isatty(STDIN_FILENO))
-    return esimctl_fail(EXIT_USAGE, "Not installing without confirmation: standard input is not a "
-                                    "terminal. Add --yes to install.");
-  if ((status = commands_load_one_card(ctl, &model, &card)))
-    return status;
-  eid = g_strdup(object_get_string(card->object, "Eid"));
 
   /* Before the call: a change may come before the reply does. */
   r = sd_bus_match_signal(ctl->bus, &slot, ESIMD_BUS_NAME, NULL, "org.freedesktop.DBus.Properties",
@@ -315,7 +304,7 @@ int command_install(Esimctl *ctl, int argc, char **argv)
   r = sd_bus_message_new_method_call(ctl->bus, &call, ESIMD_BUS_NAME, card->object->path,
                                      ESIMD_EUICC_IFACE, "Download");
   if (r >= 0)
-    r = sd_bus_message_append(call, "s", argv[1]);
+    r = sd_bus_message_append(call, "s", activation_code);
   if (r >= 0)
     r = sd_bus_message_open_container(call, 'a', "{sv}");
   if (r >= 0 && ctl->confirmation_code)
@@ -344,27 +333,28 @@ int command_install(Esimctl *ctl, int argc, char **argv)
   return status;
 }
 
-/* esimctl discover: the SM-DS's events for the eUICC (Euicc1.Discover),
- * each with the activation code install takes. */
-int command_discover(Esimctl *ctl, int argc, char **argv)
+typedef struct {
+  char *address;
+  char *event_id;
+} Event;
+
+static void event_free(Event *e)
 {
-  static const char *const headers[] = {"SM-DP+", "EVENT", "ACTIVATION CODE", NULL};
-  g_autoptr(Model) model = NULL;
-  g_autoptr(Table) table = table_new(headers);
+  g_free(e->address);
+  g_free(e->event_id);
+  g_free(e);
+}
+
+/* Euicc1.Discover on the card (--smds, or the card's root SM-DS): the
+ * events in the SM-DS's order, which is the order discover numbers them in. */
+static int discover_events(Esimctl *ctl, Card *card, GPtrArray **out)
+{
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)event_free);
   sd_bus_error error = SD_BUS_ERROR_NULL;
   sd_bus_message *reply = NULL;
   const char *address, *event_id;
-  JsonOut *j = NULL;
-  Card *card = NULL;
-  const char *eid;
-  guint rows = 0;
   int status, r;
 
-  if (argc != 1)
-    return esimctl_fail(EXIT_USAGE, "discover takes no arguments (the SM-DS goes with --smds)");
-  if ((status = commands_load_one_card(ctl, &model, &card)))
-    return status;
-  eid = object_get_string(card->object, "Eid");
   r = esimctl_call(ctl, card->object->path, ESIMD_EUICC_IFACE, "Discover", TRUE, &error, &reply,
                    "s", ctl->smds ? ctl->smds : "");
   if (r >= 0)
@@ -375,33 +365,108 @@ int command_discover(Esimctl *ctl, int argc, char **argv)
     sd_bus_message_unref(reply);
     return status;
   }
+  while ((r = sd_bus_message_read(reply, "(ss)", &address, &event_id)) > 0) {
+    Event *e = g_new0(Event, 1);
+
+    e->address = g_strdup(address);
+    e->event_id = g_strdup(event_id);
+    g_ptr_array_add(events, e);
+  }
+  sd_bus_message_unref(reply);
+  if (r < 0)
+    return esimctl_fail(EXIT_FAILURE_OTHER, "Cannot read the answer: %s", g_strerror(-r));
+  *out = g_steal_pointer(&events);
+  return EXIT_OK;
+}
+
+/* The activation code of an SM-DS event (SGP.22 3.6.3: the event id is the
+ * matching id the SM-DP+ expects). */
+static char *event_activation_code(const Event *e)
+{
+  return g_strdup_printf("LPA:1$%s$%s", e->address, e->event_id);
+}
+
+int command_install(Esimctl *ctl, int argc, char **argv)
+{
+  g_autoptr(Model) model = NULL;
+  g_autoptr(GPtrArray) events = NULL;
+  g_autofree char *code = NULL;
+  Card *card = NULL;
+  int status;
+
+  if (ctl->event && argc != 1)
+    return esimctl_fail(EXIT_USAGE, "install takes an activation code or --event, not both");
+  if (!ctl->event && argc != 2)
+    return esimctl_fail(EXIT_USAGE, "install takes one activation code (or --event N)");
+  /* As for delete: no question can be asked, so no consent without --yes. */
+  if (!ctl->yes && !isatty(STDIN_FILENO))
+    return esimctl_fail(EXIT_USAGE, "Not installing without confirmation: standard input is not a "
+                                    "terminal. Add --yes to install.");
+  if ((status = commands_load_one_card(ctl, &model, &card)))
+    return status;
+  if (!ctl->event)
+    return install_code(ctl, card, argv[1]);
+
+  if ((status = discover_events(ctl, card, &events)))
+    return status;
+  if (events->len == 0)
+    return esimctl_fail(EXIT_NOT_FOUND, "The SM-DS holds no events for this eUICC: nothing to "
+                                        "install.");
+  if (ctl->event > events->len)
+    return esimctl_fail(EXIT_USAGE,
+                        "There is no event %u: the SM-DS holds %u event%s for this "
+                        "eUICC (see esimctl discover).",
+                        ctl->event, events->len, events->len == 1 ? "" : "s");
+  code = event_activation_code(g_ptr_array_index(events, ctl->event - 1));
+  if (!ctl->json)
+    fprintf(stderr, "Installing event %u: %s\n", ctl->event, code);
+  return install_code(ctl, card, code);
+}
+
+/* esimctl discover: the SM-DS's events for the eUICC (Euicc1.Discover),
+ * each numbered for install --event and with the activation code install
+ * takes. */
+int command_discover(Esimctl *ctl, int argc, char **argv)
+{
+  static const char *const headers[] = {"#", "SM-DP+", "EVENT", "ACTIVATION CODE", NULL};
+  g_autoptr(Model) model = NULL;
+  g_autoptr(Table) table = table_new(headers);
+  g_autoptr(GPtrArray) events = NULL;
+  JsonOut *j = NULL;
+  Card *card = NULL;
+  const char *eid;
+  int status;
+
+  if (argc != 1)
+    return esimctl_fail(EXIT_USAGE, "discover takes no arguments (the SM-DS goes with --smds)");
+  if ((status = commands_load_one_card(ctl, &model, &card)))
+    return status;
+  eid = object_get_string(card->object, "Eid");
+  if ((status = discover_events(ctl, card, &events)))
+    return status;
   if (ctl->json)
     j = json_out_new_list("events");
-  while ((r = sd_bus_message_read(reply, "(ss)", &address, &event_id)) > 0) {
-    g_autofree char *code = g_strdup_printf("LPA:1$%s$%s", address, event_id);
+  for (guint i = 0; i < events->len; i++) {
+    const Event *e = g_ptr_array_index(events, i);
+    g_autofree char *code = event_activation_code(e);
 
     if (j) {
       json_out_begin_object(j, NULL);
+      json_out_uint(j, "number", i + 1);
       json_out_string(j, "eid", eid);
-      json_out_string(j, "address", address);
-      json_out_string(j, "event-id", event_id);
+      json_out_string(j, "address", e->address);
+      json_out_string(j, "event-id", e->event_id);
       json_out_string(j, "activation-code", code);
       json_out_end_object(j);
     } else {
-      const char *cells[] = {address, event_id, code};
+      g_autofree char *number = g_strdup_printf("%u", i + 1);
+      const char *cells[] = {number, e->address, e->event_id, code};
       table_add_row(table, cells);
     }
-    rows++;
-  }
-  sd_bus_message_unref(reply);
-  if (r < 0) {
-    if (j)
-      json_out_free(j);
-    return esimctl_fail(EXIT_FAILURE_OTHER, "Cannot read the answer: %s", g_strerror(-r));
   }
   if (j)
     json_out_print_list_free(j, stdout);
-  else if (rows == 0)
+  else if (events->len == 0)
     printf("No events for this eUICC.\n");
   else
     table_print(table, stdout, "");

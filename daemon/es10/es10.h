@@ -408,17 +408,26 @@ GBytes *es10b_get_euicc_challenge_encode(void);
 gboolean es10b_get_euicc_challenge_decode(const guint8 *buf, gsize len,
                                           guint8 challenge[ES10_CHALLENGE_LEN], GError **error);
 
-/* DeviceCapabilities components, in rsp.asn order: capability n is tag 80 + n. */
+/*
+ * DeviceCapabilities components, in rsp.asn order: capability n is tag 80 + n.
+ * Each is the highest release the device fully supports (SGP.22 v2.2 4.2).
+ * [8] to [10] are the 5G ones SGP.22 v2.2 added; [8] was
+ * rspRpmSupportedVersion in the older copy of the module, and VersionType
+ * either way. The v2.5 components after [10] (lpaSvn, catSupportedClasses,
+ * euiccFormFactorType, deviceAdditionalFeatureSupport) are not sent.
+ */
 typedef enum {
   ES10_DEVCAP_GSM,
   ES10_DEVCAP_UTRAN,
   ES10_DEVCAP_CDMA2000_1X,
   ES10_DEVCAP_CDMA2000_HRPD,
   ES10_DEVCAP_CDMA2000_EHRPD,
-  ES10_DEVCAP_EUTRAN,
+  ES10_DEVCAP_EUTRAN, /* eutranEpcSupportedRelease since v2.2 */
   ES10_DEVCAP_CONTACTLESS,
   ES10_DEVCAP_RSP_CRL,
-  ES10_DEVCAP_RSP_RPM,
+  ES10_DEVCAP_NR_EPC,     /* NR with the 4G core (non-standalone) */
+  ES10_DEVCAP_NR_5GC,     /* NR with the 5G core (standalone) */
+  ES10_DEVCAP_EUTRAN_5GC, /* E-UTRAN with the 5G core */
   ES10_DEVCAP_COUNT
 } Es10DeviceCapability;
 

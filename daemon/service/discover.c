@@ -16,13 +16,16 @@
 #include "service/service-private.h"
 #include "smdp/es9p.h"
 
-/* DeviceInfo's mandatory TAC without reading the IMEI: an SM-DS only routes
+/* DeviceInfo's mandatory TAC without sending the IMEI: an SM-DS only routes
  * events, and download.c sends the same test TAC when the modem has no IMEI
- * (SGP.22 5.7.13). */
+ * (SGP.22 5.7.13). The device capabilities are the modem's, as for a
+ * download: "the Device SHALL set all the capabilities it supports". */
 static const guint8 discover_tac[4] = {0x00, 0x10, 0x01, 0x00};
 
 typedef enum {
   STEP_FIRST,
+  STEP_DEVICE,
+  STEP_DEVICE_DONE,
   STEP_INFO1,
   STEP_INFO1_DONE,
   STEP_CHALLENGE,
@@ -96,6 +99,21 @@ static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   discover_step(task);
 }
 
+/* The IMEI read also reads the radio technologies; only they are used, and
+ * a modem that gives neither leaves the capabilities empty. */
+static void device_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  DiscoverContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *imei = modem_get_imei_finish(euicc_get_modem(ctx->base.euicc), res, &error);
+
+  if (!imei)
+    g_debug("discover: no IMEI (%s)", error->message);
+  ctx->base.step++;
+  discover_step(task);
+}
+
 static void fail_net(GTask *task, DiscoverContext *ctx)
 {
   euicc_op_fail(
@@ -136,6 +154,17 @@ static void discover_step(GTask *task)
     }
     ctx->base.step++;
   }
+    /* fall through */
+  case STEP_DEVICE:
+    ctx->base.doing = "reading what the modem supports";
+    modem_get_imei(euicc_get_modem(ctx->base.euicc), ctx->base.op.io, device_ready, task);
+    return;
+  case STEP_DEVICE_DONE:
+    if (g_cancellable_is_cancelled(ctx->base.op.io)) {
+      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_CANCELLED, "Cancelled"));
+      return;
+    }
+    ctx->base.step++;
     /* fall through */
   case STEP_INFO1:
     ctx->base.doing = "reading the eUICC's EUICCInfo1";
@@ -190,6 +219,7 @@ static void discover_step(GTask *task)
 
     memset(&device, 0, sizeof device);
     memcpy(device.tac, discover_tac, sizeof discover_tac);
+    modem_get_device_capabilities(euicc_get_modem(ctx->base.euicc), &device);
     ctx->base.doing = "having the eUICC authenticate the SM-DS";
     request = es10b_authenticate_server_encode_es11(&req, &error);
     if (!request) {

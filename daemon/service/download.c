@@ -429,6 +429,8 @@ static void download_step(GTask *task)
       memset(&ctx->device, 0, sizeof ctx->device);
       memcpy(ctx->device.tac, default_tac, sizeof default_tac);
     }
+    /* Read with the IMEI: the modem's radio technologies. */
+    modem_get_device_capabilities(euicc_get_modem(ctx->base.euicc), &ctx->device);
     g_clear_error(&ctx->net_error);
     ctx->base.step++;
     /* fall through */

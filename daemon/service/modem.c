@@ -803,6 +803,7 @@ typedef enum {
   IMEI_STEP_FIRST,
   IMEI_STEP_ACQUIRE,
   IMEI_STEP_READ,
+  IMEI_STEP_READ_RATS,
   IMEI_STEP_RELEASE,
   IMEI_STEP_LAST,
 } ImeiStep;
@@ -854,6 +855,28 @@ static void imei_read_ready(GObject *source, GAsyncResult *res, gpointer user_da
   imei_step(task);
 }
 
+/* The RATs only feed deviceCapabilities, which may stay empty: a failure
+ * here is logged and does not fail the IMEI read. */
+static void imei_rats_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  ImeiContext *ctx = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *names = NULL;
+  guint rats = 0;
+
+  if (transport_get_rats_finish(ctx->modem->transport, res, &rats, &error)) {
+    names = transport_rats_to_string(rats);
+    g_debug("%s: radio technologies: %s", ctx->modem->spec.port, *names ? names : "none");
+  } else {
+    g_info("%s: the modem does not say which radio technologies it has (%s); the SM-DP+ gets "
+           "no device capabilities",
+           ctx->modem->spec.port, error->message);
+  }
+  ctx->step++;
+  imei_step(task);
+}
+
 static void imei_release_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
@@ -875,7 +898,7 @@ static void imei_step(GTask *task)
   case IMEI_STEP_FIRST:
     /* Known already (or known to be missing): the transport answers from
      * its cache, and the port is neither opened nor inhibited for it. */
-    if (t->imei || t->imei_unsupported) {
+    if ((t->imei || t->imei_unsupported) && (t->rats_known || t->rats_unsupported)) {
       ctx->step = IMEI_STEP_READ;
       transport_get_imei(t, g_task_get_cancellable(task), imei_read_ready, task);
       return;
@@ -890,9 +913,20 @@ static void imei_step(GTask *task)
     g_debug("%s: reading the IMEI (2/%d)", ctx->modem->spec.port, IMEI_STEP_LAST - 1);
     transport_get_imei(t, g_task_get_cancellable(task), imei_read_ready, task);
     return;
+  case IMEI_STEP_READ_RATS:
+    /* A port that went away or a cancelled read: no second question. */
+    if (g_error_matches(ctx->error, TRANSPORT_ERROR, TRANSPORT_ERROR_PORT_GONE) ||
+        g_error_matches(ctx->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      ctx->step++;
+      imei_step(task);
+      return;
+    }
+    g_debug("%s: reading the radio technologies (3/%d)", ctx->modem->spec.port, IMEI_STEP_LAST - 1);
+    transport_get_rats(t, g_task_get_cancellable(task), imei_rats_ready, task);
+    return;
   case IMEI_STEP_RELEASE:
     if (ctx->held) {
-      g_debug("%s: reading the IMEI (3/%d)", ctx->modem->spec.port, IMEI_STEP_LAST - 1);
+      g_debug("%s: reading the IMEI (4/%d)", ctx->modem->spec.port, IMEI_STEP_LAST - 1);
       ctx->held = FALSE;
       modem_release(ctx->modem, imei_release_ready, task);
       return;
@@ -927,4 +961,11 @@ gchar *modem_get_imei_finish(Modem *modem, GAsyncResult *res, GError **error)
 {
   g_return_val_if_fail(g_async_result_is_tagged(res, (gpointer)&tag_imei), NULL);
   return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+void modem_get_device_capabilities(Modem *modem, Es10DeviceInfo *info)
+{
+  Transport *t = modem->transport;
+
+  device_caps_from_rats(t && t->rats_known ? t->rats : 0, info);
 }

@@ -120,6 +120,19 @@ gboolean modem_close_finish(Modem *modem, GAsyncResult *res, GError **error);
 void modem_get_imei(Modem *modem, GCancellable *cancellable, GAsyncReadyCallback cb,
                     gpointer user_data);
 gchar *modem_get_imei_finish(Modem *modem, GAsyncResult *res, GError **error);
+/*
+ * DeviceInfo's deviceCapabilities for the radio access technologies the
+ * modem reports. modem_get_imei reads them with the IMEI, in the same hold
+ * of the port, and the transport caches them: call this after it. Nothing
+ * is claimed when the modem did not say.
+ */
+void modem_get_device_capabilities(Modem *modem, Es10DeviceInfo *info);
+
+/* ---- device-caps.c ------------------------------------------------------ */
+
+/* deviceCapabilities for TransportRat bits, each RAT at the release
+ * device-caps.c documents; the others absent. */
+void device_caps_from_rats(guint rats, Es10DeviceInfo *info);
 
 /* The ISD-R AIDs tried on each slot, in order, NULL-terminated (hex). */
 extern const char *const modem_isdr_aids[];

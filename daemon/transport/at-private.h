@@ -140,6 +140,7 @@ static const char at_tag_transmit;
 static const char at_tag_close_channel;
 static const char at_tag_close;
 static const char at_tag_get_imei;
+static const char at_tag_get_rats;
 
 void at_close_port(AtTransport *self);
 void at_command(AtTransport *self, const char *line, const char *prefix, AtCommandFlags flags,

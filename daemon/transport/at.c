@@ -450,6 +450,126 @@ static gchar *at_get_imei_finish(Transport *t, GAsyncResult *res, GError **error
   return g_task_propagate_pointer(G_TASK(res), error);
 }
 
+/* ---- radio access technologies ---- */
+
+/*
+ * AT+WS46=? (27.007 5.9) lists the <n> the modem can be set to, each a set
+ * of radio access networks. NG-RAN alone or beside no E-UTRAN can only run
+ * standalone (NR on the 5G core); beside E-UTRAN it is counted as
+ * non-standalone, the one every 5G modem has.
+ */
+static guint ws46_rats(guint n)
+{
+  enum { G = TRANSPORT_RAT_GERAN, U = TRANSPORT_RAT_UTRAN, E = TRANSPORT_RAT_EUTRAN, N = 1 << 8 };
+  static const struct {
+    guint n;
+    guint rans;
+  } values[] = {
+      {12, G},         {22, U},         {25, G | U | E},     {28, E},         {29, G | U},
+      {30, G | E},     {31, U | E},     {35, G | U | E | N}, {36, N},         {37, E | N},
+      {38, U | E | N}, {39, G | E | N}, {40, U | N},         {41, G | U | N}, {42, G | N},
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS(values); i++) {
+    guint rans = values[i].rans;
+
+    if (values[i].n != n)
+      continue;
+    if (rans & N)
+      rans = (rans & ~(guint)N) | ((rans & E) ? TRANSPORT_RAT_NR_NSA : TRANSPORT_RAT_NR_SA);
+    return rans;
+  }
+  return 0; /* 27.007's others are not radio access networks SGP.22 names */
+}
+
+/* "+WS46: (12,22,25,28-31)": numbers and ranges, parentheses optional. */
+static gboolean parse_ws46(const char *line, guint *rats, GError **error)
+{
+  const char *p = line + strlen("+WS46:");
+  gboolean any = FALSE;
+
+  *rats = 0;
+  while (*p) {
+    guint64 first, last;
+    char *end;
+
+    if (!g_ascii_isdigit(*p)) {
+      if (!strchr(" (),", *p))
+        break;
+      p++;
+      continue;
+    }
+    first = last = g_ascii_strtoull(p, &end, 10);
+    p = end;
+    if (*p == '-' && g_ascii_isdigit(p[1])) {
+      last = g_ascii_strtoull(p + 1, &end, 10);
+      p = end;
+    }
+    for (guint64 n = first; n <= last && n <= 255; n++)
+      *rats |= ws46_rats((guint)n);
+    any = TRUE;
+  }
+  if (*p || !any) {
+    g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
+                "The modem answered AT+WS46=? with \"%s\"", line);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void get_rats_ready(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AtResponse) r = at_command_finish(res, &error);
+  guint rats = 0;
+
+  if (!r) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  /* Many modems lack +WS46 (it is optional): they do not say, which the
+   * transport remembers as NOT_SUPPORTED. */
+  if (r->final != AT_FINAL_OK || r->lines->len == 0) {
+    g_autofree char *why = r->final != AT_FINAL_OK ? at_response_describe(r) : NULL;
+
+    g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                            "The modem does not list its radio technologies (AT+WS46=?): %s",
+                            why ? why : "no +WS46 line");
+    return;
+  }
+  for (guint i = 0; i < r->lines->len; i++) {
+    guint more;
+
+    if (!parse_ws46(g_ptr_array_index(r->lines, i), &more, &error)) {
+      g_task_return_error(task, g_steal_pointer(&error));
+      return;
+    }
+    rats |= more;
+  }
+  g_task_return_int(task, rats);
+}
+
+static void at_get_rats(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                        gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+
+  g_task_set_source_tag(task, (gpointer)&at_tag_get_rats);
+  at_command((AtTransport *)t, "AT+WS46=?", "+WS46:", AT_COMMAND_FLAGS_NONE, cancellable,
+             get_rats_ready, task);
+}
+
+static gboolean at_get_rats_finish(Transport *t, GAsyncResult *res, guint *rats, GError **error)
+{
+  gssize v = g_task_propagate_int(G_TASK(res), error);
+
+  if (v < 0)
+    return FALSE;
+  *rats = (guint)v;
+  return TRUE;
+}
+
 static void at_finalize(Transport *t)
 {
   AtTransport *self = (AtTransport *)t;
@@ -474,6 +594,8 @@ static const TransportOps at_ops = {
     .close_channel_finish = finish_boolean,
     .get_imei = at_get_imei,
     .get_imei_finish = at_get_imei_finish,
+    .get_rats = at_get_rats,
+    .get_rats_finish = at_get_rats_finish,
     .close = at_close,
     .close_finish = finish_boolean,
     .finalize = at_finalize,

@@ -751,6 +751,69 @@ static gchar *mbim_get_imei_finish(Transport *t, GAsyncResult *res, GError **err
   return g_task_propagate_pointer(G_TASK(res), error);
 }
 
+/* ---- radio access technologies ---- */
+
+static const char tag_get_rats;
+
+/*
+ * The DataClass of the same Device Caps (MBIM 1.0 10.5.1, and Microsoft's
+ * MBIMEx 2.0 for the two 5G bits): GPRS and EDGE are GSM's packet data,
+ * UMTS/HSDPA/HSUPA UTRAN's, LTE E-UTRAN's. 5G NSA is NR on the 4G core, 5G
+ * SA NR on the 5G core. The CDMA2000 bits are not 3GPP RATs and are left
+ * out.
+ */
+static void get_rats_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) parse_error = NULL;
+  g_autoptr(MbimMessage) rsp = mbimt_request_finish_ok(res, "Device caps", &error);
+  MbimDataClass data_class = 0;
+  guint rats = 0;
+
+  if (!rsp) {
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  if (!mbim_message_device_caps_response_parse(rsp, NULL, NULL, NULL, NULL, &data_class, NULL, NULL,
+                                               NULL, NULL, NULL, NULL, NULL, &parse_error)) {
+    mbimt_set_parse_error(&error, "device caps", parse_error);
+    g_task_return_error(task, g_steal_pointer(&error));
+    return;
+  }
+  if (data_class & (MBIM_DATA_CLASS_GPRS | MBIM_DATA_CLASS_EDGE))
+    rats |= TRANSPORT_RAT_GERAN;
+  if (data_class & (MBIM_DATA_CLASS_UMTS | MBIM_DATA_CLASS_HSDPA | MBIM_DATA_CLASS_HSUPA))
+    rats |= TRANSPORT_RAT_UTRAN;
+  if (data_class & MBIM_DATA_CLASS_LTE)
+    rats |= TRANSPORT_RAT_EUTRAN;
+  if (data_class & MBIM_DATA_CLASS_5G_NSA)
+    rats |= TRANSPORT_RAT_NR_NSA;
+  if (data_class & MBIM_DATA_CLASS_5G_SA)
+    rats |= TRANSPORT_RAT_NR_SA;
+  g_task_return_int(task, rats);
+}
+
+static void mbim_get_rats(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                          gpointer data)
+{
+  GTask *task = g_task_new(NULL, cancellable, cb, data);
+  g_autoptr(MbimMessage) msg = mbim_message_device_caps_query_new(NULL);
+
+  g_task_set_source_tag(task, (gpointer)&tag_get_rats);
+  mbimt_request_send((MbimTransport *)t, msg, cancellable, get_rats_done, task);
+}
+
+static gboolean mbim_get_rats_finish(Transport *t, GAsyncResult *res, guint *rats, GError **error)
+{
+  gssize v = g_task_propagate_int(G_TASK(res), error);
+
+  if (v < 0)
+    return FALSE;
+  *rats = (guint)v;
+  return TRUE;
+}
+
 static void mbim_finalize(Transport *t)
 {
   MbimTransport *mt = (MbimTransport *)t;
@@ -787,6 +850,8 @@ static const TransportOps mbim_ops = {
     .reload_sim_finish = finish_boolean,
     .get_imei = mbim_get_imei,
     .get_imei_finish = mbim_get_imei_finish,
+    .get_rats = mbim_get_rats,
+    .get_rats_finish = mbim_get_rats_finish,
     .close = mbim_close,
     .close_finish = finish_boolean,
     .finalize = mbim_finalize,

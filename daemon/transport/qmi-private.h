@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What the two files of the QMI backend share (qmi.c: the port, the requests
- * and their errors; qmi-card.c: slots, channels, APDUs): the transport's
+ * What the files of the QMI backend share (qmi.c: the port, the requests
+ * and their errors; qmi-card.c: slots, channels, APDUs; qmi-dms.c: the
+ * modem's IMEI and radio technologies): the transport's
  * state, one UIM request in flight, and the helpers both use.
  */
 #pragma once
@@ -22,8 +23,9 @@
 #define UIM_OPEN_LOGICAL_CHANNEL 0x0042
 #define UIM_SWITCH_SLOT 0x0046
 #define UIM_GET_SLOT_STATUS 0x0047
-/* DMS: the one message esimd sends there. Its id differs from every UIM
- * id above, so that one name table serves both services. */
+/* DMS: the messages esimd sends there (qmi-dms.c). Their ids differ from
+ * every UIM id above, so that one name table serves both services. */
+#define DMS_GET_CAPABILITIES 0x0020
 #define DMS_GET_IDS 0x0025
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -53,7 +55,7 @@ struct _QmiTransport {
   Transport parent;
   QmiDevice *device;
   QmiClient *uim;
-  QmiClient *dms; /* allocated on the first IMEI read, released on close */
+  QmiClient *dms; /* allocated on the first DMS read, released on close */
   gulong removed_id;
   GList *requests; /* Request*, in flight */
   TransportTristate has_slot_status;
@@ -75,6 +77,7 @@ static const char tag_switch_slot;
 static const char tag_reload_sim;
 static const char tag_close;
 static const char tag_get_imei;
+static const char tag_get_rats;
 
 static inline QmiTransport *qmi_transport(Transport *t)
 {
@@ -116,6 +119,8 @@ static inline const char *qmi_request_name(guint16 msgid)
     return "Get Slot Status";
   case DMS_GET_IDS:
     return "DMS Get IDs";
+  case DMS_GET_CAPABILITIES:
+    return "DMS Get Capabilities";
   }
   return "UIM request";
 }
@@ -152,3 +157,5 @@ gboolean qmit_write_array_tlv(QmiMessage *msg, guint8 type, gboolean prefix16, c
 gboolean qmit_write_u8_tlv(QmiMessage *msg, guint8 type, guint8 value, GError **error);
 void qmit_get_imei(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
 gchar *qmit_get_imei_finish(Transport *t, GAsyncResult *res, GError **error);
+void qmit_get_rats(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
+gboolean qmit_get_rats_finish(Transport *t, GAsyncResult *res, guint *rats, GError **error);

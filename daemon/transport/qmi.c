@@ -9,8 +9,8 @@
  * every UIM request here is built with qmi_message_new() and sent with
  * qmi_device_command_full(); responses are read TLV by TLV.
  *
- * The IMEI comes from DMS Get IDs, on a DMS client allocated on first use,
- * the same way.
+ * The IMEI (DMS Get IDs) and the radio technologies (DMS Get Capabilities)
+ * come from a DMS client allocated on first use, the same way (qmi-dms.c).
  *
  * Slots: the transport API numbers physical slots. UIM requests name a
  * logical slot; Get Slot Status tells which physical slot each logical slot
@@ -802,6 +802,8 @@ static const TransportOps qmi_ops = {
     .reload_sim_finish = finish_boolean,
     .get_imei = qmit_get_imei,
     .get_imei_finish = qmit_get_imei_finish,
+    .get_rats = qmit_get_rats,
+    .get_rats_finish = qmit_get_rats_finish,
     .close = qmi_close,
     .close_finish = finish_boolean,
     .finalize = qmi_finalize,

@@ -74,6 +74,7 @@ static const char tag_close_channel;
 static const char tag_switch_slot;
 static const char tag_reload_sim;
 static const char tag_get_imei;
+static const char tag_get_rats;
 
 static gboolean refuse_early(Transport *t, gboolean supported, gpointer tag,
                              GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data)
@@ -280,4 +281,73 @@ gchar *transport_get_imei_finish(Transport *t, GAsyncResult *res, GError **error
     t->imei_unsupported = TRUE;
   g_propagate_error(error, g_steal_pointer(&inner));
   return NULL;
+}
+
+/* ---- radio access technologies ---- */
+
+gchar *transport_rats_to_string(guint rats)
+{
+  static const struct {
+    TransportRat rat;
+    const char *name;
+  } names[] = {
+      {TRANSPORT_RAT_GERAN, "gsm"},   {TRANSPORT_RAT_UTRAN, "umts"},
+      {TRANSPORT_RAT_EUTRAN, "lte"},  {TRANSPORT_RAT_NR_NSA, "nr-nsa"},
+      {TRANSPORT_RAT_NR_SA, "nr-sa"},
+  };
+  GString *s = g_string_new(NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    if (rats & names[i].rat)
+      g_string_append_printf(s, "%s%s", s->len ? "," : "", names[i].name);
+  }
+  return g_string_free(s, FALSE);
+}
+
+void transport_get_rats(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                        gpointer data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  /* Read once, as the IMEI: what the modem's radio can do does not change
+   * while its port exists. */
+  if (t->rats_known || t->rats_unsupported) {
+    task = g_task_new(NULL, cancellable, cb, data);
+    g_task_set_source_tag(task, (gpointer)&tag_get_rats);
+    if (t->rats_known)
+      g_task_return_int(task, t->rats);
+    else
+      g_task_return_new_error(task, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED,
+                              "The modem on %s does not say which radio technologies it has",
+                              t->port);
+    return;
+  }
+  if (!refuse_early(t, t->ops->get_rats != NULL, (gpointer)&tag_get_rats, cancellable, cb, data))
+    t->ops->get_rats(t, cancellable, cb, data);
+}
+
+gboolean transport_get_rats_finish(Transport *t, GAsyncResult *res, guint *rats, GError **error)
+{
+  g_autoptr(GError) inner = NULL;
+  guint found = 0;
+
+  if (REFUSED(res, &tag_get_rats)) {
+    gssize v = g_task_propagate_int(G_TASK(res), error);
+
+    if (v < 0)
+      return FALSE;
+    *rats = (guint)v;
+    return TRUE;
+  }
+  if (t->ops->get_rats_finish(t, res, &found, &inner)) {
+    t->rats = found;
+    t->rats_known = TRUE;
+    *rats = found;
+    return TRUE;
+  }
+  /* As for the IMEI: only the modem's own refusal is remembered. */
+  if (g_error_matches(inner, TRANSPORT_ERROR, TRANSPORT_ERROR_NOT_SUPPORTED))
+    t->rats_unsupported = TRUE;
+  g_propagate_error(error, g_steal_pointer(&inner));
+  return FALSE;
 }

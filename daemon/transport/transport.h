@@ -61,6 +61,19 @@ typedef struct {
 void transport_slot_free(TransportSlot *slot);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TransportSlot, transport_slot_free)
 
+/*
+ * The radio access technologies a modem supports, as far as it tells
+ * (transport_get_rats). NR says which core network when the modem does:
+ * NR_NSA is NR anchored on LTE with the 4G core, NR_SA with the 5G core.
+ */
+typedef enum {
+  TRANSPORT_RAT_GERAN = 1 << 0,
+  TRANSPORT_RAT_UTRAN = 1 << 1,
+  TRANSPORT_RAT_EUTRAN = 1 << 2,
+  TRANSPORT_RAT_NR_NSA = 1 << 3,
+  TRANSPORT_RAT_NR_SA = 1 << 4,
+} TransportRat;
+
 typedef struct _Transport Transport;
 
 /* Called once when the backend sees its port go away (unplug, crash, EOF). */
@@ -108,6 +121,11 @@ typedef struct {
   void (*get_imei)(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
   gchar *(*get_imei_finish)(Transport *t, GAsyncResult *res, GError **error);
 
+  /* Reads the TransportRat bits of the modem (no caching here either).
+   * Optional, as get_imei. */
+  void (*get_rats)(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
+  gboolean (*get_rats_finish)(Transport *t, GAsyncResult *res, guint *rats, GError **error);
+
   void (*close)(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer data);
   gboolean (*close_finish)(Transport *t, GAsyncResult *res, GError **error);
 
@@ -126,6 +144,9 @@ struct _Transport {
   gboolean removed;          /* set once the port is gone: every later call fails PORT_GONE */
   gchar *imei;               /* cached by transport_get_imei_finish() */
   gboolean imei_unsupported; /* the modem said it has none: not asked again */
+  guint rats;                /* TransportRat bits, once rats_known */
+  gboolean rats_known;       /* cached by transport_get_rats_finish() */
+  gboolean rats_unsupported; /* the modem would not say: not asked again */
 };
 
 /* Backends. Each returns a transport that is not open yet. */
@@ -179,5 +200,18 @@ gchar *transport_get_imei_finish(Transport *t, GAsyncResult *res, GError **error
  * quotes dropped), or NULL with PROTOCOL when it is not 14 to 16 digits, or
  * NOT_SUPPORTED when it is empty. */
 gchar *transport_parse_imei(const char *reported, GError **error);
+
+/*
+ * The radio access technologies the modem supports (TransportRat bits),
+ * read once and cached as the IMEI is: SGP.22 DeviceInfo's
+ * deviceCapabilities describe them to the SM-DP+. NOT_SUPPORTED when the
+ * modem does not say (it is not asked again then). The port must be open
+ * for the first call.
+ */
+void transport_get_rats(Transport *t, GCancellable *cancellable, GAsyncReadyCallback cb,
+                        gpointer data);
+gboolean transport_get_rats_finish(Transport *t, GAsyncResult *res, guint *rats, GError **error);
+/* "gsm,umts,lte,nr-nsa,nr-sa" (the bits set, in that order), for logs. */
+gchar *transport_rats_to_string(guint rats);
 
 G_END_DECLS

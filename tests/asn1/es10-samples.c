@@ -315,12 +315,16 @@ int main(int argc, char **argv)
   emit("GetEuiccInfo1Request", es10b_get_euicc_info1_encode(), "GetEUICCInfo1");
   emit("GetEuiccChallengeRequest", es10b_get_euicc_challenge_encode(), "GetEUICCChallenge");
   must(es10_imei_to_device_info("356938035643809", &info, &error), error, "IMEI");
+  /* Every capability a modem can report (esimd's releases, service/modem-caps.c). */
   info.capabilities_present = (1u << ES10_DEVCAP_GSM) | (1u << ES10_DEVCAP_UTRAN) |
-                              (1u << ES10_DEVCAP_EUTRAN) | (1u << ES10_DEVCAP_RSP_RPM);
-  info.capabilities[ES10_DEVCAP_GSM] = (Es10Version){8, 0, 0};
-  info.capabilities[ES10_DEVCAP_UTRAN] = (Es10Version){8, 0, 0};
-  info.capabilities[ES10_DEVCAP_EUTRAN] = (Es10Version){15, 0, 0};
-  info.capabilities[ES10_DEVCAP_RSP_RPM] = (Es10Version){2, 2, 0};
+                              (1u << ES10_DEVCAP_EUTRAN) | (1u << ES10_DEVCAP_NR_EPC) |
+                              (1u << ES10_DEVCAP_NR_5GC) | (1u << ES10_DEVCAP_EUTRAN_5GC);
+  info.capabilities[ES10_DEVCAP_GSM] = (Es10Version){11, 0, 0};
+  info.capabilities[ES10_DEVCAP_UTRAN] = (Es10Version){11, 0, 0};
+  info.capabilities[ES10_DEVCAP_EUTRAN] = (Es10Version){11, 0, 0};
+  info.capabilities[ES10_DEVCAP_NR_EPC] = (Es10Version){15, 0, 0};
+  info.capabilities[ES10_DEVCAP_NR_5GC] = (Es10Version){15, 0, 0};
+  info.capabilities[ES10_DEVCAP_EUTRAN_5GC] = (Es10Version){15, 0, 0};
   req.server_signed1 = s1;
   req.server_signature1 = sig;
   req.euicc_ci_pkid_to_be_used = pk;

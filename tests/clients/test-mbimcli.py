@@ -105,6 +105,9 @@ def test_device_caps(session, imei):
     out = session.run("--query-device-caps")
     check(field(out, "Cellular class") == "'gsm'", "a GSM-class modem expected", out)
     check(field(out, "Device ID") == f"'{imei}'", f"Device ID must be the IMEI {imei}", out)
+    # modem-sim's default rats=gsm,umts,lte as MBIM data classes.
+    check(field(out, "Data class") == "'gprs, edge, umts, hsdpa, hsupa, lte'",
+          "data classes of GSM, UMTS and LTE expected", out)
 
 
 def test_imei_option(binary, euicc):
@@ -115,6 +118,20 @@ def test_imei_option(binary, euicc):
             r = run(["mbimcli", "-d", sim.port, "--query-device-caps"])
             check(r.returncode == 0, "device caps must succeed", r.stdout + r.stderr)
             check(field(r.stdout, "Device ID") == want, f"Device ID must be {want}", r.stdout)
+        finally:
+            sim.stop(require_clean_exit=True)
+
+
+def test_rats_option(binary, euicc):
+    """The 5G data classes for rats=, none when the modem does not say."""
+    for options, want in ((("rats=umts,lte,nr-nsa,nr-sa",),
+                           "'umts, hsdpa, hsupa, lte, 5g-nsa, 5g-sa'"),
+                          (("rats=",), "'unknown'")):
+        sim = ModemSim(binary, "mbim", [euicc], options)
+        try:
+            r = run(["mbimcli", "-d", sim.port, "--query-device-caps"])
+            check(r.returncode == 0, "device caps must succeed", r.stdout + r.stderr)
+            check(field(r.stdout, "Data class") == want, f"Data class must be {want}", r.stdout)
         finally:
             sim.stop(require_clean_exit=True)
 
@@ -205,6 +222,7 @@ def main():
         session.run("--ms-query-device-slot-mappings", keep=False)
         test_through_proxy(sim.port)
         test_imei_option(sys.argv[1], euicc)
+        test_rats_option(sys.argv[1], euicc)
         ok = True
     finally:
         if ok:

@@ -84,6 +84,32 @@ def imei_checks(binary, euicc):
     return failures
 
 
+def rats_checks(binary, euicc):
+    """DMS Get Capabilities as modem-sim's rats= says: its default, a 5G
+    modem, and a modem that does not say (which refuses the command)."""
+    failures = 0
+    for options, want in (((), "'gsm, umts, lte'"), (("rats=lte,nr-sa",), "'lte, 5gnr'"),
+                          (("rats=",), None)):
+        sim = ModemSim(binary, "qmi", [euicc], options)
+        try:
+            if want:
+                out = qmicli(sim.port, "--dms-get-capabilities")
+                check(re.search(r"Networks: " + re.escape(want), out),
+                      f"the radio interfaces must be {want}", out)
+            else:
+                r = subprocess.run(["qmicli", "-d", sim.port, "--device-open-qmi",
+                                    "--dms-get-capabilities"], capture_output=True, text=True,
+                                   timeout=30)
+                check(r.returncode != 0, "a modem that does not say refuses", r.stdout + r.stderr)
+            print(f"ok: qmicli dms capabilities, {options or 'default'}")
+        except (AssertionError, subprocess.TimeoutExpired) as e:
+            failures += 1
+            print(f"FAIL: qmicli dms capabilities, {options or 'default'}: {e}")
+        finally:
+            sim.stop()
+    return failures
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
@@ -110,6 +136,7 @@ def main():
     finally:
         sim.stop()
     failures += imei_checks(sys.argv[1], euicc)
+    failures += rats_checks(sys.argv[1], euicc)
     return 1 if failures else 0
 
 

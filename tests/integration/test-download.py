@@ -304,17 +304,57 @@ class Esimctl(DownloadBase):
         res = self.world.esimctl("discover")
         self.assertEqual(res.returncode, 0, res.stderr)
         rows = [line.split() for line in res.stdout.splitlines()]
-        self.assertEqual(rows[0], ["SM-DP+", "EVENT", "ACTIVATION", "CODE"])
-        self.assertEqual(rows[1:], [[ADDRESS, "EV-1", f"LPA:1${ADDRESS}$EV-1"],
-                                    ["rsp.example.net", "EV-2", "LPA:1$rsp.example.net$EV-2"]])
+        self.assertEqual(rows[0], ["#", "SM-DP+", "EVENT", "ACTIVATION", "CODE"])
+        self.assertEqual(rows[1:], [["1", ADDRESS, "EV-1", f"LPA:1${ADDRESS}$EV-1"],
+                                    ["2", "rsp.example.net", "EV-2", "LPA:1$rsp.example.net$EV-2"]])
         res = self.world.esimctl("--json", "discover", "--smds", "smds.example.com")
         self.assertEqual(res.returncode, 0, res.stderr)
         events = json.loads(res.stdout)["events"]
-        self.assertEqual([(e["eid"], e["event-id"]) for e in events], [(EID, "EV-1"), (EID, "EV-2")])
+        self.assertEqual([(e["number"], e["eid"], e["event-id"]) for e in events],
+                         [(1, EID, "EV-1"), (2, EID, "EV-2")])
         # The code it prints installs.
         res = self.world.esimctl("install", "--yes", events[0]["activation-code"], seconds=60)
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn(f"({ICCID_EVENT})", res.stdout)
+
+    def test_install_event(self):
+        res = self.world.esimctl("discover")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        numbered = [line.split()[:3] for line in res.stdout.splitlines()[1:]]
+        self.assertEqual(numbered, [["1", ADDRESS, "EV-1"], ["2", "rsp.example.net", "EV-2"]])
+        # Beyond the events: a usage error that says how many there are,
+        # and nothing is downloaded.
+        before = len(self.smdp.received())
+        res = self.world.esimctl("install", "--yes", "--event", "3", seconds=60)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("holds 2 events", res.stderr)
+        self.assertEqual([r["function"] for r in self.smdp.received()[before:]],
+                         ["es11/initiateAuthentication", "es11/authenticateClient"])
+        # An activation code and --event: which one is meant is unclear.
+        res = self.world.esimctl("install", "--yes", "--event", "1", AC_PLAIN)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        res = self.world.esimctl("install", "--yes", "--event", "0")
+        self.assertEqual(res.returncode, 2, res.stderr)
+
+        before = len(self.smdp.received())
+        res = self.world.esimctl("--json", "install", "--yes", "--event", "1", seconds=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        doc = json.loads(res.stdout)
+        self.assertEqual((doc["iccid"], doc["smdp-address"], doc["installed"]),
+                         (ICCID_EVENT, ADDRESS, True))
+        profiles = self.world.profile_paths(self.euicc)
+        self.assertEqual([self.world.get_property(p, PROFILE, "Iccid") for p in profiles],
+                         [ICCID_EVENT])
+        # The SM-DS was asked first, then the event's SM-DP+ gave the profile.
+        functions = [r["function"] for r in self.smdp.received()[before:]]
+        self.assertIn("es11/authenticateClient", functions)
+        self.assertIn("es9plus/getBoundProfilePackage", functions)
+        self.assertLess(functions.index("es11/authenticateClient"),
+                        functions.index("es9plus/initiateAuthentication"))
+        self.assertLess(functions.index("es9plus/initiateAuthentication"),
+                        functions.index("es9plus/getBoundProfilePackage"))
+        record = self.last_record("es9plus/getBoundProfilePackage")
+        self.assertEqual(record["result"], "ok")
 
     def test_refusals_and_exit_statuses(self):
         # No terminal, no --yes: refused before anything is asked of esimd.

@@ -92,7 +92,8 @@ struct _EuiccSim {
   guint apdu_count;
   GBytes *euicc_certificate;
   GBytes *eum_certificate;
-  SimRsp *rsp; /* keys, certificates and the RSP session (euicc-sim-rsp.c) */
+  SimRsp *rsp;         /* keys, certificates and the RSP session (euicc-sim-rsp.c) */
+  GBytes *device_info; /* of the last AuthenticateServer, NULL before one */
 };
 
 /* One command APDU, short form only (ISO 7816-4). */
@@ -991,6 +992,21 @@ static guint16 es10b_authenticate_server(EuiccSim *sim, const Tlv *req, TlvWrite
   TlvWriter info;
   g_autoptr(GBytes) info2 = NULL;
 
+  Tlv ctx, device;
+
+  /* What the LPA said of the device (ctxParams1 A0, deviceInfo A1), kept
+   * for tests whether or not the authentication goes through. */
+  if (tlv_find(req, 0xA0, &ctx, NULL) && tlv_find(&ctx, 0xA1, &device, NULL)) {
+    g_clear_pointer(&sim->device_info, g_bytes_unref);
+    sim->device_info = g_bytes_new(device.raw, device.raw_length);
+    if (sim->log) {
+      fputs("# deviceInfo ", sim->log);
+      for (gsize i = 0; i < device.raw_length; i++)
+        fprintf(sim->log, "%02X", device.raw[i]);
+      fputc('\n', sim->log);
+      fflush(sim->log);
+    }
+  }
   tlv_writer_init(&info);
   es10b_get_euicc_info2(sim, req, &info);
   info2 = tlv_writer_finish(&info);
@@ -1799,6 +1815,7 @@ void euicc_sim_free(EuiccSim *sim)
   g_bytes_unref(sim->euicc_certificate);
   g_bytes_unref(sim->eum_certificate);
   sim_rsp_free(sim->rsp);
+  g_clear_pointer(&sim->device_info, g_bytes_unref);
   sim_card_free(sim->card);
   g_free(sim);
 }
@@ -1896,6 +1913,11 @@ gboolean euicc_sim_set_apdu_log(EuiccSim *sim, const char *path, GError **error)
     fclose(sim->log);
   sim->log = f;
   return TRUE;
+}
+
+GBytes *euicc_sim_get_device_info(EuiccSim *sim)
+{
+  return sim->device_info ? g_bytes_ref(sim->device_info) : NULL;
 }
 
 guint euicc_sim_get_apdu_count(EuiccSim *sim)

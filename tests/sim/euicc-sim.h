@@ -82,6 +82,10 @@ guint euicc_sim_get_delay_ms(EuiccSim *sim);
 gboolean euicc_sim_set_apdu_log(EuiccSim *sim, const char *path, GError **error);
 /* Number of command APDUs seen so far (what the APDU log would count). */
 guint euicc_sim_get_apdu_count(EuiccSim *sim);
+/* The DER deviceInfo (A1, SGP.22 5.7.13 ctxParams1) of the last
+ * AuthenticateServer request, NULL before one; the APDU log has it as a
+ * "# deviceInfo HEX" line. */
+GBytes *euicc_sim_get_device_info(EuiccSim *sim);
 
 /*
  * Additions for tests and tools: the card's state as a user of the card

@@ -25,7 +25,8 @@
  *                      disabled
  *   cgsn-quoted        AT+CGSN answers '+CGSN: "<imei>"' instead of the bare
  *                      IMEI line of 27.007 5.4
- * The modem's IMEI (+CGSN, +GSN) is modem-sim's own imei= option.
+ * The modem's IMEI (+CGSN, +GSN) is modem-sim's own imei= option, the
+ * radio technologies +WS46=? lists its rats= option.
  *
  * What ModemManager asks while it probes and initialises a 3GPP AT modem is
  * answered as a modem without a network would: identity (ATI, +GCAP: +CGSM,
@@ -585,8 +586,45 @@ static gboolean answer_network(AtSim *sim, const char *body, GString *out)
 /* ---- one command line ---- */
 
 /* Extended commands with a "=?" test form this modem knows. */
-static const char *const test_commands[] = {"+CCHO", "+CCHC", "+CGLA", "+CSIM",
-                                            "+CMEE", "+CPIN", "+CCID", "+CFUN"};
+static const char *const test_commands[] = {"+CCHO", "+CCHC", "+CGLA", "+CSIM", "+CMEE",
+                                            "+CPIN", "+CCID", "+CFUN", "+WS46"};
+
+/*
+ * AT+WS46=? (27.007 5.9): every <n> whose radio access networks the modem
+ * has (rats=). NG-RAN counts beside E-UTRAN when the modem has NR on the 4G
+ * core (nr-nsa), and without E-UTRAN when it has NR on the 5G core (nr-sa).
+ * NULL when the modem does not say.
+ */
+static gchar *ws46_line(guint rats)
+{
+  enum { G = 1, U = 2, E = 4, N = 8 };
+  static const struct {
+    guint n;
+    guint rans;
+  } values[] = {
+      {12, G},         {22, U},         {25, G | U | E},     {28, E},         {29, G | U},
+      {30, G | E},     {31, U | E},     {35, G | U | E | N}, {36, N},         {37, E | N},
+      {38, U | E | N}, {39, G | E | N}, {40, U | N},         {41, G | U | N}, {42, G | N},
+  };
+  guint have = ((rats & MODEM_SIM_RAT_GSM) ? G : 0) | ((rats & MODEM_SIM_RAT_UMTS) ? U : 0) |
+               ((rats & MODEM_SIM_RAT_LTE) ? E : 0);
+  GString *line;
+
+  if (!rats)
+    return NULL;
+  line = g_string_new("+WS46: (");
+  for (gsize i = 0; i < G_N_ELEMENTS(values); i++) {
+    guint rans = values[i].rans;
+    gboolean nr_ok =
+        (rans & E) ? (rats & MODEM_SIM_RAT_NR_NSA) != 0 : (rats & MODEM_SIM_RAT_NR_SA) != 0;
+
+    if ((rans & ~(guint)N & ~have) || ((rans & N) && !nr_ok))
+      continue;
+    g_string_append_printf(line, "%s%u", line->str[line->len - 1] == '(' ? "" : ",", values[i].n);
+  }
+  g_string_append_c(line, ')');
+  return g_string_free(line, FALSE);
+}
 
 static gboolean is_channel_command(const char *name)
 {
@@ -644,9 +682,14 @@ static gboolean run_command(ModemSim *ms, AtSim *sim, const char *line, GString 
 
     for (gsize i = 0; i < G_N_ELEMENTS(test_commands); i++)
       known |= g_str_equal(name, test_commands[i]);
-    if (!known || sim->no_test_commands || (sim->csim_only && is_channel_command(name))) {
+    g_autofree gchar *ws46 = g_str_equal(name, "+WS46") ? ws46_line(modem_sim_get_rats(ms)) : NULL;
+
+    if (!known || sim->no_test_commands || (sim->csim_only && is_channel_command(name)) ||
+        (g_str_equal(name, "+WS46") && !ws46)) {
       answer_line(out, "ERROR");
     } else {
+      if (ws46)
+        answer_line(out, ws46);
       if (g_str_equal(name, "+CMEE"))
         answer_line(out, "+CMEE: (0-2)");
       else if (g_str_equal(name, "+CFUN"))

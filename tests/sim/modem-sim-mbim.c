@@ -644,20 +644,40 @@ static gboolean take_fault(MbimSim *s, const Command *c, Fault *out)
   return FALSE;
 }
 
+/* DataClass (MBIM 1.0 10.5.1; 5G NSA 1 << 6 and SA 1 << 7 from Microsoft's
+ * MBIMEx 2.0) for rats=: GPRS and EDGE for GSM, UMTS, HSDPA and HSUPA for
+ * UMTS. A modem that does not say has none. */
+static guint32 data_class(guint rats)
+{
+  guint32 dc = 0;
+
+  if (rats & MODEM_SIM_RAT_GSM)
+    dc |= 1u << 0 | 1u << 1;
+  if (rats & MODEM_SIM_RAT_UMTS)
+    dc |= 1u << 2 | 1u << 3 | 1u << 4;
+  if (rats & MODEM_SIM_RAT_LTE)
+    dc |= 1u << 5;
+  if (rats & MODEM_SIM_RAT_NR_NSA)
+    dc |= 1u << 6;
+  if (rats & MODEM_SIM_RAT_NR_SA)
+    dc |= 1u << 7;
+  return dc;
+}
+
 static void cmd_device_caps(ModemSim *ms, const Command *c)
 {
   InfoBuf ib;
   g_autoptr(GByteArray) b = NULL;
 
   ib_init(&ib);
-  ib_u32(&ib, 2);    /* DeviceType: removable */
-  ib_u32(&ib, 1);    /* CellularClass: GSM */
-  ib_u32(&ib, 1);    /* VoiceClass: no voice */
-  ib_u32(&ib, 2);    /* SimClass: removable */
-  ib_u32(&ib, 0x3F); /* DataClass: GPRS .. HSUPA and LTE-ish bits */
-  ib_u32(&ib, 0);    /* SmsCaps */
-  ib_u32(&ib, 1);    /* ControlCaps: registration manual */
-  ib_u32(&ib, 1);    /* MaxSessions */
+  ib_u32(&ib, 2); /* DeviceType: removable */
+  ib_u32(&ib, 1); /* CellularClass: GSM */
+  ib_u32(&ib, 1); /* VoiceClass: no voice */
+  ib_u32(&ib, 2); /* SimClass: removable */
+  ib_u32(&ib, data_class(modem_sim_get_rats(ms)));
+  ib_u32(&ib, 0); /* SmsCaps */
+  ib_u32(&ib, 1); /* ControlCaps: registration manual */
+  ib_u32(&ib, 1); /* MaxSessions */
   ib_string(&ib, NULL);
   /* DeviceId: the IMEI of a GSM-class device (MBIM 1.0 10.5.1); empty when
    * the modem reports none (imei=). */

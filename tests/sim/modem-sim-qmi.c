@@ -37,6 +37,7 @@
 #define CTL_SET_DATA_FORMAT 0x0026
 #define CTL_SYNC 0x0027
 
+#define DMS_GET_CAPABILITIES 0x0020
 #define DMS_GET_IDS 0x0025
 
 #define UIM_RESET 0x0000
@@ -763,6 +764,46 @@ static gboolean apply_error_rules(ModemSim *ms, const QmiRequest *req)
  * its TLV (no length prefix). A GSM modem reports ESN "0" and its IMEI; a
  * modem without an IMEI (imei=) leaves TLV 0x11 out.
  */
+/*
+ * Get Capabilities: TLV 0x01 = max TX and RX channel rates (u32 each), data
+ * service capability (u8), SIM capability (u8), and the radio interface
+ * list (u8 count, u8 each: 4 GSM, 5 UMTS, 8 LTE, 10 5G NR). A modem that
+ * does not say (rats=) refuses the command.
+ */
+static void put_capabilities(ModemSim *ms, GByteArray *tlvs)
+{
+  static const struct {
+    ModemSimRat rats;
+    guint8 radio;
+  } radios[] = {
+      {MODEM_SIM_RAT_GSM, 4},
+      {MODEM_SIM_RAT_UMTS, 5},
+      {MODEM_SIM_RAT_LTE, 8},
+      {MODEM_SIM_RAT_NR_NSA | MODEM_SIM_RAT_NR_SA, 10},
+  };
+  guint rats = modem_sim_get_rats(ms);
+  g_autoptr(GByteArray) info = g_byte_array_new();
+  guint8 count = 0;
+
+  if (!rats) {
+    put_result(tlvs, QMI_ERR_INVALID_QMI_COMMAND);
+    return;
+  }
+  put_result(tlvs, QMI_ERR_NONE);
+  put_u32(info, 50000000);  /* max TX rate, bps */
+  put_u32(info, 150000000); /* max RX rate, bps */
+  put_u8(info, 3);          /* data service: simultaneous CS and PS */
+  put_u8(info, 2);          /* SIM supported */
+  for (gsize i = 0; i < G_N_ELEMENTS(radios); i++)
+    count += (rats & radios[i].rats) ? 1 : 0;
+  put_u8(info, count);
+  for (gsize i = 0; i < G_N_ELEMENTS(radios); i++) {
+    if (rats & radios[i].rats)
+      put_u8(info, radios[i].radio);
+  }
+  put_tlv(tlvs, 0x01, info->data, info->len);
+}
+
 static void handle_dms(ModemSim *ms, const QmiRequest *req)
 {
   g_autoptr(GByteArray) tlvs = g_byte_array_new();
@@ -776,6 +817,9 @@ static void handle_dms(ModemSim *ms, const QmiRequest *req)
     put_tlv(tlvs, 0x10, (const guint8 *)"0", 1);
     if (imei)
       put_tlv(tlvs, 0x11, (const guint8 *)imei, strlen(imei));
+    break;
+  case DMS_GET_CAPABILITIES:
+    put_capabilities(ms, tlvs);
     break;
   default:
     put_result(tlvs, QMI_ERR_INVALID_QMI_COMMAND);

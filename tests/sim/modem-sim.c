@@ -51,6 +51,7 @@ struct _ModemSim {
   guint max_channels; /* 0: the card's default */
   char *apdu_log;
   char *imei; /* NULL: the modem reports none */
+  guint rats; /* ModemSimRat; 0: the modem does not say */
 };
 
 static void pending_write_free(PendingWrite *pw)
@@ -95,6 +96,7 @@ ModemSim *modem_sim_new(ModemSimProtocol protocol)
   ms->outbuf = g_byte_array_new();
   g_queue_init(&ms->pending);
   ms->imei = g_strdup(MODEM_SIM_DEFAULT_IMEI);
+  ms->rats = MODEM_SIM_RAT_GSM | MODEM_SIM_RAT_UMTS | MODEM_SIM_RAT_LTE;
   return ms;
 }
 
@@ -246,6 +248,41 @@ const char *modem_sim_get_imei(ModemSim *ms)
   return ms->imei;
 }
 
+guint modem_sim_get_rats(ModemSim *ms)
+{
+  return ms->rats;
+}
+
+static gboolean parse_rats(const char *value, guint *out, GError **error)
+{
+  static const struct {
+    const char *name;
+    ModemSimRat rat;
+  } names[] = {
+      {"gsm", MODEM_SIM_RAT_GSM},       {"umts", MODEM_SIM_RAT_UMTS},   {"lte", MODEM_SIM_RAT_LTE},
+      {"nr-nsa", MODEM_SIM_RAT_NR_NSA}, {"nr-sa", MODEM_SIM_RAT_NR_SA},
+  };
+  g_auto(GStrv) parts = g_strsplit(value, ",", -1);
+  guint rats = 0;
+
+  for (guint i = 0; *value && parts[i]; i++) {
+    gsize j;
+
+    for (j = 0; j < G_N_ELEMENTS(names); j++) {
+      if (g_str_equal(g_strstrip(parts[i]), names[j].name))
+        break;
+    }
+    if (j == G_N_ELEMENTS(names)) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                  "rats: \"%s\" is none of gsm, umts, lte, nr-nsa, nr-sa", parts[i]);
+      return FALSE;
+    }
+    rats |= names[j].rat;
+  }
+  *out = rats;
+  return TRUE;
+}
+
 static gboolean parse_uint(const char *name, const char *value, guint *out, GError **error)
 {
   guint64 v;
@@ -301,6 +338,9 @@ gboolean modem_sim_set_option(ModemSim *ms, const char *option, GError **error)
     ms->imei = *value ? g_strdup(value) : NULL;
     return TRUE;
   }
+  /* rats=LIST: what every protocol reports as the modem's radio technologies. */
+  if (g_str_equal(name, "rats") && value)
+    return parse_rats(value, &ms->rats, error);
   /* fault=SPEC: a card fault (euicc-sim --fault) for the card in every slot. */
   if (g_str_equal(name, "fault")) {
     for (guint i = 1; i <= ms->slots->len; i++) {

@@ -84,6 +84,12 @@ const char *modem_sim_get_port(ModemSim *ms);
  *   imei=DIGITS       the modem's IMEI (QMI DMS Get IDs, MBIM Device Caps
  *                     DeviceId, AT+CGSN); "imei=" alone: the modem reports
  *                     none. Default MODEM_SIM_DEFAULT_IMEI.
+ *   rats=LIST         the radio technologies the modem reports, a comma list
+ *                     of gsm, umts, lte, nr-nsa, nr-sa (QMI DMS Get
+ *                     Capabilities, MBIM Device Caps DataClass, AT+WS46=?);
+ *                     "rats=" alone: the modem does not say (QMI and AT
+ *                     refuse the command, MBIM's DataClass is 0). Default
+ *                     gsm,umts,lte.
  * anything else goes to the protocol's set_option (e.g. QMI's
  * "error=0x003B:0x0010" or AT's "quirk=cme-error").
  *
@@ -116,5 +122,16 @@ guint modem_sim_get_max_channels(ModemSim *ms);
 #define MODEM_SIM_DEFAULT_IMEI "352906111234565"
 /* The IMEI the modem reports; NULL when it reports none (imei=). */
 const char *modem_sim_get_imei(ModemSim *ms);
+
+/* The radio technologies of rats=. */
+typedef enum {
+  MODEM_SIM_RAT_GSM = 1 << 0,
+  MODEM_SIM_RAT_UMTS = 1 << 1,
+  MODEM_SIM_RAT_LTE = 1 << 2,
+  MODEM_SIM_RAT_NR_NSA = 1 << 3,
+  MODEM_SIM_RAT_NR_SA = 1 << 4,
+} ModemSimRat;
+/* The ModemSimRat bits the modem reports; 0 when it does not say (rats=). */
+guint modem_sim_get_rats(ModemSim *ms);
 
 G_END_DECLS

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "es10/es10.h"
+#include "es10/tlv.h"
 #include "euicc-sim.h"
 #include "modem-sim.h"
 #include "service/download-private.h"
@@ -54,6 +56,7 @@ typedef struct {
   gdouble progress;     /* the last progress announced */
   guint progress_steps; /* how often it grew */
   gboolean progress_went_back;
+  const char *caps; /* the deviceCapabilities (hex DER) the modem's RATs should give */
 } Fixture;
 
 /* ---- smdp-sim ---- */
@@ -256,6 +259,50 @@ static void test_install_with_accept(void **state)
   assert_true(test_wait_until(install_delivered, f));
   print_message("install + delivery of its result: %u APDUs\n",
                 euicc_sim_get_apdu_count(card(f)) - apdus0);
+}
+
+/*
+ * SGP.22 5.7.13: the card received a DeviceInfo whose deviceCapabilities
+ * say what the modem told the transport about its radio technologies
+ * (QMI DMS Get Capabilities, MBIM Device Caps, AT+WS46=?), each RAT at the
+ * release service/device-caps.c documents; none when the modem won't say.
+ */
+static void test_device_capabilities(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = NULL;
+  g_autoptr(Download) again = NULL;
+  g_autoptr(GBytes) info = NULL;
+  g_autofree char *hex = NULL;
+  Tlv top, caps;
+  guint apdus;
+
+  d = start(f, AC_PLAIN, &options);
+  wait_final(d);
+  if (download_get_error(d))
+    fail_msg("%s", download_get_error(d)->message);
+  info = euicc_sim_get_device_info(card(f));
+  assert_non_null(info);
+  assert_true(tlv_parse(g_bytes_get_data(info, NULL), g_bytes_get_size(info), &top, NULL));
+  assert_int_equal(top.tag, 0xA1);
+  assert_true(tlv_find(&top, 0xA1, &caps, NULL));
+  hex = es10_hex_encode(caps.raw, caps.raw_length);
+  assert_string_equal(hex, f->caps);
+
+  /* Read once per modem: a modem that now says otherwise is not asked again. */
+  assert_true(modem_sim_set_option(f->ms, "rats=nr-sa", NULL));
+  apdus = euicc_sim_get_apdu_count(card(f));
+  again = start(f, AC_PLAIN, &options);
+  wait_final(again);
+  assert_true(euicc_sim_get_apdu_count(card(f)) > apdus);
+  g_clear_pointer(&info, g_bytes_unref);
+  info = euicc_sim_get_device_info(card(f));
+  assert_true(tlv_parse(g_bytes_get_data(info, NULL), g_bytes_get_size(info), &top, NULL));
+  assert_true(tlv_find(&top, 0xA1, &caps, NULL));
+  g_free(hex);
+  hex = es10_hex_encode(caps.raw, caps.raw_length);
+  assert_string_equal(hex, f->caps);
 }
 
 /* Without accept it pauses at CONFIRMING with the metadata shown; Accept goes on. */
@@ -672,6 +719,67 @@ static int setup_at(void **state)
   return setup_with(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, NULL);
 }
 
+/* deviceCapabilities (A1) as each modem's RATs give it: gsm [0], utran [1],
+ * eutran [5] at release 11, nrEpc [8] and nr5gc [9] at 15. */
+#define CAPS_GUE                                                                                   \
+  "A10F"                                                                                           \
+  "80030B0000"                                                                                     \
+  "81030B0000"                                                                                     \
+  "85030B0000"
+
+static int setup_caps(void **state, ModemSimProtocol protocol, TransportKind kind,
+                      const char *option, const char *caps)
+{
+  int r = setup_with(state, protocol, kind, option);
+
+  ((Fixture *)*state)->caps = caps;
+  return r;
+}
+
+static int setup_caps_qmi(void **state)
+{
+  return setup_caps(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, NULL, CAPS_GUE);
+}
+
+static int setup_caps_qmi_5g(void **state)
+{
+  return setup_caps(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, "rats=lte,nr-sa",
+                    "A10A"
+                    "85030B0000"
+                    "88030F0000");
+}
+
+static int setup_caps_mbim_5g(void **state)
+{
+  return setup_caps(state, MODEM_SIM_PROTOCOL_MBIM, TRANSPORT_KIND_MBIM,
+                    "rats=umts,lte,nr-nsa,nr-sa",
+                    "A114"
+                    "81030B0000"
+                    "85030B0000"
+                    "88030F0000"
+                    "89030F0000");
+}
+
+static int setup_caps_at(void **state)
+{
+  return setup_caps(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, NULL, CAPS_GUE);
+}
+
+static int setup_caps_at_nr(void **state)
+{
+  return setup_caps(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, "rats=gsm,lte,nr-nsa",
+                    "A10F"
+                    "80030B0000"
+                    "85030B0000"
+                    "88030F0000");
+}
+
+/* A modem that does not say (AT+WS46=? answers ERROR): nothing claimed. */
+static int setup_caps_at_silent(void **state)
+{
+  return setup_caps(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, "rats=", "A100");
+}
+
 static int teardown(void **state)
 {
   Fixture *f = *state;
@@ -798,6 +906,13 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_reject, setup_at, teardown),
       cmocka_unit_test_setup_teardown(test_cut_bpp, setup_mbim, teardown),
       cmocka_unit_test_setup_teardown(test_cut_bpp, setup_at, teardown),
+      /* DeviceInfo's deviceCapabilities from each protocol's answer. */
+      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_qmi, teardown),
+      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_qmi_5g, teardown),
+      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_mbim_5g, teardown),
+      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_at, teardown),
+      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_at_nr, teardown),
+      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_at_silent, teardown),
   };
 
   return cmocka_run_group_tests(tests, start_world, stop_world);

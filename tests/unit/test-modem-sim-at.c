@@ -169,7 +169,17 @@ static void test_identity_answers_a_probe(void **state)
   assert_answer(f->fd, "AT+GSN", "\r\n490154203237518\r\n\r\nOK\r\n");
   /* Anything the modem does not know: ERROR, also in numeric-error mode. */
   assert_answer(f->fd, "AT%IPSYS?", "\r\nERROR\r\n");
+  assert_answer(f->fd, "AT+CNMI=?", "\r\nERROR\r\n");
+  /* 27.007 5.9: the network sets of rats= (GSM, UMTS, LTE by default). */
+  assert_answer(f->fd, "AT+WS46=?", "\r\n+WS46: (12,22,25,28,29,30,31)\r\n\r\nOK\r\n");
+  assert_true(modem_sim_set_option(f->ms, "rats=lte,nr-nsa", &error));
+  assert_answer(f->fd, "AT+WS46=?", "\r\n+WS46: (28,37)\r\n\r\nOK\r\n");
+  assert_true(modem_sim_set_option(f->ms, "rats=nr-sa", &error));
+  assert_answer(f->fd, "AT+WS46=?", "\r\n+WS46: (36)\r\n\r\nOK\r\n");
+  assert_true(modem_sim_set_option(f->ms, "rats=", &error));
   assert_answer(f->fd, "AT+WS46=?", "\r\nERROR\r\n");
+  assert_false(modem_sim_set_option(f->ms, "rats=lte,cdma", &error));
+  g_clear_error(&error);
 }
 
 static void test_power_and_network_without_a_network(void **state)
