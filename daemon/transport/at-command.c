@@ -8,6 +8,8 @@
  * command is preceded by a resync whose answer can be told apart.
  */
 #include "transport/at-private.h"
+
+#include <string.h>
 static void at_send_next(AtTransport *self);
 static void at_port_gone(AtTransport *self, const char *why);
 
@@ -97,6 +99,7 @@ static gboolean at_on_timeout(gpointer data)
 {
   AtTransport *self = data;
   AtCommand *cmd = self->current;
+  g_autofree gchar *name = NULL;
 
   g_source_unref(self->timeout_source);
   self->timeout_source = NULL;
@@ -104,8 +107,12 @@ static gboolean at_on_timeout(gpointer data)
   /* A resync that timed out is not retried: the next command runs and
    * times out by itself if the modem is dead. */
   self->need_resync = cmd->task != NULL;
+  /* The message names the command, not its arguments: an AT+CGLA line
+   * carries the whole APDU (a profile package segment, a transaction id),
+   * which is for the debug log above, not for the caller. */
+  name = g_strndup(cmd->line, strcspn(cmd->line, "=?"));
   at_complete_current(self, g_error_new(TRANSPORT_ERROR, TRANSPORT_ERROR_TIMEOUT,
-                                        "The modem did not answer %s within %u ms", cmd->line,
+                                        "The modem did not answer %s within %u ms", name,
                                         at_command_timeout_ms(self, cmd)));
   return G_SOURCE_REMOVE;
 }
