@@ -65,36 +65,6 @@ static gboolean accept_any(const Tlv *tlv, gpointer out, GError **error)
   return TRUE;
 }
 
-/* OBJECT IDENTIFIER contents (X.690 8.19) as dotted decimal; NULL if malformed. */
-static gchar *oid_to_string(const guint8 *p, gsize len)
-{
-  g_autoptr(GString) s = g_string_new(NULL);
-  guint64 v = 0;
-  gboolean first = TRUE;
-
-  if (len == 0 || (p[len - 1] & 0x80))
-    return NULL;
-  for (gsize i = 0; i < len; i++) {
-    /* X.690 8.19.2: no padding 0x80 at the start of a subidentifier. */
-    if (v == 0 && p[i] == 0x80)
-      return NULL;
-    if (v > (G_MAXUINT64 >> 7))
-      return NULL;
-    v = (v << 7) | (p[i] & 0x7F);
-    if (p[i] & 0x80)
-      continue;
-    if (first) {
-      guint64 arc1 = v < 40 ? 0 : v < 80 ? 1 : 2;
-      g_string_append_printf(s, "%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT, arc1, v - arc1 * 40);
-      first = FALSE;
-    } else {
-      g_string_append_printf(s, ".%" G_GUINT64_FORMAT, v);
-    }
-    v = 0;
-  }
-  return g_string_free(g_steal_pointer(&s), FALSE);
-}
-
 /* ---- GetEUICCChallenge -------------------------------------------------- */
 
 typedef struct {
@@ -727,7 +697,7 @@ static gboolean decode_smdp_oid(const Tlv *tlv, gpointer out, GError **error)
 {
   Es10bProfileInstallationResult *r = out;
 
-  r->smdp_oid = oid_to_string(tlv->value, tlv->length);
+  r->smdp_oid = es10_oid_to_string(tlv->value, tlv->length);
   if (!r->smdp_oid) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_INVALID_VALUE, "not a well-formed OBJECT IDENTIFIER");
     return FALSE;
