@@ -15,7 +15,8 @@ void download_set_consent_timeout_ms(Download *d, guint ms);
 void download_metadata_free(DownloadMetadata *m);
 /* StoreMetadataRequest (BF25 DER) as the API shows it. */
 DownloadMetadata *download_metadata_decode(GBytes *der, GError **error);
-/* smdpSigned2's ccRequiredFlag (SGP.22 5.6.2). */
-gboolean download_cc_required_decode(GBytes *smdp_signed2, gboolean *out, GError **error);
+/* smdpSigned2 (SGP.22 5.7.5), which must be for the eUICC's transaction. */
+Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id,
+                                              GError **error);
 
 G_END_DECLS

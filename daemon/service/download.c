@@ -498,22 +498,28 @@ static void download_step(GTask *task)
     es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id,
                              ctx->server_response, d->cancellable, net_ready, task);
     return;
-  case STEP_AUTHENTICATE_CLIENT_DONE:
+  case STEP_AUTHENTICATE_CLIENT_DONE: {
+    g_autoptr(Es10SmdpSigned2) signed2 = NULL;
+
     if (!ctx->client_auth) {
       fail_net(task, ctx);
       return;
     }
     d->metadata = download_metadata_decode(ctx->client_auth->profile_metadata, &error);
-    if (!d->metadata ||
-        !download_cc_required_decode(ctx->client_auth->smdp_signed2, &d->cc_required, &error)) {
+    if (d->metadata)
+      signed2 =
+          download_smdp_signed2_decode(ctx->client_auth->smdp_signed2, ctx->transaction_id, &error);
+    if (!signed2) {
       euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED,
                                       "The SM-DP+ %s described the profile wrongly: %s",
                                       d->smdp_address, error->message));
       g_error_free(error);
       return;
     }
+    d->cc_required = signed2->cc_required;
     emit_changed(d);
     ctx->base.step++;
+  }
     /* fall through */
   case STEP_CONFIRM:
     if (stopped(task, ctx))
