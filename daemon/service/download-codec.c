@@ -69,3 +69,32 @@ Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_i
   }
   return g_steal_pointer(&s);
 }
+
+/* ---- the SM-DP+ OID of the activation code ---- */
+
+gboolean download_check_smdp_oid(const char *expected, GBytes *server_certificate,
+                                 const char *address, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree gchar *oid = NULL;
+
+  if (!expected)
+    return TRUE;
+  if (!server_certificate ||
+      !es10_certificate_get_registered_id(g_bytes_get_data(server_certificate, NULL),
+                                          g_bytes_get_size(server_certificate), &oid, &local)) {
+    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE,
+                "The activation code names the SM-DP+ OID %s, but the certificate of %s cannot "
+                "be read: %s",
+                expected, address, local ? local->message : "none was sent");
+    return FALSE;
+  }
+  if (g_strcmp0(oid, expected) != 0) {
+    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE,
+                "The activation code is for the SM-DP+ with OID %s, but the certificate of %s "
+                "names %s%s",
+                expected, address, oid ? "OID " : "no OID", oid ? oid : "");
+    return FALSE;
+  }
+  return TRUE;
+}

@@ -41,6 +41,7 @@ struct _Download {
   Euicc *euicc;
   gchar *smdp_address;
   gchar *matching_id;
+  gchar *smdp_oid; /* the activation code's, dotted; NULL when it has none */
   gchar *confirmation_code;
   gboolean accept;
   gboolean enable;
@@ -184,6 +185,7 @@ void download_unref(Download *d)
   euicc_unref(d->euicc);
   g_free(d->smdp_address);
   g_free(d->matching_id);
+  g_free(d->smdp_oid);
   g_free(d->confirmation_code);
   download_metadata_free(d->metadata);
   g_free(d->iccid);
@@ -445,6 +447,15 @@ static void download_step(GTask *task)
   case STEP_INITIATE_DONE:
     if (!ctx->auth) {
       fail_net(task, ctx);
+      return;
+    }
+    /* SGP.22 4.1: a code with an SM-DP+ OID is for that SM-DP+ only. The
+     * card holds no session yet, so there is nothing to cancel on it, and
+     * ES9+ cancelSession needs the card's signed answer: the SM-DP+ lets
+     * its unanswered transaction expire. */
+    if (!download_check_smdp_oid(d->smdp_oid, ctx->auth->server_certificate, d->smdp_address,
+                                 &error)) {
+      euicc_op_fail(task, error);
       return;
     }
     ctx->base.step++;
@@ -827,6 +838,7 @@ Download *euicc_download(Euicc *euicc, const char *activation_code, const Downlo
   d->euicc = euicc_ref(euicc);
   d->smdp_address = g_strdup(ac->address);
   d->matching_id = g_strdup(ac->matching_id);
+  d->smdp_oid = g_strdup(ac->oid);
   d->confirmation_code = g_strdup(options->confirmation_code);
   d->accept = options->accept;
   d->enable = options->enable;
