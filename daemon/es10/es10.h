@@ -431,7 +431,8 @@ typedef struct {
   guint8 imei[8]; /* swapped BCD as in 3GPP TS 24.008 10.5.1.4 (see es10_imei_to_bcd) */
 } Es10DeviceInfo;
 
-/* The 8 bytes of an IMEI (15 digits) or IMEISV (16 digits), and its TAC. */
+/* The 8 bytes of an IMEI and its TAC: 15 digits with the right check digit,
+ * 14 (the check digit computed) or an IMEISV's 16 (its IMEI sent). */
 gboolean es10_imei_to_device_info(const char *imei, Es10DeviceInfo *info, GError **error);
 
 /*
