@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The download's view of what the SGP.22 codec decodes: the profile
- * metadata as the API shows it. Everything goes through es10's decoders;
- * nothing here parses bytes by hand.
+ * The download's view of what the SGP.22 codec decodes from the SM-DP+:
+ * the profile metadata as the API shows it, smdpSigned2 checked against the
+ * card's session, and the activation code's SM-DP+ OID checked against the
+ * SM-DP+'s certificate. Everything goes through es10's decoders; nothing
+ * here parses bytes by hand.
  */
 #include "service/download-private.h"
 
