@@ -16,8 +16,7 @@ void download_metadata_free(DownloadMetadata *m);
 /* StoreMetadataRequest (BF25 DER) as the API shows it. */
 DownloadMetadata *download_metadata_decode(GBytes *der, GError **error);
 /* smdpSigned2 (SGP.22 5.7.5), which must be for the eUICC's transaction. */
-Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id,
-                                              GError **error);
+Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id, GError **error);
 /*
  * SGP.22 4.1 and 3.1.3.1: an activation code that carries an SM-DP+ OID is
  * only good for the SM-DP+ whose CERT.DPauth.ECDSA (the serverCertificate
