@@ -133,6 +133,36 @@ gchar *es10_version_to_string(const Es10Version *v)
   return g_strdup_printf("%u.%u.%u", v->major, v->minor, v->revision);
 }
 
+/* X.690 8.19: the first two arcs share one subidentifier; no 0x80 padding. */
+gchar *es10_oid_to_string(const guint8 *p, gsize len)
+{
+  g_autoptr(GString) s = g_string_new(NULL);
+  guint64 v = 0;
+  gboolean first = TRUE;
+
+  if (len == 0 || (p[len - 1] & 0x80))
+    return NULL;
+  for (gsize i = 0; i < len; i++) {
+    /* X.690 8.19.2: no padding 0x80 at the start of a subidentifier. */
+    if (v == 0 && p[i] == 0x80)
+      return NULL;
+    if (v > (G_MAXUINT64 >> 7))
+      return NULL;
+    v = (v << 7) | (p[i] & 0x7F);
+    if (p[i] & 0x80)
+      continue;
+    if (first) {
+      guint64 arc1 = v < 40 ? 0 : v < 80 ? 1 : 2;
+      g_string_append_printf(s, "%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT, arc1, v - arc1 * 40);
+      first = FALSE;
+    } else {
+      g_string_append_printf(s, ".%" G_GUINT64_FORMAT, v);
+    }
+    v = 0;
+  }
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
 /* ---- Hex ---------------------------------------------------------------- */
 
 gchar *es10_hex_encode(const guint8 *data, gsize len)

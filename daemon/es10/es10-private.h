@@ -37,6 +37,8 @@ gboolean es10_check_utf8_arg(const char *what, const char *s, gsize max_chars, G
 gboolean es10_get_version(const Tlv *tlv, Es10Version *out, GError **error);
 /* An unsigned big-endian number of 1 to 8 bytes (no sign bit, ETSI TS 102 226 style). */
 gboolean es10_get_unsigned(const Tlv *tlv, guint64 *out, GError **error);
+/* OBJECT IDENTIFIER contents (X.690 8.19) as dotted decimal; NULL if malformed. */
+gchar *es10_oid_to_string(const guint8 *p, gsize len);
 /* Writes the 5A or 4F element that names a profile. */
 gboolean es10_put_profile_id(TlvWriter *w, Es10ProfileIdType type, const char *id, GError **error);
 
@@ -103,6 +105,9 @@ gboolean es10_decode_notification_metadata(const Tlv *tlv, Es10NotificationMetad
                                            GError **error);
 /* Clears an embedded NotificationMetadata. */
 void es10_notification_metadata_clear(Es10NotificationMetadata *n);
+/* SEQUENCE OF NotificationConfigurationInformation (B6 of ProfileInfo and
+ * StoreMetadataRequest) into a new array of Es10NotificationConfig*. */
+gboolean es10_decode_notification_config_list(const Tlv *tlv, GPtrArray **out, GError **error);
 /* OperatorID (a SEQUENCE of any tag: B7 in ProfileInfo, 30 in the RAT). */
 gboolean es10_decode_operator_id(const Tlv *tlv, Es10OperatorId **out, GError **error);
 /* SEQUENCE OF SubjectKeyIdentifier into a new array of hex strings. */

@@ -440,7 +440,8 @@ typedef struct {
   guint8 imei[8]; /* swapped BCD as in 3GPP TS 24.008 10.5.1.4 (see es10_imei_to_bcd) */
 } Es10DeviceInfo;
 
-/* The 8 bytes of an IMEI (15 digits) or IMEISV (16 digits), and its TAC. */
+/* The 8 bytes of an IMEI and its TAC: 15 digits with the right check digit,
+ * 14 (the check digit computed) or an IMEISV's 16 (its IMEI sent). */
 gboolean es10_imei_to_device_info(const char *imei, Es10DeviceInfo *info, GError **error);
 
 /*
@@ -545,6 +546,61 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10bPrepareDownloadResponse, es10b_prepare_downlo
 /* PrepareDownloadResponse (BF21). */
 gboolean es10b_prepare_download_decode(const guint8 *buf, gsize len,
                                        Es10bPrepareDownloadResponse **out, GError **error);
+
+/* ---- What the LPA reads of the SM-DP+'s data (es10b-smdp.c, x509.c) ---- */
+
+/*
+ * StoreMetadataRequest (BF25; SGP.22 5.5.3): what the SM-DP+ says the
+ * profile is, given to the LPA as profileMetadata of ES9+
+ * authenticateClient (6.5.2.7) for the end user's consent (3.1.3.2).
+ */
+typedef struct {
+  gchar *iccid;                 /* digits */
+  gchar *service_provider_name; /* at most 32 characters, may be "" */
+  gchar *profile_name;          /* at most 64 characters, may be "" */
+  gboolean has_icon_type;       /* always TRUE when icon is set */
+  Es10IconType icon_type;
+  GBytes *icon;                   /* at most 1024 bytes; NULL when absent */
+  Es10ProfileClass profile_class; /* DEFAULT operational when absent */
+  GPtrArray *notification_config; /* Es10NotificationConfig*; NULL when absent */
+  Es10OperatorId *owner;          /* NULL when absent */
+  gboolean has_policy_rules;
+  guint32 policy_rules; /* Es10Ppr bits */
+} Es10StoreMetadataRequest;
+
+/* Frees a StoreMetadataRequest. */
+void es10_store_metadata_request_free(Es10StoreMetadataRequest *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10StoreMetadataRequest, es10_store_metadata_request_free)
+
+/* StoreMetadataRequest (BF25), strictly: the whole buffer. */
+gboolean es10_store_metadata_request_decode(const guint8 *buf, gsize len,
+                                            Es10StoreMetadataRequest **out, GError **error);
+
+/* SmdpSigned2 (SGP.22 5.7.5), the part of PrepareDownloadRequest the LPA reads. */
+typedef struct {
+  GBytes *transaction_id; /* 1 to 16 bytes */
+  gboolean cc_required;   /* ccRequiredFlag: a confirmation code is needed */
+  GBytes *bpp_euicc_otpk; /* NULL when absent */
+} Es10SmdpSigned2;
+
+/* Frees a SmdpSigned2. */
+void es10_smdp_signed2_free(Es10SmdpSigned2 *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Es10SmdpSigned2, es10_smdp_signed2_free)
+
+/* SmdpSigned2 (30), strictly: the whole buffer. */
+gboolean es10_smdp_signed2_decode(const guint8 *buf, gsize len, Es10SmdpSigned2 **out,
+                                  GError **error);
+
+/*
+ * The registeredID in the subjectAltName extension (2.5.29.17) of an X.509
+ * certificate, dotted: where SGP.22 4.5.2 puts the SM-DP+ OID in
+ * CERT.DPauth.ECDSA and CERT.DPpb.ECDSA. TRUE with *oid NULL when the
+ * certificate has no such name; FALSE when the DER on the way to it is not
+ * a certificate's (more than one registeredID included). The certificate's
+ * signature is not checked: the eUICC does that.
+ */
+gboolean es10_certificate_get_registered_id(const guint8 *der, gsize len, gchar **oid,
+                                            GError **error);
 
 /*
  * The STORE DATA payloads of a BoundProfilePackage (BF36), SGP.22 2.5.5, in

@@ -65,36 +65,6 @@ static gboolean accept_any(const Tlv *tlv, gpointer out, GError **error)
   return TRUE;
 }
 
-/* OBJECT IDENTIFIER contents (X.690 8.19) as dotted decimal; NULL if malformed. */
-static gchar *oid_to_string(const guint8 *p, gsize len)
-{
-  g_autoptr(GString) s = g_string_new(NULL);
-  guint64 v = 0;
-  gboolean first = TRUE;
-
-  if (len == 0 || (p[len - 1] & 0x80))
-    return NULL;
-  for (gsize i = 0; i < len; i++) {
-    /* X.690 8.19.2: no padding 0x80 at the start of a subidentifier. */
-    if (v == 0 && p[i] == 0x80)
-      return NULL;
-    if (v > (G_MAXUINT64 >> 7))
-      return NULL;
-    v = (v << 7) | (p[i] & 0x7F);
-    if (p[i] & 0x80)
-      continue;
-    if (first) {
-      guint64 arc1 = v < 40 ? 0 : v < 80 ? 1 : 2;
-      g_string_append_printf(s, "%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT, arc1, v - arc1 * 40);
-      first = FALSE;
-    } else {
-      g_string_append_printf(s, ".%" G_GUINT64_FORMAT, v);
-    }
-    v = 0;
-  }
-  return g_string_free(g_steal_pointer(&s), FALSE);
-}
-
 /* ---- GetEUICCChallenge -------------------------------------------------- */
 
 typedef struct {
@@ -140,36 +110,6 @@ gboolean es10b_get_euicc_challenge_decode(const guint8 *buf, gsize len,
 }
 
 /* ---- AuthenticateServer ------------------------------------------------- */
-
-gboolean es10_imei_to_device_info(const char *imei, Es10DeviceInfo *info, GError **error)
-{
-  gsize n = imei ? strlen(imei) : 0;
-  guint8 d[16];
-
-  if (n != 15 && n != 16) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_INVALID_ARGUMENT,
-                "an IMEI has 15 digits (16 as IMEISV), not %zu", n);
-    return FALSE;
-  }
-  for (gsize i = 0; i < n; i++) {
-    if (!g_ascii_isdigit(imei[i])) {
-      g_set_error(error, ES10_ERROR, ES10_ERROR_INVALID_ARGUMENT,
-                  "the IMEI has a character that is no digit at %zu", i);
-      return FALSE;
-    }
-    d[i] = (guint8)(imei[i] - '0');
-  }
-  if (n == 15)
-    d[15] = 0xF;
-  /* The TAC is the IMEI's first eight digits (3GPP TS 23.003 6.2), in reading order. */
-  for (gsize i = 0; i < 4; i++)
-    info->tac[i] = (guint8)(d[2 * i] << 4 | d[2 * i + 1]);
-  /* The IMEI as the card files hold it: the first digit in the low nibble. */
-  for (gsize i = 0; i < 8; i++)
-    info->imei[i] = (guint8)(d[2 * i + 1] << 4 | d[2 * i]);
-  info->has_imei = TRUE;
-  return TRUE;
-}
 
 /*
  * CtxParams1 is a CHOICE whose one alternative, ctxParamsForCommonAuthentication,
@@ -727,7 +667,7 @@ static gboolean decode_smdp_oid(const Tlv *tlv, gpointer out, GError **error)
 {
   Es10bProfileInstallationResult *r = out;
 
-  r->smdp_oid = oid_to_string(tlv->value, tlv->length);
+  r->smdp_oid = es10_oid_to_string(tlv->value, tlv->length);
   if (!r->smdp_oid) {
     g_set_error(error, ES10_ERROR, ES10_ERROR_INVALID_VALUE, "not a well-formed OBJECT IDENTIFIER");
     return FALSE;

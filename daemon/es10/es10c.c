@@ -131,13 +131,18 @@ static gpointer decode_notification_config_item(const Tlv *tlv, GError **error)
   return g_steal_pointer(&c);
 }
 
+gboolean es10_decode_notification_config_list(const Tlv *tlv, GPtrArray **out, GError **error)
+{
+  return es10_decode_sequence_of(tlv, 0x30, "NotificationConfigurationInformation",
+                                 decode_notification_config_item,
+                                 (GDestroyNotify)es10_notification_config_free, out, error);
+}
+
 static gboolean decode_notification_config(const Tlv *tlv, gpointer out, GError **error)
 {
   Es10ProfileInfo *p = out;
 
-  return es10_decode_sequence_of(
-      tlv, 0x30, "NotificationConfigurationInformation", decode_notification_config_item,
-      (GDestroyNotify)es10_notification_config_free, &p->notification_config, error);
+  return es10_decode_notification_config_list(tlv, &p->notification_config, error);
 }
 
 static gboolean decode_profile_owner(const Tlv *tlv, gpointer out, GError **error)

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What the download needs from the SGP.22 codec beyond what es10/ offers:
- * reading StoreMetadataRequest and smdpSigned2's ccRequiredFlag, and
- * CancelSession with every reason of the spec. Each goes through es10's
- * TLV reader and writer or its decoders; nothing here parses bytes by hand.
+ * The download's view of what the SGP.22 codec decodes from the SM-DP+:
+ * the profile metadata as the API shows it, smdpSigned2 checked against the
+ * card's session, and the activation code's SM-DP+ OID checked against the
+ * SM-DP+'s certificate. Everything goes through es10's decoders; nothing
+ * here parses bytes by hand.
  */
 #include "service/download-private.h"
 
-#include "es10/tlv.h"
+#include "es10/es10.h"
 
 void download_metadata_free(DownloadMetadata *m)
 {
@@ -23,49 +24,22 @@ void download_metadata_free(DownloadMetadata *m)
 
 /* ---- decoding what authenticateClient gave ---- */
 
-/*
- * StoreMetadataRequest (BF25, SGP.22 5.5.3) has the tags of ProfileInfo for
- * every field it shares with it (5A, 91, 92, 93, 94, 95, B6, B7, 99). The
- * codec has no decoder of its own for it, so its content is read as the one
- * ProfileInfo of a ProfileInfoListResponse, through es10's decoder.
- */
 DownloadMetadata *download_metadata_decode(GBytes *der, GError **error)
 {
-  Tlv tlv;
-  TlvWriter w;
-  g_autoptr(GBytes) wrapped = NULL;
-  g_autoptr(GPtrArray) infos = NULL;
-  Es10cGetProfilesInfoResult result;
-  Es10ProfileInfo *p;
+  g_autoptr(Es10StoreMetadataRequest) p = NULL;
   DownloadMetadata *m;
 
-  if (!tlv_parse(g_bytes_get_data(der, NULL), g_bytes_get_size(der), &tlv, error))
-    return NULL;
-  if (tlv.tag != 0xBF25) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_UNEXPECTED_TAG,
-                "StoreMetadataRequest: expected tag BF25, got %X", tlv.tag);
+  if (!der) {
+    g_set_error(error, ES10_ERROR, ES10_ERROR_MISSING_FIELD, "no StoreMetadataRequest");
     return NULL;
   }
-  tlv_writer_init(&w);
-  tlv_writer_begin(&w, 0xBF2D);
-  tlv_writer_begin(&w, 0xA0);
-  tlv_writer_put(&w, 0xE3, tlv.value, tlv.length);
-  tlv_writer_end(&w);
-  tlv_writer_end(&w);
-  wrapped = tlv_writer_finish(&w);
-  if (!es10c_get_profiles_info_decode(g_bytes_get_data(wrapped, NULL), g_bytes_get_size(wrapped),
-                                      &result, &infos, error))
+  if (!es10_store_metadata_request_decode(g_bytes_get_data(der, NULL), g_bytes_get_size(der), &p,
+                                          error))
     return NULL;
-  if (result != ES10C_GET_PROFILES_INFO_OK || infos->len != 1 ||
-      !((Es10ProfileInfo *)g_ptr_array_index(infos, 0))->iccid) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_MISSING_FIELD, "StoreMetadataRequest has no ICCID");
-    return NULL;
-  }
-  p = g_ptr_array_index(infos, 0);
   m = g_new0(DownloadMetadata, 1);
-  m->iccid = g_strdup(p->iccid);
-  m->name = g_strdup(p->profile_name ? p->profile_name : "");
-  m->service_provider = g_strdup(p->service_provider_name ? p->service_provider_name : "");
+  m->iccid = g_steal_pointer(&p->iccid);
+  m->name = g_steal_pointer(&p->profile_name);
+  m->service_provider = g_steal_pointer(&p->service_provider_name);
   m->profile_class = p->profile_class == ES10_PROFILE_CLASS_TEST ? PROFILE_CLASS_TEST
                      : p->profile_class == ES10_PROFILE_CLASS_PROVISIONING
                          ? PROFILE_CLASS_PROVISIONING
@@ -78,18 +52,51 @@ DownloadMetadata *download_metadata_decode(GBytes *der, GError **error)
   return m;
 }
 
-/* smdpSigned2 (SGP.22 5.6.2): 30 { 80 transactionId, 01 ccRequiredFlag, ... }. */
-gboolean download_cc_required_decode(GBytes *smdp_signed2, gboolean *out, GError **error)
+Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id, GError **error)
 {
-  Tlv seq, flag;
+  g_autoptr(Es10SmdpSigned2) s = NULL;
 
-  if (!tlv_parse(g_bytes_get_data(smdp_signed2, NULL), g_bytes_get_size(smdp_signed2), &seq,
-                 error) ||
-      !tlv_find(&seq, 0x01, &flag, error))
-    return FALSE;
-  if (!flag.tag) {
-    g_set_error(error, ES10_ERROR, ES10_ERROR_MISSING_FIELD, "smdpSigned2 has no ccRequiredFlag");
+  if (!der) {
+    g_set_error(error, ES10_ERROR, ES10_ERROR_MISSING_FIELD, "no smdpSigned2");
+    return NULL;
+  }
+  if (!es10_smdp_signed2_decode(g_bytes_get_data(der, NULL), g_bytes_get_size(der), &s, error))
+    return NULL;
+  /* 5.7.5: the card would refuse it at PrepareDownload (invalidTransactionId);
+   * said here, the message names the culprit. */
+  if (!g_bytes_equal(s->transaction_id, transaction_id)) {
+    g_set_error(error, ES10_ERROR, ES10_ERROR_INVALID_VALUE,
+                "smdpSigned2 is for another transaction than the eUICC's");
+    return NULL;
+  }
+  return g_steal_pointer(&s);
+}
+
+/* ---- the SM-DP+ OID of the activation code ---- */
+
+gboolean download_check_smdp_oid(const char *expected, GBytes *server_certificate,
+                                 const char *address, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree gchar *oid = NULL;
+
+  if (!expected)
+    return TRUE;
+  if (!server_certificate ||
+      !es10_certificate_get_registered_id(g_bytes_get_data(server_certificate, NULL),
+                                          g_bytes_get_size(server_certificate), &oid, &local)) {
+    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE,
+                "The activation code names the SM-DP+ OID %s, but the certificate of %s cannot "
+                "be read: %s",
+                expected, address, local ? local->message : "none was sent");
     return FALSE;
   }
-  return tlv_get_bool(&flag, out, error);
+  if (g_strcmp0(oid, expected) != 0) {
+    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE,
+                "The activation code is for the SM-DP+ with OID %s, but the certificate of %s "
+                "names %s%s",
+                expected, address, oid ? "OID " : "no OID", oid ? oid : "");
+    return FALSE;
+  }
+  return TRUE;
 }

@@ -15,7 +15,16 @@ void download_set_consent_timeout_ms(Download *d, guint ms);
 void download_metadata_free(DownloadMetadata *m);
 /* StoreMetadataRequest (BF25 DER) as the API shows it. */
 DownloadMetadata *download_metadata_decode(GBytes *der, GError **error);
-/* smdpSigned2's ccRequiredFlag (SGP.22 5.6.2). */
-gboolean download_cc_required_decode(GBytes *smdp_signed2, gboolean *out, GError **error);
+/* smdpSigned2 (SGP.22 5.7.5), which must be for the eUICC's transaction. */
+Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id, GError **error);
+/*
+ * SGP.22 4.1 and 3.1.3.1: an activation code that carries an SM-DP+ OID is
+ * only good for the SM-DP+ whose CERT.DPauth.ECDSA (the serverCertificate
+ * of initiateAuthentication) has that OID as its subjectAltName
+ * registeredID. TRUE when expected is NULL or they match; otherwise
+ * ESIMD_ERROR_INVALID_ACTIVATION_CODE naming both.
+ */
+gboolean download_check_smdp_oid(const char *expected, GBytes *server_certificate,
+                                 const char *address, GError **error);
 
 G_END_DECLS

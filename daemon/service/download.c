@@ -50,6 +50,7 @@ struct _Download {
   Euicc *euicc;
   gchar *smdp_address;
   gchar *matching_id;
+  gchar *smdp_oid; /* the activation code's, dotted; NULL when it has none */
   gchar *confirmation_code;
   gboolean accept;
   gboolean enable;
@@ -197,6 +198,7 @@ void download_unref(Download *d)
   euicc_unref(d->euicc);
   g_free(d->smdp_address);
   g_free(d->matching_id);
+  g_free(d->smdp_oid);
   g_free(d->confirmation_code);
   download_metadata_free(d->metadata);
   g_free(d->iccid);
@@ -475,6 +477,15 @@ static void download_step(GTask *task)
       fail_net(task, ctx);
       return;
     }
+    /* SGP.22 4.1: a code with an SM-DP+ OID is for that SM-DP+ only. The
+     * card holds no session yet, so there is nothing to cancel on it, and
+     * ES9+ cancelSession needs the card's signed answer: the SM-DP+ lets
+     * its unanswered transaction expire. */
+    if (!download_check_smdp_oid(d->smdp_oid, ctx->auth->server_certificate, d->smdp_address,
+                                 &error)) {
+      euicc_op_fail(task, error);
+      return;
+    }
     set_progress(d, PROGRESS_INITIATED);
     ctx->base.step++;
     /* fall through */
@@ -529,23 +540,29 @@ static void download_step(GTask *task)
     es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id,
                              ctx->server_response, d->cancellable, net_ready, task);
     return;
-  case STEP_AUTHENTICATE_CLIENT_DONE:
+  case STEP_AUTHENTICATE_CLIENT_DONE: {
+    g_autoptr(Es10SmdpSigned2) signed2 = NULL;
+
     if (!ctx->client_auth) {
       fail_net(task, ctx);
       return;
     }
     d->metadata = download_metadata_decode(ctx->client_auth->profile_metadata, &error);
-    if (!d->metadata ||
-        !download_cc_required_decode(ctx->client_auth->smdp_signed2, &d->cc_required, &error)) {
+    if (d->metadata)
+      signed2 =
+          download_smdp_signed2_decode(ctx->client_auth->smdp_signed2, ctx->transaction_id, &error);
+    if (!signed2) {
       euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED,
                                       "The SM-DP+ %s described the profile wrongly: %s",
                                       d->smdp_address, error->message));
       g_error_free(error);
       return;
     }
+    d->cc_required = signed2->cc_required;
     emit_changed(d);
     set_progress(d, PROGRESS_AUTHENTICATED);
     ctx->base.step++;
+  }
     /* fall through */
   case STEP_CONFIRM:
     if (stopped(task, ctx))
@@ -872,6 +889,7 @@ Download *euicc_download(Euicc *euicc, const char *activation_code, const Downlo
   d->euicc = euicc_ref(euicc);
   d->smdp_address = g_strdup(ac->address);
   d->matching_id = g_strdup(ac->matching_id);
+  d->smdp_oid = g_strdup(ac->oid);
   d->confirmation_code = g_strdup(options->confirmation_code);
   d->accept = options->accept;
   d->enable = options->enable;

@@ -108,6 +108,32 @@ static void smdp_signed2(TlvWriter *w)
   tlv_writer_end(w);
 }
 
+/* StoreMetadataRequest as ES9+ authenticateClient carries it: every field. */
+static void store_metadata(TlvWriter *w)
+{
+  guint8 bcd[ICCID_BCD_LEN];
+
+  iccid_to_bcd("89014103211118510720", bcd, NULL);
+  tlv_writer_begin(w, 0xBF25);
+  tlv_writer_put(w, 0x5A, bcd, sizeof(bcd));
+  put_str(w, 0x91, "Example Mobile");
+  put_str(w, 0x92, "Test profile");
+  tlv_writer_put_uint(w, 0x93, ES10_ICON_TYPE_PNG);
+  put_fill(w, 0x94, 0x89, 200);
+  tlv_writer_put_uint(w, 0x95, ES10_PROFILE_CLASS_PROVISIONING);
+  tlv_writer_begin(w, 0xB6);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "0780");
+  put_str(w, 0x81, "smdp.example.com");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xB7);
+  put_hex(w, 0x80, "62F210");
+  tlv_writer_end(w);
+  put_hex(w, 0x99, "0640");
+  tlv_writer_end(w);
+}
+
 /* ---- What the card answers ---------------------------------------------- */
 
 static void euicc_info2(TlvWriter *w)
@@ -346,6 +372,16 @@ int main(int argc, char **argv)
        "PrepareDownload");
   emit("CancelSessionRequest",
        es10b_cancel_session_encode(txid, ES10B_CANCEL_PPR_NOT_ALLOWED, &error), "CancelSession");
+  /* The reasons SGP.22 v2.2 added (tests/asn1/rsp.asn names them). */
+  emit("CancelSessionRequest",
+       es10b_cancel_session_encode(txid, ES10B_CANCEL_METADATA_MISMATCH, &error),
+       "CancelSession metadataMismatch");
+  emit("CancelSessionRequest",
+       es10b_cancel_session_encode(txid, ES10B_CANCEL_LOAD_BPP_EXECUTION_ERROR, &error),
+       "CancelSession loadBppExecutionError");
+  emit("CancelSessionRequest",
+       es10b_cancel_session_encode(txid, ES10B_CANCEL_UNDEFINED_REASON, &error),
+       "CancelSession undefinedReason");
   emit("RetrieveNotificationsListRequest",
        es10b_retrieve_notifications_list_encode(ES10B_SEARCH_SEQ_NUMBER, 300, &error),
        "RetrieveNotificationsList of one seqNumber");
@@ -420,6 +456,20 @@ int main(int argc, char **argv)
                                            &segments, &error),
          error, "BoundProfilePackage");
     emit("BoundProfilePackage", g_steal_pointer(&d), "BoundProfilePackage");
+  }
+  {
+    /* What the SM-DP+ sends that the LPA reads: the decoders must take what asn1c takes. */
+    g_autoptr(GBytes) d = build(store_metadata);
+    g_autoptr(Es10StoreMetadataRequest) m = NULL;
+    g_autoptr(Es10SmdpSigned2) sd = NULL;
+
+    must(es10_store_metadata_request_decode(g_bytes_get_data(d, NULL), g_bytes_get_size(d), &m,
+                                            &error),
+         error, "StoreMetadataRequest");
+    emit("StoreMetadataRequest", g_steal_pointer(&d), "StoreMetadataRequest (profileMetadata)");
+    must(es10_smdp_signed2_decode(g_bytes_get_data(s2, NULL), g_bytes_get_size(s2), &sd, &error),
+         error, "SmdpSigned2");
+    emit("SmdpSigned2", g_bytes_ref(s2), "smdpSigned2");
   }
   {
     /* GetEuiccChallengeResponse. */

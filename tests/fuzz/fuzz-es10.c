@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * libFuzzer target for every ES10 response decoder. The first byte picks the
+ * libFuzzer target for every ES10 response decoder, and the decoders of
+ * what the SM-DP+ sends that the LPA reads (StoreMetadataRequest,
+ * smdpSigned2, the SM-DP+ OID of a certificate). The first byte picks the
  * decoder, the rest is the card's answer. Besides "no crash, no leak", it
  * checks that a decoder's verdict and its GError agree, and that what decodes
  * as an ICCID or MCC/MNC encodes back to the same bytes.
@@ -214,6 +216,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       g_byte_array_append(joined, p, (guint)n);
     }
     if (ok && (segments->len < 5 || joined->len != len || memcmp(joined->data, buf, len) != 0))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_STORE_METADATA: {
+    g_autoptr(Es10StoreMetadataRequest) out = NULL;
+    guint8 bcd[ICCID_BCD_LEN];
+
+    ok = es10_store_metadata_request_decode(buf, len, &out, &error);
+    if (ok && (!out->iccid || !iccid_to_bcd(out->iccid, bcd, NULL) || !out->profile_name ||
+               !out->service_provider_name || (out->icon && !out->has_icon_type) ||
+               (guint)out->profile_class > ES10_PROFILE_CLASS_OPERATIONAL ||
+               (out->icon && g_bytes_get_size(out->icon) > 1024) ||
+               g_utf8_strlen(out->service_provider_name, -1) > 32 ||
+               g_utf8_strlen(out->profile_name, -1) > 64))
+      abort();
+    break;
+  }
+  case FUZZ_ES10_SMDP_SIGNED2: {
+    g_autoptr(Es10SmdpSigned2) out = NULL;
+    gsize n;
+    const guint8 *id;
+
+    ok = es10_smdp_signed2_decode(buf, len, &out, &error);
+    if (ok) {
+      /* The transaction id is read from the input, never made up. */
+      id = g_bytes_get_data(out->transaction_id, &n);
+      if (n < 1 || n > 16 || !memmem(buf, len, id, n))
+        abort();
+    }
+    break;
+  }
+  case FUZZ_ES10_CERTIFICATE_OID: {
+    g_autofree gchar *oid = NULL;
+
+    ok = es10_certificate_get_registered_id(buf, len, &oid, &error);
+    /* Dotted decimal, as an activation code writes it: at least two arcs. */
+    if (ok && oid &&
+        (!g_ascii_isdigit(oid[0]) || !strchr(oid, '.') ||
+         strspn(oid, "0123456789.") != strlen(oid) || strstr(oid, "..")))
+      abort();
+    if (!ok && oid)
       abort();
     break;
   }

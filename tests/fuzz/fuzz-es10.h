@@ -27,6 +27,9 @@ enum {
   FUZZ_ES10_CANCEL_SESSION,
   FUZZ_ES10_INSTALLATION_RESULT,
   FUZZ_ES10_BPP_SPLIT,
+  FUZZ_ES10_STORE_METADATA, /* what the SM-DP+ sends that the LPA reads */
+  FUZZ_ES10_SMDP_SIGNED2,
+  FUZZ_ES10_CERTIFICATE_OID,
   /* Not TLV from here on: fuzz-seeds writes no tlv seed for these. */
   FUZZ_ES10_ICCID,
   FUZZ_ES10_MCC_MNC,

@@ -397,6 +397,78 @@ static void build_bpp(TlvWriter *w)
   tlv_writer_end(w);
 }
 
+static void build_store_metadata(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0xBF25);
+  put_iccid(w, "8949449999999990023");
+  put_str(w, 0x91, "Example Mobile");
+  put_str(w, 0x92, "Test profile");
+  put_hex(w, 0x93, "01");
+  put_hex(w, 0x94, "89504E470D0A1A0A");
+  put_hex(w, 0x95, "02");
+  tlv_writer_begin(w, 0xB6);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "0780");
+  put_str(w, 0x81, "smdp.example.com");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xB7);
+  put_hex(w, 0x80, "62F210");
+  tlv_writer_end(w);
+  put_hex(w, 0x99, "0640");
+  tlv_writer_end(w);
+}
+
+static void build_smdp_signed2(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, SEED_TXID);
+  tlv_writer_put_bool(w, 0x01, TRUE);
+  put_hex(w, 0x5F49, "04A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF");
+  tlv_writer_end(w);
+}
+
+/* A certificate as RFC 5280 shapes it, with a subjectAltName of a DNS name
+ * and the SM-DP+ OID 1.3.6.1.4.1.31746.1.1 as registeredID. */
+static void build_certificate(TlvWriter *w)
+{
+  tlv_writer_begin(w, 0x30);
+  tlv_writer_begin(w, 0x30); /* tbsCertificate */
+  tlv_writer_begin(w, 0xA0);
+  tlv_writer_put_uint(w, 0x02, 2);
+  tlv_writer_end(w);
+  tlv_writer_put_uint(w, 0x02, 1);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x06, "2A8648CE3D040302");
+  tlv_writer_end(w);
+  for (int i = 0; i < 3; i++) { /* issuer, validity, subject */
+    tlv_writer_begin(w, 0x30);
+    tlv_writer_end(w);
+  }
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x03, "0004");
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xA3);
+  tlv_writer_begin(w, 0x30);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x06, "551D0F");
+  tlv_writer_put_bool(w, 0x01, TRUE);
+  put_hex(w, 0x04, "03020780");
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x06, "551D11");
+  put_hex(w, 0x04, "301E8210736D64702E6578616D706C652E636F6D880A2B0601040181F8020101");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x06, "2A8648CE3D040302");
+  tlv_writer_end(w);
+  put_hex(w, 0x03, "0030");
+  tlv_writer_end(w);
+}
+
 static void build_iccid(TlvWriter *w)
 {
   guint8 bcd[ICCID_BCD_LEN];
@@ -435,6 +507,9 @@ static const Seed seeds[] = {
     {FUZZ_ES10_CANCEL_SESSION, "cancel-session", build_cancel_session},
     {FUZZ_ES10_INSTALLATION_RESULT, "installation-result", build_installation_result},
     {FUZZ_ES10_BPP_SPLIT, "bound-profile-package", build_bpp},
+    {FUZZ_ES10_STORE_METADATA, "store-metadata", build_store_metadata},
+    {FUZZ_ES10_SMDP_SIGNED2, "smdp-signed2", build_smdp_signed2},
+    {FUZZ_ES10_CERTIFICATE_OID, "certificate", build_certificate},
     {FUZZ_ES10_ICCID, "iccid", build_iccid},
     {FUZZ_ES10_MCC_MNC, "mcc-mnc", build_mcc_mnc},
 };

@@ -664,6 +664,102 @@ static void test_bad_activation_code(void **state)
   assert_int_equal(f->states->len, 0);
 }
 
+static guint n_records(const char *prefix)
+{
+  g_autoptr(GPtrArray) all = records(prefix);
+
+  return all->len;
+}
+
+/* The ES10 commands the card was sent while the APDU log was on, e.g. "BF20 BF2E":
+ * the tag at the start of each first STORE DATA block (P2 0, SGP.22 2.5.5). */
+static gchar *es10_commands_seen(const char *apdu_log)
+{
+  g_autofree gchar *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  GString *seen = g_string_new(NULL);
+
+  assert_true(g_file_get_contents(apdu_log, &text, NULL, NULL));
+  lines = g_strsplit(text, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    const char *l = lines[i];
+
+    /* "> " CLA E2 P1 00 Lc, then the data */
+    if (strlen(l) >= 16 && g_str_has_prefix(l, "> ") && g_ascii_strncasecmp(l + 4, "E2", 2) == 0 &&
+        g_ascii_strncasecmp(l + 8, "00", 2) == 0)
+      g_string_append_printf(seen, "%s%.*s", seen->len ? " " : "",
+                             g_ascii_strncasecmp(l + 12, "BF", 2) == 0 ? 4 : 2, l + 12);
+  }
+  return g_string_free(seen, FALSE);
+}
+
+/* SGP.22 4.1: an activation code naming the SM-DP+ OID of the server's
+ * CERT.DPauth (mkpki's 2.999.10) installs like one without it. */
+static void test_smdp_oid_matches(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autofree gchar *apdu_log = g_build_filename(tmp_dir, "apdu-oid-ok.log", NULL);
+  g_autofree gchar *seen = NULL;
+  g_autoptr(Download) d = NULL;
+
+  assert_true(euicc_sim_set_apdu_log(card(f), apdu_log, NULL));
+  d = start(f, AC_PLAIN "$2.999.10", &options);
+  wait_final(d);
+  assert_true(euicc_sim_set_apdu_log(card(f), NULL, NULL));
+  if (download_get_error(d))
+    fail_msg("%s", download_get_error(d)->message);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 0);
+  /* What the mismatch case must not see, seen here. */
+  seen = es10_commands_seen(apdu_log);
+  assert_non_null(strstr(seen, "BF20 BF2E BF38 BF21"));
+}
+
+/* An activation code naming another SM-DP+ OID ends the download before the
+ * card authenticates the server: InvalidActivationCode naming both OIDs, the
+ * card sent only what initiateAuthentication needed, nothing to cancel on
+ * either side (ES9+ cancelSession would need the card's signed answer). */
+static void test_smdp_oid_mismatch(void **state)
+{
+  Fixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autofree gchar *apdu_log = g_build_filename(tmp_dir, "apdu-oid-bad.log", NULL);
+  g_autofree gchar *seen = NULL;
+  guint cancels = n_records("es9plus/cancelSession");
+  guint clients = n_records("es9plus/authenticateClient");
+  guint inits = n_records("es9plus/initiateAuthentication");
+  guint notifications = euicc_sim_get_notification_count(card(f));
+  g_autoptr(Download) d = NULL;
+  const GError *e;
+
+  assert_true(euicc_sim_set_apdu_log(card(f), apdu_log, NULL));
+  d = start(f, AC_PLAIN "$1.3.6.1.4.1.31746.1.1", &options);
+  wait_final(d);
+  assert_true(euicc_sim_set_apdu_log(card(f), NULL, NULL));
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  e = download_get_error(d);
+  assert_true(g_error_matches(e, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE));
+  print_message("OID mismatch: %s\n", e->message);
+  assert_non_null(strstr(e->message, "1.3.6.1.4.1.31746.1.1"));
+  assert_non_null(strstr(e->message, "2.999.10"));
+  assert_null(download_get_metadata(d));
+  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_notification_count(card(f)), notifications);
+
+  /* The card: EUICCInfo1 and the challenge, which initiateAuthentication
+   * needs; no AuthenticateServer, hence no session and no CancelSession. */
+  seen = es10_commands_seen(apdu_log);
+  assert_non_null(strstr(seen, "BF20 BF2E"));
+  assert_null(strstr(seen, "BF38"));
+  assert_null(strstr(seen, "BF41"));
+  assert_null(strstr(seen, "BF21"));
+  /* The SM-DP+: asked once, then never again. */
+  assert_int_equal(n_records("es9plus/initiateAuthentication"), inits + 1);
+  assert_int_equal(n_records("es9plus/authenticateClient"), clients);
+  assert_int_equal(n_records("es9plus/cancelSession"), cancels);
+}
+
 /* ---- fixture ---- */
 
 static const ServiceListener listener = {0};
@@ -892,6 +988,8 @@ int main(void)
       QMI(test_unreachable),
       QMI(test_cut_bpp),
       QMI(test_bad_activation_code),
+      QMI(test_smdp_oid_matches),
+      QMI(test_smdp_oid_mismatch),
       QMI(test_install_and_enable),
       QMI(test_card_refuses_install),
       QMI(test_cancel_during_network_wait),

@@ -192,11 +192,35 @@ static void test_imei_to_device_info(void **state)
   assert_string_equal(keep(es10_hex_encode(info.tac, 4)), "35693803");
   assert_string_equal(keep(es10_hex_encode(info.imei, 8)), "53968330653408F9");
   assert_true(info.has_imei);
-  /* IMEISV: 16 digits, no pad. */
+  /* 14 digits: the check digit (9, Luhn) is computed: the same bytes. */
+  memset(&info, 0, sizeof info);
+  assert_true(es10_imei_to_device_info("35693803564380", &info, NULL));
+  assert_string_equal(keep(es10_hex_encode(info.tac, 4)), "35693803");
+  assert_string_equal(keep(es10_hex_encode(info.imei, 8)), "53968330653408F9");
+  assert_true(info.has_imei);
+  /* Another: 490154203237518 (check digit 8). */
+  assert_true(es10_imei_to_device_info("49015420323751", &info, NULL));
+  assert_string_equal(keep(es10_hex_encode(info.imei, 8)), "94104502237315F8");
+  /* IMEISV: its IMEI is sent, the software version (the last two digits)
+   * is not, the check digit is computed. */
+  memset(&info, 0, sizeof info);
   assert_true(es10_imei_to_device_info("3569380356438091", &info, NULL));
-  assert_string_equal(keep(es10_hex_encode(info.imei, 8)), "5396833065340819");
+  assert_string_equal(keep(es10_hex_encode(info.tac, 4)), "35693803");
+  assert_string_equal(keep(es10_hex_encode(info.imei, 8)), "53968330653408F9");
+  assert_true(es10_imei_to_device_info("3529061112345601", &info, NULL));
+  assert_string_equal(keep(es10_hex_encode(info.imei, 8)), "53926011214365F5");
 
-  assert_false(es10_imei_to_device_info("35693803564380", &info, &error));
+  /* A wrong check digit: refused, and the caller's DeviceInfo untouched. */
+  memset(&info, 0, sizeof info);
+  assert_false(es10_imei_to_device_info("356938035643808", &info, &error));
+  assert_true(g_error_matches(error, ES10_ERROR, ES10_ERROR_INVALID_ARGUMENT));
+  assert_non_null(strstr(error->message, "check digit"));
+  assert_false(info.has_imei);
+  g_clear_error(&error);
+  assert_false(es10_imei_to_device_info("3569380356438", &info, &error));
+  assert_true(g_error_matches(error, ES10_ERROR, ES10_ERROR_INVALID_ARGUMENT));
+  g_clear_error(&error);
+  assert_false(es10_imei_to_device_info("35693803564380912", &info, &error));
   assert_true(g_error_matches(error, ES10_ERROR, ES10_ERROR_INVALID_ARGUMENT));
   g_clear_error(&error);
   assert_false(es10_imei_to_device_info("35693803564380A", &info, &error));
