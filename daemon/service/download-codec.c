@@ -52,6 +52,33 @@ DownloadMetadata *download_metadata_decode(GBytes *der, GError **error)
   return m;
 }
 
+Es10ProfileInfo *download_installed_profile(GBytes *metadata_der, const char *isdp_aid)
+{
+  g_autoptr(Es10StoreMetadataRequest) m = NULL;
+  Es10ProfileInfo *p;
+
+  if (!metadata_der ||
+      !es10_store_metadata_request_decode(g_bytes_get_data(metadata_der, NULL),
+                                          g_bytes_get_size(metadata_der), &m, NULL))
+    return NULL;
+  p = g_new0(Es10ProfileInfo, 1);
+  p->iccid = g_steal_pointer(&m->iccid);
+  p->isdp_aid = g_strdup(isdp_aid);
+  p->has_state = TRUE;
+  p->state = ES10_PROFILE_STATE_DISABLED;
+  p->service_provider_name = g_steal_pointer(&m->service_provider_name);
+  p->profile_name = g_steal_pointer(&m->profile_name);
+  p->has_icon_type = m->has_icon_type;
+  p->icon_type = m->icon_type;
+  p->icon = g_steal_pointer(&m->icon);
+  p->profile_class = m->profile_class;
+  p->notification_config = g_steal_pointer(&m->notification_config);
+  p->owner = g_steal_pointer(&m->owner);
+  p->has_policy_rules = m->has_policy_rules;
+  p->policy_rules = m->policy_rules;
+  return p;
+}
+
 Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id, GError **error)
 {
   g_autoptr(Es10SmdpSigned2) s = NULL;

@@ -15,6 +15,13 @@ void download_set_consent_timeout_ms(Download *d, guint ms);
 void download_metadata_free(DownloadMetadata *m);
 /* StoreMetadataRequest (BF25 DER) as the API shows it. */
 DownloadMetadata *download_metadata_decode(GBytes *der, GError **error);
+/*
+ * The profile a download installed, as the card holds it: the metadata it
+ * was given (StoreMetadataRequest, BF25 DER; SGP.22 2.5.5) with the ISD-P
+ * the install result names, disabled (5.5.3). NULL when the metadata does
+ * not decode.
+ */
+Es10ProfileInfo *download_installed_profile(GBytes *metadata_der, const char *isdp_aid);
 /* smdpSigned2 (SGP.22 5.7.5), which must be for the eUICC's transaction. */
 Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_id, GError **error);
 /*

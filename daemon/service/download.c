@@ -129,6 +129,8 @@ typedef struct {
   guint segment;
   guint cancel_reason;
   GBytes *cancel_response; /* the card's signed CancelSessionResponse */
+  gboolean result_written; /* the card gave its install result */
+  gchar *isdp_aid;         /* of the installed profile, when the result names it */
 } DownloadContext;
 
 static void download_step(GTask *task);
@@ -148,6 +150,7 @@ static void download_context_clear(gpointer data)
   g_clear_pointer(&ctx->client_auth, es9p_client_authentication_free);
   g_clear_pointer(&ctx->server_response, g_bytes_unref);
   g_clear_pointer(&ctx->refusal, g_bytes_unref);
+  g_free(ctx->isdp_aid);
   g_clear_pointer(&ctx->transaction_id, g_bytes_unref);
   g_clear_pointer(&ctx->prepare_response, g_bytes_unref);
   g_clear_pointer(&ctx->bpp, g_bytes_unref);
@@ -680,8 +683,10 @@ static void download_step(GTask *task)
                                       "The eUICC gave no installation result for the profile"));
       return;
     }
-    /* The install result ends the card's session either way (5.7.6). */
+    /* The install result ends the card's session either way (5.7.6), and
+     * the card keeps it as a notification for the SM-DP+ (3.1.3.3). */
     ctx->session_open = FALSE;
+    ctx->result_written = TRUE;
     if (pir->result != ES10B_INSTALL_OK) {
       g_autofree gchar *shown = euicc_log_id(d->euicc, d->metadata->iccid);
       GError *e =
@@ -694,13 +699,30 @@ static void download_step(GTask *task)
     }
     d->progress = 1.0;
     d->iccid = g_strdup(pir->metadata.iccid ? pir->metadata.iccid : d->metadata->iccid);
+    ctx->isdp_aid = g_strdup(pir->isdp_aid);
     ctx->base.step++;
   }
     /* fall through */
-  case STEP_PROFILES:
+  case STEP_PROFILES: {
+    /* The card holds the profile as its metadata says, disabled, in the
+     * ISD-P its install result names (2.5.5, 5.5.3): nothing to read back.
+     * A result without the ISD-P has the card asked. */
+    g_autoptr(Es10ProfileInfo) installed =
+        ctx->isdp_aid
+            ? download_installed_profile(ctx->client_auth->profile_metadata, ctx->isdp_aid)
+            : NULL;
+
+    if (installed && g_strcmp0(installed->iccid, d->iccid) == 0) {
+      euicc_apply_install(ctx->base.euicc, installed);
+      emit_changed(d);
+      ctx->base.step = STEP_REPORT_REFUSAL;
+      download_step(task);
+      return;
+    }
     ctx->base.doing = card_read_doing(CARD_READ_PROFILES);
     card_read_send(task, CARD_READ_PROFILES);
     return;
+  }
   case STEP_PROFILES_DONE:
     if (!card_read_apply(task, CARD_READ_PROFILES))
       return;
@@ -788,7 +810,15 @@ static void download_step(GTask *task)
       download_step(task);
       return;
     }
-    /* An install result (or a cancel) left a notification for the SM-DP+. */
+    if (ctx->result_written) {
+      /* The install result is the one notification the session wrote. */
+      euicc_set_pending_notifications(ctx->base.euicc,
+                                      euicc_get_pending_notifications(ctx->base.euicc) + 1);
+      ctx->base.step = STEP_LAST;
+      download_step(task);
+      return;
+    }
+    /* Whatever the cancel left for the SM-DP+. */
     card_read_send(task, CARD_READ_NOTIFICATIONS);
     return;
   case STEP_NOTIFICATIONS_DONE: {

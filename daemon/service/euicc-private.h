@@ -34,6 +34,9 @@ void euicc_apply_addresses(Euicc *euicc, const Es10aConfiguredAddresses *addr);
 void euicc_apply_default_smdp_address(Euicc *euicc, const char *address);
 /* Makes the cached profiles what the card listed; an ICCID keeps its id. */
 void euicc_apply_profiles(Euicc *euicc, GPtrArray *infos);
+/* Adds the profile a download just installed (or updates the one with its
+ * ICCID), as the card's install result and the metadata describe it. */
+void euicc_apply_install(Euicc *euicc, const Es10ProfileInfo *info);
 /* What the card did on a successful Enable/Disable, before it is read back. */
 void euicc_apply_switch(Euicc *euicc, const char *iccid, gboolean enable);
 void euicc_apply_delete(Euicc *euicc, const char *iccid);

@@ -673,6 +673,24 @@ void euicc_apply_profiles(Euicc *euicc, GPtrArray *infos)
   emit_changed(euicc, what);
 }
 
+void euicc_apply_install(Euicc *euicc, const Es10ProfileInfo *info)
+{
+  Profile *p = lookup_profile_by_iccid(euicc, info->iccid);
+
+  if (p) {
+    emit_profile_changed(euicc, p, profile_update(p, info));
+    return;
+  }
+  p = g_new0(Profile, 1);
+  p->id = euicc->next_profile_id++;
+  p->connection = g_strdup("/");
+  p->iccid = g_strdup(info->iccid);
+  profile_update(p, info);
+  g_ptr_array_add(euicc->profiles, p);
+  emit_profile_added(euicc, p);
+  emit_changed(euicc, EUICC_CHANGED_PROFILES);
+}
+
 void euicc_apply_switch(Euicc *euicc, const char *iccid, gboolean enable)
 {
   Profile *target = lookup_profile_by_iccid(euicc, iccid);

@@ -35,7 +35,24 @@ class CoreCases:
         added = monitor.wait_for_signal("InterfacesAdded")
         self.assertEqual(added[0], path)
         self.assertIn(DOWNLOAD, added[1])
+        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "done",
+                         self.prop(path, "ErrorMessage"))
+        # Nothing read back after the install: the profile is what its
+        # metadata and the card's install result say, and the install
+        # result is the one notification it wrote. The card agrees.
+        install = es10_commands(self.apdu_log)
+        install = install[len(install) - install[::-1].index("BF20") - 1:]
+        # (the delivery of the install result may have begun: RetrieveNotificationsList)
+        install = install[:install.index("BF2B")] if "BF2B" in install else install
+        self.assertFalse({"BF2D", "BF28"} & set(install), install)
+        profile = self.prop(path, "Profile")
+        told = self.world.get_all(profile, PROFILE)
         self.assert_installed(path, ICCID_PLAIN)
+        self.assertEqual(self.world.get_all(profile, PROFILE), told)
+        pending = [m["payload"]["data"][1]["PendingNotifications"]["data"]
+                   for m in monitor.signals("PropertiesChanged", path=self.euicc)
+                   if "PendingNotifications" in m["payload"]["data"][1]]
+        self.assertEqual(pending[:1], [1], pending)
         print(f"install over {self.transport} took {time.monotonic() - start:.1f} s")
         props = self.world.get_all(path, DOWNLOAD)
         self.assertEqual(props["SmdpAddress"], ADDRESS)
