@@ -620,6 +620,20 @@ static ProfileChanged profile_update(Profile *p, const Es10ProfileInfo *info)
 }
 
 /* Makes the cached profiles what the card listed: same ICCID keeps its id. */
+/* A profile the cache did not have, with a new id, announced. */
+static Profile *profile_add(Euicc *euicc, const Es10ProfileInfo *info)
+{
+  Profile *p = g_new0(Profile, 1);
+
+  p->id = euicc->next_profile_id++;
+  p->connection = g_strdup("/");
+  p->iccid = g_strdup(info->iccid);
+  profile_update(p, info);
+  g_ptr_array_add(euicc->profiles, p);
+  emit_profile_added(euicc, p);
+  return p;
+}
+
 void euicc_apply_profiles(Euicc *euicc, GPtrArray *infos)
 {
   const Profile *enabled_before = euicc_get_enabled_profile(euicc);
@@ -639,14 +653,7 @@ void euicc_apply_profiles(Euicc *euicc, GPtrArray *infos)
     }
     p = lookup_profile_by_iccid(euicc, info->iccid);
     if (!p) {
-      p = g_new0(Profile, 1);
-      p->id = euicc->next_profile_id++;
-      p->connection = g_strdup("/");
-      p->iccid = g_strdup(info->iccid);
-      profile_update(p, info);
-      g_ptr_array_add(euicc->profiles, p);
-      g_ptr_array_add(seen, p);
-      emit_profile_added(euicc, p);
+      g_ptr_array_add(seen, profile_add(euicc, info));
       what |= EUICC_CHANGED_PROFILES;
       continue;
     }
@@ -681,13 +688,7 @@ void euicc_apply_install(Euicc *euicc, const Es10ProfileInfo *info)
     emit_profile_changed(euicc, p, profile_update(p, info));
     return;
   }
-  p = g_new0(Profile, 1);
-  p->id = euicc->next_profile_id++;
-  p->connection = g_strdup("/");
-  p->iccid = g_strdup(info->iccid);
-  profile_update(p, info);
-  g_ptr_array_add(euicc->profiles, p);
-  emit_profile_added(euicc, p);
+  profile_add(euicc, info);
   emit_changed(euicc, EUICC_CHANGED_PROFILES);
 }
 
