@@ -14,145 +14,42 @@
 #include <string.h>
 
 #include <gio/gio.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include <cmocka.h>
 
 #include "es10/es10.h"
-#include "es10/tlv.h"
+#include "download-fixture.h"
 #include "euicc-sim.h"
 #include "modem-sim.h"
 #include "service/download-private.h"
 #include "service/service.h"
 #include "test-util.h"
 
-#define EID "89049032123451234512345678901235" /* mkpki's default */
-#define ADDRESS "smdp.example.com"
-#define ICCID_PLAIN "8949449999999990023"
-#define ICCID_CC "8949449999999990031"
-#define AC_PLAIN "LPA:1$" ADDRESS "$MID-PLAIN"
-#define AC_CC "1$" ADDRESS "$MID-CC$$1"
-
-static const char profiles_json[] =
-    "{\"profiles\": {"
-    " \"MID-PLAIN\": {\"iccid\": \"" ICCID_PLAIN "\", \"name\": \"Plain test profile\","
-    "  \"service-provider\": \"Example Mobile\", \"class\": \"operational\", \"owner\": \"26201\","
-    "  \"extra-bytes\": 3000},"
-    " \"MID-CC\": {\"iccid\": \"" ICCID_CC "\", \"name\": \"Needs a code\","
-    "  \"service-provider\": \"Example Mobile\", \"class\": \"operational\", \"cc\": \"4711\"}"
-    "}}";
-
-static char *tmp_dir, *pki_dir, *log_path, *card_path, *ca_file;
-static GSubprocess *smdp;
-static GDataInputStream *smdp_out;
-static guint port;
-
-typedef struct {
-  ModemSim *ms;
-  Manager *manager;
-  Euicc *euicc;
-  GPtrArray *states;    /* gchar*: each state the Download announced, in order */
-  gdouble progress;     /* the last progress announced */
-  guint progress_steps; /* how often it grew */
-  gboolean progress_went_back;
-  const char *caps; /* the deviceCapabilities (hex DER) the modem's RATs should give */
-} Fixture;
-
-/* ---- smdp-sim ---- */
-
-static gchar *knob(const char *command)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *text = g_strconcat(command, "\n", NULL);
-  gchar *line;
-
-  assert_true(g_output_stream_write_all(g_subprocess_get_stdin_pipe(smdp), text, strlen(text), NULL,
-                                        NULL, &error));
-  line = g_data_input_stream_read_line(smdp_out, NULL, NULL, &error);
-  assert_non_null(line);
-  if (!g_str_has_prefix(line, "OK "))
-    fail_msg("smdp-sim: %s: %s", command, line);
-  return line;
-}
-
-/* Every record of smdp-sim's log whose function starts with prefix. */
+/* smdp-sim's log and knobs */
 static GPtrArray *records(const char *prefix)
 {
-  g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
-  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-
-  if (!g_file_get_contents(log_path, &text, NULL, NULL))
-    return out;
-  lines = g_strsplit(text, "\n", -1);
-  for (guint i = 0; lines[i]; i++) {
-    g_autoptr(JsonParser) p = json_parser_new();
-    JsonObject *o;
-
-    if (!*lines[i] || !json_parser_load_from_data(p, lines[i], -1, NULL))
-      continue;
-    o = json_node_get_object(json_parser_get_root(p));
-    if (g_str_has_prefix(json_object_get_string_member_with_default(o, "function", ""), prefix))
-      g_ptr_array_add(out, json_object_ref(o));
-  }
-  return out;
+  return smdp_fixture_records(download_fixture_smdp(), prefix);
 }
 
 static JsonObject *last_record(const char *function)
 {
-  g_autoptr(GPtrArray) all = records(function);
+  return smdp_fixture_last_record(download_fixture_smdp(), function);
+}
 
-  assert_true(all->len > 0);
-  return json_object_ref(g_ptr_array_index(all, all->len - 1));
+static gchar *knob(const char *command)
+{
+  return smdp_fixture_knob(download_fixture_smdp(), command);
 }
 
 /* ---- the Download, waited for ---- */
 
-static void changed(Download *d, gpointer data)
-{
-  Fixture *f = data;
-  const char *s = download_state_to_string(download_get_state(d));
-  gdouble p = download_get_progress(d);
-
-  if (p > f->progress)
-    f->progress_steps++;
-  else if (p < f->progress)
-    f->progress_went_back = TRUE;
-  f->progress = p;
-
-  if (f->states->len == 0 || !g_str_equal(g_ptr_array_index(f->states, f->states->len - 1), s))
-    g_ptr_array_add(f->states, g_strdup(s));
-}
-
-static gboolean is_final(gpointer data)
-{
-  DownloadState s = download_get_state(data);
-
-  return s == DOWNLOAD_STATE_DONE || s == DOWNLOAD_STATE_FAILED || s == DOWNLOAD_STATE_CANCELLED;
-}
-
 static gboolean is_confirming(gpointer data)
 {
-  return is_final(data) || download_get_state(data) == DOWNLOAD_STATE_CONFIRMING;
+  return download_fixture_is_final(data) || download_get_state(data) == DOWNLOAD_STATE_CONFIRMING;
 }
 
-static Download *start(Fixture *f, const char *ac, const DownloadOptions *options)
-{
-  g_autoptr(GError) error = NULL;
-  Download *d = euicc_download(f->euicc, ac, options, changed, f, &error);
-
-  if (!d)
-    fail_msg("euicc_download: %s", error->message);
-  return d;
-}
-
-static void wait_final(Download *d)
-{
-  assert_true(test_wait_until(is_final, d));
-}
-
-static gboolean saw(Fixture *f, const char *state)
+static gboolean saw(DownloadFixture *f, const char *state)
 {
   for (guint i = 0; i < f->states->len; i++)
     if (g_str_equal(g_ptr_array_index(f->states, i), state))
@@ -160,15 +57,10 @@ static gboolean saw(Fixture *f, const char *state)
   return FALSE;
 }
 
-static EuiccSim *card(Fixture *f)
-{
-  return modem_sim_get_card(f->ms, 1);
-}
-
 /* The install result the SM-DP+ accepted for iccid, and the card holds no notification. */
 static gboolean install_delivered(gpointer data)
 {
-  Fixture *f = data;
+  DownloadFixture *f = data;
   g_autoptr(GPtrArray) all = records("es9plus/handleNotification");
 
   for (guint i = 0; i < all->len; i++) {
@@ -180,7 +72,7 @@ static gboolean install_delivered(gpointer data)
         g_strcmp0(json_object_get_string_member_with_default(r, "finalResult", ""), "success") ==
             0 &&
         json_object_get_boolean_member_with_default(r, "signatureValid", FALSE))
-      return euicc_sim_get_notification_count(card(f)) == 0 &&
+      return euicc_sim_get_notification_count(download_fixture_card(f)) == 0 &&
              euicc_get_pending_notifications(f->euicc) == 0;
   }
   return FALSE;
@@ -191,9 +83,9 @@ static gboolean install_delivered(gpointer data)
 /* SGP.22 3.1.3 with consent given up front: installed, cached, result delivered. */
 static void test_install_with_accept(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  guint apdus0 = euicc_sim_get_apdu_count(card(f)), apdus = apdus0;
+  guint apdus0 = euicc_sim_get_apdu_count(download_fixture_card(f)), apdus = apdus0;
   guint calls;
   g_autoptr(GPtrArray) before = records("es9plus/");
   g_autoptr(GPtrArray) after = NULL;
@@ -204,10 +96,10 @@ static void test_install_with_accept(void **state)
   int klass = -1;
   gint64 t0 = g_get_monotonic_time();
 
-  d = start(f, AC_PLAIN, &options);
+  d = download_fixture_start(f, AC_PLAIN, &options);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_AUTHENTICATING);
   assert_string_equal(download_get_smdp_address(d), ADDRESS);
-  wait_final(d);
+  download_fixture_wait_final(d);
   if (download_get_error(d))
     fail_msg("%s", download_get_error(d)->message);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
@@ -235,12 +127,13 @@ static void test_install_with_accept(void **state)
   assert_string_equal(p->iccid, ICCID_PLAIN);
   assert_string_equal(p->name, "Plain test profile");
   assert_int_equal(p->state, PROFILE_STATE_DISABLED);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 0);
-  assert_true(euicc_sim_get_profile_info(card(f), ICCID_PLAIN, &name, &provider, &klass, NULL));
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), 0);
+  assert_true(euicc_sim_get_profile_info(download_fixture_card(f), ICCID_PLAIN, &name, &provider,
+                                         &klass, NULL));
   assert_string_equal(name, "Plain test profile");
   assert_int_equal(klass, 2);
 
-  apdus = euicc_sim_get_apdu_count(card(f)) - apdus;
+  apdus = euicc_sim_get_apdu_count(download_fixture_card(f)) - apdus;
   after = records("es9plus/");
   calls = after->len - before->len;
   /* initiateAuthentication, authenticateClient, getBoundProfilePackage */
@@ -258,58 +151,14 @@ static void test_install_with_accept(void **state)
    * leaves the card once it was accepted. */
   assert_true(test_wait_until(install_delivered, f));
   print_message("install + delivery of its result: %u APDUs\n",
-                euicc_sim_get_apdu_count(card(f)) - apdus0);
-}
-
-/*
- * SGP.22 5.7.13: the card received a DeviceInfo whose deviceCapabilities
- * say what the modem told the transport about its radio technologies
- * (QMI DMS Get Capabilities, MBIM Device Caps, AT+WS46=?), each RAT at the
- * release service/device-caps.c documents; none when the modem won't say.
- */
-static void test_device_capabilities(void **state)
-{
-  Fixture *f = *state;
-  DownloadOptions options = {.accept = TRUE};
-  g_autoptr(Download) d = NULL;
-  g_autoptr(Download) again = NULL;
-  g_autoptr(GBytes) info = NULL;
-  g_autofree char *hex = NULL;
-  Tlv top, caps;
-  guint apdus;
-
-  d = start(f, AC_PLAIN, &options);
-  wait_final(d);
-  if (download_get_error(d))
-    fail_msg("%s", download_get_error(d)->message);
-  info = euicc_sim_get_device_info(card(f));
-  assert_non_null(info);
-  assert_true(tlv_parse(g_bytes_get_data(info, NULL), g_bytes_get_size(info), &top, NULL));
-  assert_int_equal(top.tag, 0xA1);
-  assert_true(tlv_find(&top, 0xA1, &caps, NULL));
-  hex = es10_hex_encode(caps.raw, caps.raw_length);
-  assert_string_equal(hex, f->caps);
-
-  /* Read once per modem: a modem that now says otherwise is not asked again. */
-  assert_true(modem_sim_set_option(f->ms, "rats=nr-sa", NULL));
-  apdus = euicc_sim_get_apdu_count(card(f));
-  again = start(f, AC_PLAIN, &options);
-  wait_final(again);
-  assert_true(euicc_sim_get_apdu_count(card(f)) > apdus);
-  g_clear_pointer(&info, g_bytes_unref);
-  info = euicc_sim_get_device_info(card(f));
-  assert_true(tlv_parse(g_bytes_get_data(info, NULL), g_bytes_get_size(info), &top, NULL));
-  assert_true(tlv_find(&top, 0xA1, &caps, NULL));
-  g_free(hex);
-  hex = es10_hex_encode(caps.raw, caps.raw_length);
-  assert_string_equal(hex, f->caps);
+                euicc_sim_get_apdu_count(download_fixture_card(f)) - apdus0);
 }
 
 /* Without accept it pauses at CONFIRMING with the metadata shown; Accept goes on. */
 static void test_pause_then_accept(void **state)
 {
-  Fixture *f = *state;
-  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  DownloadFixture *f = *state;
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, NULL);
   g_autoptr(GError) error = NULL;
   guint apdus;
 
@@ -317,17 +166,17 @@ static void test_pause_then_accept(void **state)
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CONFIRMING);
   assert_non_null(download_get_metadata(d));
   assert_string_equal(download_get_metadata(d)->iccid, ICCID_PLAIN);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), -1);
   /* Paused: nothing more reaches the card meanwhile. */
-  apdus = euicc_sim_get_apdu_count(card(f));
+  apdus = euicc_sim_get_apdu_count(download_fixture_card(f));
   test_run_for(300);
-  assert_int_equal(euicc_sim_get_apdu_count(card(f)), apdus);
+  assert_int_equal(euicc_sim_get_apdu_count(download_fixture_card(f)), apdus);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CONFIRMING);
 
   assert_true(download_accept(d, NULL, &error));
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 0);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), 0);
   assert_non_null(download_get_profile(d));
   /* Only once: accepting again is refused. */
   assert_false(download_accept(d, NULL, &error));
@@ -337,16 +186,16 @@ static void test_pause_then_accept(void **state)
  * answer to the SM-DP+, nothing installed. */
 static void test_reject(void **state)
 {
-  Fixture *f = *state;
-  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  DownloadFixture *f = *state;
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, NULL);
   g_autoptr(JsonObject) record = NULL;
 
   assert_true(test_wait_until(is_confirming, d));
   download_reject(d, FALSE);
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CANCELLED);
   assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_CANCELLED));
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), -1);
   assert_null(download_get_profile(d));
   record = last_record("es9plus/cancelSession");
   assert_string_equal(json_object_get_string_member(record, "result"), "ok");
@@ -358,13 +207,13 @@ static void test_reject(void **state)
 /* Cancel while paused: postponed on both sides. */
 static void test_cancel_postponed(void **state)
 {
-  Fixture *f = *state;
-  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  DownloadFixture *f = *state;
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, NULL);
   g_autoptr(JsonObject) record = NULL;
 
   assert_true(test_wait_until(is_confirming, d));
   download_cancel(d);
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CANCELLED);
   record = last_record("es9plus/cancelSession");
   assert_string_equal(json_object_get_string_member(record, "result"), "ok");
@@ -375,15 +224,15 @@ static void test_cancel_postponed(void **state)
  * SM-DP+ (8.2.7 / 3.8), the right one installs. */
 static void test_confirmation_code(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions wrong = {.accept = TRUE, .confirmation_code = "0000"};
-  g_autoptr(Download) d = start(f, AC_CC, &wrong);
+  g_autoptr(Download) d = download_fixture_start(f, AC_CC, &wrong);
   g_autoptr(Download) d2 = NULL;
   g_autoptr(JsonObject) record = NULL;
   g_autoptr(GError) error = NULL;
   JsonObject *status;
 
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
   assert_true(download_get_cc_required(d));
   assert_true(
@@ -394,41 +243,41 @@ static void test_confirmation_code(void **state)
   status = json_object_get_object_member(record, "statusCodeData");
   assert_string_equal(json_object_get_string_member(status, "subjectCode"), "8.2.7");
   assert_string_equal(json_object_get_string_member(status, "reasonCode"), "3.8");
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_CC), -1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), -1);
 
   /* Paused, then accepted without a code: refused, still waiting; with the code: installed. */
-  d2 = start(f, AC_CC, NULL);
+  d2 = download_fixture_start(f, AC_CC, NULL);
   assert_true(test_wait_until(is_confirming, d2));
   assert_true(download_get_cc_required(d2));
   assert_false(download_accept(d2, NULL, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG));
   assert_int_equal(download_get_state(d2), DOWNLOAD_STATE_CONFIRMING);
   assert_true(download_accept(d2, "4711", NULL));
-  wait_final(d2);
+  download_fixture_wait_final(d2);
   if (download_get_error(d2))
     fail_msg("%s", download_get_error(d2)->message);
   assert_int_equal(download_get_state(d2), DOWNLOAD_STATE_DONE);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_CC), 0);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), 0);
 }
 
 /* A refused matching id: DownloadRejected with SGP.22's codes; the card's session is cancelled. */
 static void test_refused_matching_id(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
   g_autofree gchar *on = knob("refuse-matching-id MID-PLAIN");
   g_autofree gchar *off = NULL;
-  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   g_autoptr(JsonObject) record = NULL;
 
-  wait_final(d);
+  download_fixture_wait_final(d);
   off = knob("refuse-matching-id off");
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
   assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_DOWNLOAD_REJECTED));
   assert_non_null(strstr(download_get_error(d)->message, "subject 8.2.6, reason 3.8"));
   print_message("refused: %s\n", download_get_error(d)->message);
   assert_null(download_get_metadata(d));
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), -1);
   /* The card's signed cancel was offered to the SM-DP+ (which had ended the transaction). */
   record = last_record("es9plus/cancelSession");
   assert_non_null(record);
@@ -437,33 +286,33 @@ static void test_refused_matching_id(void **state)
 /* The SM-DP+ cannot be reached (HTTP 503): SmdpUnreachable, the card unchanged. */
 static void test_unreachable(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  guint profiles = euicc_sim_get_profile_count(card(f));
-  guint notifications = euicc_sim_get_notification_count(card(f));
+  guint profiles = euicc_sim_get_profile_count(download_fixture_card(f));
+  guint notifications = euicc_sim_get_notification_count(download_fixture_card(f));
   g_autofree gchar *on = knob("status 503");
   g_autofree gchar *off = NULL;
-  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
 
-  wait_final(d);
+  download_fixture_wait_final(d);
   off = knob("status off");
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
   assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_SMDP_UNREACHABLE));
-  assert_int_equal(euicc_sim_get_profile_count(card(f)), profiles);
-  assert_int_equal(euicc_sim_get_notification_count(card(f)), notifications);
+  assert_int_equal(euicc_sim_get_profile_count(download_fixture_card(f)), profiles);
+  assert_int_equal(euicc_sim_get_notification_count(download_fixture_card(f)), notifications);
   assert_int_equal(euicc_get_profiles(f->euicc)->len, profiles);
 }
 
 /* The BPP cut mid-answer: the session is cancelled on the card and the SM-DP+. */
 static void test_cut_bpp(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
   g_autofree gchar *on = knob("cut-bpp 1");
-  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   g_autoptr(JsonObject) bpp = NULL, record = NULL;
 
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
   assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_SMDP_UNREACHABLE));
   bpp = last_record("es9plus/getBoundProfilePackage");
@@ -474,25 +323,25 @@ static void test_cut_bpp(void **state)
                       json_object_get_string_member(bpp, "transactionId"));
   /* Not the user's doing: undefinedReason (SGP.22 5.7.14). */
   assert_string_equal(json_object_get_string_member(record, "reason"), "undefinedReason");
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), -1);
 }
 
 /* The enable option: the installed profile is enabled afterwards, then DONE. */
 static void test_install_and_enable(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE, .enable = TRUE};
-  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   const Profile *p;
 
-  wait_final(d);
+  download_fixture_wait_final(d);
   if (download_get_error(d))
     fail_msg("%s", download_get_error(d)->message);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
   p = download_get_profile(d);
   assert_non_null(p);
   assert_int_equal(p->state, PROFILE_STATE_ENABLED);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), 1);
   assert_true(euicc_get_enabled_profile(f->euicc) == p);
 }
 
@@ -501,29 +350,30 @@ static void test_install_and_enable(void **state)
  * install result still goes to the SM-DP+. */
 static void test_card_refuses_install(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   g_autoptr(Download) d2 = NULL;
   g_autoptr(GPtrArray) before = NULL, after = NULL;
 
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
   assert_true(test_wait_until(install_delivered, f));
   before = records("es9plus/handleNotification");
-  d2 = start(f, AC_PLAIN, &options);
-  wait_final(d2);
+  d2 = download_fixture_start(f, AC_PLAIN, &options);
+  download_fixture_wait_final(d2);
   assert_int_equal(download_get_state(d2), DOWNLOAD_STATE_FAILED);
   assert_true(g_error_matches(download_get_error(d2), ESIMD_ERROR, ESIMD_ERROR_DOWNLOAD_REJECTED));
   print_message("card refused: %s\n", download_get_error(d2)->message);
   assert_non_null(strstr(download_get_error(d2)->message, "already installed) at storeMetadata"));
-  assert_int_equal(euicc_sim_get_profile_count(card(f)), 1);
+  assert_int_equal(euicc_sim_get_profile_count(download_fixture_card(f)), 1);
   /* The failed result was delivered like any notification, and removed. */
   do {
     g_clear_pointer(&after, g_ptr_array_unref);
     test_run_for(50);
     after = records("es9plus/handleNotification");
-  } while (after->len == before->len || euicc_sim_get_notification_count(card(f)) != 0);
+  } while (after->len == before->len ||
+           euicc_sim_get_notification_count(download_fixture_card(f)) != 0);
   {
     JsonObject *o = g_ptr_array_index(after, after->len - 1);
     JsonObject *r = json_object_get_object_member(o, "installResult");
@@ -535,16 +385,16 @@ static void test_card_refuses_install(void **state)
 
 static gboolean is_downloading(gpointer data)
 {
-  return is_final(data) || download_get_state(data) == DOWNLOAD_STATE_DOWNLOADING;
+  return download_fixture_is_final(data) || download_get_state(data) == DOWNLOAD_STATE_DOWNLOADING;
 }
 
 /* Cancel while getBoundProfilePackage is under way: the request is
  * abandoned and the session cancelled (postponed) on both sides. */
 static void test_cancel_during_network_wait(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  g_autoptr(Download) d = start(f, AC_PLAIN, &options);
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   g_autoptr(JsonObject) record = NULL;
   g_autofree gchar *on = NULL, *off = NULL;
 
@@ -554,27 +404,27 @@ static void test_cancel_during_network_wait(void **state)
   test_run_for(300);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DOWNLOADING);
   download_cancel(d);
-  wait_final(d);
+  download_fixture_wait_final(d);
   off = knob("delay-ms 0");
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CANCELLED);
   assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_CANCELLED));
   record = last_record("es9plus/cancelSession");
   assert_string_equal(json_object_get_string_member(record, "result"), "ok");
   assert_string_equal(json_object_get_string_member(record, "reason"), "postponed");
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), -1);
 }
 
 /* The modem goes away while the download waits for consent: it fails
  * Removed at once, and the paused operation lets go of everything. */
 static void test_modem_removed_while_paused(void **state)
 {
-  Fixture *f = *state;
-  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  DownloadFixture *f = *state;
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, NULL);
   g_autoptr(GError) error = NULL;
 
   assert_true(test_wait_until(is_confirming, d));
   manager_remove_modem(f->manager, modem_sim_get_port(f->ms));
-  wait_final(d);
+  download_fixture_wait_final(d);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
   assert_true(g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_REMOVED));
   assert_false(download_accept(d, NULL, &error));
@@ -585,8 +435,8 @@ static void test_modem_removed_while_paused(void **state)
  * session is cancelled with reason timeout on both sides. */
 static void test_consent_timeout(void **state)
 {
-  Fixture *f = *state;
-  g_autoptr(Download) d = start(f, AC_PLAIN, NULL);
+  DownloadFixture *f = *state;
+  g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, NULL);
   g_autoptr(JsonObject) record = NULL;
   g_autoptr(GAsyncResult) res = NULL;
 
@@ -594,7 +444,7 @@ static void test_consent_timeout(void **state)
   assert_true(test_wait_until(is_confirming, d));
   /* Queued behind it, another operation gets the card once it gave up. */
   euicc_refresh(f->euicc, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res);
-  wait_final(d);
+  download_fixture_wait_final(d);
   /* It held the card until then. */
   assert_null(res);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
@@ -611,32 +461,32 @@ static void test_consent_timeout(void **state)
  * still queued never reaches the card. */
 static void test_downloads_queue_behind_each_other(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions accept = {.accept = TRUE};
-  g_autoptr(Download) first = start(f, AC_CC, NULL);
+  g_autoptr(Download) first = download_fixture_start(f, AC_CC, NULL);
   g_autoptr(Download) second = NULL, third = NULL;
   g_autoptr(GPtrArray) before = NULL, after = NULL;
   guint apdus;
 
   assert_true(test_wait_until(is_confirming, first));
-  second = start(f, AC_PLAIN, &accept);
-  third = start(f, AC_PLAIN, &accept);
-  apdus = euicc_sim_get_apdu_count(card(f));
+  second = download_fixture_start(f, AC_PLAIN, &accept);
+  third = download_fixture_start(f, AC_PLAIN, &accept);
+  apdus = euicc_sim_get_apdu_count(download_fixture_card(f));
   before = records("es9plus/initiateAuthentication");
   test_run_for(300);
   /* Nothing of the others reached the card or the SM-DP+ meanwhile. */
-  assert_int_equal(euicc_sim_get_apdu_count(card(f)), apdus);
+  assert_int_equal(euicc_sim_get_apdu_count(download_fixture_card(f)), apdus);
   assert_int_equal(download_get_state(second), DOWNLOAD_STATE_AUTHENTICATING);
   download_cancel(third);
   assert_true(download_accept(first, "4711", NULL));
-  wait_final(first);
-  wait_final(second);
-  wait_final(third);
+  download_fixture_wait_final(first);
+  download_fixture_wait_final(second);
+  download_fixture_wait_final(third);
   assert_int_equal(download_get_state(first), DOWNLOAD_STATE_DONE);
   assert_int_equal(download_get_state(second), DOWNLOAD_STATE_DONE);
   assert_int_equal(download_get_state(third), DOWNLOAD_STATE_CANCELLED);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_CC), 0);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 0);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), 0);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), 0);
   /* The cancelled one never began a session. */
   after = records("es9plus/initiateAuthentication");
   assert_int_equal(after->len, before->len + 1);
@@ -645,20 +495,21 @@ static void test_downloads_queue_behind_each_other(void **state)
 /* A bad activation code is refused at once: nothing queued, nothing sent. */
 static void test_bad_activation_code(void **state)
 {
-  Fixture *f = *state;
-  guint apdus = euicc_sim_get_apdu_count(card(f));
+  DownloadFixture *f = *state;
+  guint apdus = euicc_sim_get_apdu_count(download_fixture_card(f));
   g_autoptr(GPtrArray) before = records("");
   g_autoptr(GPtrArray) after = NULL;
   g_autoptr(GError) error = NULL;
-  Download *d = euicc_download(f->euicc, "2$" ADDRESS "$X", NULL, changed, f, &error);
+  Download *d =
+      euicc_download(f->euicc, "2$" ADDRESS "$X", NULL, download_fixture_changed, f, &error);
 
   assert_null(d);
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE));
   g_clear_error(&error);
-  assert_null(euicc_download(f->euicc, "1$$MID", NULL, changed, f, &error));
+  assert_null(euicc_download(f->euicc, "1$$MID", NULL, download_fixture_changed, f, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE));
   test_run_for(100);
-  assert_int_equal(euicc_sim_get_apdu_count(card(f)), apdus);
+  assert_int_equal(euicc_sim_get_apdu_count(download_fixture_card(f)), apdus);
   after = records("");
   assert_int_equal(after->len, before->len);
   assert_int_equal(f->states->len, 0);
@@ -697,20 +548,21 @@ static gchar *es10_commands_seen(const char *apdu_log)
  * CERT.DPauth (mkpki's 2.999.10) installs like one without it. */
 static void test_smdp_oid_matches(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  g_autofree gchar *apdu_log = g_build_filename(tmp_dir, "apdu-oid-ok.log", NULL);
+  g_autofree gchar *apdu_log =
+      g_build_filename(smdp_fixture_get_dir(download_fixture_smdp()), "apdu-oid-ok.log", NULL);
   g_autofree gchar *seen = NULL;
   g_autoptr(Download) d = NULL;
 
-  assert_true(euicc_sim_set_apdu_log(card(f), apdu_log, NULL));
-  d = start(f, AC_PLAIN "$2.999.10", &options);
-  wait_final(d);
-  assert_true(euicc_sim_set_apdu_log(card(f), NULL, NULL));
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), apdu_log, NULL));
+  d = download_fixture_start(f, AC_PLAIN "$2.999.10", &options);
+  download_fixture_wait_final(d);
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), NULL, NULL));
   if (download_get_error(d))
     fail_msg("%s", download_get_error(d)->message);
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), 0);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), 0);
   /* What the mismatch case must not see, seen here. */
   seen = es10_commands_seen(apdu_log);
   assert_non_null(strstr(seen, "BF20 BF2E BF38 BF21"));
@@ -722,21 +574,22 @@ static void test_smdp_oid_matches(void **state)
  * either side (ES9+ cancelSession would need the card's signed answer). */
 static void test_smdp_oid_mismatch(void **state)
 {
-  Fixture *f = *state;
+  DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  g_autofree gchar *apdu_log = g_build_filename(tmp_dir, "apdu-oid-bad.log", NULL);
+  g_autofree gchar *apdu_log =
+      g_build_filename(smdp_fixture_get_dir(download_fixture_smdp()), "apdu-oid-bad.log", NULL);
   g_autofree gchar *seen = NULL;
   guint cancels = n_records("es9plus/cancelSession");
   guint clients = n_records("es9plus/authenticateClient");
   guint inits = n_records("es9plus/initiateAuthentication");
-  guint notifications = euicc_sim_get_notification_count(card(f));
+  guint notifications = euicc_sim_get_notification_count(download_fixture_card(f));
   g_autoptr(Download) d = NULL;
   const GError *e;
 
-  assert_true(euicc_sim_set_apdu_log(card(f), apdu_log, NULL));
-  d = start(f, AC_PLAIN "$1.3.6.1.4.1.31746.1.1", &options);
-  wait_final(d);
-  assert_true(euicc_sim_set_apdu_log(card(f), NULL, NULL));
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), apdu_log, NULL));
+  d = download_fixture_start(f, AC_PLAIN "$1.3.6.1.4.1.31746.1.1", &options);
+  download_fixture_wait_final(d);
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), NULL, NULL));
   assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
   e = download_get_error(d);
   assert_true(g_error_matches(e, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE));
@@ -744,8 +597,8 @@ static void test_smdp_oid_mismatch(void **state)
   assert_non_null(strstr(e->message, "1.3.6.1.4.1.31746.1.1"));
   assert_non_null(strstr(e->message, "2.999.10"));
   assert_null(download_get_metadata(d));
-  assert_int_equal(euicc_sim_get_profile_state(card(f), ICCID_PLAIN), -1);
-  assert_int_equal(euicc_sim_get_notification_count(card(f)), notifications);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PLAIN), -1);
+  assert_int_equal(euicc_sim_get_notification_count(download_fixture_card(f)), notifications);
 
   /* The card: EUICCInfo1 and the challenge, which initiateAuthentication
    * needs; no AuthenticateServer, hence no session and no CancelSession. */
@@ -762,217 +615,28 @@ static void test_smdp_oid_mismatch(void **state)
 
 /* ---- fixture ---- */
 
-static const ServiceListener listener = {0};
-
-static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kind,
-                      const char *option)
-{
-  Fixture *f = g_new0(Fixture, 1);
-  g_autofree char *override = g_strdup_printf("127.0.0.1:%u", port);
-  ManagerConfig config = {
-      .transport_timeout_ms = 5000,
-      .smdp_ca_file = ca_file,
-      .smdp_host_override = override,
-      .auto_send_notifications = TRUE,
-  };
-  g_autoptr(GError) error = NULL;
-  GPtrArray *euiccs;
-
-  f->states = g_ptr_array_new_with_free_func(g_free);
-  f->ms = modem_sim_new(protocol);
-  if (!modem_sim_add_slot(f->ms, card_path, &error) ||
-      (option && !modem_sim_set_option(f->ms, option, &error)) || !modem_sim_start(f->ms, &error))
-    fail_msg("modem-sim: %s", error->message);
-  f->manager = manager_new(&config, &listener, f);
-  test_manager_add_modem(f->manager, kind, modem_sim_get_port(f->ms), "");
-  test_manager_wait_probed(f->manager);
-  euiccs = manager_get_euiccs(f->manager);
-  assert_int_equal(euiccs->len, 1);
-  f->euicc = g_ptr_array_index(euiccs, 0);
-  assert_string_equal(euicc_get_eid(f->euicc), EID);
-  *state = f;
-  return 0;
-}
-
 static int setup_qmi(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, NULL);
+  return download_fixture_setup(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, NULL);
 }
 
 /* A modem that reports no IMEI: DeviceInfo carries the test TAC alone. */
 static int setup_no_imei(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, "imei=");
+  return download_fixture_setup(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, "imei=");
 }
 
 static int setup_mbim(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_MBIM, TRANSPORT_KIND_MBIM, NULL);
+  return download_fixture_setup(state, MODEM_SIM_PROTOCOL_MBIM, TRANSPORT_KIND_MBIM, NULL);
 }
 
 static int setup_at(void **state)
 {
-  return setup_with(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, NULL);
+  return download_fixture_setup(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, NULL);
 }
 
-/* deviceCapabilities (A1) as each modem's RATs give it: gsm [0], utran [1],
- * eutran [5] at release 11, nrEpc [8] and nr5gc [9] at 15. */
-#define CAPS_GUE                                                                                   \
-  "A10F"                                                                                           \
-  "80030B0000"                                                                                     \
-  "81030B0000"                                                                                     \
-  "85030B0000"
-
-static int setup_caps(void **state, ModemSimProtocol protocol, TransportKind kind,
-                      const char *option, const char *caps)
-{
-  int r = setup_with(state, protocol, kind, option);
-
-  ((Fixture *)*state)->caps = caps;
-  return r;
-}
-
-static int setup_caps_qmi(void **state)
-{
-  return setup_caps(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, NULL, CAPS_GUE);
-}
-
-static int setup_caps_qmi_5g(void **state)
-{
-  return setup_caps(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, "rats=lte,nr-sa",
-                    "A10A"
-                    "85030B0000"
-                    "88030F0000");
-}
-
-static int setup_caps_mbim_5g(void **state)
-{
-  return setup_caps(state, MODEM_SIM_PROTOCOL_MBIM, TRANSPORT_KIND_MBIM,
-                    "rats=umts,lte,nr-nsa,nr-sa",
-                    "A114"
-                    "81030B0000"
-                    "85030B0000"
-                    "88030F0000"
-                    "89030F0000");
-}
-
-static int setup_caps_at(void **state)
-{
-  return setup_caps(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, NULL, CAPS_GUE);
-}
-
-static int setup_caps_at_nr(void **state)
-{
-  return setup_caps(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, "rats=gsm,lte,nr-nsa",
-                    "A10F"
-                    "80030B0000"
-                    "85030B0000"
-                    "88030F0000");
-}
-
-/* A modem that does not say (AT+WS46=? answers ERROR): nothing claimed. */
-static int setup_caps_at_silent(void **state)
-{
-  return setup_caps(state, MODEM_SIM_PROTOCOL_AT, TRANSPORT_KIND_AT, "rats=", "A100");
-}
-
-static int teardown(void **state)
-{
-  Fixture *f = *state;
-
-  test_manager_stop(f->manager);
-  modem_sim_free(f->ms);
-  test_drain();
-  g_ptr_array_unref(f->states);
-  g_free(f);
-  return 0;
-}
-
-static void run(const char *const *argv)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err = NULL;
-  int status = 0;
-
-  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                    NULL, NULL, NULL, &err, &status, &error) ||
-      !g_spawn_check_wait_status(status, NULL))
-    fail_msg("%s failed: %s", argv[1], err ? err : error->message);
-}
-
-static int start_world(void **state)
-{
-  const char *cards = g_getenv("ESIMD_CARDS_DIR");
-  g_autofree char *mkpki = NULL, *smdp_sim = NULL, *profiles = NULL, *line = NULL;
-  g_autoptr(GError) error = NULL;
-
-  assert_non_null(cards);
-  mkpki = g_build_filename(cards, "..", "mkpki", NULL);
-  smdp_sim = g_build_filename(cards, "..", "smdp-sim", NULL);
-  tmp_dir = g_dir_make_tmp("download-XXXXXX", &error);
-  assert_non_null(tmp_dir);
-  pki_dir = g_build_filename(tmp_dir, "pki", NULL);
-  ca_file = g_build_filename(pki_dir, "ci.pem", NULL);
-  log_path = g_build_filename(tmp_dir, "smdp.log", NULL);
-  profiles = g_build_filename(tmp_dir, "profiles.json", NULL);
-  card_path = g_build_filename(tmp_dir, "euicc.card", NULL);
-  {
-    const char *argv[] = {"sh", mkpki, "--eid", EID, pki_dir, NULL};
-    run(argv);
-  }
-  assert_true(g_file_set_contents(profiles, profiles_json, -1, NULL));
-  /* An empty eUICC whose keys are the PKI's (pki is relative to the card file). */
-  assert_true(g_file_set_contents(
-      card_path, "type euicc\neid " EID "\npki pki\ndefault-smdp " ADDRESS "\n", -1, NULL));
-  smdp = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                          "python3", smdp_sim, "--port", "0", "--pki", pki_dir, "--profiles",
-                          profiles, "--log", log_path, NULL);
-  if (!smdp)
-    fail_msg("smdp-sim: %s", error->message);
-  smdp_out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(smdp));
-  line = g_data_input_stream_read_line(smdp_out, NULL, NULL, &error);
-  if (!line || !g_str_has_prefix(line, "LISTEN 127.0.0.1 "))
-    fail_msg("smdp-sim did not start: %s", line ? line : "(no output)");
-  port = (guint)g_ascii_strtoull(line + strlen("LISTEN 127.0.0.1 "), NULL, 10);
-  assert_true(port > 0);
-  return 0;
-}
-
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
-}
-
-static int stop_world(void **state)
-{
-  if (smdp) {
-    /* smdp-sim ends when its stdin does */
-    g_output_stream_close(g_subprocess_get_stdin_pipe(smdp), NULL, NULL);
-    g_subprocess_wait(smdp, NULL, NULL);
-    g_clear_object(&smdp_out);
-    g_clear_object(&smdp);
-  }
-  remove_tree(tmp_dir);
-  g_free(tmp_dir);
-  g_free(pki_dir);
-  g_free(ca_file);
-  g_free(log_path);
-  g_free(card_path);
-  return 0;
-}
+#define teardown download_fixture_teardown
 
 #define QMI(t) cmocka_unit_test_setup_teardown(t, setup_qmi, teardown)
 
@@ -1004,14 +668,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_reject, setup_at, teardown),
       cmocka_unit_test_setup_teardown(test_cut_bpp, setup_mbim, teardown),
       cmocka_unit_test_setup_teardown(test_cut_bpp, setup_at, teardown),
-      /* DeviceInfo's deviceCapabilities from each protocol's answer. */
-      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_qmi, teardown),
-      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_qmi_5g, teardown),
-      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_mbim_5g, teardown),
-      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_at, teardown),
-      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_at_nr, teardown),
-      cmocka_unit_test_setup_teardown(test_device_capabilities, setup_caps_at_silent, teardown),
   };
 
-  return cmocka_run_group_tests(tests, start_world, stop_world);
+  return cmocka_run_group_tests(tests, download_fixture_start_world, download_fixture_stop_world);
 }

@@ -13,13 +13,13 @@
 #include <string.h>
 
 #include <gio/gio.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include <cmocka.h>
 
 #include "es10/es10.h"
 #include "euicc-sim.h"
+#include "smdp-fixture.h"
 #include "smdp/es9p.h"
 #include "test-util.h"
 #include "transport/iso7816.h"
@@ -42,10 +42,9 @@ static const char profiles_json[] =
     "}, \"events\": {\"" EID "\": [{\"address\": \"smdp.example.net\", \"event-id\": \"EV-1\"},"
     "  [\"rsp.example.net\", \"EV-2\"]]}}";
 
-static char *tmp_dir, *pki_dir, *log_path, *other_ca;
-static GSubprocess *smdp;
-static GDataInputStream *smdp_out;
+static SmdpFixture *smdp;
 static guint port;
+static char *other_ca;
 
 /* ------------------------------------------------------------------ */
 /* The card: euicc-sim through its APDU interface                      */
@@ -84,7 +83,7 @@ static void card_open(Card *c)
   c->sim = euicc_sim_new_from_data("type euicc\neid " EID "\n", &error);
   if (!c->sim)
     fail_msg("%s", error->message);
-  if (!euicc_sim_load_pki_dir(c->sim, pki_dir, &error))
+  if (!euicc_sim_load_pki_dir(c->sim, smdp_fixture_get_pki_dir(smdp), &error))
     fail_msg("%s", error->message);
   r = tx(c, open, sizeof(open));
   assert_int_equal(sw_of(r), 0x9000);
@@ -229,7 +228,7 @@ static Es9pClient *client_new(const char *ca_file, gsize max_response)
 
 static Es9pClient *client_trusting_ci(void)
 {
-  g_autofree char *ci = g_build_filename(pki_dir, "ci.pem", NULL);
+  const char *ci = smdp_fixture_get_ca_file(smdp);
 
   return client_new(ci, 0);
 }
@@ -287,56 +286,16 @@ static Es9pClientAuthentication *authenticate(Es9pClient *client, Card *c, const
   return authenticate_client(client, a->transaction_id, asr->der, error);
 }
 
-/* smdp-sim's stdin knobs: one command, one "OK {...}" line back. */
-static gchar *knob(const char *command)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree gchar *text = g_strconcat(command, "\n", NULL);
-  gchar *line;
-
-  assert_true(g_output_stream_write_all(g_subprocess_get_stdin_pipe(smdp), text, strlen(text), NULL,
-                                        NULL, &error));
-  line = g_data_input_stream_read_line(smdp_out, NULL, NULL, &error);
-  assert_non_null(line);
-  if (!g_str_has_prefix(line, "OK "))
-    fail_msg("smdp-sim: %s: %s", command, line);
-  return line;
-}
-
+/* One counter of smdp-sim's "stats" answer. */
 static gint64 stat_of(const char *name)
 {
-  g_autofree gchar *line = knob("stats");
+  g_autofree gchar *line = smdp_fixture_knob(smdp, "stats");
   g_autoptr(JsonParser) p = json_parser_new();
   JsonObject *o;
 
   assert_true(json_parser_load_from_data(p, line + 3, -1, NULL));
   o = json_node_get_object(json_parser_get_root(p));
   return json_object_get_int_member(o, name);
-}
-
-/* The last line of smdp-sim's record for a function. */
-static JsonObject *last_record(const char *function)
-{
-  g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
-  JsonObject *found = NULL;
-
-  assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
-  lines = g_strsplit(text, "\n", -1);
-  for (guint i = 0; lines[i]; i++) {
-    g_autoptr(JsonParser) p = json_parser_new();
-    JsonObject *o;
-
-    if (!*lines[i] || !json_parser_load_from_data(p, lines[i], -1, NULL))
-      continue;
-    o = json_node_get_object(json_parser_get_root(p));
-    if (g_strcmp0(json_object_get_string_member_with_default(o, "function", ""), function) == 0) {
-      g_clear_pointer(&found, json_object_unref);
-      found = json_object_ref(o);
-    }
-  }
-  assert_non_null(found);
-  return found;
 }
 
 static void assert_status(const GError *error, const char *subject, const char *reason)
@@ -390,7 +349,7 @@ static void test_download(void **state)
   assert_string_equal(provider, "Example Mobile");
   assert_int_equal(klass, 2);
   /* What the SM-DP+ sent is what the client handed over, byte for byte. */
-  bpp_record = last_record("es9plus/getBoundProfilePackage");
+  bpp_record = smdp_fixture_last_record(smdp, "es9plus/getBoundProfilePackage");
   assert_string_equal(json_object_get_string_member(bpp_record, "result"), "ok");
   {
     g_autofree gchar *sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bpp);
@@ -403,7 +362,7 @@ static void test_download(void **state)
   es9p_handle_notification(client, ADDRESS, pir->der, NULL, test_got_result, &res);
   test_wait_result(&res);
   assert_true(es9p_handle_notification_finish(client, res, &error));
-  record = last_record("es9plus/handleNotification");
+  record = smdp_fixture_last_record(smdp, "es9plus/handleNotification");
   result = json_object_get_object_member(record, "installResult");
   assert_non_null(result);
   assert_true(json_object_get_boolean_member(result, "signatureValid"));
@@ -461,13 +420,13 @@ static void test_refused_matching_id(void **state)
   g_autoptr(Es9pClient) client = client_trusting_ci();
   g_autoptr(Es9pClientAuthentication) ca = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *on = knob("refuse-matching-id MID-PLAIN");
+  g_autofree gchar *on = smdp_fixture_knob(smdp, "refuse-matching-id MID-PLAIN");
   g_autofree gchar *off = NULL;
   Card c;
 
   card_open(&c);
   ca = authenticate(client, &c, "MID-PLAIN", &error);
-  off = knob("refuse-matching-id off");
+  off = smdp_fixture_knob(smdp, "refuse-matching-id off");
   assert_null(ca);
   assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_REJECTED));
   assert_status(error, "8.2.6", "3.8");
@@ -504,7 +463,7 @@ static void test_cancel_session(void **state)
   test_wait_result(&res);
   if (!es9p_cancel_session_finish(client, res, &error))
     fail_msg("cancelSession: %s", error->message);
-  record = last_record("es9plus/cancelSession");
+  record = smdp_fixture_last_record(smdp, "es9plus/cancelSession");
   assert_string_equal(json_object_get_string_member(record, "result"), "ok");
   assert_string_equal(json_object_get_string_member(record, "reason"), "postponed");
   assert_true(json_object_get_boolean_member(record, "smdpOidMatches"));
@@ -520,14 +479,14 @@ static void test_server_error_unreachable(void **state)
   g_autoptr(Es9pAuthentication) a = NULL;
   g_autoptr(GBytes) challenge = NULL, info1 = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *on = knob("status 503");
+  g_autofree gchar *on = smdp_fixture_knob(smdp, "status 503");
   g_autofree gchar *off = NULL;
   Card c;
 
   card_open(&c);
   card_hello(&c, &challenge, &info1);
   a = initiate(client, ADDRESS, challenge, info1, FALSE, &error);
-  off = knob("status off");
+  off = smdp_fixture_knob(smdp, "status off");
   assert_null(a);
   assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_UNREACHABLE));
   assert_non_null(strstr(error->message, "HTTP 503"));
@@ -551,12 +510,12 @@ static void test_cut_bpp_unreachable(void **state)
   if (!ca)
     fail_msg("%s", error->message);
   pdr = card_prepare_download(&c, ca, NULL);
-  on = knob("cut-bpp 1");
+  on = smdp_fixture_knob(smdp, "cut-bpp 1");
   bpp = get_bpp(client, ca->transaction_id, pdr, &error);
   assert_null(bpp);
   assert_true(g_error_matches(error, ES9P_ERROR, ES9P_ERROR_UNREACHABLE));
   print_message("cut: %s\n", error->message);
-  record = last_record("es9plus/getBoundProfilePackage");
+  record = smdp_fixture_last_record(smdp, "es9plus/getBoundProfilePackage");
   assert_string_equal(json_object_get_string_member(record, "result"), "cut");
   euicc_sim_free(c.sim);
 }
@@ -604,9 +563,9 @@ static void test_cancel_and_timeout(void **state)
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(Es9pAuthentication) a = NULL, b = NULL;
   g_autoptr(GError) error = NULL, error2 = NULL;
-  g_autofree char *ci = g_build_filename(pki_dir, "ci.pem", NULL);
+  const char *ci = smdp_fixture_get_ca_file(smdp);
   g_autofree char *override = g_strdup_printf("127.0.0.1:%u", port);
-  g_autofree gchar *on = knob("delay-ms 3000");
+  g_autofree gchar *on = smdp_fixture_knob(smdp, "delay-ms 3000");
   g_autofree gchar *off = NULL;
   Es9pConfig config = {.ca_file = ci, .host_override = override, .timeout_s = 1};
   gint64 t0;
@@ -628,7 +587,7 @@ static void test_cancel_and_timeout(void **state)
   assert_non_null(impatient);
   t0 = g_get_monotonic_time();
   b = initiate(impatient, ADDRESS, challenge, info1, FALSE, &error2);
-  off = knob("delay-ms 0");
+  off = smdp_fixture_knob(smdp, "delay-ms 0");
   assert_null(b);
   assert_true(g_error_matches(error2, ES9P_ERROR, ES9P_ERROR_UNREACHABLE));
   assert_true(g_get_monotonic_time() - t0 < 2500 * 1000);
@@ -643,7 +602,7 @@ static void test_answer_over_cap(void **state)
   g_autoptr(Es9pAuthentication) a = NULL;
   g_autoptr(GBytes) challenge = NULL, info1 = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *ci = g_build_filename(pki_dir, "ci.pem", NULL);
+  const char *ci = smdp_fixture_get_ca_file(smdp);
   Card c;
 
   client = client_new(ci, 256);
@@ -980,93 +939,17 @@ static void test_answer_for_another_transaction(void **state)
 
 /* ------------------------------------------------------------------ */
 
-static void run(const char *const *argv)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err = NULL;
-  int status = 0;
-
-  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                    NULL, NULL, NULL, &err, &status, &error) ||
-      !g_spawn_check_wait_status(status, NULL))
-    fail_msg("%s failed: %s", argv[1], err ? err : error->message);
-}
-
 static int start_world(void **state)
 {
-  const char *cards = g_getenv("ESIMD_CARDS_DIR");
-  g_autofree char *mkpki = NULL, *mkcerts = NULL, *smdp_sim = NULL, *profiles = NULL;
-  g_autofree char *other = NULL, *line = NULL;
-  g_autoptr(GError) error = NULL;
-
-  assert_non_null(cards);
-  mkpki = g_build_filename(cards, "..", "mkpki", NULL);
-  mkcerts = g_build_filename(cards, "..", "mkcerts", NULL);
-  smdp_sim = g_build_filename(cards, "..", "smdp-sim", NULL);
-  tmp_dir = g_dir_make_tmp("es9p-XXXXXX", &error);
-  assert_non_null(tmp_dir);
-  pki_dir = g_build_filename(tmp_dir, "pki", NULL);
-  other = g_build_filename(tmp_dir, "other", NULL);
-  other_ca = g_build_filename(other, "ca.pem", NULL);
-  log_path = g_build_filename(tmp_dir, "smdp.log", NULL);
-  profiles = g_build_filename(tmp_dir, "profiles.json", NULL);
-  {
-    const char *argv[] = {"sh", mkpki, pki_dir, NULL};
-    run(argv);
-  }
-  {
-    /* A CA that signed nothing smdp-sim shows. */
-    const char *argv[] = {"sh", mkcerts, other, NULL};
-    run(argv);
-  }
-  assert_true(g_file_set_contents(profiles, profiles_json, -1, NULL));
-
-  smdp = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                          "python3", smdp_sim, "--port", "0", "--pki", pki_dir, "--profiles",
-                          profiles, "--log", log_path, NULL);
-  if (!smdp)
-    fail_msg("smdp-sim: %s", error->message);
-  smdp_out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(smdp));
-  /* "LISTEN 127.0.0.1 PORT" once it serves (smdp-sim.md) */
-  line = g_data_input_stream_read_line(smdp_out, NULL, NULL, &error);
-  if (!line || !g_str_has_prefix(line, "LISTEN 127.0.0.1 "))
-    fail_msg("smdp-sim did not start: %s", line ? line : "(no output)");
-  port = (guint)g_ascii_strtoull(line + strlen("LISTEN 127.0.0.1 "), NULL, 10);
-  assert_true(port > 0);
+  smdp = smdp_fixture_start(profiles_json, NULL);
+  port = smdp_fixture_get_port(smdp);
+  other_ca = smdp_fixture_make_other_ca(smdp);
   return 0;
-}
-
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
 }
 
 static int stop_world(void **state)
 {
-  if (smdp) {
-    /* smdp-sim ends when its stdin does */
-    g_output_stream_close(g_subprocess_get_stdin_pipe(smdp), NULL, NULL);
-    g_subprocess_wait(smdp, NULL, NULL);
-    g_clear_object(&smdp_out);
-    g_clear_object(&smdp);
-  }
-  remove_tree(tmp_dir);
-  g_free(tmp_dir);
-  g_free(pki_dir);
-  g_free(log_path);
+  smdp_fixture_stop(smdp);
   g_free(other_ca);
   return 0;
 }

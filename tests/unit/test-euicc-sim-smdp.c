@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include <gio/gio.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <openssl/evp.h>
@@ -22,6 +21,7 @@
 
 #include "es10/tlv.h"
 #include "euicc-sim.h"
+#include "smdp-fixture.h"
 #include "test-util.h"
 #include "transport/iso7816.h"
 
@@ -39,9 +39,7 @@ static const char profiles_json[] =
     "  \"service-provider\": \"Example Mobile\", \"class\": \"operational\", \"cc\": \"4711\"}"
     "}, \"events\": {}}";
 
-static char *tmp_dir, *pki_dir, *log_path;
-static GSubprocess *smdp;
-static GDataInputStream *smdp_out;
+static SmdpFixture *smdp;
 static guint port;
 static SoupSession *http;
 
@@ -81,7 +79,7 @@ static void card_open(Card *c)
   c->sim = euicc_sim_new_from_data("type euicc\neid " EID "\n", &error);
   if (!c->sim)
     fail_msg("%s", error->message);
-  if (!euicc_sim_load_pki_dir(c->sim, pki_dir, &error))
+  if (!euicc_sim_load_pki_dir(c->sim, smdp_fixture_get_pki_dir(smdp), &error))
     fail_msg("%s", error->message);
   r = tx(c, open, sizeof(open));
   assert_int_equal(sw_of(r), 0x9000);
@@ -180,31 +178,6 @@ static const char *status_of(JsonObject *o)
   JsonObject *s = json_object_get_object_member(h, "functionExecutionStatus");
 
   return json_object_get_string_member(s, "status");
-}
-
-/* The last line of smdp-sim's record for a function. */
-static JsonObject *last_record(const char *function)
-{
-  g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
-  JsonObject *found = NULL;
-
-  assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
-  lines = g_strsplit(text, "\n", -1);
-  for (guint i = 0; lines[i]; i++) {
-    g_autoptr(JsonParser) p = json_parser_new();
-    JsonObject *o;
-    if (!*lines[i] || !json_parser_load_from_data(p, lines[i], -1, NULL))
-      continue;
-    o = json_node_get_object(json_parser_get_root(p));
-    if (json_object_has_member(o, "function") &&
-        g_str_equal(json_object_get_string_member(o, "function"), function)) {
-      g_clear_pointer(&found, json_object_unref);
-      found = json_object_ref(o);
-    }
-  }
-  assert_non_null(found);
-  return found;
 }
 
 /* ------------------------------------------------------------------ */
@@ -423,7 +396,7 @@ static void test_download_through_smdp_sim(void **state)
   body2 = g_strdup_printf("{\"pendingNotification\": \"%s\"}", pir64);
   note = call("handleNotification", body2);
   assert_null(note); /* 204 */
-  record = last_record("es9plus/handleNotification");
+  record = smdp_fixture_last_record(smdp, "es9plus/handleNotification");
   result = json_object_get_object_member(record, "installResult");
   assert_non_null(result);
   assert_true(json_object_get_boolean_member(result, "signatureValid"));
@@ -507,7 +480,7 @@ static void test_cancel_session_through_smdp_sim(void **state)
       g_strdup_printf("{\"transactionId\": \"%s\", \"cancelSessionResponse\": \"%s\"}", tid, csr64);
   answer = call("cancelSession", body);
   assert_string_equal(status_of(answer), "Executed-Success");
-  record = last_record("es9plus/cancelSession");
+  record = smdp_fixture_last_record(smdp, "es9plus/cancelSession");
   assert_string_equal(json_object_get_string_member(record, "reason"), "postponed");
   assert_true(json_object_get_boolean_member(record, "smdpOidMatches"));
   euicc_sim_free(c.sim);
@@ -515,95 +488,25 @@ static void test_cancel_session_through_smdp_sim(void **state)
 
 /* ------------------------------------------------------------------ */
 
-static void run(const char *const *argv)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err = NULL;
-  int status = 0;
-
-  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                    NULL, NULL, NULL, &err, &status, &error) ||
-      !g_spawn_check_wait_status(status, NULL))
-    fail_msg("%s failed: %s", argv[1], err ? err : error->message);
-}
-
 static int start_world(void **state)
 {
-  const char *cards = g_getenv("ESIMD_CARDS_DIR");
-  g_autofree char *mkpki = NULL, *smdp_sim = NULL, *profiles = NULL, *ci = NULL;
-  g_autofree char *line = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GTlsDatabase) db = NULL;
-  GInputStream *out;
 
-  assert_non_null(cards);
-  mkpki = g_build_filename(cards, "..", "mkpki", NULL);
-  smdp_sim = g_build_filename(cards, "..", "smdp-sim", NULL);
-  tmp_dir = g_dir_make_tmp("euicc-sim-smdp-XXXXXX", &error);
-  assert_non_null(tmp_dir);
-  pki_dir = g_build_filename(tmp_dir, "pki", NULL);
-  log_path = g_build_filename(tmp_dir, "smdp.log", NULL);
-  profiles = g_build_filename(tmp_dir, "profiles.json", NULL);
-  {
-    const char *argv[] = {"sh", mkpki, pki_dir, NULL};
-    run(argv);
-  }
-  assert_true(g_file_set_contents(profiles, profiles_json, -1, NULL));
-
-  smdp = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                          "python3", smdp_sim, "--port", "0", "--pki", pki_dir, "--profiles",
-                          profiles, "--log", log_path, NULL);
-  if (!smdp)
-    fail_msg("smdp-sim: %s", error->message);
-  out = g_subprocess_get_stdout_pipe(smdp);
-  smdp_out = g_data_input_stream_new(out);
-  /* "LISTEN 127.0.0.1 PORT" once it serves (smdp-sim.md) */
-  line = g_data_input_stream_read_line(smdp_out, NULL, NULL, &error);
-  if (!line || !g_str_has_prefix(line, "LISTEN 127.0.0.1 "))
-    fail_msg("smdp-sim did not start: %s", line ? line : "(no output)");
-  port = (guint)g_ascii_strtoull(line + strlen("LISTEN 127.0.0.1 "), NULL, 10);
-  assert_true(port > 0);
-
+  smdp = smdp_fixture_start(profiles_json, NULL);
+  port = smdp_fixture_get_port(smdp);
   /* TLS checked against the test CI only (SGP.22 2.6.6: CERT.DP.TLS chains to the CI). */
-  ci = g_build_filename(pki_dir, "ci.pem", NULL);
-  db = g_tls_file_database_new(ci, &error);
+  db = g_tls_file_database_new(smdp_fixture_get_ca_file(smdp), &error);
   if (!db)
     fail_msg("%s", error->message);
   http = soup_session_new_with_options("tls-database", db, "timeout", 30, NULL);
   return 0;
 }
 
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
-}
-
 static int stop_world(void **state)
 {
   g_clear_object(&http);
-  if (smdp) {
-    /* smdp-sim ends when its stdin does */
-    g_output_stream_close(g_subprocess_get_stdin_pipe(smdp), NULL, NULL);
-    g_subprocess_wait(smdp, NULL, NULL);
-    g_clear_object(&smdp_out);
-    g_clear_object(&smdp);
-  }
-  remove_tree(tmp_dir);
-  g_free(tmp_dir);
-  g_free(pki_dir);
-  g_free(log_path);
+  smdp_fixture_stop(smdp);
   return 0;
 }
 

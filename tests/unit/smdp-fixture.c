@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "smdp-fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+struct _SmdpFixture {
+  gchar *dir, *pki_dir, *ca_file, *log_path;
+  GSubprocess *smdp;
+  GDataInputStream *out;
+  guint port;
+};
+
+/* A script beside the card files: tests/sim/NAME. */
+static gchar *sim_script(const char *name)
+{
+  const char *cards = g_getenv("ESIMD_CARDS_DIR");
+
+  assert_non_null(cards);
+  return g_build_filename(cards, "..", name, NULL);
+}
+
+static void run(const char *const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  int status = 0;
+
+  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                    NULL, NULL, NULL, &err, &status, &error) ||
+      !g_spawn_check_wait_status(status, NULL))
+    fail_msg("%s failed: %s", argv[1], err ? err : error->message);
+}
+
+static void remove_tree(const char *path)
+{
+  GDir *d = g_dir_open(path, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name(d))) {
+    g_autofree char *p = g_build_filename(path, name, NULL);
+
+    if (g_file_test(p, G_FILE_TEST_IS_DIR))
+      remove_tree(p);
+    else
+      g_unlink(p);
+  }
+  if (d)
+    g_dir_close(d);
+  g_rmdir(path);
+}
+
+SmdpFixture *smdp_fixture_start(const char *profiles_json, const char *eid)
+{
+  SmdpFixture *f = g_new0(SmdpFixture, 1);
+  g_autofree char *mkpki = sim_script("mkpki"), *smdp_sim = sim_script("smdp-sim");
+  g_autofree char *profiles = NULL, *line = NULL;
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp("smdp-XXXXXX", &error);
+  assert_non_null(f->dir);
+  f->pki_dir = g_build_filename(f->dir, "pki", NULL);
+  f->ca_file = g_build_filename(f->pki_dir, "ci.pem", NULL);
+  f->log_path = g_build_filename(f->dir, "smdp.log", NULL);
+  profiles = g_build_filename(f->dir, "profiles.json", NULL);
+  if (eid) {
+    const char *argv[] = {"sh", mkpki, "--eid", eid, f->pki_dir, NULL};
+    run(argv);
+  } else {
+    const char *argv[] = {"sh", mkpki, f->pki_dir, NULL};
+    run(argv);
+  }
+  assert_true(g_file_set_contents(profiles, profiles_json, -1, NULL));
+
+  f->smdp = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                             "python3", smdp_sim, "--port", "0", "--pki", f->pki_dir, "--profiles",
+                             profiles, "--log", f->log_path, NULL);
+  if (!f->smdp)
+    fail_msg("smdp-sim: %s", error->message);
+  f->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(f->smdp));
+  /* "LISTEN 127.0.0.1 PORT" once it serves (smdp-sim.md) */
+  line = g_data_input_stream_read_line(f->out, NULL, NULL, &error);
+  if (!line || !g_str_has_prefix(line, "LISTEN 127.0.0.1 "))
+    fail_msg("smdp-sim did not start: %s", line ? line : "(no output)");
+  f->port = (guint)g_ascii_strtoull(line + strlen("LISTEN 127.0.0.1 "), NULL, 10);
+  assert_true(f->port > 0);
+  return f;
+}
+
+void smdp_fixture_stop(SmdpFixture *f)
+{
+  if (!f)
+    return;
+  if (f->smdp) {
+    /* smdp-sim ends when its stdin does */
+    g_output_stream_close(g_subprocess_get_stdin_pipe(f->smdp), NULL, NULL);
+    g_subprocess_wait(f->smdp, NULL, NULL);
+    g_clear_object(&f->out);
+    g_clear_object(&f->smdp);
+  }
+  remove_tree(f->dir);
+  g_free(f->dir);
+  g_free(f->pki_dir);
+  g_free(f->ca_file);
+  g_free(f->log_path);
+  g_free(f);
+}
+
+guint smdp_fixture_get_port(SmdpFixture *f)
+{
+  return f->port;
+}
+
+const char *smdp_fixture_get_dir(SmdpFixture *f)
+{
+  return f->dir;
+}
+
+const char *smdp_fixture_get_pki_dir(SmdpFixture *f)
+{
+  return f->pki_dir;
+}
+
+const char *smdp_fixture_get_ca_file(SmdpFixture *f)
+{
+  return f->ca_file;
+}
+
+gchar *smdp_fixture_make_other_ca(SmdpFixture *f)
+{
+  g_autofree char *mkcerts = sim_script("mkcerts");
+  g_autofree char *other = g_build_filename(f->dir, "other", NULL);
+  const char *argv[] = {"sh", mkcerts, other, NULL};
+
+  run(argv);
+  return g_build_filename(other, "ca.pem", NULL);
+}
+
+gchar *smdp_fixture_knob(SmdpFixture *f, const char *command)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *text = g_strconcat(command, "\n", NULL);
+  gchar *line;
+
+  assert_true(g_output_stream_write_all(g_subprocess_get_stdin_pipe(f->smdp), text, strlen(text),
+                                        NULL, NULL, &error));
+  line = g_data_input_stream_read_line(f->out, NULL, NULL, &error);
+  assert_non_null(line);
+  if (!g_str_has_prefix(line, "OK "))
+    fail_msg("smdp-sim: %s: %s", command, line);
+  return line;
+}
+
+GPtrArray *smdp_fixture_records(SmdpFixture *f, const char *prefix)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+
+  if (!g_file_get_contents(f->log_path, &text, NULL, NULL))
+    return out;
+  lines = g_strsplit(text, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonObject *o;
+
+    if (!*lines[i] || !json_parser_load_from_data(p, lines[i], -1, NULL))
+      continue;
+    o = json_node_get_object(json_parser_get_root(p));
+    if (g_str_has_prefix(json_object_get_string_member_with_default(o, "function", ""), prefix))
+      g_ptr_array_add(out, json_object_ref(o));
+  }
+  return out;
+}
+
+JsonObject *smdp_fixture_last_record(SmdpFixture *f, const char *function)
+{
+  g_autoptr(GPtrArray) all = smdp_fixture_records(f, function);
+
+  for (guint i = all->len; i > 0; i--) {
+    JsonObject *o = g_ptr_array_index(all, i - 1);
+
+    if (g_str_equal(json_object_get_string_member(o, "function"), function))
+      return json_object_ref(o);
+  }
+  fail_msg("smdp-sim recorded no %s", function);
+  return NULL;
+}
