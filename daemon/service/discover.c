@@ -36,6 +36,9 @@ typedef enum {
   STEP_AUTHENTICATE_SERVER_DONE,
   STEP_AUTHENTICATE_CLIENT,
   STEP_AUTHENTICATE_CLIENT_DONE,
+  /* cleanup, after a success too */
+  STEP_REPORT_REFUSAL,
+  STEP_REPORT_REFUSAL_DONE,
   STEP_LAST,
 } DiscoverStep;
 
@@ -48,6 +51,7 @@ typedef struct {
   GBytes *challenge;
   Es9pAuthentication *auth;
   GBytes *server_response;
+  GBytes *refusal;   /* the card's AuthenticateResponseError, for the SM-DS */
   GPtrArray *events; /* Es11Event* */
 } DiscoverContext;
 
@@ -64,6 +68,7 @@ static void discover_context_clear(gpointer data)
   g_clear_pointer(&ctx->challenge, g_bytes_unref);
   g_clear_pointer(&ctx->auth, es9p_authentication_free);
   g_clear_pointer(&ctx->server_response, g_bytes_unref);
+  g_clear_pointer(&ctx->refusal, g_bytes_unref);
   g_clear_pointer(&ctx->events, g_ptr_array_unref);
 }
 
@@ -72,7 +77,7 @@ static const EuiccOpClass discover_class = {
     .step = discover_step,
     .size = sizeof(DiscoverContext),
     .clear = discover_context_clear,
-    .cleanup_step = STEP_LAST,
+    .cleanup_step = STEP_REPORT_REFUSAL,
     .last_step = STEP_LAST,
 };
 
@@ -91,10 +96,17 @@ static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
   DiscoverContext *ctx = g_task_get_task_data(task);
 
   g_clear_error(&ctx->net_error);
-  if (ctx->base.step == STEP_INITIATE)
+  switch ((DiscoverStep)ctx->base.step) {
+  case STEP_INITIATE:
     ctx->auth = es11_initiate_authentication_finish(ctx->client, res, &ctx->net_error);
-  else
+    break;
+  case STEP_AUTHENTICATE_CLIENT:
+  case STEP_REPORT_REFUSAL:
     ctx->events = es11_authenticate_client_finish(ctx->client, res, &ctx->net_error);
+    break;
+  default:
+    g_assert_not_reached();
+  }
   ctx->base.step++;
   discover_step(task);
 }
@@ -239,6 +251,8 @@ static void discover_step(GTask *task)
       return;
     }
     if (asr->result != ES10B_AUTHENTICATE_OK) {
+      /* Its AuthenticateResponseError goes to the SM-DS all the same. */
+      ctx->refusal = g_bytes_new(buf, len);
       euicc_op_fail_result(task, ES10_CMD_AUTHENTICATE_SERVER, (gint)asr->result, ctx->address);
       return;
     }
@@ -256,6 +270,26 @@ static void discover_step(GTask *task)
       fail_net(task, ctx);
       return;
     }
+    ctx->base.step++;
+    /* fall through */
+  case STEP_REPORT_REFUSAL:
+    /* Cleanup: never euicc_op_fail() from here on. SGP.22 3.0.1: the
+     * card's refusal of the server is the AuthenticateServerResponse the
+     * LPA sends in authenticateClient, ES11 as ES9+; the SM-DS ends its
+     * transaction on it instead of waiting it out. */
+    if (!ctx->refusal) {
+      ctx->base.step = STEP_LAST;
+      discover_step(task);
+      return;
+    }
+    es11_authenticate_client(ctx->client, ctx->address, ctx->auth->transaction_id, ctx->refusal,
+                             ctx->base.op.io, net_ready, task);
+    return;
+  case STEP_REPORT_REFUSAL_DONE:
+    /* The SM-DS answers with an error; that it heard is what counts. */
+    g_info("%s: the SM-DS %s was told of the card's refusal: %s", euicc_get_label(ctx->base.euicc),
+           ctx->address, ctx->net_error ? ctx->net_error->message : "accepted");
+    g_clear_error(&ctx->net_error);
     ctx->base.step++;
     /* fall through */
   case STEP_LAST: {
