@@ -11,6 +11,7 @@
  * notifications. The install result itself is a notification that the
  * existing delivery path takes to the SM-DP+ (3.1.3.3, 3.5).
  */
+#include "service/authenticate.h"
 #include "service/download-private.h"
 #include "service/euicc-private.h"
 
@@ -18,14 +19,6 @@
 
 #include "es10/activation.h"
 #include "smdp/es9p.h"
-
-/*
- * The TAC sent when the modem reports no IMEI: DeviceInfo's tac is
- * mandatory (SGP.22 5.7.13) while its imei is optional. A fixed 00100100
- * rather than a real model's TAC: an SM-DP+ that checks devices should see
- * an unknown device, not a wrong one.
- */
-static const guint8 default_tac[4] = {0x00, 0x10, 0x01, 0x00};
 
 /*
  * How long a download waits at CONFIRMING. The card's queue is held all
@@ -110,19 +103,10 @@ typedef enum {
 typedef struct {
   EuiccOp base;
   Download *d;
-  Es9pClient *client;
-  Es10DeviceInfo device;
-  gchar *imei;
-  GError *net_error; /* of the last ES9+ call */
-  GBytes *info1;
-  GBytes *challenge;
-  Es9pAuthentication *auth;
+  Authentication authn; /* its net_error is that of every ES9+ call */
   Es9pClientAuthentication *client_auth;
-  GBytes *server_response; /* the card's AuthenticateServerResponse, for authenticateClient */
-  GBytes *refusal;         /* ... when it was an AuthenticateResponseError */
-  GBytes *transaction_id;  /* the card's, once it authenticated the server */
-  gboolean authenticated;  /* the card holds (or held) a session */
-  gboolean session_open;   /* ... not ended by an install result yet */
+  gboolean authenticated; /* the card holds (or held) a session */
+  gboolean session_open;  /* ... not ended by an install result yet */
   GBytes *prepare_response;
   GBytes *bpp;
   GPtrArray *segments; /* GBytes*, each its own STORE DATA sequence */
@@ -141,17 +125,9 @@ static void download_context_clear(gpointer data)
 
   ctx->d->task = NULL;
   download_unref(ctx->d);
-  g_clear_pointer(&ctx->client, es9p_client_free);
-  g_free(ctx->imei);
-  g_clear_error(&ctx->net_error);
-  g_clear_pointer(&ctx->info1, g_bytes_unref);
-  g_clear_pointer(&ctx->challenge, g_bytes_unref);
-  g_clear_pointer(&ctx->auth, es9p_authentication_free);
+  authenticate_clear(&ctx->authn);
   g_clear_pointer(&ctx->client_auth, es9p_client_authentication_free);
-  g_clear_pointer(&ctx->server_response, g_bytes_unref);
-  g_clear_pointer(&ctx->refusal, g_bytes_unref);
   g_free(ctx->isdp_aid);
-  g_clear_pointer(&ctx->transaction_id, g_bytes_unref);
   g_clear_pointer(&ctx->prepare_response, g_bytes_unref);
   g_clear_pointer(&ctx->bpp, g_bytes_unref);
   g_clear_pointer(&ctx->segments, g_ptr_array_unref);
@@ -323,28 +299,28 @@ static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 {
   GTask *task = user_data;
   DownloadContext *ctx = g_task_get_task_data(task);
-  GError **e = &ctx->net_error;
+  Es9pClient *client = ctx->authn.client;
+  GError **e = &ctx->authn.net_error;
 
   g_clear_error(e);
   switch ((DownloadStep)ctx->base.step) {
   case STEP_IMEI:
-    ctx->imei = modem_get_imei_finish(euicc_get_modem(ctx->base.euicc), res, e);
+    authenticate_read_device_finish(task, &ctx->authn, res);
     break;
   case STEP_INITIATE:
-    ctx->auth = es9p_initiate_authentication_finish(ctx->client, res, e);
+    authenticate_initiate_finish(&ctx->authn, res);
     break;
   case STEP_AUTHENTICATE_CLIENT:
-    ctx->client_auth = es9p_authenticate_client_finish(ctx->client, res, e);
+    ctx->client_auth = es9p_authenticate_client_finish(client, res, e);
     break;
   case STEP_REPORT_REFUSAL:
-    g_clear_pointer(&ctx->client_auth, es9p_client_authentication_free);
-    ctx->client_auth = es9p_authenticate_client_finish(ctx->client, res, e);
+    authenticate_report_refusal_finish(task, &ctx->authn, res);
     break;
   case STEP_GET_BPP:
-    ctx->bpp = es9p_get_bound_profile_package_finish(ctx->client, res, e);
+    ctx->bpp = es9p_get_bound_profile_package_finish(client, res, e);
     break;
   case STEP_CANCEL_SMDP:
-    es9p_cancel_session_finish(ctx->client, res, e);
+    es9p_cancel_session_finish(client, res, e);
     break;
   default:
     g_assert_not_reached();
@@ -356,7 +332,7 @@ static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
 /* The last ES9+ call failed: the error the caller gets. */
 static void fail_net(GTask *task, DownloadContext *ctx)
 {
-  GError *error = g_steal_pointer(&ctx->net_error);
+  GError *error = g_steal_pointer(&ctx->authn.net_error);
 
   if (ctx->d->cancel_requested && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     ctx->cancel_reason = ctx->d->cancel_reason;
@@ -399,84 +375,44 @@ static void download_step(GTask *task)
   buf = euicc_op_response(&ctx->base, &len);
 
   switch ((DownloadStep)ctx->base.step) {
-  case STEP_FIRST: {
-    const EuiccSettings *settings = euicc_get_settings(ctx->base.euicc);
-    Es9pConfig config = {
-        .ca_file = settings->smdp_ca_file,
-        .ca_dir = settings->smdp_ca_dir,
-        .host_override = settings->smdp_host_override,
-    };
-
+  case STEP_FIRST:
     ctx->cancel_reason = ES10B_CANCEL_UNDEFINED_REASON;
-    ctx->client = es9p_client_new(&config, &error);
-    if (!ctx->client) {
-      euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED,
-                                      "Cannot download a profile: %s", error->message));
-      g_error_free(error);
+    if (!authenticate_open(task, &ctx->authn))
       return;
-    }
     ctx->base.step++;
-  }
     /* fall through */
   case STEP_IMEI:
-    ctx->base.doing = "reading the modem's IMEI";
-    modem_get_imei(euicc_get_modem(ctx->base.euicc), ctx->base.op.io, net_ready, task);
+    authenticate_read_device(task, &ctx->authn, net_ready);
     return;
   case STEP_IMEI_DONE:
-    /* DeviceInfo (SGP.22 5.7.13): without an IMEI only the TAC, a test one. */
-    memset(&ctx->device, 0, sizeof ctx->device);
-    if (!ctx->imei || !es10_imei_to_device_info(ctx->imei, &ctx->device, &error)) {
-      g_info("%s: no usable IMEI (%s); the SM-DP+ gets a test TAC", euicc_get_label(d->euicc),
-             error            ? error->message
-             : ctx->net_error ? ctx->net_error->message
-                              : "none");
-      g_clear_error(&error);
-      memset(&ctx->device, 0, sizeof ctx->device);
-      memcpy(ctx->device.tac, default_tac, sizeof default_tac);
-    }
-    /* Read with the IMEI: the modem's radio technologies. */
-    modem_get_device_capabilities(euicc_get_modem(ctx->base.euicc), &ctx->device);
-    g_clear_error(&ctx->net_error);
+    authenticate_read_device_done(task, &ctx->authn);
     ctx->base.step++;
     /* fall through */
   case STEP_INFO1:
     if (stopped(task, ctx))
       return;
-    ctx->base.doing = "reading the eUICC's EUICCInfo1";
-    euicc_op_call(task, es10b_get_euicc_info1_encode());
+    authenticate_get_info1(task);
     return;
   case STEP_INFO1_DONE:
-    if (!euicc_op_check_call(task))
+    if (!authenticate_get_info1_done(task, &ctx->authn))
       return;
-    ctx->info1 = g_bytes_new(buf, len);
     ctx->base.step++;
     /* fall through */
   case STEP_CHALLENGE:
-    ctx->base.doing = "asking the eUICC for a challenge";
-    euicc_op_call(task, es10b_get_euicc_challenge_encode());
+    authenticate_get_challenge(task);
     return;
-  case STEP_CHALLENGE_DONE: {
-    guint8 challenge[ES10_CHALLENGE_LEN];
-
-    if (!euicc_op_check_call(task))
+  case STEP_CHALLENGE_DONE:
+    if (!authenticate_get_challenge_done(task, &ctx->authn))
       return;
-    if (!es10b_get_euicc_challenge_decode(buf, len, challenge, &error)) {
-      euicc_op_fail(task, error);
-      return;
-    }
-    ctx->challenge = g_bytes_new(challenge, sizeof challenge);
     ctx->base.step++;
-  }
     /* fall through */
   case STEP_INITIATE:
     if (stopped(task, ctx))
       return;
-    ctx->base.doing = "starting the authentication (initiateAuthentication)";
-    es9p_initiate_authentication(ctx->client, d->smdp_address, ctx->challenge, ctx->info1,
-                                 d->cancellable, net_ready, task);
+    authenticate_initiate(task, &ctx->authn, d->cancellable, net_ready);
     return;
   case STEP_INITIATE_DONE:
-    if (!ctx->auth) {
+    if (!ctx->authn.auth) {
       fail_net(task, ctx);
       return;
     }
@@ -484,7 +420,7 @@ static void download_step(GTask *task)
      * card holds no session yet, so there is nothing to cancel on it, and
      * ES9+ cancelSession needs the card's signed answer: the SM-DP+ lets
      * its unanswered transaction expire. */
-    if (!download_check_smdp_oid(d->smdp_oid, ctx->auth->server_certificate, d->smdp_address,
+    if (!download_check_smdp_oid(d->smdp_oid, ctx->authn.auth->server_certificate, d->smdp_address,
                                  &error)) {
       euicc_op_fail(task, error);
       return;
@@ -492,56 +428,24 @@ static void download_step(GTask *task)
     set_progress(d, PROGRESS_INITIATED);
     ctx->base.step++;
     /* fall through */
-  case STEP_AUTHENTICATE_SERVER: {
-    Es10bAuthenticateServerRequest req = {
-        .server_signed1 = ctx->auth->server_signed1,
-        .server_signature1 = ctx->auth->server_signature1,
-        .euicc_ci_pkid_to_be_used = ctx->auth->euicc_ci_pkid_to_be_used,
-        .server_certificate = ctx->auth->server_certificate,
-        .matching_id = d->matching_id,
-        .device_info = &ctx->device,
-    };
-    GBytes *request;
-
+  case STEP_AUTHENTICATE_SERVER:
     if (stopped(task, ctx))
       return;
-    ctx->base.doing = "having the eUICC authenticate the SM-DP+";
-    request = es10b_authenticate_server_encode(&req, &error);
-    if (!request) {
-      euicc_op_fail_invalid_args(task, "The matching id cannot be sent", error);
-      return;
-    }
-    euicc_op_call(task, request);
+    authenticate_server(task, &ctx->authn, d->matching_id);
     return;
-  }
-  case STEP_AUTHENTICATE_SERVER_DONE: {
-    g_autoptr(Es10bAuthenticateServerResponse) asr = NULL;
-
-    if (!euicc_op_check_call(task))
+  case STEP_AUTHENTICATE_SERVER_DONE:
+    if (!authenticate_server_done(task, &ctx->authn))
       return;
-    if (!es10b_authenticate_server_decode(buf, len, &asr, &error)) {
-      euicc_op_fail(task, error);
-      return;
-    }
-    if (asr->result != ES10B_AUTHENTICATE_OK) {
-      /* Its AuthenticateResponseError goes to the SM-DP+ all the same. */
-      ctx->refusal = g_bytes_new(buf, len);
-      euicc_op_fail_result(task, ES10_CMD_AUTHENTICATE_SERVER, (gint)asr->result, d->smdp_address);
-      return;
-    }
     /* From here on the card holds a session: every failure cancels it. */
-    ctx->transaction_id = g_bytes_ref(asr->transaction_id);
     ctx->authenticated = ctx->session_open = TRUE;
-    ctx->server_response = g_bytes_ref(asr->der);
     ctx->base.step++;
-  }
     /* fall through */
   case STEP_AUTHENTICATE_CLIENT:
     if (stopped(task, ctx))
       return;
     ctx->base.doing = "authenticating the eUICC to the SM-DP+ (authenticateClient)";
-    es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id,
-                             ctx->server_response, d->cancellable, net_ready, task);
+    es9p_authenticate_client(ctx->authn.client, d->smdp_address, ctx->authn.auth->transaction_id,
+                             ctx->authn.server_response, d->cancellable, net_ready, task);
     return;
   case STEP_AUTHENTICATE_CLIENT_DONE: {
     g_autoptr(Es10SmdpSigned2) signed2 = NULL;
@@ -552,8 +456,8 @@ static void download_step(GTask *task)
     }
     d->metadata = download_metadata_decode(ctx->client_auth->profile_metadata, &error);
     if (d->metadata)
-      signed2 =
-          download_smdp_signed2_decode(ctx->client_auth->smdp_signed2, ctx->transaction_id, &error);
+      signed2 = download_smdp_signed2_decode(ctx->client_auth->smdp_signed2,
+                                             ctx->authn.transaction_id, &error);
     if (!signed2) {
       euicc_op_fail(task, g_error_new(ESIMD_ERROR, ESIMD_ERROR_FAILED,
                                       "The SM-DP+ %s described the profile wrongly: %s",
@@ -593,8 +497,8 @@ static void download_step(GTask *task)
 
     ctx->base.doing = "preparing the download on the eUICC";
     /* 5.7.5: the code only as a hash bound to this transaction. */
-    if (with_cc &&
-        !es10_hash_confirmation_code(d->confirmation_code, ctx->transaction_id, hash_cc, &error)) {
+    if (with_cc && !es10_hash_confirmation_code(d->confirmation_code, ctx->authn.transaction_id,
+                                                hash_cc, &error)) {
       euicc_op_fail_invalid_args(task, "The confirmation code cannot be used", error);
       return;
     }
@@ -629,8 +533,9 @@ static void download_step(GTask *task)
     if (stopped(task, ctx))
       return;
     ctx->base.doing = "fetching the profile (getBoundProfilePackage)";
-    es9p_get_bound_profile_package(ctx->client, d->smdp_address, ctx->auth->transaction_id,
-                                   ctx->prepare_response, d->cancellable, net_ready, task);
+    es9p_get_bound_profile_package(ctx->authn.client, d->smdp_address,
+                                   ctx->authn.auth->transaction_id, ctx->prepare_response,
+                                   d->cancellable, net_ready, task);
     return;
   case STEP_GET_BPP_DONE:
     if (!ctx->bpp) {
@@ -730,23 +635,13 @@ static void download_step(GTask *task)
     ctx->base.step++;
     /* fall through */
   case STEP_REPORT_REFUSAL:
-    /* Cleanup: never euicc_op_fail() from here on, it would come back.
-     * SGP.22 3.0.1: the card's refusal of the server is the
-     * AuthenticateServerResponse the LPA sends in authenticateClient; the
-     * SM-DP+ ends its transaction on it instead of waiting it out. */
-    if (!ctx->refusal) {
-      ctx->base.step = STEP_CANCEL_CARD;
-      download_step(task);
+    /* Cleanup: never euicc_op_fail() from here on, it would come back. */
+    if (authenticate_report_refusal(task, &ctx->authn, net_ready))
       return;
-    }
-    es9p_authenticate_client(ctx->client, d->smdp_address, ctx->auth->transaction_id, ctx->refusal,
-                             ctx->base.op.io, net_ready, task);
+    ctx->base.step = STEP_CANCEL_CARD;
+    download_step(task);
     return;
   case STEP_REPORT_REFUSAL_DONE:
-    /* The SM-DP+ answers with an error; that it heard is what counts. */
-    g_info("%s: the SM-DP+ %s was told of the card's refusal: %s", euicc_get_label(d->euicc),
-           d->smdp_address, ctx->net_error ? ctx->net_error->message : "accepted");
-    g_clear_error(&ctx->net_error);
     ctx->base.step++;
     /* fall through */
   case STEP_CANCEL_CARD:
@@ -757,7 +652,7 @@ static void download_step(GTask *task)
     }
     {
       GBytes *request = es10b_cancel_session_encode(
-          ctx->transaction_id, (Es10bCancelSessionReason)ctx->cancel_reason, &error);
+          ctx->authn.transaction_id, (Es10bCancelSessionReason)ctx->cancel_reason, &error);
 
       if (!request) {
         g_warning("%s: cannot cancel the download session: %s", euicc_get_label(d->euicc),
@@ -794,14 +689,14 @@ static void download_step(GTask *task)
   case STEP_CANCEL_SMDP:
     /* 3.1.3 / 5.6.5: the SM-DP+ ends its side with the card's signed answer.
      * Not the caller's cancellable: this runs because it may be cancelled. */
-    es9p_cancel_session(ctx->client, d->smdp_address, ctx->auth->transaction_id,
+    es9p_cancel_session(ctx->authn.client, d->smdp_address, ctx->authn.auth->transaction_id,
                         ctx->cancel_response, ctx->base.op.io, net_ready, task);
     return;
   case STEP_CANCEL_SMDP_DONE:
-    if (ctx->net_error)
+    if (ctx->authn.net_error)
       g_info("%s: the SM-DP+ %s was not told of the cancel: %s", euicc_get_label(d->euicc),
-             d->smdp_address, ctx->net_error->message);
-    g_clear_error(&ctx->net_error);
+             d->smdp_address, ctx->authn.net_error->message);
+    g_clear_error(&ctx->authn.net_error);
     ctx->base.step++;
     /* fall through */
   case STEP_NOTIFICATIONS:
@@ -933,6 +828,7 @@ Download *euicc_download(Euicc *euicc, const char *activation_code, const Downlo
   task = euicc_op_new(euicc, &download_class, d->cancellable, op_ready, download_ref(d));
   ctx = g_task_get_task_data(task);
   ctx->d = download_ref(d);
+  authenticate_init(&ctx->authn, AUTHENTICATE_SMDP, d->smdp_address);
   d->task = task;
   g_info("%s: download from %s queued", euicc_get_label(euicc), d->smdp_address);
   euicc_op_queue(task);
