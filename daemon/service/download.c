@@ -10,6 +10,9 @@
  * the SM-DP+ (ES9+ cancelSession, 5.6.5), and a recount of the card's
  * notifications. The install result itself is a notification that the
  * existing delivery path takes to the SM-DP+ (3.1.3.3, 3.5).
+ *
+ * The Download object its caller holds (state, consent, cancel) is
+ * download-object.c; the steps shared with SM-DS discovery authenticate.c.
  */
 #include "service/authenticate.h"
 #include "service/download-private.h"
@@ -17,17 +20,7 @@
 
 #include <string.h>
 
-#include "es10/activation.h"
 #include "smdp/es9p.h"
-
-/*
- * How long a download waits at CONFIRMING. The card's queue is held all
- * that time, so a consent that never comes (a caller that went away
- * without cancelling) must not block the card for good; SGP.22 5.7.14 has
- * the CancelSessionReason timeout for exactly this. The SM-DP+ gives up on
- * its transaction too after some minutes.
- */
-#define DOWNLOAD_CONSENT_TIMEOUT_MS (5 * 60 * 1000)
 
 /*
  * Progress: each answer of the SM-DP+ moves it, so that a slow SM-DP+ is
@@ -37,33 +30,6 @@
 #define PROGRESS_INITIATED 0.05
 #define PROGRESS_AUTHENTICATED 0.1
 #define PROGRESS_BPP 0.2
-
-struct _Download {
-  gint ref;
-  Euicc *euicc;
-  gchar *smdp_address;
-  gchar *matching_id;
-  gchar *smdp_oid; /* the activation code's, dotted; NULL when it has none */
-  gchar *confirmation_code;
-  gboolean accept;
-  gboolean enable;
-  DownloadState state;
-  gdouble progress;
-  DownloadMetadata *metadata;
-  gboolean cc_required;
-  gchar *iccid; /* once installed */
-  GError *error;
-  DownloadChangedFunc changed;
-  gpointer data;
-  GTask *task;            /* the operation while it exists (borrowed) */
-  gboolean waiting;       /* paused at CONFIRMING */
-  GSource *consent_timer; /* while waiting */
-  guint consent_timeout_ms;
-  gboolean cancel_requested; /* download_cancel() or download_reject() */
-  guint cancel_reason;       /* the CancelSessionReason they asked for */
-  gboolean finished;
-  GCancellable *cancellable; /* the queue entry and the forward ES9+ calls */
-};
 
 typedef enum {
   STEP_FIRST,
@@ -153,146 +119,6 @@ static const EuiccOpClass download_class = {
     .last_step = STEP_LAST,
     .interrupt = download_interrupt,
 };
-
-const char *download_state_to_string(DownloadState state)
-{
-  static const char *const names[] = {"authenticating", "confirming", "downloading", "installing",
-                                      "done",           "failed",     "cancelled"};
-
-  return (guint)state < G_N_ELEMENTS(names) ? names[state] : "unknown";
-}
-
-/* ---- the Download object ---- */
-
-Download *download_ref(Download *d)
-{
-  g_atomic_int_inc(&d->ref);
-  return d;
-}
-
-void download_unref(Download *d)
-{
-  if (!d || !g_atomic_int_dec_and_test(&d->ref))
-    return;
-  euicc_unref(d->euicc);
-  g_free(d->smdp_address);
-  g_free(d->matching_id);
-  g_free(d->smdp_oid);
-  g_free(d->confirmation_code);
-  download_metadata_free(d->metadata);
-  g_free(d->iccid);
-  g_clear_error(&d->error);
-  g_clear_object(&d->cancellable);
-  if (d->consent_timer) {
-    g_source_destroy(d->consent_timer);
-    g_source_unref(d->consent_timer);
-  }
-  g_free(d);
-}
-
-static void emit_changed(Download *d)
-{
-  if (d->changed) {
-    /* The callback may drop the caller's last reference. */
-    download_ref(d);
-    d->changed(d, d->data);
-    download_unref(d);
-  }
-}
-
-static void set_state(Download *d, DownloadState state)
-{
-  if (d->state == state)
-    return;
-  g_info("%s: download from %s: %s", euicc_get_label(d->euicc), d->smdp_address,
-         download_state_to_string(state));
-  d->state = state;
-  emit_changed(d);
-}
-
-/* Progress only grows (org.esimd.Download1). */
-static void set_progress(Download *d, gdouble progress)
-{
-  if (progress <= d->progress)
-    return;
-  d->progress = MIN(progress, 1.0);
-  emit_changed(d);
-}
-
-DownloadState download_get_state(Download *d)
-{
-  return d->state;
-}
-
-gdouble download_get_progress(Download *d)
-{
-  return d->progress;
-}
-
-const char *download_get_smdp_address(Download *d)
-{
-  return d->smdp_address;
-}
-
-const DownloadMetadata *download_get_metadata(Download *d)
-{
-  return d->metadata;
-}
-
-gboolean download_get_cc_required(Download *d)
-{
-  return d->cc_required;
-}
-
-const Profile *download_get_profile(Download *d)
-{
-  return d->iccid ? euicc_lookup_profile_by_iccid(d->euicc, d->iccid) : NULL;
-}
-
-const GError *download_get_error(Download *d)
-{
-  return d->error;
-}
-
-/* ---- waiting for consent ---- */
-
-/* Leaves CONFIRMING: the paused operation, to go on with. */
-static GTask *unpause(Download *d)
-{
-  d->waiting = FALSE;
-  if (d->consent_timer) {
-    g_source_destroy(d->consent_timer);
-    g_clear_pointer(&d->consent_timer, g_source_unref);
-  }
-  return d->task;
-}
-
-static gboolean consent_expired(gpointer user_data)
-{
-  Download *d = user_data;
-
-  g_info("%s: nobody confirmed the download from %s in time", euicc_get_label(d->euicc),
-         d->smdp_address);
-  d->cancel_requested = TRUE;
-  d->cancel_reason = ES10B_CANCEL_TIMEOUT;
-  download_step(unpause(d));
-  return G_SOURCE_REMOVE;
-}
-
-static void pause_for_consent(Download *d)
-{
-  d->waiting = TRUE;
-  d->consent_timer = g_timeout_source_new(d->consent_timeout_ms);
-  g_source_set_callback(d->consent_timer, consent_expired, d, NULL);
-  g_source_attach(d->consent_timer, g_main_context_get_thread_default());
-  set_state(d, DOWNLOAD_STATE_CONFIRMING);
-}
-
-void download_set_consent_timeout_ms(Download *d, guint ms)
-{
-  d->consent_timeout_ms = ms;
-}
-
 /* ---- the step machine ---- */
 
 static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -425,7 +251,7 @@ static void download_step(GTask *task)
       euicc_op_fail(task, error);
       return;
     }
-    set_progress(d, PROGRESS_INITIATED);
+    download_set_progress(d, PROGRESS_INITIATED);
     ctx->base.step++;
     /* fall through */
   case STEP_AUTHENTICATE_SERVER:
@@ -466,8 +292,8 @@ static void download_step(GTask *task)
       return;
     }
     d->cc_required = signed2->cc_required;
-    emit_changed(d);
-    set_progress(d, PROGRESS_AUTHENTICATED);
+    download_emit_changed(d);
+    download_set_progress(d, PROGRESS_AUTHENTICATED);
     ctx->base.step++;
   }
     /* fall through */
@@ -477,7 +303,7 @@ static void download_step(GTask *task)
     if (!d->accept) {
       /* SGP.22 3.1.3.1: the end user confirms the download (and gives the
        * code) after seeing the metadata; the card's queue waits meanwhile. */
-      pause_for_consent(d);
+      download_pause_for_consent(d);
       return;
     }
     if (d->cc_required && !d->confirmation_code) {
@@ -487,7 +313,7 @@ static void download_step(GTask *task)
                                 "The SM-DP+ %s requires a confirmation code", d->smdp_address));
       return;
     }
-    set_state(d, DOWNLOAD_STATE_DOWNLOADING);
+    download_set_state(d, DOWNLOAD_STATE_DOWNLOADING);
     ctx->base.step++;
     /* fall through */
   case STEP_PREPARE: {
@@ -552,8 +378,8 @@ static void download_step(GTask *task)
     }
     g_info("%s: profile package of %" G_GSIZE_FORMAT " bytes in %u segments",
            euicc_get_label(d->euicc), g_bytes_get_size(ctx->bpp), ctx->segments->len);
-    set_progress(d, PROGRESS_BPP);
-    set_state(d, DOWNLOAD_STATE_INSTALLING);
+    download_set_progress(d, PROGRESS_BPP);
+    download_set_state(d, DOWNLOAD_STATE_INSTALLING);
     ctx->base.step++;
     /* fall through */
   case STEP_LOAD:
@@ -576,7 +402,8 @@ static void download_step(GTask *task)
       return;
     }
     ctx->segment++;
-    set_progress(d, PROGRESS_BPP + (1.0 - PROGRESS_BPP) * ctx->segment / ctx->segments->len);
+    download_set_progress(d,
+                          PROGRESS_BPP + (1.0 - PROGRESS_BPP) * ctx->segment / ctx->segments->len);
     if (!pir) {
       if (ctx->segment < ctx->segments->len) {
         ctx->base.step = STEP_LOAD;
@@ -619,7 +446,7 @@ static void download_step(GTask *task)
 
     if (installed && g_strcmp0(installed->iccid, d->iccid) == 0) {
       euicc_apply_install(ctx->base.euicc, installed);
-      emit_changed(d);
+      download_emit_changed(d);
       ctx->base.step = STEP_REPORT_REFUSAL;
       download_step(task);
       return;
@@ -631,7 +458,7 @@ static void download_step(GTask *task)
   case STEP_PROFILES_DONE:
     if (!card_read_apply(task, CARD_READ_PROFILES))
       return;
-    emit_changed(d);
+    download_emit_changed(d);
     ctx->base.step++;
     /* fall through */
   case STEP_REPORT_REFUSAL:
@@ -732,148 +559,28 @@ static void download_step(GTask *task)
   }
   g_assert_not_reached();
 }
+/* ---- what the Download object asks of it ---- */
 
-/* ---- the caller's side ---- */
-
-static void finish(Download *d, GError *error)
+GTask *download_op_new(Download *d, GAsyncReadyCallback cb, gpointer user_data)
 {
-  d->finished = TRUE;
-  if (error) {
-    d->error = error;
-    set_state(d, g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_CANCELLED)
-                     ? DOWNLOAD_STATE_CANCELLED
-                     : DOWNLOAD_STATE_FAILED);
-  } else {
-    set_state(d, DOWNLOAD_STATE_DONE);
-  }
-}
+  GTask *task = euicc_op_new(d->euicc, &download_class, d->cancellable, cb, user_data);
+  DownloadContext *ctx = g_task_get_task_data(task);
 
-static void enable_ready(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr(Download) d = user_data;
-  g_autoptr(GError) error = NULL;
-
-  /* The profile is installed either way; the download does not fail. */
-  if (!euicc_operation_finish(d->euicc, res, &error))
-    g_warning("%s: enabling the downloaded profile: %s", euicc_get_label(d->euicc), error->message);
-  finish(d, NULL);
-}
-
-/* A paused operation whose card went away: its machine lets go of it. */
-static gboolean resume_abandoned(gpointer user_data)
-{
-  GTask *task = user_data;
-
-  download_step(task);
-  return G_SOURCE_REMOVE;
-}
-
-static void op_ready(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr(Download) d = user_data;
-  GError *error = NULL;
-  const Profile *p;
-
-  if (d->waiting && d->task)
-    g_idle_add(resume_abandoned, unpause(d));
-  if (!euicc_operation_finish(d->euicc, res, &error)) {
-    /* A PIR error left a notification; deliver what the card holds. */
-    euicc_schedule_notifications(d->euicc);
-    finish(d, error);
-    return;
-  }
-  euicc_schedule_notifications(d->euicc);
-  p = download_get_profile(d);
-  if (d->enable && p) {
-    euicc_profile_enable(d->euicc, p->id, NULL, enable_ready, download_ref(d));
-    return;
-  }
-  finish(d, NULL);
-}
-
-Download *euicc_download(Euicc *euicc, const char *activation_code, const DownloadOptions *options,
-                         DownloadChangedFunc changed, gpointer data, GError **error)
-{
-  g_autoptr(Es10ActivationCode) ac = NULL;
-  g_autoptr(GError) local = NULL;
-  static const DownloadOptions no_options = {0};
-  Download *d;
-  GTask *task;
-  DownloadContext *ctx;
-
-  if (!options)
-    options = &no_options;
-  /* SGP.22 4.1: refused before anything is queued or sent. */
-  if (!es10_activation_code_parse(activation_code, &ac, &local)) {
-    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_INVALID_ACTIVATION_CODE,
-                "Not an activation code: %s", local->message);
-    return NULL;
-  }
-  d = g_new0(Download, 1);
-  d->ref = 1;
-  d->euicc = euicc_ref(euicc);
-  d->smdp_address = g_strdup(ac->address);
-  d->matching_id = g_strdup(ac->matching_id);
-  d->smdp_oid = g_strdup(ac->oid);
-  d->confirmation_code = g_strdup(options->confirmation_code);
-  d->accept = options->accept;
-  d->enable = options->enable;
-  d->cc_required = ac->cc_required;
-  d->state = DOWNLOAD_STATE_AUTHENTICATING;
-  d->changed = changed;
-  d->data = data;
-  d->cancellable = g_cancellable_new();
-  d->consent_timeout_ms = DOWNLOAD_CONSENT_TIMEOUT_MS;
-
-  task = euicc_op_new(euicc, &download_class, d->cancellable, op_ready, download_ref(d));
-  ctx = g_task_get_task_data(task);
   ctx->d = download_ref(d);
   authenticate_init(&ctx->authn, AUTHENTICATE_SMDP, d->smdp_address);
-  d->task = task;
-  g_info("%s: download from %s queued", euicc_get_label(euicc), d->smdp_address);
-  euicc_op_queue(task);
-  return d;
+  return task;
 }
 
-gboolean download_accept(Download *d, const char *confirmation_code, GError **error)
+void download_op_resume(GTask *task)
 {
-  DownloadContext *ctx;
-  GTask *task;
+  download_step(task);
+}
 
-  if (!d->waiting || !d->task) {
-    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_FAILED, "The download is not waiting for consent");
-    return FALSE;
-  }
-  if (confirmation_code && *confirmation_code) {
-    g_free(d->confirmation_code);
-    d->confirmation_code = g_strdup(confirmation_code);
-  }
-  if (d->cc_required && !d->confirmation_code) {
-    g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG,
-                "The SM-DP+ %s requires a confirmation code", d->smdp_address);
-    return FALSE;
-  }
-  d->accept = TRUE;
-  task = unpause(d);
-  ctx = g_task_get_task_data(task);
+void download_op_confirmed(GTask *task)
+{
+  DownloadContext *ctx = g_task_get_task_data(task);
+
   /* Goes on at STEP_CONFIRM, now accepted. */
   ctx->base.step = STEP_CONFIRM;
   download_step(task);
-  return TRUE;
-}
-
-void download_reject(Download *d, gboolean postponed)
-{
-  if (d->finished || d->cancel_requested)
-    return;
-  d->cancel_requested = TRUE;
-  d->cancel_reason = postponed ? ES10B_CANCEL_POSTPONED : ES10B_CANCEL_END_USER_REJECTION;
-  g_cancellable_cancel(d->cancellable);
-  if (d->waiting && d->task)
-    download_step(unpause(d));
-}
-
-void download_cancel(Download *d)
-{
-  download_reject(d, TRUE);
 }
