@@ -1,12 +1,63 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The codec helpers of download.c (download-codec.c).
+ * What the three files of a download share: the Download object
+ * (download-object.c), its step machine (download.c) and the codec helpers
+ * (download-codec.c).
  */
 #pragma once
 
 #include "service/service-private.h"
 
 G_BEGIN_DECLS
+
+struct _Download {
+  gint ref;
+  Euicc *euicc;
+  gchar *smdp_address;
+  gchar *matching_id;
+  gchar *smdp_oid; /* the activation code's, dotted; NULL when it has none */
+  gchar *confirmation_code;
+  gboolean accept;
+  gboolean enable;
+  DownloadState state;
+  gdouble progress;
+  DownloadMetadata *metadata;
+  gboolean cc_required;
+  gchar *iccid; /* once installed */
+  GError *error;
+  DownloadChangedFunc changed;
+  gpointer data;
+  GTask *task;            /* the operation while it exists (borrowed) */
+  gboolean waiting;       /* paused at CONFIRMING */
+  GSource *consent_timer; /* while waiting */
+  guint consent_timeout_ms;
+  gboolean cancel_requested; /* download_cancel() or download_reject() */
+  guint cancel_reason;       /* the CancelSessionReason they asked for */
+  gboolean finished;
+  GCancellable *cancellable; /* the queue entry and the forward ES9+ calls */
+};
+
+/* ---- download-object.c, for the step machine ---- */
+
+/* Tells the caller (DownloadChangedFunc) that something changed. */
+void download_emit_changed(Download *d);
+void download_set_state(Download *d, DownloadState state);
+/* Progress only grows (org.esimd.Download1). */
+void download_set_progress(Download *d, gdouble progress);
+/* Waits at CONFIRMING for download_accept() or download_reject(), or for
+ * the consent timeout, which cancels it. */
+void download_pause_for_consent(Download *d);
+
+/* ---- download.c, for the object ---- */
+
+/* The operation of the download, not queued yet. */
+GTask *download_op_new(Download *d, GAsyncReadyCallback cb, gpointer user_data);
+/* Goes on where it stopped: after a pause, a cancel or an abandoned card. */
+void download_op_resume(GTask *task);
+/* Goes on from the pause at CONFIRMING, accepted. */
+void download_op_confirmed(GTask *task);
+
+/* ---- download-codec.c ---- */
 
 /* How long it waits at CONFIRMING before it cancels the session with
  * reason timeout (tests shorten it); set before it gets there. */

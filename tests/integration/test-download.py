@@ -397,6 +397,33 @@ class Esimctl(DownloadBase):
         self.assertEqual(self.world.profile_paths(self.euicc), [])
 
 
+class DiscoverRefused(DownloadBase):
+    """Event retrieval (SGP.22 3.6.3) when the card refuses the SM-DS."""
+
+    def test_card_refusal_reaches_the_smds(self):
+        self.assertEqual(len(self.world.call(self.euicc, EUICC, "Discover", "s", "")[0]), 2)
+        # The SM-DS hands out the last transactionId again: the card, which
+        # used it, refuses the server at AuthenticateServer (undefinedError).
+        self.smdp.command("reuse-transaction 1")
+        # One call: a second one (harness.call asks gdbus for the error
+        # name) would find the knob spent.
+        name, message = self.world.gdbus_error(self.euicc, EUICC, "Discover", ["''"])
+        self.assertEqual(name, "org.esimd.Error.DownloadRejected", message)
+        self.assertIn("undefined error", message)
+        initiate = self.records("es11/initiateAuthentication")[-1]
+        self.assertTrue(initiate["reusedTransaction"])
+        # SGP.22 3.0.1: the AuthenticateResponseError goes to the SM-DS in
+        # authenticateClient, which ends its transaction on it.
+        answers = [r for r in self.records("es11/authenticateClient")
+                   if r["transactionId"] == initiate["transactionId"]]
+        self.assertEqual(len(answers), 2, answers)
+        self.assertEqual((answers[1]["result"], answers[1]["authenticateErrorCode"]),
+                         ("failed", 127))
+        self.assertEqual(answers[1]["statusCodeData"]["subjectCode"], "8.1")
+        # The card took no harm: the next retrieval works.
+        self.assertEqual(len(self.world.call(self.euicc, EUICC, "Discover", "s", "")[0]), 2)
+
+
 class DownloadPolkit(DownloadBase):
     with_polkit = True
 
