@@ -232,9 +232,11 @@ gboolean authenticate_server_done(GTask *task, Authentication *a)
     return FALSE;
   }
   if (asr->result != ES10B_AUTHENTICATE_OK) {
+    g_autofree gchar *server = g_strdup_printf("%s %s", servers[a->server].name, a->address);
+
     /* Its AuthenticateResponseError goes to the server all the same. */
     a->refusal = g_bytes_new(buf, len);
-    euicc_op_fail_result(task, ES10_CMD_AUTHENTICATE_SERVER, (gint)asr->result, a->address);
+    euicc_op_fail_result(task, ES10_CMD_AUTHENTICATE_SERVER, (gint)asr->result, server);
     return FALSE;
   }
   a->transaction_id = g_bytes_ref(asr->transaction_id);

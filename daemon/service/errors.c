@@ -218,9 +218,10 @@ static const ResultError result_errors[] = {
      "The card did not list its notifications"},
     {ES10_CMD_RETRIEVE_NOTIFICATIONS_LIST, RESULT_ANY, ESIMD_ERROR_CARD_ERROR,
      "The card did not give its notifications"},
-    /* 5.7.13 AuthenticateServer, 5.7.5 PrepareDownload: the card refused the SM-DP+ {} */
+    /* 5.7.13 AuthenticateServer: {} is "SM-DP+ address" or "SM-DS address";
+     * 5.7.5 PrepareDownload: the SM-DP+ address */
     {ES10_CMD_AUTHENTICATE_SERVER, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
-     "The card did not accept the SM-DP+ {}"},
+     "The card did not accept the {}"},
     {ES10_CMD_PREPARE_DOWNLOAD, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
      "The card refused the download from {}"},
     /* 5.7.6 LoadBoundProfilePackage: the errorReason of the ProfileInstallationResult */

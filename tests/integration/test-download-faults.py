@@ -215,7 +215,6 @@ class QmiFaults(EveryTransport, FaultBase):
         self.knob("delay-ms 0")
         self.assert_next_download_installs()
 
-
     def test_install_result_kept_until_the_smdp_confirms(self):
         # The SM-DP+ fails handleNotification: the profile is installed, and
         # its install result stays on the card until it is delivered.

@@ -201,7 +201,6 @@ class Download(CoreCases, DownloadBase):
         self.assertIn(ctx.exception.name, ("org.esimd.Error.SmdpRejected",
                                            "org.esimd.Error.SmdpUnreachable"))
 
-
     def test_shutdown_while_waiting_for_consent(self):
         # SIGTERM while a download waits for consent: esimd does not wait
         # out the consent timeout; it ends the session as postponed, on the
@@ -410,6 +409,7 @@ class DiscoverRefused(DownloadBase):
         name, message = self.world.gdbus_error(self.euicc, EUICC, "Discover", ["''"])
         self.assertEqual(name, "org.esimd.Error.DownloadRejected", message)
         self.assertIn("undefined error", message)
+        self.assertIn("did not accept the SM-DS smds.example.com", message)
         initiate = self.records("es11/initiateAuthentication")[-1]
         self.assertTrue(initiate["reusedTransaction"])
         # SGP.22 3.0.1: the AuthenticateResponseError goes to the SM-DS in
