@@ -37,20 +37,40 @@ static int on_properties_changed(sd_bus_message *m, void *user_data, sd_bus_erro
   return 0;
 }
 
-/* A string of the Metadata dictionary, "" when absent. */
-static const char *metadata_string(const Object *download, const char *key)
+/* An entry of the Metadata dictionary of that kind, NULL when absent. */
+static const Value *metadata_value(const Object *download, const char *key, ValueKind kind)
 {
   const Value *metadata = object_get(download, "Metadata");
 
   if (!metadata || metadata->kind != VALUE_DICT)
-    return "";
+    return NULL;
   for (guint i = 0; i < metadata->dict->len; i++) {
     const Prop *p = g_ptr_array_index(metadata->dict, i);
 
-    if (g_str_equal(p->name, key) && p->value.kind == VALUE_STRING)
-      return p->value.s;
+    if (g_str_equal(p->name, key) && p->value.kind == kind)
+      return &p->value;
   }
-  return "";
+  return NULL;
+}
+
+/* A string of the Metadata dictionary, "" when absent. */
+static const char *metadata_string(const Object *download, const char *key)
+{
+  const Value *v = metadata_value(download, key, VALUE_STRING);
+
+  return v ? v->s : "";
+}
+
+/* The Profile Policy Rules (SGP.22 2.9) as people read them. */
+static const char *policy_rule_text(const char *name)
+{
+  if (g_str_equal(name, "disable-not-allowed"))
+    return "cannot be disabled (PPR1)";
+  if (g_str_equal(name, "delete-not-allowed"))
+    return "cannot be deleted (PPR2)";
+  if (g_str_equal(name, "delete-on-disable"))
+    return "is deleted when disabled (PPR3)";
+  return name;
 }
 
 static void print_metadata(const Object *download)
@@ -66,9 +86,22 @@ static void print_metadata(const Object *download)
   };
 
   fprintf(stderr, "Profile offered by %s:\n", object_get_string(download, "SmdpAddress"));
+  const Value *rules = metadata_value(download, "policy-rules", VALUE_STRV);
+  const Value *consent = metadata_value(download, "policy-consent-required", VALUE_BOOL);
+
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
     const char *v = metadata_string(download, rows[i].key);
     fprintf(stderr, "  %-9s %s\n", rows[i].label, *v ? v : "-");
+  }
+  /* SGP.22 3.1.3.2: the user's consent covers the operator's rules too. */
+  if (rules && rules->strv && rules->strv[0]) {
+    fprintf(stderr, "  %-9s", "Policy");
+    for (int i = 0; rules->strv[i]; i++)
+      fprintf(stderr, "%s the profile %s", i ? ";" : "", policy_rule_text(rules->strv[i]));
+    fprintf(stderr, "\n");
+    fprintf(stderr, "Installing it means consenting to %s%s.\n",
+            rules->strv[1] ? "these rules" : "this rule",
+            consent && consent->b ? " (the eUICC requires that consent)" : "");
   }
 }
 

@@ -296,6 +296,22 @@ static int append_metadata(sd_bus_message *reply, const DownloadMetadata *m)
                             profile_icon_type_to_string(m->icon_type));
   if (r >= 0 && m->owner_mccmnc && *m->owner_mccmnc)
     r = sd_bus_message_append(reply, "{sv}", "owner-mcc-mnc", "s", m->owner_mccmnc);
+  /* SGP.22 2.9: what the user consents to along with the profile. */
+  if (r >= 0)
+    r = sd_bus_message_open_container(reply, 'e', "sv");
+  if (r >= 0)
+    r = sd_bus_message_append(reply, "s", "policy-rules");
+  if (r >= 0)
+    r = sd_bus_message_open_container(reply, 'v', "as");
+  if (r >= 0)
+    r = sd_bus_message_append_strv(reply, m->policy_rules);
+  if (r >= 0)
+    r = sd_bus_message_close_container(reply);
+  if (r >= 0)
+    r = sd_bus_message_close_container(reply);
+  if (r >= 0)
+    r = sd_bus_message_append(reply, "{sv}", "policy-consent-required", "b",
+                              (int)m->policy_consent_required);
   if (r >= 0 && m->icon && g_bytes_get_size(m->icon) > 0) {
     gsize size = 0;
     const void *data = g_bytes_get_data(m->icon, &size);

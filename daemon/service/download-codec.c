@@ -19,6 +19,7 @@ void download_metadata_free(DownloadMetadata *m)
   g_free(m->service_provider);
   g_clear_pointer(&m->icon, g_bytes_unref);
   g_free(m->owner_mccmnc);
+  g_strfreev(m->policy_rules);
   g_free(m);
 }
 
@@ -49,6 +50,7 @@ DownloadMetadata *download_metadata_decode(GBytes *der, GError **error)
                                                       : PROFILE_ICON_JPG;
   m->icon = p->icon ? g_bytes_ref(p->icon) : g_bytes_new(NULL, 0);
   m->owner_mccmnc = g_strdup(p->owner ? p->owner->mcc_mnc : "");
+  m->policy_rules = download_ppr_names(p->has_policy_rules ? p->policy_rules : 0);
   return m;
 }
 

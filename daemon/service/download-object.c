@@ -267,7 +267,7 @@ gboolean download_accept(Download *d, const char *confirmation_code, GError **er
                 "The SM-DP+ %s requires a confirmation code", d->smdp_address);
     return FALSE;
   }
-  d->accept = TRUE;
+  d->accept = d->consented = TRUE;
   download_op_confirmed(unpause(d));
   return TRUE;
 }

@@ -18,6 +18,7 @@ struct _Download {
   gchar *smdp_oid; /* the activation code's, dotted; NULL when it has none */
   gchar *confirmation_code;
   gboolean accept;
+  gboolean consented; /* by Accept() at CONFIRMING: the PPRs shown included */
   gboolean enable;
   DownloadState state;
   gdouble progress;
@@ -84,5 +85,22 @@ Es10SmdpSigned2 *download_smdp_signed2_decode(GBytes *der, GBytes *transaction_i
  */
 gboolean download_check_smdp_oid(const char *expected, GBytes *server_certificate,
                                  const char *address, GError **error);
+
+/* ---- Profile Policy Rules (download-ppr.c; SGP.22 2.9, 3.1.3.2) ---- */
+
+/* The PPRs (Es10Ppr bits) of the metadata (BF25 DER) that the RAT must
+ * allow; 0 when it has none, and then the RAT is not read. */
+guint32 download_ppr_wanted(GBytes *metadata_der);
+/* The API's names of PPR bits ("disable-not-allowed", ...), NULL-terminated. */
+gchar **download_ppr_names(guint32 pprs);
+/* PPR1 on an eUICC that already holds an operational profile (the
+ * cache): FALSE with ESIMD_ERROR_DISALLOWED_BY_POLICY. */
+gboolean download_ppr_check_profiles(Euicc *euicc, guint32 pprs, const char *iccid, GError **error);
+/* Every PPR of the metadata against the RAT (Es10bRatRule*) for its
+ * owner: FALSE with ESIMD_ERROR_DISALLOWED_BY_POLICY naming the refused
+ * ones; else *consent_required when a matching rule wants the user's
+ * consent to them. */
+gboolean download_ppr_check_rat(GBytes *metadata_der, GPtrArray *rat, gboolean *consent_required,
+                                GError **error);
 
 G_END_DECLS

@@ -45,6 +45,8 @@ typedef enum {
   STEP_AUTHENTICATE_SERVER_DONE,
   STEP_AUTHENTICATE_CLIENT,
   STEP_AUTHENTICATE_CLIENT_DONE,
+  STEP_POLICY_RULES,
+  STEP_POLICY_RULES_DONE,
   STEP_CONFIRM,
   STEP_PREPARE,
   STEP_PREPARE_DONE,
@@ -73,6 +75,7 @@ typedef struct {
   Es9pClientAuthentication *client_auth;
   gboolean authenticated; /* the card holds (or held) a session */
   gboolean session_open;  /* ... not ended by an install result yet */
+  guint32 pprs;           /* of the profile, that the RAT must allow (Es10Ppr bits) */
   GBytes *prepare_response;
   GBytes *bpp;
   GPtrArray *segments; /* GBytes*, each its own STORE DATA sequence */
@@ -297,12 +300,52 @@ static void download_step(GTask *task)
     ctx->base.step++;
   }
     /* fall through */
+  case STEP_POLICY_RULES:
+    /* SGP.22 3.1.3.2: PPRs are checked before the user is asked (2.9);
+     * a refusal cancels the session with pprNotAllowed on both sides.
+     * The RAT is read only for a profile that has PPRs. */
+    ctx->pprs = download_ppr_wanted(ctx->client_auth->profile_metadata);
+    if (!download_ppr_check_profiles(ctx->base.euicc, ctx->pprs, d->metadata->iccid, &error)) {
+      ctx->cancel_reason = ES10B_CANCEL_PPR_NOT_ALLOWED;
+      euicc_op_fail(task, error);
+      return;
+    }
+    if (!ctx->pprs) {
+      ctx->base.step = STEP_CONFIRM;
+      download_step(task);
+      return;
+    }
+    ctx->base.doing = "reading the eUICC's Rules Authorisation Table";
+    euicc_op_call(task, es10b_get_rat_encode());
+    return;
+  case STEP_POLICY_RULES_DONE: {
+    g_autoptr(GPtrArray) rat = NULL;
+
+    if (!euicc_op_check_call(task))
+      return;
+    if (!es10b_get_rat_decode(buf, len, &rat, &error)) {
+      euicc_op_fail(task, error);
+      return;
+    }
+    if (!download_ppr_check_rat(ctx->client_auth->profile_metadata, rat,
+                                &d->metadata->policy_consent_required, &error)) {
+      ctx->cancel_reason = ES10B_CANCEL_PPR_NOT_ALLOWED;
+      euicc_op_fail(task, error);
+      return;
+    }
+    if (d->metadata->policy_consent_required)
+      download_emit_changed(d);
+    ctx->base.step++;
+  }
+    /* fall through */
   case STEP_CONFIRM:
     if (stopped(task, ctx))
       return;
-    if (!d->accept) {
-      /* SGP.22 3.1.3.1: the end user confirms the download (and gives the
-       * code) after seeing the metadata; the card's queue waits meanwhile. */
+    /* SGP.22 3.1.3.1: the end user confirms the download (and gives the
+     * code) after seeing the metadata; the card's queue waits meanwhile.
+     * PPRs whose RAT rule wants consent (3.1.3.2) need it given with them
+     * shown: an accept given before the metadata was known is not that. */
+    if (!d->accept || (d->metadata->policy_consent_required && !d->consented)) {
       download_pause_for_consent(d);
       return;
     }

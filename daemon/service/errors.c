@@ -225,6 +225,10 @@ static const ResultError result_errors[] = {
     {ES10_CMD_PREPARE_DOWNLOAD, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
      "The card refused the download from {}"},
     /* 5.7.6 LoadBoundProfilePackage: the errorReason of the ProfileInstallationResult */
+    {ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE, ES10B_INSTALL_PPR_NOT_ALLOWED,
+     ESIMD_ERROR_DISALLOWED_BY_POLICY,
+     "The card's Rules Authorisation Table does not allow the policy rules of profile {} "
+     "(pprNotAllowed)"},
     {ES10_CMD_LOAD_BOUND_PROFILE_PACKAGE, RESULT_ANY, ESIMD_ERROR_DOWNLOAD_REJECTED,
      "The card could not install profile {}"},
     /* 5.7.14 CancelSession */

@@ -327,6 +327,13 @@ typedef struct {
   ProfileIconType icon_type;
   GBytes *icon;        /* empty when none */
   gchar *owner_mccmnc; /* "" when not given */
+  /* Profile Policy Rules (SGP.22 2.9.1), NULL-terminated, maybe empty:
+   * "disable-not-allowed" (PPR1), "delete-not-allowed" (PPR2),
+   * "delete-on-disable" (PPR3) */
+  gchar **policy_rules;
+  /* The eUICC's RAT wants the user's consent to them: the download waits
+   * for Accept even when accept was given up front. */
+  gboolean policy_consent_required;
 } DownloadMetadata;
 
 typedef struct _Download Download; /* reference counted */

@@ -68,6 +68,7 @@ enum {
   REASON_INSUFFICIENT_MEMORY = 10,
   REASON_PE_PROCESSING_ERROR = 12,
   REASON_ICCID_MISMATCH = 13,
+  REASON_PPR_NOT_ALLOWED = 15,
 };
 
 typedef enum {
@@ -1167,6 +1168,57 @@ static guint16 initialise_secure_channel(SimRsp *rsp, SimCard *card, const Tlv *
   return SW_OK;
 }
 
+/* An allowed operator of the RAT against the profile owner: equal digits,
+ * or the wildcard 'E' (SGP.22 2.9.2); both in the 24.008 coding. */
+static gboolean rat_operator_matches(const guint8 *allowed, const guint8 *owner)
+{
+  for (int i = 0; i < 3; i++) {
+    for (int shift = 0; shift <= 4; shift += 4) {
+      guint a = (allowed[i] >> shift) & 0xF, o = (owner[i] >> shift) & 0xF;
+
+      if (a != 0xE && a != o)
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/*
+ * The card's own check of the profile's PPRs (SGP.22 2.9, 5.5.3): each of
+ * PPR1, PPR2 (and PPR3) needs a RAT rule for it whose allowed operators
+ * match the owner, and PPR1 is refused while the card holds an
+ * operational profile already. pprUpdateControl restricts nothing.
+ */
+static guint check_pprs(const SimProfile *p, const SimCard *card)
+{
+  guint32 ruled = p->pprs & ((1u << 1) | (1u << 2) | (1u << 3));
+
+  if (ruled & (1u << 1)) {
+    for (guint i = 0; i < card->profiles->len; i++) {
+      const SimProfile *o = g_ptr_array_index(card->profiles, i);
+
+      if (o->klass == SIM_CLASS_OPERATIONAL)
+        return REASON_PPR_NOT_ALLOWED;
+    }
+  }
+  for (guint32 bit = 1u << 1; bit <= 1u << 3; bit <<= 1) {
+    gboolean allowed = FALSE;
+
+    if (!(ruled & bit))
+      continue;
+    for (guint i = 0; p->has_owner && !allowed && i < card->rat->len; i++) {
+      const SimRatRule *r = g_ptr_array_index(card->rat, i);
+
+      for (guint k = 0; (r->pprs & bit) && !allowed && k < r->operators->len; k++)
+        allowed = rat_operator_matches(g_bytes_get_data(g_ptr_array_index(r->operators, k), NULL),
+                                       p->owner_mccmnc);
+    }
+    if (!allowed)
+      return REASON_PPR_NOT_ALLOWED;
+  }
+  return 0;
+}
+
 /* StoreMetadataRequest (SGP.22 5.5.3) into the profile the card is about to install. */
 static guint store_metadata(SimRsp *rsp, SimCard *card)
 {
@@ -1237,7 +1289,7 @@ static guint store_metadata(SimRsp *rsp, SimCard *card)
     if (memcmp(o->iccid_bcd, p->iccid_bcd, 10) == 0)
       return REASON_ICCID_ALREADY_EXISTS;
   }
-  return 0;
+  return check_pprs(p, card);
 }
 
 /*

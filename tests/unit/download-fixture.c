@@ -16,7 +16,11 @@ static const char profiles_json[] =
     "  \"service-provider\": \"Example Mobile\", \"class\": \"operational\", \"owner\": \"26201\","
     "  \"extra-bytes\": 3000},"
     " \"MID-CC\": {\"iccid\": \"" ICCID_CC "\", \"name\": \"Needs a code\","
-    "  \"service-provider\": \"Example Mobile\", \"class\": \"operational\", \"cc\": \"4711\"}"
+    "  \"service-provider\": \"Example Mobile\", \"class\": \"operational\", \"cc\": \"4711\"},"
+    " \"MID-PPR2\": {\"iccid\": \"" ICCID_PPR2 "\", \"name\": \"Undeletable\","
+    "  \"service-provider\": \"Example Mobile\", \"owner\": \"26201\", \"ppr\": [\"ppr2\"]},"
+    " \"MID-PPR1\": {\"iccid\": \"" ICCID_PPR1 "\", \"name\": \"Always on\","
+    "  \"service-provider\": \"Example Mobile\", \"owner\": \"26201\", \"ppr\": [\"ppr1\"]}"
     "}}";
 
 static SmdpFixture *smdp;
@@ -62,8 +66,27 @@ void download_fixture_changed(Download *d, gpointer data)
     g_ptr_array_add(f->states, g_strdup(s));
 }
 
+static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kind,
+                      const char *option, const char *path);
+
 int download_fixture_setup(void **state, ModemSimProtocol protocol, TransportKind kind,
                            const char *option)
+{
+  return setup_with(state, protocol, kind, option, card_path);
+}
+
+int download_fixture_setup_card(void **state, const char *extra)
+{
+  g_autofree char *path = g_build_filename(smdp_fixture_get_dir(smdp), "euicc-extra.card", NULL);
+  g_autofree char *text =
+      g_strdup_printf("type euicc\neid " EID "\npki pki\ndefault-smdp " ADDRESS "\n%s", extra);
+
+  assert_true(g_file_set_contents(path, text, -1, NULL));
+  return setup_with(state, MODEM_SIM_PROTOCOL_QMI, TRANSPORT_KIND_QMI, NULL, path);
+}
+
+static int setup_with(void **state, ModemSimProtocol protocol, TransportKind kind,
+                      const char *option, const char *path)
 {
   DownloadFixture *f = g_new0(DownloadFixture, 1);
   g_autofree char *override = g_strdup_printf("127.0.0.1:%u", smdp_fixture_get_port(smdp));
@@ -78,7 +101,7 @@ int download_fixture_setup(void **state, ModemSimProtocol protocol, TransportKin
 
   f->states = g_ptr_array_new_with_free_func(g_free);
   f->ms = modem_sim_new(protocol);
-  if (!modem_sim_add_slot(f->ms, card_path, &error) ||
+  if (!modem_sim_add_slot(f->ms, path, &error) ||
       (option && !modem_sim_set_option(f->ms, option, &error)) || !modem_sim_start(f->ms, &error))
     fail_msg("modem-sim: %s", error->message);
   f->manager = manager_new(&config, &listener, f);

@@ -19,6 +19,8 @@
 #define ADDRESS "smdp.example.com"
 #define ICCID_PLAIN "8949449999999990023"
 #define ICCID_CC "8949449999999990031"
+#define ICCID_PPR2 "8949449999999990049" /* PPR2, owner 26201 */
+#define ICCID_PPR1 "8949449999999990056" /* PPR1, owner 26201 */
 #define AC_PLAIN "LPA:1$" ADDRESS "$MID-PLAIN"
 #define AC_CC "1$" ADDRESS "$MID-CC$$1"
 
@@ -40,6 +42,9 @@ SmdpFixture *download_fixture_smdp(void);
 /* A DownloadFixture in *state over protocol, modem-sim option (or NULL). */
 int download_fixture_setup(void **state, ModemSimProtocol protocol, TransportKind kind,
                            const char *option);
+/* The same over QMI on an eUICC whose card file has extra lines too
+ * (tests/sim/README.md: rat-rule, [profile] ...). */
+int download_fixture_setup_card(void **state, const char *extra);
 int download_fixture_teardown(void **state);
 
 /* A DownloadChangedFunc recording in the DownloadFixture (data) what d announces. */

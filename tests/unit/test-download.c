@@ -613,6 +613,142 @@ static void test_smdp_oid_mismatch(void **state)
   assert_int_equal(n_records("es9plus/cancelSession"), cancels);
 }
 
+/* ---- Profile Policy Rules (SGP.22 2.9, 3.1.3.2) ---- */
+
+static gboolean has_rule(const DownloadMetadata *m, const char *name)
+{
+  return m && m->policy_rules && g_strv_contains((const gchar *const *)m->policy_rules, name);
+}
+
+/* Starts ac with the card's APDUs logged; the log's ES10 commands once final. */
+static gchar *run_logged(DownloadFixture *f, const char *ac, const DownloadOptions *options,
+                         const char *log_name, Download **out)
+{
+  g_autofree gchar *apdu_log =
+      g_build_filename(smdp_fixture_get_dir(download_fixture_smdp()), log_name, NULL);
+
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), apdu_log, NULL));
+  *out = download_fixture_start(f, ac, options);
+  download_fixture_wait_final(*out);
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), NULL, NULL));
+  return es10_commands_seen(apdu_log);
+}
+
+/* A PPR the RAT allows for the owner (wildcard MNC): the RAT is read once
+ * (BF43, before PrepareDownload), the rule shown, no pause with accept. A
+ * profile without PPRs never reads it (test_smdp_oid_matches). */
+static void test_ppr_allowed(void **state)
+{
+  DownloadFixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = NULL;
+  g_autofree gchar *seen = run_logged(f, "1$" ADDRESS "$MID-PPR2", &options, "apdu-ppr-ok.log", &d);
+  const DownloadMetadata *m = download_get_metadata(d);
+
+  if (download_get_error(d))
+    fail_msg("%s", download_get_error(d)->message);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  assert_true(has_rule(m, "delete-not-allowed"));
+  assert_false(has_rule(m, "disable-not-allowed"));
+  assert_false(m->policy_consent_required);
+  assert_false(saw(f, "confirming"));
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR2), 0);
+  assert_non_null(strstr(seen, "BF38 BF43 BF21"));
+  assert_null(strstr(strstr(seen, "BF43") + 4, "BF43"));
+}
+
+/* No RAT rule for PPR2: cancelled with pprNotAllowed on the card and at
+ * the SM-DP+, DisallowedByPolicy naming the rule, nothing installed. */
+static void test_ppr_not_allowed(void **state)
+{
+  DownloadFixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = NULL;
+  g_autoptr(JsonObject) record = NULL;
+  g_autofree gchar *seen =
+      run_logged(f, "1$" ADDRESS "$MID-PPR2", &options, "apdu-ppr-refused.log", &d);
+  const GError *error = download_get_error(d);
+
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY));
+  assert_non_null(strstr(error->message, "PPR2"));
+  assert_non_null(strstr(error->message, "26201"));
+  assert_false(saw(f, "confirming"));
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR2), -1);
+  assert_null(download_get_profile(d));
+  assert_non_null(strstr(seen, "BF43 BF41"));
+  assert_null(strstr(seen, "BF21"));
+  record = last_record("es9plus/cancelSession");
+  assert_string_equal(json_object_get_string_member(record, "result"), "ok");
+  assert_string_equal(json_object_get_string_member(record, "reason"), "pprNotAllowed");
+}
+
+/*
+ * A rule with consentRequired: the download waits at CONFIRMING with the
+ * flag shown even though accept was given up front (that accept was given
+ * before anyone saw the PPRs); Accept then installs.
+ */
+static void test_ppr_consent_required(void **state)
+{
+  DownloadFixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = download_fixture_start(f, "1$" ADDRESS "$MID-PPR2", &options);
+  g_autoptr(GError) error = NULL;
+  guint apdus;
+
+  assert_true(test_wait_until(is_confirming, d));
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CONFIRMING);
+  assert_true(has_rule(download_get_metadata(d), "delete-not-allowed"));
+  assert_true(download_get_metadata(d)->policy_consent_required);
+  apdus = euicc_sim_get_apdu_count(download_fixture_card(f));
+  test_run_for(300);
+  assert_int_equal(euicc_sim_get_apdu_count(download_fixture_card(f)), apdus);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR2), -1);
+
+  assert_true(download_accept(d, NULL, &error));
+  download_fixture_wait_final(d);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR2), 0);
+}
+
+/* PPR1 on an eUICC that already holds an operational profile: refused
+ * before the RAT is read, though the RAT allows PPR1 for anyone. */
+static void test_ppr1_with_operational_profile(void **state)
+{
+  DownloadFixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = NULL;
+  g_autoptr(JsonObject) record = NULL;
+  g_autofree gchar *seen =
+      run_logged(f, "1$" ADDRESS "$MID-PPR1", &options, "apdu-ppr1-refused.log", &d);
+  const GError *error = download_get_error(d);
+
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY));
+  assert_non_null(strstr(error->message, "PPR1"));
+  assert_null(strstr(seen, "BF43"));
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR1), -1);
+  record = last_record("es9plus/cancelSession");
+  assert_string_equal(json_object_get_string_member(record, "reason"), "pprNotAllowed");
+}
+
+/* ... and with only a test profile there, PPR1 installs. */
+static void test_ppr1_beside_test_profile(void **state)
+{
+  DownloadFixture *f = *state;
+  DownloadOptions options = {.accept = TRUE};
+  g_autoptr(Download) d = NULL;
+  g_autofree gchar *seen =
+      run_logged(f, "1$" ADDRESS "$MID-PPR1", &options, "apdu-ppr1-ok.log", &d);
+
+  if (download_get_error(d))
+    fail_msg("%s", download_get_error(d)->message);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  assert_true(has_rule(download_get_metadata(d), "disable-not-allowed"));
+  assert_non_null(strstr(seen, "BF43"));
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR1), 0);
+}
+
 /* ---- fixture ---- */
 
 static int setup_qmi(void **state)
@@ -638,6 +774,31 @@ static int setup_at(void **state)
 
 #define teardown download_fixture_teardown
 
+#define OTHER_PROFILE                                                                              \
+  "[profile]\niccid 8944500000000000101\nisdp-aid A0000005591010FFFFFFFF8900001000\n"              \
+  "state disabled\nowner 23415\n"
+
+static int setup_rat_ppr2(void **state)
+{
+  return download_fixture_setup_card(state, "rat-rule ppr2 262EE,310410\n");
+}
+
+static int setup_rat_ppr2_consent(void **state)
+{
+  return download_fixture_setup_card(state, "rat-rule ppr1 EEEEEE\nrat-rule ppr2 EEEEEE consent\n");
+}
+
+static int setup_rat_ppr1_operational(void **state)
+{
+  return download_fixture_setup_card(state, "rat-rule ppr1,ppr2 EEEEEE\n" OTHER_PROFILE);
+}
+
+static int setup_rat_ppr1_test_profile(void **state)
+{
+  return download_fixture_setup_card(state,
+                                     "rat-rule ppr1,ppr2 EEEEEE\n" OTHER_PROFILE "class test\n");
+}
+
 #define QMI(t) cmocka_unit_test_setup_teardown(t, setup_qmi, teardown)
 
 int main(void)
@@ -660,6 +821,13 @@ int main(void)
       QMI(test_modem_removed_while_paused),
       QMI(test_consent_timeout),
       QMI(test_downloads_queue_behind_each_other),
+      QMI(test_ppr_not_allowed),
+      cmocka_unit_test_setup_teardown(test_ppr_allowed, setup_rat_ppr2, teardown),
+      cmocka_unit_test_setup_teardown(test_ppr_consent_required, setup_rat_ppr2_consent, teardown),
+      cmocka_unit_test_setup_teardown(test_ppr1_with_operational_profile,
+                                      setup_rat_ppr1_operational, teardown),
+      cmocka_unit_test_setup_teardown(test_ppr1_beside_test_profile, setup_rat_ppr1_test_profile,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_no_imei, teardown),
       /* The same install over the other two protocols. */
       cmocka_unit_test_setup_teardown(test_install_with_accept, setup_mbim, teardown),

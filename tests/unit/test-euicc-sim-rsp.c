@@ -584,6 +584,7 @@ typedef struct {
   gboolean bad_sign;        /* corrupt smdpSign */
   gboolean replace_keys;    /* send A2 ReplaceSessionKeys, protect 86 with the PPKs */
   gboolean split_87;        /* ConfigureISDP in two 87 */
+  guint8 pprs;              /* profilePolicyRules' first byte (ppr1 40, ppr2 20); 0: none */
 } BindOptions;
 
 typedef struct {
@@ -640,7 +641,7 @@ static GByteArray *wrap_seq(guint32 tag, GPtrArray *items)
   return out;
 }
 
-static GBytes *store_metadata(const char *iccid_bcd)
+static GBytes *store_metadata(const char *iccid_bcd, guint8 pprs)
 {
   TlvWriter w;
   g_autoptr(GByteArray) iccid = hex(iccid_bcd);
@@ -660,6 +661,12 @@ static GBytes *store_metadata(const char *iccid_bcd)
   tlv_writer_begin(&w, 0xB7);
   tlv_writer_put(&w, 0x80, (const guint8 *)"\x32\xF4\x51", 3); /* 234 15 */
   tlv_writer_end(&w);
+  if (pprs) {
+    /* PprIds: a BIT STRING of up to 4 named bits; 0 unused bits is valid DER
+     * only with the last byte's lowest bit set, so say 4 unused. */
+    guint8 bits[2] = {4, pprs};
+    tlv_writer_put(&w, 0x99, bits, 2);
+  }
   tlv_writer_end(&w);
   return tlv_writer_finish(&w);
 }
@@ -710,7 +717,8 @@ static Bpp bind(Session *s, const BindOptions *o)
   g_autoptr(GPtrArray) p86 = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
   g_autoptr(GPtrArray) p87b = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
   g_autoptr(GByteArray) a0 = NULL, a1 = NULL, a2 = NULL, a3 = NULL, eidb = hex(EID);
-  g_autoptr(GBytes) md = store_metadata(o && o->iccid_bcd ? o->iccid_bcd : ICCID_BCD);
+  g_autoptr(GBytes) md =
+      store_metadata(o && o->iccid_bcd ? o->iccid_bcd : ICCID_BCD, o ? o->pprs : 0);
   g_autoptr(GBytes) pes = NULL;
   Bpp b = {.segments = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref)};
   GByteArray *first;
@@ -1449,6 +1457,64 @@ static void test_bpp_iccid_already_there(void **state)
   session_clear(&s);
 }
 
+/* Loads the whole package: the install result is the last segment's, success. */
+static void expect_installed(Session *s, Bpp *b)
+{
+  guint at = 0, seq = 0;
+  Tlv res;
+  g_autoptr(GByteArray) r = load(s, b, &at);
+
+  assert_int_equal(at, b->segments->len - 1);
+  check_pir(s, r, &res, &seq);
+  assert_int_equal(res.tag, 0xA0);
+}
+
+/*
+ * SGP.22 2.9 / 5.5.3: the card checks the PPRs of StoreMetadata against its
+ * RAT itself (an LPA that skipped the check is caught here) and refuses
+ * with pprNotAllowed (15) at storeMetadata (bppCommandId 2).
+ */
+static void test_bpp_ppr_not_allowed(void **state)
+{
+  static const struct {
+    const char *card;
+    guint8 pprs;
+    gboolean allowed;
+  } cases[] = {
+      {NULL, 0x20, FALSE},                     /* empty RAT: PPR2 not allowed */
+      {"rat-rule ppr2 234EE\n", 0x20, TRUE},   /* wildcard MNC matches 234 15 */
+      {"rat-rule ppr2 310410\n", 0x20, FALSE}, /* another operator */
+      {"rat-rule ppr1 EEEEEE\n", 0x60, FALSE}, /* PPR2 has no rule */
+      {"rat-rule ppr1 EEEEEE\nrat-rule ppr2 23415 consent\n", 0x60, TRUE}, /* one each */
+      {"rat-rule ppr-update-control 23415\n", 0x80, TRUE}, /* update control rules nothing */
+      /* PPR1 only while the card holds no operational profile */
+      {"rat-rule ppr1 EEEEEE\n[profile]\niccid 8944476500001234567\n"
+       "isdp-aid A0000005591010FFFFFFFF8900001000\nclass test\n",
+       0x40, TRUE},
+      {"rat-rule ppr1 EEEEEE\n[profile]\niccid 8944476500001234567\n"
+       "isdp-aid A0000005591010FFFFFFFF8900001000\n",
+       0x40, FALSE},
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    Session s;
+    Bpp b;
+    guint before;
+
+    session_start(&s, card(cases[i].card), TRUE);
+    before = euicc_sim_get_profile_count(s.sim);
+    b = ready(&s, &(BindOptions){.pprs = cases[i].pprs});
+    if (cases[i].allowed) {
+      expect_installed(&s, &b);
+      assert_int_equal(euicc_sim_get_profile_count(s.sim), before + 1);
+    } else {
+      expect_refused(&s, &b, 4, 2, 15); /* storeMetadata, pprNotAllowed (after the last 88) */
+    }
+    bpp_free(&b);
+    session_clear(&s);
+  }
+}
+
 static void test_bpp_iccid_mismatch(void **state)
 {
   Session s;
@@ -1746,6 +1812,7 @@ int main(void)
       cmocka_unit_test(test_bpp_card_full),
       cmocka_unit_test(test_bpp_iccid_already_there),
       cmocka_unit_test(test_bpp_iccid_mismatch),
+      cmocka_unit_test(test_bpp_ppr_not_allowed),
       cmocka_unit_test(test_cancel_session),
       cmocka_unit_test(test_bpp_any_byte_changed),
       cmocka_unit_test(test_bpp_lost_answer),
