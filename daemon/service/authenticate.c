@@ -268,11 +268,14 @@ gboolean authenticate_report_refusal(GTask *task, Authentication *a, GAsyncReady
 void authenticate_report_refusal_finish(GTask *task, Authentication *a, GAsyncResult *res)
 {
   g_clear_error(&a->net_error);
+  /* Whatever the server answers beside its error is of no use here. */
   if (a->server == AUTHENTICATE_SMDS) {
-    g_autoptr(GPtrArray) events = es11_authenticate_client_finish(a->client, res, &a->net_error);
+    GPtrArray *events = es11_authenticate_client_finish(a->client, res, &a->net_error);
+
+    if (events)
+      g_ptr_array_unref(events);
   } else {
-    g_autoptr(Es9pClientAuthentication) answer =
-        es9p_authenticate_client_finish(a->client, res, &a->net_error);
+    es9p_client_authentication_free(es9p_authenticate_client_finish(a->client, res, &a->net_error));
   }
   /* The server answers with an error; that it heard is what counts. */
   g_info("%s: the %s %s was told of the card's refusal: %s", euicc_get_label(op_of(task)->euicc),
