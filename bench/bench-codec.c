@@ -32,6 +32,7 @@ static const guint32 profile_tags[] = {
     ES10_TAG_ICON,
     ES10_TAG_PROFILE_CLASS,
     ES10_TAG_PROFILE_OWNER,
+    ES10_TAG_PROFILE_POLICY_RULES,
 };
 
 static GBytes *sim_transmit(gpointer user_data, GBytes *command, GError **error)

@@ -242,6 +242,25 @@ static void value_to_json(JsonOut *j, const char *key, const Value *v)
   json_out_string(j, key, NULL);
 }
 
+/* Its Profile Policy Rules, NULL when the daemon does not say (an older
+ * esimd) or the profile has none. */
+static const char *const *profile_rules(const Object *p)
+{
+  const Value *v = object_get(p, "PolicyRules");
+
+  return v && v->kind == VALUE_STRV && v->strv[0] ? (const char *const *)v->strv : NULL;
+}
+
+static void profile_rules_to_json(JsonOut *j, const Object *p)
+{
+  const char *const *rules = profile_rules(p);
+
+  json_out_begin_array(j, "policy_rules");
+  for (guint i = 0; rules && rules[i]; i++)
+    json_out_string(j, NULL, rules[i]);
+  json_out_end_array(j);
+}
+
 /* The JSON of one profile (esimctl(1), JSON OUTPUT: profile objects). */
 static void profile_to_json(JsonOut *j, const char *key, const Card *card, const Object *p)
 {
@@ -260,6 +279,7 @@ static void profile_to_json(JsonOut *j, const char *key, const Card *card, const
   json_out_string(j, "owner_mcc_mnc", object_get_string(p, "OwnerMccMnc"));
   json_out_string(j, "icon_type", object_get_string(p, "IconType"));
   json_out_string(j, "connection", object_get_string(p, "Connection"));
+  profile_rules_to_json(j, p);
   if (icon && icon->kind == VALUE_BYTES)
     value_to_json(j, "icon", icon);
   else
@@ -374,9 +394,8 @@ int command_list(Esimctl *ctl, int argc, char **argv)
     return EXIT_OK;
   for (guint i = 0; i < cards->len; i++) {
     const Card *card = g_ptr_array_index(cards, i);
-    static const char *const headers[] = {"ICCID",    "STATE",    "CLASS", "NAME",
-                                          "PROVIDER", "NICKNAME", NULL};
-    g_autoptr(Table) table = table_new(headers);
+    gboolean any_rules = FALSE;
+    g_autoptr(Table) table = NULL;
 
     if (i > 0)
       printf("\n");
@@ -385,14 +404,25 @@ int command_list(Esimctl *ctl, int argc, char **argv)
       printf("  (no profiles)\n");
       continue;
     }
+    /* The POLICY column (the Profile Policy Rules that refuse Disable or
+     * Delete) only when a profile of this card has some: most have none. */
+    for (guint p = 0; p < card->profiles->len; p++)
+      any_rules |= profile_rules(g_ptr_array_index(card->profiles, p)) != NULL;
+    const char *headers[] = {
+        "ICCID", "STATE", "CLASS", "NAME", "PROVIDER", "NICKNAME", any_rules ? "POLICY" : NULL,
+        NULL};
+    table = table_new(headers);
     for (guint p = 0; p < card->profiles->len; p++) {
       const Object *o = g_ptr_array_index(card->profiles, p);
+      const char *const *rules = profile_rules(o);
+      g_autofree char *joined = rules ? g_strjoinv(",", (char **)rules) : NULL;
       const char *cells[] = {object_get_string(o, "Iccid"),
                              object_get_string(o, "State"),
                              object_get_string(o, "Class"),
                              object_get_string(o, "Name"),
                              object_get_string(o, "ServiceProvider"),
                              object_get_string(o, "Nickname"),
+                             joined,
                              NULL};
       table_add_row(table, cells);
     }

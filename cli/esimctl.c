@@ -31,7 +31,9 @@ typedef struct {
 static const Command commands[] = {
     {"list", "", "List every eUICC and its profiles (the default command)",
      "Shows each eUICC (EID, transport, port, slot) and a table of its profiles: ICCID,\n"
-     "state, class, name, provider and nickname. EIDs are shortened unless --full is given.\n",
+     "state, class, name, provider and nickname; a POLICY column names the Profile Policy\n"
+     "Rules (disable-not-allowed, delete-not-allowed, delete-on-disable) when a profile has\n"
+     "some. EIDs are shortened unless --full is given.\n",
      command_list},
     {"show", "[EID|ICCID]", "Show every property of an eUICC or of a profile",
      "With an ICCID, shows every property of that profile. With an EID or a prefix of one,\n"

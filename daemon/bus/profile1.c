@@ -47,6 +47,8 @@ static int profile1_get_property(sd_bus *sdbus, const char *path, const char *in
     return sd_bus_message_append(reply, "s", profile_icon_type_to_string(p->icon_type));
   if (g_str_equal(property, "Connection"))
     return sd_bus_message_append(reply, "o", p->connection ? p->connection : "/");
+  if (g_str_equal(property, "PolicyRules"))
+    return sd_bus_message_append_strv(reply, p->policy_rules ? p->policy_rules : (char *[]){NULL});
   if (g_str_equal(property, "Icon")) {
     gsize size = 0;
     const void *data = p->icon ? g_bytes_get_data(p->icon, &size) : NULL;
@@ -128,6 +130,7 @@ static const sd_bus_vtable profile1_vtable[] = {
     SD_BUS_PROPERTY("IconType", "s", profile1_get_property, 0, EMITS),
     SD_BUS_PROPERTY("Icon", "ay", profile1_get_property, 0, EMITS),
     SD_BUS_PROPERTY("Connection", "o", profile1_get_property, 0, EMITS),
+    SD_BUS_PROPERTY("PolicyRules", "as", profile1_get_property, 0, EMITS),
     SD_BUS_METHOD_WITH_ARGS("Enable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_plain_method,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Disable", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, profile1_plain_method,
@@ -152,7 +155,7 @@ void bus_profile1_emit_changed(Bus *bus, Euicc *euicc, const Profile *profile, P
       {PROFILE_CHANGED_OTHER, "Class"},           {PROFILE_CHANGED_OTHER, "Name"},
       {PROFILE_CHANGED_OTHER, "ServiceProvider"}, {PROFILE_CHANGED_OTHER, "OwnerMccMnc"},
       {PROFILE_CHANGED_OTHER, "IconType"},        {PROFILE_CHANGED_OTHER, "Icon"},
-      {PROFILE_CHANGED_CONNECTION, "Connection"},
+      {PROFILE_CHANGED_CONNECTION, "Connection"}, {PROFILE_CHANGED_POLICY_RULES, "PolicyRules"},
   };
   g_autofree char *path = bus_path_profile(euicc_get_id(euicc), profile->id);
 

@@ -7,6 +7,7 @@
  * (read.c, profile.c, config.c, notify.c) and run on the eUICC's OpRunner.
  */
 #include "service/euicc-private.h"
+#include "service/download-private.h" /* download_ppr_names: one table of PPR names */
 
 #include <string.h>
 
@@ -53,6 +54,7 @@ static void profile_free(Profile *p)
   g_free(p->owner_mccmnc);
   g_clear_pointer(&p->icon, g_bytes_unref);
   g_free(p->connection);
+  g_strfreev(p->policy_rules);
   g_free(p);
 }
 
@@ -597,6 +599,7 @@ static ProfileChanged profile_update(Profile *p, const Es10ProfileInfo *info)
   ProfileIconType icon_type = icon_type_from(info);
   g_autoptr(GBytes) empty = g_bytes_new(NULL, 0);
   GBytes *icon = icon_type != PROFILE_ICON_NONE ? info->icon : empty;
+  g_auto(GStrv) rules = download_ppr_names(info->has_policy_rules ? info->policy_rules : 0);
 
   if (p->state != state) {
     p->state = state;
@@ -615,6 +618,13 @@ static ProfileChanged profile_update(Profile *p, const Es10ProfileInfo *info)
     g_clear_pointer(&p->icon, g_bytes_unref);
     p->icon = g_bytes_ref(icon);
     what |= PROFILE_CHANGED_OTHER;
+  }
+  /* An SM-DP+ may change them later (ES6 UpdateMetadata): a refresh shows it. */
+  if (!p->policy_rules ||
+      !g_strv_equal((const gchar *const *)p->policy_rules, (const gchar *const *)rules)) {
+    g_strfreev(p->policy_rules);
+    p->policy_rules = g_steal_pointer(&rules);
+    what |= PROFILE_CHANGED_POLICY_RULES;
   }
   return what;
 }

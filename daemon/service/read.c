@@ -19,6 +19,7 @@ static const guint32 profile_tags[] = {
     ES10_TAG_ICON,
     ES10_TAG_PROFILE_CLASS,
     ES10_TAG_PROFILE_OWNER,
+    ES10_TAG_PROFILE_POLICY_RULES,
 };
 
 static GBytes *profiles_request(void)

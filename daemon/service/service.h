@@ -75,6 +75,11 @@ typedef struct {
   ProfileIconType icon_type;
   GBytes *icon;      /* empty when none */
   gchar *connection; /* the NetworkManager connection kept for it, "/" when none */
+  /* Its Profile Policy Rules (SGP.22 2.9.1) as the card lists them,
+   * NULL-terminated, maybe empty; the names of DownloadMetadata's
+   * policy_rules: "disable-not-allowed" (PPR1), "delete-not-allowed"
+   * (PPR2), "delete-on-disable" (PPR3). */
+  gchar **policy_rules;
 } Profile;
 
 const char *profile_state_to_string(ProfileState state);
@@ -117,6 +122,7 @@ typedef enum {
   PROFILE_CHANGED_NICKNAME = 1 << 1,
   PROFILE_CHANGED_OTHER = 1 << 2,      /* name, provider, class, icon, owner after a refresh */
   PROFILE_CHANGED_CONNECTION = 1 << 3, /* its NetworkManager connection */
+  PROFILE_CHANGED_POLICY_RULES = 1 << 4,
 } ProfileChanged;
 
 typedef struct {

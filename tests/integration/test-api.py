@@ -30,6 +30,16 @@ CARD_DEFAULTS = {
     "ci-pkid": "F54172BDF98A95D65CBEB88A38A1C11D800A85C3",
 }
 
+# A card file's ppr key (PprIds bit names) as Profile1.PolicyRules names them;
+# ppr-update-control restricts nothing on the card and is not shown.
+PPR_NAMES = {"ppr1": "disable-not-allowed", "ppr2": "delete-not-allowed",
+             "ppr3": "delete-on-disable"}
+
+
+def policy_rules(profile):
+    return [PPR_NAMES[r] for r in profile.get("ppr", "").split(",") if r in PPR_NAMES]
+
+
 # SGP.22 rsp.asn EUICCInfo2.euiccCategory
 CATEGORY_NAMES = {"0": "other", "1": "basic", "2": "medium", "3": "contactless"}
 
@@ -145,6 +155,7 @@ class Api(harness.WorldTestCase):
                 self.assertEqual(props["OwnerMccMnc"], p.get("owner", ""))
                 self.assertEqual(props["IconType"], p.get("icon-type", "none"))
                 self.assertEqual(props["Icon"], [])
+                self.assertEqual(props["PolicyRules"], policy_rules(p))
 
     # -- ObjectManager --
 
@@ -295,6 +306,37 @@ class Api(harness.WorldTestCase):
             what="PendingNotifications back to 0")
         self.assert_call_error("org.esimd.Error.NotFound", self.euicc, EUICC,
                                "RemoveNotification", "u", seq)
+
+
+class PolicyRules(harness.WorldTestCase):
+    """Profile1.PolicyRules on ppr.card: a client sees before trying that
+    Disable of the PPR1 profile and Delete of the PPR2 one will be refused."""
+
+    def test_policy_rules_match_the_card_and_the_refusals(self):
+        card = harness.parse_card("ppr.card")
+        self.world.add_modem("qmi", ["ppr.card"])
+        self.world.start_esimd()
+        euicc = self.world.euicc_paths()[0]
+        by_iccid = {self.world.get_property(p, PROFILE, "Iccid"): p
+                    for p in self.world.profile_paths(euicc)}
+        seen = {}
+        for p in card["profiles"]:
+            seen[p["iccid"]] = self.world.get_property(by_iccid[p["iccid"]], PROFILE,
+                                                       "PolicyRules")
+            self.assertEqual(seen[p["iccid"]], policy_rules(p), p["iccid"])
+        locked, undeletable, free = (p["iccid"] for p in card["profiles"])
+        self.assertEqual(seen[locked], ["disable-not-allowed"])
+        self.assertEqual(seen[undeletable], ["delete-not-allowed"])
+        self.assertEqual(seen[free], [])
+        # What the property promised is what the card does.
+        for iccid, method in ((locked, "Disable"), (undeletable, "Delete")):
+            with self.assertRaises(harness.CallError) as ctx:
+                self.world.call(by_iccid[iccid], PROFILE, method)
+            self.assertEqual(ctx.exception.name, "org.esimd.Error.DisallowedByPolicy")
+        # A refresh of an unchanged card leaves them as they were.
+        self.world.call(euicc, EUICC, "Refresh")
+        self.assertEqual(self.world.get_property(by_iccid[locked], PROFILE, "PolicyRules"),
+                         ["disable-not-allowed"])
 
 
 class Arrival(harness.WorldTestCase):

@@ -26,7 +26,7 @@ EXIT_ACCESS_DENIED, EXIT_MODEM, EXIT_SMDP, EXIT_NO_DAEMON = 5, 6, 7, 8
 
 PROFILE_KEYS = {"path", "eid", "iccid", "isdp_aid", "state", "class", "name",
                 "service_provider", "nickname", "owner_mcc_mnc", "icon_type", "icon",
-                "connection"}
+                "connection", "policy_rules"}
 EUICC_KEYS = {"path", "eid", "transport", "port", "device", "slot", "slot_active",
               "enabled_profile", "default_smdp_address", "root_smds_address",
               "pending_notifications", "modem", "info", "profiles"}
@@ -125,6 +125,9 @@ class Commands(EsimctlCase):
             self.assertEqual(got["isdp_aid"], want["isdp-aid"])
             self.assertEqual(got["class"], want["class"])
             self.assertEqual(got["eid"], self.card["card"]["eid"])
+            self.assertEqual(got["policy_rules"], [])
+        # No profile has policy rules: no POLICY column to widen the table.
+        self.assertNotIn("POLICY", self.esimctl("list").stdout)
 
     def test_show_prints_every_property_of_a_profile_or_card(self):
         path = self.profile_path(self.enabled)
@@ -378,6 +381,31 @@ class SeveralCards(EsimctlCase):
         # ... but not when --eid names the other card.
         res = self.world.esimctl("--eid", eids[0], "disable", second)
         self.assert_failure(res, EXIT_NOT_FOUND)
+
+
+class PolicyRules(EsimctlCase):
+    """ppr.card: list shows a POLICY column, --json carries policy_rules."""
+    cards = ["ppr.card"]
+
+    def test_list_shows_the_rules_that_refuse_disable_or_delete(self):
+        card = harness.parse_card("ppr.card")
+        locked, undeletable, free = (p["iccid"] for p in card["profiles"])
+        lines = self.esimctl("list").stdout.splitlines()
+        header = next(l for l in lines if l.strip().startswith("ICCID"))
+        self.assertTrue(header.rstrip().endswith("POLICY"), header)
+        row = {i: next(l for l in lines if i in l) for i in (locked, undeletable, free)}
+        self.assertTrue(row[locked].rstrip().endswith("disable-not-allowed"), row[locked])
+        self.assertTrue(row[undeletable].rstrip().endswith("delete-not-allowed"),
+                        row[undeletable])
+        self.assertTrue(row[free].rstrip().endswith("-"), row[free])
+        self.assertNotIn("not-allowed", row[free])
+
+        doc = self.esimctl_json("list")
+        rules = {p["iccid"]: p["policy_rules"] for p in doc["euiccs"][0]["profiles"]}
+        self.assertEqual(rules, {locked: ["disable-not-allowed"],
+                                 undeletable: ["delete-not-allowed"], free: []})
+        self.assertEqual(self.esimctl_json("show", locked)["policy_rules"],
+                         ["disable-not-allowed"])
 
 
 class InactiveSlot(EsimctlCase):

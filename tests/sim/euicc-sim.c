@@ -1958,6 +1958,16 @@ const char *euicc_sim_get_profile_nickname(EuiccSim *sim, const char *iccid)
   return p ? p->nickname : NULL;
 }
 
+gboolean euicc_sim_set_profile_pprs(EuiccSim *sim, const char *iccid, guint32 pprs)
+{
+  SimProfile *p = profile_by_digits(sim, iccid);
+
+  if (!p)
+    return FALSE;
+  p->pprs = pprs;
+  return TRUE;
+}
+
 const char *euicc_sim_get_default_smdp_address(EuiccSim *sim)
 {
   return sim->card->default_smdp;

@@ -100,6 +100,10 @@ guint euicc_sim_get_profile_count(EuiccSim *sim);
 int euicc_sim_get_profile_state(EuiccSim *sim, const char *iccid);
 /* The nickname of the profile, NULL when unset or unknown. */
 const char *euicc_sim_get_profile_nickname(EuiccSim *sim, const char *iccid);
+/* Sets the profile's policy rules (PprIds bits: 1 << 1 is PPR1) the way an
+ * SM-DP+'s ES6 UpdateMetadata would, without a session; FALSE when no
+ * profile has that ICCID. */
+gboolean euicc_sim_set_profile_pprs(EuiccSim *sim, const char *iccid, guint32 pprs);
 /* The default SM-DP+ address, NULL when none is set. */
 const char *euicc_sim_get_default_smdp_address(EuiccSim *sim);
 /* Pending notifications, in the order the card keeps them (ascending seq). */

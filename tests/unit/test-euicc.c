@@ -113,6 +113,11 @@ static void on_profile_changed(Euicc *euicc, const Profile *p, ProfileChanged wh
     record(data, "state %s %s", p->iccid, profile_state_to_string(p->state));
   if (what & PROFILE_CHANGED_NICKNAME)
     record(data, "nickname %s %s", p->iccid, p->nickname);
+  if (what & PROFILE_CHANGED_POLICY_RULES) {
+    g_autofree gchar *rules = g_strjoinv(",", p->policy_rules);
+
+    record(data, "policy-rules %s %s", p->iccid, rules);
+  }
 }
 
 static void on_notification_delivered(Euicc *euicc, guint seq, const char *operation,
@@ -977,6 +982,49 @@ static void test_ppr2_forbids_delete(void **state)
   assert_int_equal(euicc_sim_get_profile_count(the_card(f)), 3);
 }
 
+static void assert_rules(const Profile *p, const char *expected)
+{
+  g_autofree gchar *rules = NULL;
+
+  assert_non_null(p);
+  assert_non_null(p->policy_rules);
+  rules = g_strjoinv(",", p->policy_rules);
+  assert_string_equal(rules, expected);
+}
+
+static void test_policy_rules_are_cached_and_follow_refresh(void **state)
+{
+  Fixture *f = *state;
+  Euicc *euicc = the_euicc(f);
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GAsyncResult) res2 = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* The probe read them: a user sees why Disable or Delete would fail. */
+  assert_rules(profile_by_iccid(euicc, "8944500000000000101"), "disable-not-allowed");
+  assert_rules(profile_by_iccid(euicc, "8944500000000000202"), "delete-not-allowed");
+  assert_rules(profile_by_iccid(euicc, "8944500000000000303"), "");
+
+  /* Unchanged rules signal nothing on a refresh. */
+  euicc_refresh(euicc, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res);
+  test_wait_result(&res);
+  assert_true(euicc_operation_finish(euicc, res, &error));
+  assert_int_equal(f->events->len, 1); /* "added 0" */
+
+  /* An SM-DP+ changed them (ES6 UpdateMetadata): the next refresh shows it. */
+  assert_true(euicc_sim_set_profile_pprs(the_card(f), "8944500000000000303", 1u << 2 | 1u << 3));
+  assert_true(euicc_sim_set_profile_pprs(the_card(f), "8944500000000000202", 0));
+  euicc_refresh(euicc, SERVICE_READ_MAY_DISTURB, NULL, test_got_result, &res2);
+  test_wait_result(&res2);
+  assert_true(euicc_operation_finish(euicc, res2, &error));
+  assert_true(heard(f, "policy-rules 8944500000000000303 delete-not-allowed,delete-on-disable"));
+  assert_true(heard(f, "policy-rules 8944500000000000202 "));
+  assert_false(heard(f, "policy-rules 8944500000000000101 disable-not-allowed"));
+  assert_rules(profile_by_iccid(euicc, "8944500000000000303"),
+               "delete-not-allowed,delete-on-disable");
+  assert_rules(profile_by_iccid(euicc, "8944500000000000202"), "");
+}
+
 static void test_card_garbage_is_a_card_error(void **state)
 {
   Fixture *f = *state;
@@ -1496,6 +1544,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_unknown_profile_is_not_found, setup_three, teardown),
       cmocka_unit_test_setup_teardown(test_ppr1_forbids_disable, setup_ppr, teardown),
       cmocka_unit_test_setup_teardown(test_ppr2_forbids_delete, setup_ppr, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_rules_are_cached_and_follow_refresh, setup_ppr,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_card_garbage_is_a_card_error, setup_three, teardown),
       cmocka_unit_test_setup_teardown(test_card_status_error_is_a_card_error, setup_three,
                                       teardown),
