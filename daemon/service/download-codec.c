@@ -50,7 +50,7 @@ DownloadMetadata *download_metadata_decode(GBytes *der, GError **error)
                                                       : PROFILE_ICON_JPG;
   m->icon = p->icon ? g_bytes_ref(p->icon) : g_bytes_new(NULL, 0);
   m->owner_mccmnc = g_strdup(p->owner ? p->owner->mcc_mnc : "");
-  m->policy_rules = download_ppr_names(p->has_policy_rules ? p->policy_rules : 0);
+  m->policy_rules = service_ppr_names(p->has_policy_rules ? p->policy_rules : 0);
   return m;
 }
 

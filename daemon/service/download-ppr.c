@@ -21,42 +21,6 @@
  * SM-DP+ may update them later (ES6), it restricts nothing on the card. */
 #define PPRS_RULED (ES10_PPR1 | ES10_PPR2 | ES10_PPR3)
 
-static const struct {
-  guint32 bit;
-  const char *name; /* as the D-Bus Metadata dictionary says it */
-  const char *text; /* for people */
-} ppr_names[] = {
-    {ES10_PPR1, "disable-not-allowed", "PPR1 (disabling not allowed)"},
-    {ES10_PPR2, "delete-not-allowed", "PPR2 (deletion not allowed)"},
-    {ES10_PPR3, "delete-on-disable", "PPR3 (deletion on disabling)"},
-};
-
-gchar **download_ppr_names(guint32 pprs)
-{
-  GPtrArray *out = g_ptr_array_new();
-
-  for (gsize i = 0; i < G_N_ELEMENTS(ppr_names); i++)
-    if (pprs & ppr_names[i].bit)
-      g_ptr_array_add(out, g_strdup(ppr_names[i].name));
-  g_ptr_array_add(out, NULL);
-  return (gchar **)g_ptr_array_free(out, FALSE);
-}
-
-/* "PPR1 (disabling not allowed) and PPR2 (deletion not allowed)" */
-static gchar *ppr_text(guint32 pprs)
-{
-  GString *s = g_string_new(NULL);
-
-  for (gsize i = 0; i < G_N_ELEMENTS(ppr_names); i++) {
-    if (!(pprs & ppr_names[i].bit))
-      continue;
-    if (s->len)
-      g_string_append(s, " and ");
-    g_string_append(s, ppr_names[i].text);
-  }
-  return g_string_free(s, FALSE);
-}
-
 static Es10StoreMetadataRequest *decode(GBytes *metadata_der)
 {
   Es10StoreMetadataRequest *m = NULL;
@@ -163,19 +127,19 @@ gboolean download_ppr_check_rat(GBytes *metadata_der, GPtrArray *rat, gboolean *
   /* Each PPR on its own (2.9.2): one rule may allow PPR1 for an
    * operator, another PPR2 with consent. A profile without an owner
    * matches no operator, the wildcard one included. */
-  for (gsize i = 0; i < G_N_ELEMENTS(ppr_names); i++) {
+  for (guint32 bit = ES10_PPR1; bit <= ES10_PPR3; bit <<= 1) {
     const Es10bRatRule *r;
 
-    if (!(pprs & ppr_names[i].bit))
+    if (!(pprs & bit))
       continue;
-    r = m->owner ? find_rule(rat, ppr_names[i].bit, m->owner) : NULL;
+    r = m->owner ? find_rule(rat, bit, m->owner) : NULL;
     if (!r)
-      refused |= ppr_names[i].bit;
+      refused |= bit;
     else if (r->ppr_flags & ES10B_RAT_FLAG_CONSENT_REQUIRED)
       *consent_required = TRUE;
   }
   if (refused) {
-    g_autofree gchar *text = ppr_text(refused);
+    g_autofree gchar *text = service_ppr_text(refused);
 
     g_set_error(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY,
                 "The eUICC's Rules Authorisation Table does not let %s set %s on a profile",

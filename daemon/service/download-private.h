@@ -91,8 +91,6 @@ gboolean download_check_smdp_oid(const char *expected, GBytes *server_certificat
 /* The PPRs (Es10Ppr bits) of the metadata (BF25 DER) that the RAT must
  * allow; 0 when it has none, and then the RAT is not read. */
 guint32 download_ppr_wanted(GBytes *metadata_der);
-/* The API's names of PPR bits ("disable-not-allowed", ...), NULL-terminated. */
-gchar **download_ppr_names(guint32 pprs);
 /* PPR1 on an eUICC that already holds an operational profile (the
  * cache): FALSE with ESIMD_ERROR_DISALLOWED_BY_POLICY. */
 gboolean download_ppr_check_profiles(Euicc *euicc, guint32 pprs, const char *iccid, GError **error);

@@ -7,7 +7,6 @@
  * (read.c, profile.c, config.c, notify.c) and run on the eUICC's OpRunner.
  */
 #include "service/euicc-private.h"
-#include "service/download-private.h" /* download_ppr_names: one table of PPR names */
 
 #include <string.h>
 
@@ -599,7 +598,7 @@ static ProfileChanged profile_update(Profile *p, const Es10ProfileInfo *info)
   ProfileIconType icon_type = icon_type_from(info);
   g_autoptr(GBytes) empty = g_bytes_new(NULL, 0);
   GBytes *icon = icon_type != PROFILE_ICON_NONE ? info->icon : empty;
-  g_auto(GStrv) rules = download_ppr_names(info->has_policy_rules ? info->policy_rules : 0);
+  g_auto(GStrv) rules = service_ppr_names(info->has_policy_rules ? info->policy_rules : 0);
 
   if (p->state != state) {
     p->state = state;

@@ -217,4 +217,12 @@ gboolean euicc_close_finish(Euicc *euicc, GAsyncResult *res, GError **error);
  * retries with backoff on network failure). */
 void euicc_schedule_notifications(Euicc *euicc);
 
+/* ---- ppr.c: Profile Policy Rules by name ---- */
+
+/* The API's names of PPR bits (Es10Ppr: "disable-not-allowed", ...),
+ * NULL-terminated. */
+gchar **service_ppr_names(guint32 pprs);
+/* For messages: "PPR1 (disabling not allowed) and PPR2 (...)". */
+gchar *service_ppr_text(guint32 pprs);
+
 G_END_DECLS
