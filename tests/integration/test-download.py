@@ -168,14 +168,21 @@ class Download(CoreCases, DownloadBase):
         self.assertNotEqual(self.prop(path, "Profile"), "/")
 
     def test_wrong_confirmation_code(self):
+        # Given up front with accept, refused: paused at confirming all the
+        # same, the refusal shown; Cancel then ends it as at any pause.
         path = self.owner().download(self.euicc, AC_CC, accept=True,
                                      **{"confirmation-code": "0000"})
-        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "failed")
+        self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
         self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.ConfirmationCodeWrong")
         self.assertNotEqual(self.prop(path, "ErrorMessage"), "")
         self.assertTrue(self.prop(path, "ConfirmationCodeRequired"))
         record = self.wait_record("es9plus/getBoundProfilePackage")
         self.assertEqual(record["statusCodeData"]["subjectCode"], "8.2.7")
+        self.world.call(path, DOWNLOAD, "Cancel")
+        self.assertEqual(self.wait_state(path, FINAL_STATES), "cancelled")
+        self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.Cancelled")
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
         # Accept without a code while the SM-DP+ wants one: refused, still waiting.
         path = self.owner().download(self.euicc, AC_CC)
         self.wait_state(path, ("confirming",))
