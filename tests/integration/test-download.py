@@ -170,6 +170,7 @@ class Download(CoreCases, DownloadBase):
     def test_wrong_confirmation_code(self):
         # Given up front with accept, refused: paused at confirming all the
         # same, the refusal shown; Cancel then ends it as at any pause.
+        monitor = self.world.monitor()
         path = self.owner().download(self.euicc, AC_CC, accept=True,
                                      **{"confirmation-code": "0000"})
         self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
@@ -183,6 +184,16 @@ class Download(CoreCases, DownloadBase):
         self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.Cancelled")
         record = self.wait_record("es9plus/cancelSession")
         self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
+        # Both errors were announced, the one replacing the other.
+
+        def errors():
+            return [m["payload"]["data"][1]["Error"]["data"]
+                    for m in monitor.signals("PropertiesChanged", path=path)
+                    if "Error" in m["payload"]["data"][1]]
+        harness.wait_until(lambda: "org.esimd.Error.Cancelled" in errors(), 20,
+                           "the cancel to be announced")
+        self.assertEqual(errors(), ["org.esimd.Error.ConfirmationCodeWrong",
+                                    "org.esimd.Error.Cancelled"])
         # Accept without a code while the SM-DP+ wants one: refused, still waiting.
         path = self.owner().download(self.euicc, AC_CC)
         self.wait_state(path, ("confirming",))
