@@ -177,6 +177,32 @@ static int call_reject(Install *in, const char *path)
   return r;
 }
 
+/* Download1.Accept, with the code when there is one; EXIT_OK, or the status
+ * to end with (the download is rejected then). */
+static int call_accept(Install *in, const char *path, const char *code)
+{
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_message *call = NULL;
+  int r;
+
+  r = sd_bus_message_new_method_call(in->ctl->bus, &call, ESIMD_BUS_NAME, path, DOWNLOAD_IFACE,
+                                     "Accept");
+  if (r >= 0)
+    r = code ? sd_bus_message_append(call, "a{sv}", 1, "confirmation-code", "s", code)
+             : sd_bus_message_append(call, "a{sv}", 0);
+  if (r >= 0)
+    r = esimctl_send(in->ctl, call, TRUE, &error, NULL);
+  sd_bus_message_unref(call);
+  if (r < 0) {
+    int status = esimctl_fail_bus(&error, r);
+
+    sd_bus_error_free(&error);
+    call_reject(in, path);
+    return status;
+  }
+  return EXIT_OK;
+}
+
 /*
  * At State confirming: the user's consent (or --yes), and the confirmation
  * code when the SM-DP+ wants one. Returns EXIT_OK when accepted, else the
@@ -185,9 +211,6 @@ static int call_reject(Install *in, const char *path)
 static int consent(Install *in, const char *path, const Object *download)
 {
   g_autofree char *code = g_strdup(in->ctl->confirmation_code);
-  sd_bus_error error = SD_BUS_ERROR_NULL;
-  sd_bus_message *call = NULL;
-  int r;
 
   end_bar(in);
   if (!in->ctl->json)
@@ -209,22 +232,30 @@ static int consent(Install *in, const char *path, const Object *download)
     code = prompt("Confirmation code: ", TRUE);
   }
 
-  r = sd_bus_message_new_method_call(in->ctl->bus, &call, ESIMD_BUS_NAME, path, DOWNLOAD_IFACE,
-                                     "Accept");
-  if (r >= 0)
-    r = code ? sd_bus_message_append(call, "a{sv}", 1, "confirmation-code", "s", code)
-             : sd_bus_message_append(call, "a{sv}", 0);
-  if (r >= 0)
-    r = esimctl_send(in->ctl, call, TRUE, &error, NULL);
-  sd_bus_message_unref(call);
-  if (r < 0) {
-    int status = esimctl_fail_bus(&error, r);
+  return call_accept(in, path, code);
+}
 
-    sd_bus_error_free(&error);
+/*
+ * Back at State confirming after the SM-DP+ refused the code (Error is
+ * ConfirmationCodeWrong then) while it allows another try (SGP.22 5.6.3):
+ * on a terminal the code is asked again. A code given with
+ * --confirmation-code, or no terminal to ask on, ends as a wrong code
+ * always did: the download is rejected and the refusal is the error.
+ */
+static int code_refused(Install *in, const char *path, const Object *download)
+{
+  const char *name = object_get_string(download, "Error");
+  const char *message = object_get_string(download, "ErrorMessage");
+  g_autofree char *code = NULL;
+
+  end_bar(in);
+  if (in->ctl->confirmation_code || !isatty(STDIN_FILENO)) {
     call_reject(in, path);
-    return status;
+    return esimctl_fail(esimctl_status_for_error(name), "%s", *message ? message : name);
   }
-  return EXIT_OK;
+  fprintf(stderr, "The SM-DP+ refused the confirmation code; try again.\n");
+  code = prompt("Confirmation code: ", TRUE);
+  return call_accept(in, path, code);
 }
 
 static void print_result(Install *in, const char *eid, const Object *download)
@@ -286,6 +317,13 @@ static int follow(Install *in, const char *eid, const char *path)
       end_bar(in);
       return esimctl_fail(esimctl_status_for_error(name), "%s",
                           *message ? message : (*name ? name : "The download failed"));
+    }
+    if (g_str_equal(state, "confirming") && *object_get_string(download, "Error")) {
+      int status = code_refused(in, path, download);
+
+      if (status != EXIT_OK)
+        return status;
+      continue;
     }
     if (g_str_equal(state, "confirming") && !asked) {
       int status;

@@ -40,7 +40,7 @@ struct _BusDownload {
   gboolean has_metadata;
   gboolean cc_required;
   gchar *profile_path;
-  gboolean has_error;
+  gchar *error_message; /* NULL while there is no error */
 };
 
 static gboolean state_is_final(DownloadState state)
@@ -81,6 +81,7 @@ static void bus_download_free(BusDownload *bd)
   sd_bus_track_unref(bd->track);
   download_unref(bd->download);
   g_free(bd->profile_path);
+  g_free(bd->error_message);
   g_free(bd->owner);
   g_free(bd->path);
   g_free(bd);
@@ -139,7 +140,7 @@ static void on_download_changed(Download *d, gpointer user_data)
   gdouble progress = download_get_progress(d);
   gboolean has_metadata = download_get_metadata(d) != NULL;
   gboolean cc_required = download_get_cc_required(d);
-  gboolean has_error = download_get_error(d) != NULL;
+  const GError *error = download_get_error(d);
   g_autofree char *profile_path = profile_path_of(bd);
 
   if (state != bd->state)
@@ -152,7 +153,9 @@ static void on_download_changed(Download *d, gpointer user_data)
     names[n++] = "ConfirmationCodeRequired";
   if (!g_str_equal(profile_path, bd->profile_path))
     names[n++] = "Profile";
-  if (has_error != bd->has_error) {
+  /* A refused confirmation code is shown at CONFIRMING and may be followed
+   * by another error (a cancel) without a moment of none. */
+  if (g_strcmp0(error ? error->message : NULL, bd->error_message) != 0) {
     names[n++] = "Error";
     names[n++] = "ErrorMessage";
   }
@@ -161,7 +164,8 @@ static void on_download_changed(Download *d, gpointer user_data)
   bd->progress = progress;
   bd->has_metadata = has_metadata;
   bd->cc_required = cc_required;
-  bd->has_error = has_error;
+  g_free(bd->error_message);
+  bd->error_message = error ? g_strdup(error->message) : NULL;
   g_free(bd->profile_path);
   bd->profile_path = g_steal_pointer(&profile_path);
 

@@ -154,6 +154,15 @@ void download_pause_for_consent(Download *d)
   download_set_state(d, DOWNLOAD_STATE_CONFIRMING);
 }
 
+void download_refuse_code(Download *d, GError *error)
+{
+  g_clear_error(&d->error);
+  d->error = error;
+  g_clear_pointer(&d->confirmation_code, g_free);
+  /* Shown with the State change of the pause, not before it. */
+  d->accept = FALSE;
+}
+
 void download_set_consent_timeout_ms(Download *d, guint ms)
 {
   d->consent_timeout_ms = ms;
@@ -163,6 +172,7 @@ void download_set_consent_timeout_ms(Download *d, guint ms)
 static void finish(Download *d, GError *error)
 {
   d->finished = TRUE;
+  g_clear_error(&d->error);
   if (error) {
     d->error = error;
     download_set_state(d, g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_CANCELLED)
@@ -268,6 +278,8 @@ gboolean download_accept(Download *d, const char *confirmation_code, GError **er
     return FALSE;
   }
   d->accept = d->consented = TRUE;
+  /* A refused code is no longer the news once another is on its way. */
+  g_clear_error(&d->error);
   download_op_confirmed(unpause(d));
   return TRUE;
 }

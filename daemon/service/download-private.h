@@ -48,6 +48,9 @@ void download_set_progress(Download *d, gdouble progress);
 /* Waits at CONFIRMING for download_accept() or download_reject(), or for
  * the consent timeout, which cancels it. */
 void download_pause_for_consent(Download *d);
+/* The SM-DP+ refused the confirmation code but allows another try: error
+ * (taken) shows why until the next Accept, which must bring a new code. */
+void download_refuse_code(Download *d, GError *error);
 
 /* ---- download.c, for the object ---- */
 

@@ -171,6 +171,23 @@ static void fail_net(GTask *task, DownloadContext *ctx)
   euicc_op_fail(task, service_es9p_error(error, ctx->d->smdp_address, ctx->base.doing));
 }
 
+/*
+ * SGP.22 3.1.3.1 and 5.6.3: the SM-DP+ refused the confirmation code
+ * (8.2.7 / 3.8) but keeps the transaction open while it allows more tries
+ * (8.2.7 / 6.4 once they are used up, a failure like any other). The code
+ * went into the card's signed euiccSigned2 as hashCc, so another try is
+ * PrepareDownload again in the same session with the new code.
+ */
+static gboolean code_refused(const GError *error)
+{
+  g_autofree gchar *subject = NULL;
+  g_autofree gchar *reason = NULL;
+
+  return g_error_matches(error, ES9P_ERROR, ES9P_ERROR_CONFIRMATION_CODE) &&
+         es9p_error_get_status(error, &subject, &reason) && g_str_equal(subject, "8.2.7") &&
+         g_str_equal(reason, "3.8");
+}
+
 /* Before anything new is started: a cancel or rejection stops here. */
 static gboolean stopped(GTask *task, DownloadContext *ctx)
 {
@@ -407,6 +424,19 @@ static void download_step(GTask *task)
                                    d->cancellable, net_ready, task);
     return;
   case STEP_GET_BPP_DONE:
+    if (!ctx->bpp && code_refused(ctx->authn.net_error)) {
+      /* Back to the user's consent with the refusal shown (it stays until
+       * Accept): the code is asked again, also of a caller that gave it
+       * and accept up front. */
+      g_info("%s: the SM-DP+ %s refused the confirmation code; asking again",
+             euicc_get_label(d->euicc), d->smdp_address);
+      download_refuse_code(d, service_es9p_error(g_steal_pointer(&ctx->authn.net_error),
+                                                 d->smdp_address, ctx->base.doing));
+      g_clear_pointer(&ctx->prepare_response, g_bytes_unref);
+      ctx->base.step = STEP_CONFIRM;
+      download_step(task);
+      return;
+    }
     if (!ctx->bpp) {
       fail_net(task, ctx);
       return;

@@ -262,9 +262,12 @@ static void request_fail_status(GTask *task, JsonObject *status)
   subject = es9p_string_or(data, "subjectCode", "?");
   reason = es9p_string_or(data, "reasonCode", "?");
   text = es9p_string_or(data, "message", word);
-  /* SGP.22 6.5.2.8: 8.2.7 is the confirmation code; 2.2 missing, 3.8 refused
-   * (wrong). 6.4 (retries used up) ends the transaction: a plain refusal. */
-  if (g_str_equal(subject, "8.2.7") && (g_str_equal(reason, "2.2") || g_str_equal(reason, "3.8")))
+  /* SGP.22 5.6.3, 6.5.2.8: 8.2.7 is the confirmation code; 2.2 missing,
+   * 3.8 refused (wrong; the transaction stays open for another try), 6.4
+   * refused and the tries used up (the transaction ends). The reason tells
+   * them apart (es9p_error_get_status()). */
+  if (g_str_equal(subject, "8.2.7") &&
+      (g_str_equal(reason, "2.2") || g_str_equal(reason, "3.8") || g_str_equal(reason, "6.4")))
     code = ES9P_ERROR_CONFIRMATION_CODE;
   request_fail(task, code, "The %s %s refused %s (subject %s, reason %s: %s)", r->fn->server,
                r->address, r->fn->refused, subject, reason, text);

@@ -26,7 +26,8 @@ typedef enum {
                                  * "(subject S, reason R: text)" */
   ES9P_ERROR_INVALID,           /* the address, the arguments or the CA file cannot be used */
   ES9P_ERROR_CONFIRMATION_CODE, /* the SM-DP+ wants a (right) confirmation code:
-                                 * subject 8.2.7, reason 2.2 (missing) or 3.8 (wrong) */
+                                 * subject 8.2.7, reason 2.2 (missing), 3.8 (wrong,
+                                 * may be tried again) or 6.4 (wrong, no more tries) */
   ES9P_ERROR_PROTOCOL,          /* the server answered what SGP.22 does not allow: not
                                  * JSON, a member missing or malformed, an answer
                                  * over the size cap */

@@ -19,6 +19,9 @@ the expired case does not already send, so they run over QMI only."""
 import harness
 from downloads import (AC_CC, AC_PLAIN, CANCEL_SESSION, CC, DOWNLOAD, FINAL_STATES, ICCID_CC,
                        ICCID_PLAIN, LOAD_BPP, DownloadBase, es10_commands)
+
+AUTHENTICATE_SERVER = "BF38"
+PREPARE_DOWNLOAD = "BF21"
 from harness import EUICC
 
 REJECTED = "org.esimd.Error.DownloadRejected"
@@ -106,19 +109,65 @@ class QmiFaults(EveryTransport, FaultBase):
         self.assert_next_download_installs()
 
     def test_wrong_confirmation_code(self):
+        # Given up front with accept: the SM-DP+ refuses it (8.2.7 / 3.8) and
+        # keeps its transaction open, so the download is back at confirming
+        # with the refusal shown, nothing cancelled anywhere.
         path = self.owner().download(self.euicc, AC_CC, accept=True,
                                      **{"confirmation-code": "0000"})
-        self.assert_nothing_installed(path, CC_WRONG)
+        self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
+        props = self.world.get_all(path, DOWNLOAD)
+        self.assertEqual(props["Error"], CC_WRONG, props["ErrorMessage"])
+        self.assertIn("reason 3.8", props["ErrorMessage"])
+        self.assertTrue(props["ConfirmationCodeRequired"])
+        self.assertGreater(props["Progress"], 0)
         record = self.wait_record(GET_BPP)
         self.assertEqual((record["result"], record["statusCodeData"]["subjectCode"],
                           record["statusCodeData"]["reasonCode"]), ("failed", "8.2.7", "3.8"))
-        self.assert_session_cancelled()
-        # The SM-DP+ would take another code: it is told the session ended.
-        cancel = self.wait_record(CANCEL)
-        self.assertEqual((cancel["result"], cancel["reason"]), ("ok", UNDEFINED_REASON), cancel)
-        # The right code, later, on the same card.
-        path = self.owner().download(self.euicc, AC_CC, accept=True, **{"confirmation-code": CC})
+        self.assertNotIn(CANCEL_SESSION, es10_commands(self.apdu_log))
+        self.assertEqual(self.records(CANCEL), [])
+        # The right code: the card prepares the download again in the same
+        # session (its hashCc is signed in), and it installs.
+        self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 1, "confirmation-code", "s", CC)
         self.assert_installed(path, ICCID_CC, nth=2)
+        self.assertEqual(self.prop(path, "Progress"), 1.0)
+        commands = es10_commands(self.apdu_log)
+        self.assertEqual(commands.count(PREPARE_DOWNLOAD), 2, commands)
+        self.assertEqual(commands.count(AUTHENTICATE_SERVER), 1, commands)
+        self.assertNotIn(CANCEL_SESSION, commands)
+        self.assertEqual(self.records(CANCEL), [])
+
+    def test_confirmation_code_tries_used_up(self):
+        # Two tries here: the second wrong code is 8.2.7 / 6.4, which ends
+        # the transaction; the download fails and the session is cancelled.
+        self.knob("cc-attempts 2")
+        path = self.owner().download(self.euicc, AC_CC, accept=True,
+                                     **{"confirmation-code": "0000"})
+        self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
+        self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 1, "confirmation-code", "s", "1111")
+        self.assert_nothing_installed(path, CC_WRONG)
+        self.assertIn("reason 6.4", self.prop(path, "ErrorMessage"))
+        record = self.wait_record(GET_BPP, 2)
+        self.assertEqual((record["result"], record["statusCodeData"]["reasonCode"]),
+                         ("failed", "6.4"))
+        # The card's session is cancelled and its signed answer offered to
+        # the SM-DP+, which had ended the transaction already.
+        self.assert_session_cancelled()
+        self.wait_record(CANCEL)
+        # The right code, later, on the same card.
+        self.knob("cc-attempts 3")
+        path = self.owner().download(self.euicc, AC_CC, accept=True, **{"confirmation-code": CC})
+        self.assert_installed(path, ICCID_CC, nth=3)
+
+    def test_wrong_code_then_rejected(self):
+        # Reject at the second pause ends it as at the first: endUserRejection.
+        path = self.owner().download(self.euicc, AC_CC, accept=True,
+                                     **{"confirmation-code": "0000"})
+        self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
+        self.world.call(path, DOWNLOAD, "Reject", "s", "rejected")
+        self.assert_nothing_installed(path, CANCELLED)
+        self.assert_session_cancelled()
+        cancel = self.wait_record(CANCEL)
+        self.assertEqual((cancel["result"], cancel["reason"]), ("ok", "endUserRejection"), cancel)
 
     def test_server_errors(self):
         # 500 at the first step: nothing reached the card's session.

@@ -15,8 +15,8 @@ import time
 
 import harness
 from downloads import (AC_CC, AC_PLAIN, ADDRESS, CANCEL_SESSION, CC, DOWNLOAD,  # noqa: F401
-                       EID, ICCID_CC, ICCID_EVENT, ICCID_PLAIN, LOAD_BPP, PROFILES, DownloadBase,
-                       Owner, es10_commands)
+                       EID, FINAL_STATES, ICCID_CC, ICCID_EVENT, ICCID_PLAIN, LOAD_BPP, PROFILES,
+                       DownloadBase, Owner, es10_commands)
 from harness import EUICC, NOBODY, PROFILE
 
 INSTALL = "org.esimd.profile.install"
@@ -74,8 +74,23 @@ class CoreCases:
         path = self.owner().download(self.euicc, AC_CC)
         self.wait_state(path, ("confirming",))
         self.assertTrue(self.prop(path, "ConfirmationCodeRequired"))
+        self.assertEqual(self.prop(path, "Error"), "")
+        # A wrong code first: refused by the SM-DP+, which allows another
+        # try; the download is back at confirming, saying why.
+        self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 1, "confirmation-code", "s", "0000")
+        self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
+        self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.ConfirmationCodeWrong")
+        self.assertIn("refused", self.prop(path, "ErrorMessage"))
+        progress = self.prop(path, "Progress")
+        self.assertGreater(progress, 0)
+        # The refused code is not kept: Accept without one is refused.
+        with self.assertRaises(harness.CallError) as ctx:
+            self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 0)
+        self.assertEqual(ctx.exception.name, "org.esimd.Error.ConfirmationCodeWrong")
         self.world.call(path, DOWNLOAD, "Accept", "a{sv}", 1, "confirmation-code", "s", CC)
-        self.assert_installed(path, ICCID_CC)
+        self.assert_installed(path, ICCID_CC, nth=2)
+        self.assertEqual(es10_commands(self.apdu_log).count("BF21"), 2)
+        self.assertEqual(self.records("es9plus/cancelSession"), [])
 
     def test_reject(self):
         path = self.owner().download(self.euicc, AC_PLAIN)
@@ -153,14 +168,32 @@ class Download(CoreCases, DownloadBase):
         self.assertNotEqual(self.prop(path, "Profile"), "/")
 
     def test_wrong_confirmation_code(self):
+        # Given up front with accept, refused: paused at confirming all the
+        # same, the refusal shown; Cancel then ends it as at any pause.
+        monitor = self.world.monitor()
         path = self.owner().download(self.euicc, AC_CC, accept=True,
                                      **{"confirmation-code": "0000"})
-        self.assertEqual(self.wait_state(path, ("done", "failed", "cancelled")), "failed")
+        self.assertEqual(self.wait_state(path, ("confirming",) + FINAL_STATES), "confirming")
         self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.ConfirmationCodeWrong")
         self.assertNotEqual(self.prop(path, "ErrorMessage"), "")
         self.assertTrue(self.prop(path, "ConfirmationCodeRequired"))
         record = self.wait_record("es9plus/getBoundProfilePackage")
         self.assertEqual(record["statusCodeData"]["subjectCode"], "8.2.7")
+        self.world.call(path, DOWNLOAD, "Cancel")
+        self.assertEqual(self.wait_state(path, FINAL_STATES), "cancelled")
+        self.assertEqual(self.prop(path, "Error"), "org.esimd.Error.Cancelled")
+        record = self.wait_record("es9plus/cancelSession")
+        self.assertEqual((record["result"], record["reason"]), ("ok", "postponed"))
+        # Both errors were announced, the one replacing the other.
+
+        def errors():
+            return [m["payload"]["data"][1]["Error"]["data"]
+                    for m in monitor.signals("PropertiesChanged", path=path)
+                    if "Error" in m["payload"]["data"][1]]
+        harness.wait_until(lambda: "org.esimd.Error.Cancelled" in errors(), 20,
+                           "the cancel to be announced")
+        self.assertEqual(errors(), ["org.esimd.Error.ConfirmationCodeWrong",
+                                    "org.esimd.Error.Cancelled"])
         # Accept without a code while the SM-DP+ wants one: refused, still waiting.
         path = self.owner().download(self.euicc, AC_CC)
         self.wait_state(path, ("confirming",))
@@ -305,6 +338,25 @@ class Esimctl(DownloadBase):
         self.assertNotIn("4711", out)  # the code is not echoed
         self.assertIn(f"Installed Needs a code ({ICCID_CC}).", out)
 
+    def test_terminal_code_typed_again(self):
+        # The first code typed is wrong: the SM-DP+ allows another try, so
+        # esimctl says so and asks again (still without echo); the second
+        # one installs, in the same session.
+        status, out = self.on_terminal(
+            ["install", AC_CC],
+            [("Install this profile? [y/N]", "y"), ("Confirmation code: ", "0000"),
+             ("try again.\r\nConfirmation code: ", "4711")])
+        self.assertEqual(status, 0, out)
+        self.assertIn("The SM-DP+ refused the confirmation code; try again.", out)
+        self.assertEqual(out.count("Confirmation code: "), 2, out)
+        self.assertNotIn("0000", out)
+        self.assertNotIn("4711", out)
+        self.assertIn(f"Installed Needs a code ({ICCID_CC}).", out)
+        bpps = self.records("es9plus/getBoundProfilePackage")
+        self.assertEqual([b["result"] for b in bpps], ["failed", "ok"])
+        self.assertEqual(bpps[0]["transactionId"], bpps[1]["transactionId"])
+        self.assertEqual(self.records("es9plus/cancelSession"), [])
+
     def test_terminal_no_rejects(self):
         status, out = self.on_terminal(["install", AC_PLAIN],
                                        [("Install this profile? [y/N]", "n")])
@@ -382,16 +434,26 @@ class Esimctl(DownloadBase):
         self.assertEqual(res.returncode, 2, res.stderr)
         self.assertIn("activation code", res.stderr)
         # A wrong code: the SM-DP+ refuses (exit status 7, the SM-DP+ class).
+        # It would take another, but the code came on the command line:
+        # esimctl rejects the paused download instead of asking.
         res = self.world.esimctl("install", "--yes", "--confirmation-code", "0000", AC_CC,
                                  seconds=60)
         self.assertEqual(res.returncode, 7, res.stderr)
+        self.assertIn("confirmation code", res.stderr)
+        self.assertIn("3.8", res.stderr)
+        harness.wait_until(
+            lambda: any(r.get("function") == "es9plus/cancelSession"
+                        and r.get("reason") == "endUserRejection" for r in self.smdp.received()),
+            20, "the rejection to reach smdp-sim")
+        self.assertEqual(len(self.records("es9plus/getBoundProfilePackage")), 1)
+        before = len(self.records("es9plus/cancelSession"))
         # No code at all and no terminal to ask on: refused, rejected.
         res = self.world.esimctl("install", "--yes", AC_CC, seconds=60)
         self.assertEqual(res.returncode, 2, res.stderr)
         self.assertIn("--confirmation-code", res.stderr)
         harness.wait_until(
-            lambda: any(r.get("function") == "es9plus/cancelSession"
-                        and r.get("reason") == "endUserRejection" for r in self.smdp.received()),
+            lambda: any(r.get("reason") == "endUserRejection"
+                        for r in self.records("es9plus/cancelSession")[before:]),
             20, "the rejection to reach smdp-sim")
         self.assertEqual(self.world.profile_paths(self.euicc), [])
 

@@ -220,35 +220,139 @@ static void test_cancel_postponed(void **state)
   assert_string_equal(json_object_get_string_member(record, "reason"), "postponed");
 }
 
-/* SGP.22 3.1.3.3: the code goes as hashCc; a wrong one is refused by the
- * SM-DP+ (8.2.7 / 3.8), the right one installs. */
+static guint n_records(const char *prefix);
+static gchar *es10_commands_seen(const char *apdu_log);
+
+/* How often word stands in the space-separated list seen. */
+static guint count_words(const char *seen, const char *word)
+{
+  g_auto(GStrv) words = g_strsplit(seen, " ", -1);
+  guint n = 0;
+
+  for (guint i = 0; words[i]; i++)
+    n += g_str_equal(words[i], word);
+  return n;
+}
+
+/*
+ * SGP.22 3.1.3.1, 5.6.3: the code goes as hashCc; a wrong one is refused by
+ * the SM-DP+ (8.2.7 / 3.8), which keeps the transaction open. The download
+ * goes back to CONFIRMING with the refusal shown, even though the code and
+ * accept were given up front; Accept with the right code prepares the
+ * download again on the card (a second PrepareDownload in the same session,
+ * no CancelSession) and installs.
+ */
 static void test_confirmation_code(void **state)
 {
   DownloadFixture *f = *state;
   DownloadOptions wrong = {.accept = TRUE, .confirmation_code = "0000"};
-  g_autoptr(Download) d = download_fixture_start(f, AC_CC, &wrong);
-  g_autoptr(Download) d2 = NULL;
+  g_autofree gchar *apdu_log =
+      g_build_filename(smdp_fixture_get_dir(download_fixture_smdp()), "apdu-cc-again.log", NULL);
+  g_autofree gchar *seen = NULL;
+  guint cancels = n_records("es9plus/cancelSession");
+  guint bpps = n_records("es9plus/getBoundProfilePackage");
+  g_autoptr(Download) d = NULL;
   g_autoptr(JsonObject) record = NULL;
   g_autoptr(GError) error = NULL;
+  gdouble progress;
   JsonObject *status;
 
-  download_fixture_wait_final(d);
-  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), apdu_log, NULL));
+  d = download_fixture_start(f, AC_CC, &wrong);
+  assert_true(test_wait_until(is_confirming, d));
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CONFIRMING);
+  assert_true(saw(f, "downloading"));
   assert_true(download_get_cc_required(d));
   assert_true(
       g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG));
+  assert_non_null(strstr(download_get_error(d)->message, "reason 3.8"));
   print_message("wrong code: %s\n", download_get_error(d)->message);
   record = last_record("es9plus/getBoundProfilePackage");
   assert_string_equal(json_object_get_string_member(record, "result"), "failed");
   status = json_object_get_object_member(record, "statusCodeData");
   assert_string_equal(json_object_get_string_member(status, "subjectCode"), "8.2.7");
   assert_string_equal(json_object_get_string_member(status, "reasonCode"), "3.8");
-  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), -1);
+  /* The session stays: nothing cancelled on either side. */
+  assert_int_equal(n_records("es9plus/cancelSession"), cancels);
+  progress = download_get_progress(d);
+  assert_true(progress > 0);
 
-  /* Paused, then accepted without a code: refused, still waiting; with the code: installed. */
+  /* The refused code is not kept: Accept wants a new one. */
+  assert_false(download_accept(d, NULL, &error));
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG));
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CONFIRMING);
+  assert_true(download_accept(d, "4711", NULL));
+  assert_null(download_get_error(d));
+  download_fixture_wait_final(d);
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), NULL, NULL));
+  if (download_get_error(d))
+    fail_msg("%s", download_get_error(d)->message);
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_DONE);
+  assert_false(f->progress_went_back);
+  assert_true(download_get_progress(d) == 1.0);
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), 0);
+  assert_int_equal(n_records("es9plus/getBoundProfilePackage"), bpps + 2);
+  assert_int_equal(n_records("es9plus/cancelSession"), cancels);
+  /* One AuthenticateServer, two PrepareDownloads (the second with the new
+   * hashCc), no CancelSession. */
+  seen = es10_commands_seen(apdu_log);
+  print_message("card: %s\n", seen);
+  assert_int_equal(count_words(seen, "BF38"), 1);
+  assert_int_equal(count_words(seen, "BF21"), 2);
+  assert_int_equal(count_words(seen, "BF41"), 0);
+}
+
+/*
+ * Wrong codes up to the SM-DP+'s maximum (here 2 tries): the last refusal
+ * is 8.2.7 / 6.4, which ends the transaction. The download fails with
+ * ConfirmationCodeWrong and the session is cancelled on both sides. A new
+ * download of the same profile, paused for consent, installs.
+ */
+static void test_confirmation_code_retries_exceeded(void **state)
+{
+  DownloadFixture *f = *state;
+  DownloadOptions wrong = {.accept = TRUE, .confirmation_code = "0000"};
+  g_autofree gchar *apdu_log =
+      g_build_filename(smdp_fixture_get_dir(download_fixture_smdp()), "apdu-cc-exceeded.log", NULL);
+  g_autofree gchar *on = knob("cc-attempts 2");
+  g_autofree gchar *off = NULL;
+  g_autofree gchar *seen = NULL;
+  g_autoptr(Download) d = NULL;
+  g_autoptr(JsonObject) record = NULL;
+  g_autoptr(JsonObject) cancel = NULL;
+  g_autoptr(Download) d2 = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonObject *status;
+
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), apdu_log, NULL));
+  d = download_fixture_start(f, AC_CC, &wrong);
+  assert_true(test_wait_until(is_confirming, d));
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_CONFIRMING);
+  assert_true(download_accept(d, "1111", NULL));
+  download_fixture_wait_final(d);
+  assert_true(euicc_sim_set_apdu_log(download_fixture_card(f), NULL, NULL));
+  off = knob("cc-attempts 3");
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(
+      g_error_matches(download_get_error(d), ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG));
+  assert_non_null(strstr(download_get_error(d)->message, "reason 6.4"));
+  print_message("retries exceeded: %s\n", download_get_error(d)->message);
+  record = last_record("es9plus/getBoundProfilePackage");
+  status = json_object_get_object_member(record, "statusCodeData");
+  assert_string_equal(json_object_get_string_member(status, "reasonCode"), "6.4");
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), -1);
+  seen = es10_commands_seen(apdu_log);
+  assert_int_equal(count_words(seen, "BF21"), 2);
+  assert_int_equal(count_words(seen, "BF41"), 1);
+  cancel = last_record("es9plus/cancelSession");
+  assert_non_null(cancel);
+
+  /* Paused, then accepted without a code: refused, still waiting; with the
+   * code: installed at the first try. */
   d2 = download_fixture_start(f, AC_CC, NULL);
   assert_true(test_wait_until(is_confirming, d2));
   assert_true(download_get_cc_required(d2));
+  assert_null(download_get_error(d2));
   assert_false(download_accept(d2, NULL, &error));
   assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_CONFIRMATION_CODE_WRONG));
   assert_int_equal(download_get_state(d2), DOWNLOAD_STATE_CONFIRMING);
@@ -257,7 +361,6 @@ static void test_confirmation_code(void **state)
   if (download_get_error(d2))
     fail_msg("%s", download_get_error(d2)->message);
   assert_int_equal(download_get_state(d2), DOWNLOAD_STATE_DONE);
-  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_CC), 0);
 }
 
 /* A refused matching id: DownloadRejected with SGP.22's codes; the card's session is cancelled. */
@@ -809,6 +912,7 @@ int main(void)
       QMI(test_reject),
       QMI(test_cancel_postponed),
       QMI(test_confirmation_code),
+      QMI(test_confirmation_code_retries_exceeded),
       QMI(test_refused_matching_id),
       QMI(test_unreachable),
       QMI(test_cut_bpp),

@@ -489,6 +489,7 @@ typedef struct {
   gboolean bad_signature;
   gboolean other_tid;
   X509 *cert;
+  const char *code; /* hashed into hashCc with with_hash; default "1234" */
 } PrepareFaults;
 
 static GByteArray *prepare(Session *s, const PrepareFaults *f, guint8 hash_cc[32])
@@ -522,8 +523,9 @@ static GByteArray *prepare(Session *s, const PrepareFaults *f, guint8 hash_cc[32
   tlv_writer_put(&w, 0x5F37, s->smdp_sig2, 64);
   if (f && f->with_hash) {
     /* SGP.22 3.1.3: SHA-256(SHA-256(code) || transactionId), made by the LPA. */
+    const char *code = f->code ? f->code : "1234";
     guint8 h[32];
-    EVP_Digest("1234", 4, h, NULL, EVP_sha256(), NULL);
+    EVP_Digest(code, strlen(code), h, NULL, EVP_sha256(), NULL);
     {
       g_autoptr(GByteArray) m = g_byte_array_new();
       g_byte_array_append(m, h, 32);
@@ -1470,6 +1472,39 @@ static void expect_installed(Session *s, Bpp *b)
 }
 
 /*
+ * The SM-DP+ refused the confirmation code but keeps the transaction open
+ * (SGP.22 5.6.3, 8.2.7 / 3.8): the LPA asks the user again and sends
+ * PrepareDownload once more in the same session, since hashCc is inside the
+ * signed euiccSigned2. The card signs the new hashCc with a new one-time
+ * key: it reuses otSK.EUICC.ECKA only for a BPP already bound to it, which
+ * smdpSigned2 names in bppEuiccOtpk (5.7.5), and none was bound here. The
+ * BPP bound to the second answer installs.
+ */
+static void test_confirmation_code_again(void **state)
+{
+  Session s;
+  guint8 wrong[32], right[32], first_otpk[65];
+  g_autoptr(GByteArray) r1 = NULL;
+  g_autoptr(GByteArray) r2 = NULL;
+  Bpp b;
+
+  session_start(&s, card(NULL), TRUE);
+  authenticate_ok(&s);
+  r1 = prepare(&s, &(PrepareFaults){.cc_required = TRUE, .with_hash = TRUE, .code = "0000"}, wrong);
+  check_prepare_ok(&s, r1, wrong);
+  memcpy(first_otpk, s.euicc_otpk, 65);
+  r2 = prepare(&s, &(PrepareFaults){.cc_required = TRUE, .with_hash = TRUE}, right);
+  check_prepare_ok(&s, r2, right);
+  assert_memory_not_equal(wrong, right, 32);
+  assert_memory_not_equal(first_otpk, s.euicc_otpk, 65);
+
+  b = bind(&s, NULL);
+  expect_installed(&s, &b);
+  bpp_free(&b);
+  session_clear(&s);
+}
+
+/*
  * SGP.22 2.9 / 5.5.3: the card checks the PPRs of StoreMetadata against its
  * RAT itself (an LPA that skipped the check is caught here) and refuses
  * with pprNotAllowed (15) at storeMetadata (bppCommandId 2).
@@ -1802,6 +1837,7 @@ int main(void)
       cmocka_unit_test(test_download_with_replace_session_keys),
       cmocka_unit_test(test_download_split_87_and_interleaved),
       cmocka_unit_test(test_confirmation_code),
+      cmocka_unit_test(test_confirmation_code_again),
       cmocka_unit_test(test_authenticate_refusals),
       cmocka_unit_test(test_prepare_refusals),
       cmocka_unit_test(test_bpp_wrong_mac),
