@@ -314,7 +314,7 @@ static void test_confirmation_code_retries_exceeded(void **state)
   DownloadOptions wrong = {.accept = TRUE, .confirmation_code = "0000"};
   g_autofree gchar *apdu_log =
       g_build_filename(smdp_fixture_get_dir(download_fixture_smdp()), "apdu-cc-exceeded.log", NULL);
-  g_autofree gchar *on = knob("cc-attempts 2");
+  G_GNUC_UNUSED g_autofree gchar *on = knob("cc-attempts 2");
   g_autofree gchar *off = NULL;
   g_autofree gchar *seen = NULL;
   g_autoptr(Download) d = NULL;
@@ -368,7 +368,7 @@ static void test_refused_matching_id(void **state)
 {
   DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  g_autofree gchar *on = knob("refuse-matching-id MID-PLAIN");
+  G_GNUC_UNUSED g_autofree gchar *on = knob("refuse-matching-id MID-PLAIN");
   g_autofree gchar *off = NULL;
   g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   g_autoptr(JsonObject) record = NULL;
@@ -393,7 +393,7 @@ static void test_unreachable(void **state)
   DownloadOptions options = {.accept = TRUE};
   guint profiles = euicc_sim_get_profile_count(download_fixture_card(f));
   guint notifications = euicc_sim_get_notification_count(download_fixture_card(f));
-  g_autofree gchar *on = knob("status 503");
+  G_GNUC_UNUSED g_autofree gchar *on = knob("status 503");
   g_autofree gchar *off = NULL;
   g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
 
@@ -411,7 +411,7 @@ static void test_cut_bpp(void **state)
 {
   DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
-  g_autofree gchar *on = knob("cut-bpp 1");
+  G_GNUC_UNUSED g_autofree gchar *on = knob("cut-bpp 1");
   g_autoptr(Download) d = download_fixture_start(f, AC_PLAIN, &options);
   g_autoptr(JsonObject) bpp = NULL, record = NULL;
 

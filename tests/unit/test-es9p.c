@@ -420,7 +420,7 @@ static void test_refused_matching_id(void **state)
   g_autoptr(Es9pClient) client = client_trusting_ci();
   g_autoptr(Es9pClientAuthentication) ca = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *on = smdp_fixture_knob(smdp, "refuse-matching-id MID-PLAIN");
+  G_GNUC_UNUSED g_autofree gchar *on = smdp_fixture_knob(smdp, "refuse-matching-id MID-PLAIN");
   g_autofree gchar *off = NULL;
   Card c;
 
@@ -479,7 +479,7 @@ static void test_server_error_unreachable(void **state)
   g_autoptr(Es9pAuthentication) a = NULL;
   g_autoptr(GBytes) challenge = NULL, info1 = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *on = smdp_fixture_knob(smdp, "status 503");
+  G_GNUC_UNUSED g_autofree gchar *on = smdp_fixture_knob(smdp, "status 503");
   g_autofree gchar *off = NULL;
   Card c;
 
@@ -565,7 +565,7 @@ static void test_cancel_and_timeout(void **state)
   g_autoptr(GError) error = NULL, error2 = NULL;
   const char *ci = smdp_fixture_get_ca_file(smdp);
   g_autofree char *override = g_strdup_printf("127.0.0.1:%u", port);
-  g_autofree gchar *on = smdp_fixture_knob(smdp, "delay-ms 3000");
+  G_GNUC_UNUSED g_autofree gchar *on = smdp_fixture_knob(smdp, "delay-ms 3000");
   g_autofree gchar *off = NULL;
   Es9pConfig config = {.ca_file = ci, .host_override = override, .timeout_s = 1};
   gint64 t0;

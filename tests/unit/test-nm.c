@@ -762,7 +762,7 @@ static void test_user_connection(void **state)
   const char *add[] = {"connection", "add",          "type", "gsm",        "ifname",
                        "*",          "con-name",     "Mine", "gsm.sim-id", ICCID_USER,
                        "gsm.apn",    "user.example", NULL};
-  g_autofree gchar *out = nmcli_v(add);
+  G_GNUC_UNUSED g_autofree gchar *out = nmcli_v(add);
   g_autoptr(GPtrArray) before = conns_with_sim_id(ICCID_USER);
   g_autofree gchar *keyfile = keyfile_read("Mine");
   g_autofree gchar *path = NULL;
@@ -787,7 +787,7 @@ static void test_user_connection(void **state)
   assert_string_equal(after, keyfile);
   {
     const char *del[] = {"connection", "delete", "path", path, NULL};
-    g_autofree gchar *gone = nmcli_v(del);
+    G_GNUC_UNUSED g_autofree gchar *gone = nmcli_v(del);
   }
 }
 
@@ -796,7 +796,7 @@ static void test_user_connection(void **state)
 static void test_remove(void **state)
 {
   Fixture *f = *state;
-  g_autofree gchar *path = ensure_ok(f->nm, ICCID_REMOVE, "Gone soon", "00103");
+  G_GNUC_UNUSED g_autofree gchar *path = ensure_ok(f->nm, ICCID_REMOVE, "Gone soon", "00103");
   g_autofree gchar *keyfile = keyfile_read("Gone soon (eSIM)");
 
   assert_non_null(keyfile);
@@ -937,7 +937,7 @@ static void test_free_with_operations(void **state)
 {
   Fixture *f = *state;
   NmProfileSpec spec = {.iccid = ICCID_NEVER, .name = "Freed", .owner_mccmnc = ""};
-  g_autofree gchar *ready = ensure_ok(f->nm, ICCID_CREATE, "Work", "00101");
+  G_GNUC_UNUSED g_autofree gchar *ready = ensure_ok(f->nm, ICCID_CREATE, "Work", "00101");
   g_autoptr(GAsyncResult) first = NULL;
   g_autoptr(GAsyncResult) second = NULL;
   g_autoptr(GError) error = NULL;
