@@ -8,8 +8,9 @@
  * Every failure after the card authenticated the SM-DP+ walks the explicit
  * cleanup steps: CancelSession on the card (5.7.14), its signed answer to
  * the SM-DP+ (ES9+ cancelSession, 5.6.5), and a recount of the card's
- * notifications. The install result itself is a notification that the
- * existing delivery path takes to the SM-DP+ (3.1.3.3, 3.5).
+ * notifications. The install result itself, success or not, is the one
+ * notification a session writes: the existing delivery path takes it to
+ * the SM-DP+ (3.1.3.3, 3.5), and nothing is read back for it.
  *
  * The Download object its caller holds (state, consent, cancel) is
  * download-object.c; the steps shared with SM-DS discovery authenticate.c.
@@ -122,6 +123,7 @@ static const EuiccOpClass download_class = {
     .last_step = STEP_LAST,
     .interrupt = download_interrupt,
 };
+
 /* ---- the step machine ---- */
 
 static void net_ready(GObject *source, GAsyncResult *res, gpointer user_data)
