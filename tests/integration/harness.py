@@ -389,7 +389,7 @@ class World:
     # -- esimd --
 
     def start_esimd(self, devices=None, args=(), wait_euiccs=None, env=None, config=None,
-                    udev=False):
+                    udev=False, proxy=False):
         """Starts esimd on the test bus with the modems added so far (or the
         --device values given) and waits until org.esimd is on the bus and
         Manager1.Euiccs lists wait_euiccs entries (default: one per modem
@@ -401,12 +401,18 @@ class World:
         to local peers); a test of delivery sets it.
 
         udev: let esimd find modems through udev too (a umockdev testbed in
-        env); by default it serves only the devices given."""
+        env); by default it serves only the devices given.
+
+        proxy: open QMI and MBIM ports through qmi-proxy/mbim-proxy, shared
+        with another program (the real ModemManager); by default esimd is
+        started with --no-proxy."""
         if devices is None:
             devices = [m.device for m in self.modems]
         if wait_euiccs is None:
             wait_euiccs = len(self.modems)
-        argv = [env_path("ESIMD"), f"--bus={self.address}", "--no-proxy", "--verbose"]
+        argv = [env_path("ESIMD"), f"--bus={self.address}", "--verbose"]
+        if not proxy:
+            argv.append("--no-proxy")
         if not udev:
             argv.append("--no-udev")
         argv += [f"--device={d}" for d in devices]

@@ -27,6 +27,13 @@ A RealWorld is a harness.World whose private bus is of the system type, with:
         world.start_esimd(args=[f"--modem-device={port}={device}"],
                           env={"ESIMD_MM_BUS_ADDRESS": world.address})
 
+add_usb_modem(protocol="qmi") makes it a QMI modem instead: cdc-wdm0
+(usbmisc, a pty in the testbed) and wwan0 on an interface driven by
+qmi_wwan, modem-sim's second QMI port for esimd. ModemManager opens
+cdc-wdm0 through the qmi-proxy it spawns (stopped on exit with it); esimd,
+started under umockdev's preload with start_esimd_udev(devices=
+["qmi:/dev/cdc-wdm0"], udev=False, proxy=True), shares the port through it.
+
 Other ways to give esimd the modem: add_usb_modem(esimd_tty=True) puts the
 second port in the testbed as ttyUSB1 and start_esimd_udev() lets esimd
 find it through udev; mm_tty() is ModemManager's own port (a one-port
@@ -47,6 +54,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -129,6 +137,58 @@ A: bInterfaceSubClass=ff
 A: bInterfaceProtocol=ff
 A: bInterfaceNumber=00
 L: driver=../../../../../../bus/usb/drivers/option
+
+P: {USB_DEVICE}
+N: bus/usb/001/002
+E: DEVNAME=/dev/bus/usb/001/002
+E: DEVTYPE=usb_device
+E: SUBSYSTEM=usb
+E: ID_VENDOR_ID={USB_VENDOR}
+E: ID_MODEL_ID={USB_PRODUCT}
+E: ID_MM_DEVICE_PROCESS=1
+A: idVendor={USB_VENDOR}
+A: idProduct={USB_PRODUCT}
+A: manufacturer=esimd
+A: product=modem-sim
+A: busnum=1
+A: devnum=2
+A: bDeviceClass=00
+"""
+
+
+def _qmi_testbed_description():
+    """A QMI modem: one vendor-specific interface driven by qmi_wwan, with
+    its control port (usbmisc cdc-wdm0, a pty in the testbed) and its net
+    port wwan0, the parents as in _testbed_description()."""
+    return f"""P: {USB_DEVICE}/1-1:1.4/usbmisc/cdc-wdm0
+N: cdc-wdm0
+E: DEVNAME=/dev/cdc-wdm0
+E: SUBSYSTEM=usbmisc
+E: ID_MM_CANDIDATE=1
+E: ID_MM_DEVICE_PROCESS=1
+A: dev=180:176
+
+P: {USB_DEVICE}/1-1:1.4/net/wwan0
+E: INTERFACE=wwan0
+E: SUBSYSTEM=net
+E: DEVTYPE=wwan
+E: ID_MM_CANDIDATE=1
+E: ID_MM_DEVICE_PROCESS=1
+A: ifindex=5
+A: type=65534
+A: address=00:00:00:00:00:00
+A: qmi/raw_ip=Y
+
+P: {USB_DEVICE}/1-1:1.4
+E: DEVTYPE=usb_interface
+E: SUBSYSTEM=usb
+E: INTERFACE=255/255/255
+E: ID_MM_DEVICE_PROCESS=1
+A: bInterfaceClass=ff
+A: bInterfaceSubClass=ff
+A: bInterfaceProtocol=ff
+A: bInterfaceNumber=04
+L: driver=../../../../../../bus/usb/drivers/qmi_wwan
 
 P: {USB_DEVICE}
 N: bus/usb/001/002
@@ -310,6 +370,7 @@ class RealWorld(harness.World):
             if self.mm_proc:
                 harness._stop_process(self.mm_proc, 20)
                 self.mm_proc = None
+            self._stop_proxies()
             for relay in (self.relay, self.esimd_relay):
                 if relay:
                     relay.stop()
@@ -321,6 +382,43 @@ class RealWorld(harness.World):
             super().close()
         # The last reference: the testbed removes its directory as it goes.
         self.testbed = None
+
+    def _proxies(self):
+        """The qmi-proxy and mbim-proxy processes that ModemManager spawned
+        for the testbed (found by the UMOCKDEV_DIR they inherited): they
+        outlive it, holding the port, until their idle timeout."""
+        if not self.testbed:
+            return []
+        mark = b"UMOCKDEV_DIR=" + self.testbed.get_root_dir().encode()
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/comm", "rb") as f:
+                    if f.read().strip() not in (b"qmi-proxy", b"mbim-proxy"):
+                        continue
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        found.append(int(pid))
+            except OSError:
+                continue
+        return found
+
+    def _stop_proxies(self):
+        pids = self._proxies()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        def running(pid):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    # A zombie has let go of everything: gone for us.
+                    return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            except OSError:
+                return False
+        harness.wait_until(lambda: not any(running(p) for p in pids), 10,
+                           "the proxies ModemManager spawned to exit")
 
     def system_env(self, **extra):
         """The environment of a client or daemon on this bus: the system bus
@@ -339,22 +437,33 @@ class RealWorld(harness.World):
 
     # -- the modem --
 
-    def add_usb_modem(self, card="three-profiles.card", options=(), esimd_tty=False):
+    def add_usb_modem(self, card="three-profiles.card", options=(), esimd_tty=False,
+                      protocol="at"):
         """One modem-sim with two AT ports on one card: the first behind
         ttyUSB0 of a umockdev testbed (ModemManager's), the second for esimd
         (.esimd_modem). The modem reports no SIM while no profile is enabled
         (quirk=profile-sim) and numeric +CME errors, as ModemManager asks with
         AT+CMEE=1. With esimd_tty the second port is also ttyUSB1 of the
         testbed, for esimd's own udev discovery (start_esimd_udev); then it
-        must not be opened directly as well."""
+        must not be opened directly as well.
+
+        protocol="qmi": modem-sim speaks QMI on both ports, and the testbed
+        has the QMI modem of _qmi_testbed_description() (cdc-wdm0 relayed
+        to the first port) instead of the tty; esimd_tty is not for it."""
+        if esimd_tty and protocol != "at":
+            raise harness.HarnessError("esimd_tty is a second AT tty: only for protocol='at'")
         import gi
         gi.require_version("UMockdev", "1.0")
         from gi.repository import UMockdev
 
         self.apdu_log = os.path.join(self.tmpdir, "apdu.log")
-        argv = [harness.env_path("MODEM_SIM"), "--at", "--extra-port", "at",
-                "--slot", harness.card_path(card), "--option", "quirk=cme-error",
-                "--option", "quirk=profile-sim", "--apdu-log", self.apdu_log]
+        if protocol == "qmi":
+            argv = [harness.env_path("MODEM_SIM"), "--qmi", "--extra-port", "qmi",
+                    "--slot", harness.card_path(card), "--apdu-log", self.apdu_log]
+        else:
+            argv = [harness.env_path("MODEM_SIM"), "--at", "--extra-port", "at",
+                    "--slot", harness.card_path(card), "--option", "quirk=cme-error",
+                    "--option", "quirk=profile-sim", "--apdu-log", self.apdu_log]
         for option in options:
             argv += ["--option", option]
         log = self._log("modem-sim")
@@ -369,16 +478,18 @@ class RealWorld(harness.World):
                 raise harness.HarnessError(f"modem-sim printed {line!r}, not PTY <path>")
             ports.append(line[4:])
         self.mm_port = ports[0]
-        self.esimd_modem = harness.Modem("at", proc, ports[1], log)
+        self.esimd_modem = harness.Modem(protocol, proc, ports[1], log)
         # The world stops it (stdin EOF, then SIGTERM) with the other modems.
         self.modems.append(self.esimd_modem)
 
         self.testbed = UMockdev.Testbed.new()
-        if not self.testbed.add_from_string(_testbed_description()):
+        description, node = ((_qmi_testbed_description(), "/dev/cdc-wdm0") if protocol == "qmi"
+                             else (_testbed_description(), "/dev/ttyUSB0"))
+        if not self.testbed.add_from_string(description):
             raise harness.HarnessError("umockdev refused the modem's description")
-        master = self.testbed.get_dev_fd("/dev/ttyUSB0")
+        master = self.testbed.get_dev_fd(node)
         if master < 0:
-            raise harness.HarnessError("umockdev gave no pty for /dev/ttyUSB0")
+            raise harness.HarnessError(f"umockdev gave no pty for {node}")
         self.relay = _Relay(master, self.mm_port)
         if esimd_tty:
             if not self.testbed.add_from_string(_esimd_tty_description()):
@@ -392,14 +503,18 @@ class RealWorld(harness.World):
     def start_esimd_udev(self, **kwargs):
         """esimd finding the modem the way it does on a machine: udev (the
         testbed, through umockdev's preload), no --device, no test hook for
-        the modem's sysfs path. ASan wants to be first among preloaded
+        the modem's sysfs path. kwargs go to start_esimd() (devices and udev
+        too: a port of the testbed named with --device, seen through the
+        preload). ASan wants to be first among preloaded
         libraries; it works behind umockdev's all the same."""
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = {"UMOCKDEV_DIR": self.testbed.get_root_dir(),
                "LD_PRELOAD": "libumockdev-preload.so.0",
                "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
                "ESIMD_MM_BUS_ADDRESS": self.address}
-        return self.start_esimd(devices=[], udev=True, env=env, **kwargs)
+        kwargs.setdefault("devices", [])
+        kwargs.setdefault("udev", True)
+        return self.start_esimd(env=env, **kwargs)
 
     def mm_tty(self):
         """The pty behind ttyUSB0 (/dev/pts/N): the same port ModemManager

@@ -9,6 +9,9 @@ that ModemManager sees: esimd inhibits the modem around the switch
 (InhibitDevice), and ModemManager probes it again when it gets it back, now
 reading the new profile's ICCID (EF-ICCID) or no SIM at all.
 
+One test makes it a QMI modem instead (cdc-wdm0 on qmi_wwan), whose one
+control port ModemManager and esimd share through qmi-proxy.
+
 Each test prints "MEASURE name: value" lines: the timings the project tracks.
 Skipped (exit 77) only where the machine cannot run the real daemons: not
 root, a package missing, unshare refused."""
@@ -280,6 +283,44 @@ class RealModemManager(realmm.RealTestCase):
         self.world.call(euicc, EUICC, "Refresh", user=harness.NOBODY)
         self.assertIn(f"device inhibition setup for uid '{self.device}'",
                       self.world.mm_log_text()[since:])
+
+    def test_esimd_shares_the_qmi_port_with_modemmanager(self):
+        """A QMI modem (cdc-wdm0 on qmi_wwan, as most laptop modules): the
+        real ModemManager reads the SIM's ICCID from UIM Get Slot Status,
+        esimd opens the same cdc-wdm port through the qmi-proxy ModemManager
+        spawned, switches a profile, and ModemManager shows the new ICCID."""
+        self.enabled = iccids("enabled")[0]
+        self.disabled = iccids("disabled")
+        self.world.start_polkit_allow_all()
+        self.world.add_usb_modem(CARD, options=[f"imei={IMEI}"], protocol="qmi")
+        self.world.start_modemmanager()
+        probe = self.world.wait_for_sim_iccid(self.enabled, 60)
+        modem = self.world.mm_modem()
+        self.device = modem["generic"]["device"]
+        self.assertCountEqual(modem["generic"]["ports"], ["cdc-wdm0 (qmi)", "wwan0 (net)"])
+        self.assertEqual(modem["generic"]["drivers"], ["qmi_wwan"])
+        self.assertEqual(modem["generic"]["equipment-identifier"], IMEI)
+        measure("qmi: probe until mmcli shows the SIM", probe)
+
+        self.world.start_esimd_udev(devices=["qmi:/dev/cdc-wdm0"], udev=False, proxy=True,
+                                    args=[f"--modem-device=/dev/cdc-wdm0={self.device}"])
+        euicc = self.world.euicc_paths()[0]
+        self.assertEqual(self.world.get_property(euicc, EUICC, "Device"), self.device)
+        # libqmi's own log line: esimd's client went through the proxy.
+        self.assertIn("[/dev/cdc-wdm0] opening device with flags 'version-info, proxy'",
+                      self.world.esimd_log_text())
+
+        target = self.disabled[0]
+        since = len(self.world.mm_log_text())
+        start = time.monotonic()
+        self.esimctl_ok("enable", target)
+        returned = time.monotonic()
+        seen = self.world.wait_for_sim_iccid(target, 60)
+        log = self.world.mm_log_text()[since:]
+        self.assertIn(f"device inhibition setup for uid '{self.device}'", log)
+        self.assertIn(f"device inhibition teardown for uid '{self.device}'", log)
+        measure("qmi: esimctl enable", returned - start)
+        measure("qmi: enable returned -> mmcli shows the new ICCID", seen)
 
     def check_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         name = "esimd-test-gsm"

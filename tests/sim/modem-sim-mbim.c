@@ -704,7 +704,7 @@ static void add_service_element(InfoBuf *ib, const guint8 *uuid, const guint32 *
 static void cmd_device_services(ModemSim *ms, const Command *c)
 {
   MbimSim *s = sim_get(ms);
-  static const guint32 bc_cids[] = {1, 2, 16, 19};
+  static const guint32 bc_cids[] = {1, 2, 4, 16, 19};
   static const guint32 bce_cids[] = {5, 7, 8};
   static const guint32 uicc_cids[] = {1, 2, 3, 4, 6};
   InfoBuf ib;
@@ -734,6 +734,25 @@ static void cmd_basic_connect(ModemSim *ms, const Command *c)
     if (!c->set) {
       g_autoptr(GByteArray) b = build_subscriber_ready(ms);
 
+      answer(ms, c, ST_SUCCESS, b);
+      return;
+    }
+    break;
+  case 4:
+    /* PIN query (MBIM 1.0 10.5.6): no PIN to enter once the card is ready:
+     * PinType None, PinState Unlocked, RemainingAttempts. */
+    if (!c->set) {
+      g_autoptr(GByteArray) b = g_byte_array_new();
+      guint32 state = subscriber_state(ms);
+
+      if (state != READY_INITIALIZED) {
+        answer(ms, c, state == READY_NOT_INITIALIZED ? ST_NO_DEVICE_SUPPORT : ST_SIM_NOT_INSERTED,
+               NULL);
+        return;
+      }
+      put_u32(b, 0);
+      put_u32(b, 0);
+      put_u32(b, 0);
       answer(ms, c, ST_SUCCESS, b);
       return;
     }

@@ -14,6 +14,7 @@
 
 #define SERVICE_CTL 0x00
 #define SERVICE_DMS 0x02
+#define SERVICE_NAS 0x03
 #define SERVICE_UIM 0x0B
 
 #define CTL_FLAG_RESPONSE 0x01
@@ -78,3 +79,6 @@ gboolean qmi_sim_apply_error_rules(ModemSim *ms, const QmiRequest *req);
 
 /* UIM (0x0B): the requests an LPA makes, the slot status indication. */
 void qmi_sim_handle_uim(ModemSim *ms, const QmiRequest *req);
+
+/* NAS (0x03): what ModemManager reads of a modem it has not enabled. */
+void qmi_sim_handle_nas(ModemSim *ms, const QmiRequest *req);

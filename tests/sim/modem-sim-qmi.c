@@ -164,8 +164,8 @@ static void handle_ctl(ModemSim *ms, const QmiRequest *req)
   case CTL_GET_VERSION_INFO:
     qmi_sim_put_result(tlvs, QMI_ERR_NONE);
     qmi_sim_put_u8(tlvs, 0x01);
-    qmi_sim_put_u16(tlvs, 1 + 3 * 5);
-    qmi_sim_put_u8(tlvs, 3);
+    qmi_sim_put_u16(tlvs, 1 + 4 * 5);
+    qmi_sim_put_u8(tlvs, 4);
     qmi_sim_put_u8(tlvs, SERVICE_CTL);
     qmi_sim_put_u16(tlvs, 1);
     qmi_sim_put_u16(tlvs, 5);
@@ -175,13 +175,16 @@ static void handle_ctl(ModemSim *ms, const QmiRequest *req)
     qmi_sim_put_u8(tlvs, SERVICE_UIM);
     qmi_sim_put_u16(tlvs, 1);
     qmi_sim_put_u16(tlvs, 46);
+    qmi_sim_put_u8(tlvs, SERVICE_NAS);
+    qmi_sim_put_u16(tlvs, 1);
+    qmi_sim_put_u16(tlvs, 25);
     break;
   case CTL_ALLOCATE_CID:
     if (!qmi_sim_find_u8(req, 0x01, &service)) {
       qmi_sim_respond_error(ms, req, QMI_ERR_MISSING_ARGUMENT);
       return;
     }
-    if (service != SERVICE_UIM && service != SERVICE_DMS) {
+    if (service != SERVICE_UIM && service != SERVICE_DMS && service != SERVICE_NAS) {
       qmi_sim_respond_error(ms, req, QMI_ERR_INVALID_SERVICE_TYPE);
       return;
     }
@@ -345,6 +348,8 @@ static gsize qmi_feed(ModemSim *ms, const guint8 *data, gsize len)
     qmi_sim_handle_uim(ms, &req);
   else if (req.service == SERVICE_DMS)
     handle_dms(ms, &req);
+  else if (req.service == SERVICE_NAS)
+    qmi_sim_handle_nas(ms, &req);
   else
     qmi_sim_respond_error(ms, &req, QMI_ERR_INVALID_SERVICE_TYPE);
   return total;
