@@ -13,12 +13,12 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <glib/gstdio.h>
 
 #include "es10/es10.h"
 #include "es10/iccid.h"
 
 #include "der-hex.h"
+#include "test-util.h"
 
 static char *pki_dir;
 
@@ -407,24 +407,6 @@ static void test_registered_id_by_hand(void **state)
 
 /* ---- the PKI ------------------------------------------------------------ */
 
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
-}
-
 static int make_pki(void **state)
 {
   const char *cards = g_getenv("ESIMD_CARDS_DIR");
@@ -449,7 +431,7 @@ static int make_pki(void **state)
 
 static int remove_pki(void **state)
 {
-  remove_tree(pki_dir);
+  test_remove_tree(pki_dir);
   g_clear_pointer(&pki_dir, g_free);
   return 0;
 }
