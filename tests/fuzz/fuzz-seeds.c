@@ -187,6 +187,28 @@ static void build_rat(TlvWriter *w)
   tlv_writer_end(w);
 }
 
+/*
+ * What a ProfileInfo and a StoreMetadataRequest both carry after the names:
+ * a PNG icon, profile class operational, install notifications to
+ * smdp.example.com, the profile owner's MCC/MNC and the profile policy rules.
+ */
+static void put_profile_details(TlvWriter *w, const char *icon, const char *owner, const char *ppr)
+{
+  put_hex(w, 0x93, "01");
+  put_hex(w, 0x94, icon);
+  put_hex(w, 0x95, "02");
+  tlv_writer_begin(w, 0xB6);
+  tlv_writer_begin(w, 0x30);
+  put_hex(w, 0x80, "0780");
+  put_str(w, 0x81, "smdp.example.com");
+  tlv_writer_end(w);
+  tlv_writer_end(w);
+  tlv_writer_begin(w, 0xB7);
+  put_hex(w, 0x80, owner);
+  tlv_writer_end(w);
+  put_hex(w, 0x99, ppr);
+}
+
 static void build_profiles(TlvWriter *w)
 {
   tlv_writer_begin(w, 0xBF2D);
@@ -199,19 +221,8 @@ static void build_profiles(TlvWriter *w)
   put_str(w, 0x90, "Work");
   put_str(w, 0x91, "Example Co");
   put_str(w, 0x92, "Unlimited");
-  put_hex(w, 0x93, "01");
-  put_hex(w, 0x94, "89504E470D0A1A0A0000000D4948445200000040000000400806000000AA6971");
-  put_hex(w, 0x95, "02");
-  tlv_writer_begin(w, 0xB6);
-  tlv_writer_begin(w, 0x30);
-  put_hex(w, 0x80, "0780");
-  put_str(w, 0x81, "smdp.example.com");
-  tlv_writer_end(w);
-  tlv_writer_end(w);
-  tlv_writer_begin(w, 0xB7);
-  put_hex(w, 0x80, "130014");
-  tlv_writer_end(w);
-  put_hex(w, 0x99, "0560");
+  put_profile_details(w, "89504E470D0A1A0A0000000D4948445200000040000000400806000000AA6971",
+                      "130014", "0560");
   tlv_writer_end(w);
 
   tlv_writer_begin(w, 0xE3);
@@ -403,19 +414,7 @@ static void build_store_metadata(TlvWriter *w)
   put_iccid(w, "8949449999999990023");
   put_str(w, 0x91, "Example Mobile");
   put_str(w, 0x92, "Test profile");
-  put_hex(w, 0x93, "01");
-  put_hex(w, 0x94, "89504E470D0A1A0A");
-  put_hex(w, 0x95, "02");
-  tlv_writer_begin(w, 0xB6);
-  tlv_writer_begin(w, 0x30);
-  put_hex(w, 0x80, "0780");
-  put_str(w, 0x81, "smdp.example.com");
-  tlv_writer_end(w);
-  tlv_writer_end(w);
-  tlv_writer_begin(w, 0xB7);
-  put_hex(w, 0x80, "62F210");
-  tlv_writer_end(w);
-  put_hex(w, 0x99, "0640");
+  put_profile_details(w, "89504E470D0A1A0A", "62F210", "0640");
   tlv_writer_end(w);
 }
 

@@ -10,7 +10,8 @@
 #include <cmocka.h>
 
 #include <gio/gio.h>
-#include <glib/gstdio.h>
+
+#include "test-util.h"
 
 struct _SmdpFixture {
   gchar *dir, *pki_dir, *ca_file, *log_path;
@@ -38,24 +39,6 @@ static void run(const char *const *argv)
                     NULL, NULL, NULL, &err, &status, &error) ||
       !g_spawn_check_wait_status(status, NULL))
     fail_msg("%s failed: %s", argv[1], err ? err : error->message);
-}
-
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
 }
 
 SmdpFixture *smdp_fixture_start(const char *profiles_json, const char *eid)
@@ -106,7 +89,7 @@ void smdp_fixture_stop(SmdpFixture *f)
     g_clear_object(&f->out);
     g_clear_object(&f->smdp);
   }
-  remove_tree(f->dir);
+  test_remove_tree(f->dir);
   g_free(f->dir);
   g_free(f->pki_dir);
   g_free(f->ca_file);

@@ -737,6 +737,21 @@ static gchar *run_logged(DownloadFixture *f, const char *ac, const DownloadOptio
   return es10_commands_seen(apdu_log);
 }
 
+/* d refused by policy: failed as DisallowedByPolicy naming ppr, iccid not
+ * on the card, the session cancelled at the SM-DP+ with pprNotAllowed. */
+static void assert_ppr_refused(DownloadFixture *f, Download *d, const char *ppr, const char *iccid)
+{
+  const GError *error = download_get_error(d);
+  g_autoptr(JsonObject) record = NULL;
+
+  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
+  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY));
+  assert_non_null(strstr(error->message, ppr));
+  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), iccid), -1);
+  record = last_record("es9plus/cancelSession");
+  assert_string_equal(json_object_get_string_member(record, "reason"), "pprNotAllowed");
+}
+
 /* A PPR the RAT allows for the owner (wildcard MNC): the RAT is read once
  * (BF43, before PrepareDownload), the rule shown, no pause with accept. A
  * profile without PPRs never reads it (test_smdp_oid_matches). */
@@ -770,20 +785,15 @@ static void test_ppr_not_allowed(void **state)
   g_autoptr(JsonObject) record = NULL;
   g_autofree gchar *seen =
       run_logged(f, "1$" ADDRESS "$MID-PPR2", &options, "apdu-ppr-refused.log", &d);
-  const GError *error = download_get_error(d);
 
-  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
-  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY));
-  assert_non_null(strstr(error->message, "PPR2"));
-  assert_non_null(strstr(error->message, "26201"));
+  assert_ppr_refused(f, d, "PPR2", ICCID_PPR2);
+  assert_non_null(strstr(download_get_error(d)->message, "26201"));
   assert_false(saw(f, "confirming"));
-  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR2), -1);
   assert_null(download_get_profile(d));
   assert_non_null(strstr(seen, "BF43 BF41"));
   assert_null(strstr(seen, "BF21"));
   record = last_record("es9plus/cancelSession");
   assert_string_equal(json_object_get_string_member(record, "result"), "ok");
-  assert_string_equal(json_object_get_string_member(record, "reason"), "pprNotAllowed");
 }
 
 /*
@@ -821,18 +831,11 @@ static void test_ppr1_with_operational_profile(void **state)
   DownloadFixture *f = *state;
   DownloadOptions options = {.accept = TRUE};
   g_autoptr(Download) d = NULL;
-  g_autoptr(JsonObject) record = NULL;
   g_autofree gchar *seen =
       run_logged(f, "1$" ADDRESS "$MID-PPR1", &options, "apdu-ppr1-refused.log", &d);
-  const GError *error = download_get_error(d);
 
-  assert_int_equal(download_get_state(d), DOWNLOAD_STATE_FAILED);
-  assert_true(g_error_matches(error, ESIMD_ERROR, ESIMD_ERROR_DISALLOWED_BY_POLICY));
-  assert_non_null(strstr(error->message, "PPR1"));
+  assert_ppr_refused(f, d, "PPR1", ICCID_PPR1);
   assert_null(strstr(seen, "BF43"));
-  assert_int_equal(euicc_sim_get_profile_state(download_fixture_card(f), ICCID_PPR1), -1);
-  record = last_record("es9plus/cancelSession");
-  assert_string_equal(json_object_get_string_member(record, "reason"), "pprNotAllowed");
 }
 
 /* ... and with only a test profile there, PPR1 installs. */

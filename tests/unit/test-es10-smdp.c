@@ -13,92 +13,22 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <glib/gstdio.h>
 
 #include "es10/es10.h"
 #include "es10/iccid.h"
 
-/* ---- Building DER by hand (as in test-es10-download.c) ------------------ */
+#include "der-hex.h"
+#include "test-util.h"
 
-static GPtrArray *arena;
 static char *pki_dir;
 
-static const char *keep(gchar *s)
-{
-  g_ptr_array_add(arena, s);
-  return s;
-}
-
-/* One element: tag and value in hex, with its DER length worked out. */
-static const char *T(const char *tag, const char *value)
-{
-  gsize n = strlen(value) / 2;
-  g_autofree gchar *len = NULL;
-
-  if (n < 0x80)
-    len = g_strdup_printf("%02zX", n);
-  else if (n <= 0xFF)
-    len = g_strdup_printf("81%02zX", n);
-  else
-    len = g_strdup_printf("82%04zX", n);
-  return keep(g_strconcat(tag, len, value, NULL));
-}
-
-/* Hex pieces one after the other; NULL ends the list. */
-static const char *C(const char *first, ...)
-{
-  GString *s = g_string_new(first);
-  va_list ap;
-  const char *p;
-
-  va_start(ap, first);
-  while ((p = va_arg(ap, const char *)))
-    g_string_append(s, p);
-  va_end(ap);
-  return keep(g_string_free(s, FALSE));
-}
-
-static const char *U(const char *s)
-{
-  return keep(es10_hex_encode((const guint8 *)s, strlen(s)));
-}
-
-/* n bytes of the value b, in hex. */
-static const char *R(guint8 b, gsize n)
-{
-  GString *s = g_string_new(NULL);
-
-  for (gsize i = 0; i < n; i++)
-    g_string_append_printf(s, "%02X", b);
-  return keep(g_string_free(s, FALSE));
-}
-
-static GBytes *B(const char *hex)
-{
-  GBytes *b = es10_hex_decode(hex, NULL);
-
-  assert_non_null(b);
-  return b;
-}
-
+/* The ICCID as DER carries it (BCD), in hex. */
 static const char *bcd_iccid(const char *iccid)
 {
   guint8 bcd[ICCID_BCD_LEN];
 
   assert_true(iccid_to_bcd(iccid, bcd, NULL));
   return keep(es10_hex_encode(bcd, sizeof bcd));
-}
-
-static int setup(void **state)
-{
-  arena = g_ptr_array_new_with_free_func(g_free);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  g_clear_pointer(&arena, g_ptr_array_unref);
-  return 0;
 }
 
 /* ---- StoreMetadataRequest ----------------------------------------------- */
@@ -477,24 +407,6 @@ static void test_registered_id_by_hand(void **state)
 
 /* ---- the PKI ------------------------------------------------------------ */
 
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
-}
-
 static int make_pki(void **state)
 {
   const char *cards = g_getenv("ESIMD_CARDS_DIR");
@@ -519,14 +431,14 @@ static int make_pki(void **state)
 
 static int remove_pki(void **state)
 {
-  remove_tree(pki_dir);
+  test_remove_tree(pki_dir);
   g_clear_pointer(&pki_dir, g_free);
   return 0;
 }
 
 int main(void)
 {
-#define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T_(f) cmocka_unit_test_setup_teardown(f, der_hex_setup, der_hex_teardown)
   const struct CMUnitTest tests[] = {
       T_(test_store_metadata_every_field),
       T_(test_store_metadata_minimal),

@@ -15,71 +15,7 @@
 #include "es10/es10.h"
 #include "es10/iccid.h"
 
-/* ---- Building DER by hand ----------------------------------------------- */
-
-/* Hex strings the functions below build; freed after each test. */
-static GPtrArray *arena;
-
-static const char *keep(gchar *s)
-{
-  g_ptr_array_add(arena, s);
-  return s;
-}
-
-/* One element: tag and value in hex, with its DER length worked out. */
-static const char *T(const char *tag, const char *value)
-{
-  gsize n = strlen(value) / 2;
-  g_autofree gchar *len = NULL;
-
-  if (n < 0x80)
-    len = g_strdup_printf("%02zX", n);
-  else if (n <= 0xFF)
-    len = g_strdup_printf("81%02zX", n);
-  else
-    len = g_strdup_printf("82%04zX", n);
-  return keep(g_strconcat(tag, len, value, NULL));
-}
-
-/* Hex pieces one after the other; NULL ends the list. */
-static const char *C(const char *first, ...)
-{
-  GString *s = g_string_new(first);
-  va_list ap;
-  const char *p;
-
-  va_start(ap, first);
-  while ((p = va_arg(ap, const char *)))
-    g_string_append(s, p);
-  va_end(ap);
-  return keep(g_string_free(s, FALSE));
-}
-
-/* The UTF-8 bytes of a string, in hex. */
-static const char *U(const char *s)
-{
-  return keep(es10_hex_encode((const guint8 *)s, strlen(s)));
-}
-
-static GBytes *B(const char *hex)
-{
-  GBytes *b = es10_hex_decode(hex, NULL);
-
-  assert_non_null(b);
-  return b;
-}
-
-static int setup(void **state)
-{
-  arena = g_ptr_array_new_with_free_func(g_free);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  g_clear_pointer(&arena, g_ptr_array_unref);
-  return 0;
-}
+#include "der-hex.h"
 
 #define ICCID1 "89014103211118510720"
 #define ICCID1_BCD "98101430121181157002"
@@ -1417,7 +1353,7 @@ static void test_every_decoder_survives_corrupted_bytes(void **state)
 
 int main(void)
 {
-#define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T_(f) cmocka_unit_test_setup_teardown(f, der_hex_setup, der_hex_teardown)
   const struct CMUnitTest tests[] = {
       T_(test_encode_requests_without_arguments),
       T_(test_encode_set_default_dp_address_request),

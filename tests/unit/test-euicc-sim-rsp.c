@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <glib/gstdio.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -24,6 +23,7 @@
 
 #include "es10/tlv.h"
 #include "euicc-sim.h"
+#include "test-util.h"
 
 #define ISDR "A0000005591010FFFFFFFF8900000100"
 /* mkpki's default EID: the eUICC certificate's serialNumber. */
@@ -1797,23 +1797,6 @@ static int make_pki(void **state)
   return 0;
 }
 
-static void remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(path, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      remove_tree(p);
-    else
-      g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
-}
-
 static int drop_pki(void **state)
 {
   X509_free(ci_cert);
@@ -1823,7 +1806,7 @@ static int drop_pki(void **state)
   EVP_PKEY_free(dpauth_key);
   EVP_PKEY_free(dppb_key);
   g_bytes_unref(ci_pkid);
-  remove_tree(tmp_dir);
+  test_remove_tree(tmp_dir);
   g_free(pki_dir);
   g_free(tmp_dir);
   return 0;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <glib/gstdio.h>
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -126,6 +127,26 @@ ModemSim *test_modem_sim_start(ModemSimProtocol protocol, const char *const *car
   if (!modem_sim_start(ms, &error))
     fail_msg("modem-sim: %s", error->message);
   return ms;
+}
+
+/* ---- temporary folders ---- */
+
+void test_remove_tree(const char *path)
+{
+  GDir *d = g_dir_open(path, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name(d))) {
+    g_autofree char *p = g_build_filename(path, name, NULL);
+
+    if (g_file_test(p, G_FILE_TEST_IS_DIR))
+      test_remove_tree(p);
+    else
+      g_unlink(p);
+  }
+  if (d)
+    g_dir_close(d);
+  g_rmdir(path);
 }
 
 /* ---- transport calls, each waited for ---- */

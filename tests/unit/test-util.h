@@ -63,6 +63,12 @@ GBytes *test_sim_transmit(gpointer user_data, GBytes *command, GError **error);
 ModemSim *test_modem_sim_start(ModemSimProtocol protocol, const char *const *cards, guint n_cards,
                                const char *const *options, guint n_options);
 
+/* ---- temporary folders ---- */
+
+/* Removes path and everything below it, as far as it can; quiet about what
+ * is already gone. */
+void test_remove_tree(const char *path);
+
 /* ---- transport calls, each waited for ---- */
 
 /* The ISD-R's AID (SGP.22 2.2.3). */
