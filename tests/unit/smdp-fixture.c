@@ -11,7 +11,9 @@
 
 #include <gio/gio.h>
 
+#include "es10/es10.h"
 #include "test-util.h"
+#include "transport/iso7816.h"
 
 struct _SmdpFixture {
   gchar *dir, *pki_dir, *ca_file, *log_path;
@@ -176,4 +178,53 @@ JsonObject *smdp_fixture_last_record(SmdpFixture *f, const char *function)
   }
   fail_msg("smdp-sim recorded no %s", function);
   return NULL;
+}
+
+/* ---- the card ---- */
+
+#define CARD_EID "89049032123451234512345678901235" /* mkpki's default */
+#define CARD_ISDR "A0000005591010FFFFFFFF8900000100"
+
+static GBytes *card_transmit(SmdpCard *c, const guint8 *apdu, gsize len)
+{
+  GBytes *r = euicc_sim_transmit(c->sim, apdu, len);
+  gsize n;
+  const guint8 *p;
+
+  assert_non_null(r);
+  p = g_bytes_get_data(r, &n);
+  assert_true(n >= 2);
+  assert_int_equal(p[n - 2] << 8 | p[n - 1], 0x9000);
+  return r;
+}
+
+void smdp_fixture_card_open(SmdpFixture *f, SmdpCard *c)
+{
+  static const guint8 open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) opened = NULL;
+  g_autoptr(GBytes) selected = NULL;
+  g_autoptr(GBytes) aid = es10_hex_decode(CARD_ISDR, NULL);
+  guint8 select[5 + 16] = {0, 0xA4, 0x04, 0x0C, 16};
+
+  c->sim = euicc_sim_new_from_data("type euicc\neid " CARD_EID "\n", &error);
+  if (!c->sim)
+    fail_msg("%s", error->message);
+  if (!euicc_sim_load_pki_dir(c->sim, smdp_fixture_get_pki_dir(f), &error))
+    fail_msg("%s", error->message);
+  opened = card_transmit(c, open, sizeof(open));
+  c->ch = ((const guint8 *)g_bytes_get_data(opened, NULL))[0];
+  select[0] = c->ch;
+  memcpy(select + 5, g_bytes_get_data(aid, NULL), 16);
+  selected = card_transmit(c, select, sizeof(select));
+}
+
+GBytes *smdp_card_es10(SmdpCard *c, GBytes *command)
+{
+  g_autoptr(GError) error = NULL;
+  GBytes *answer = iso7816_store_data_sync(test_sim_transmit, c->sim, c->ch, command, NULL, &error);
+
+  if (!answer)
+    fail_msg("ES10 command: %s", error->message);
+  return answer;
 }

@@ -10,6 +10,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "euicc-sim.h"
+
 typedef struct _SmdpFixture SmdpFixture;
 
 /* Makes the PKI (eid NULL: mkpki's default EID) in a new temporary folder,
@@ -38,3 +40,16 @@ GPtrArray *smdp_fixture_records(SmdpFixture *f, const char *prefix);
 
 /* The last record of function; fails the test when there is none. */
 JsonObject *smdp_fixture_last_record(SmdpFixture *f, const char *function);
+
+/* The card side of an ES9+ test: an empty eUICC (euicc-sim, mkpki's
+ * default EID) holding the fixture's PKI, a logical channel open on its
+ * ISD-R. Free sim with euicc_sim_free(). */
+typedef struct {
+  EuiccSim *sim;
+  guint8 ch;
+} SmdpCard;
+
+void smdp_fixture_card_open(SmdpFixture *f, SmdpCard *c);
+/* One ES10 command, through the project's own ISO 7816 driver (STORE DATA
+ * blocks, GET RESPONSE); fails the test on error. */
+GBytes *smdp_card_es10(SmdpCard *c, GBytes *command);

@@ -49,65 +49,16 @@ static char *other_ca;
 /* ------------------------------------------------------------------ */
 /* The card: euicc-sim through its APDU interface                      */
 
-typedef struct {
-  EuiccSim *sim;
-  guint8 ch;
-} Card;
-
-static GBytes *tx(Card *c, const guint8 *apdu, gsize len)
-{
-  GBytes *r = euicc_sim_transmit(c->sim, apdu, len);
-
-  assert_non_null(r);
-  assert_true(g_bytes_get_size(r) >= 2);
-  return r;
-}
-
-static guint16 sw_of(GBytes *r)
-{
-  gsize n;
-  const guint8 *p = g_bytes_get_data(r, &n);
-
-  return (guint16)(p[n - 2] << 8 | p[n - 1]);
-}
+typedef SmdpCard Card;
 
 static void card_open(Card *c)
 {
-  g_autoptr(GError) error = NULL;
-  static const guint8 open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
-  g_autoptr(GBytes) r = NULL;
-  g_autoptr(GBytes) s = NULL;
-  g_autoptr(GBytes) aid = es10_hex_decode(ISDR, NULL);
-  guint8 sel[5 + 16];
-
-  c->sim = euicc_sim_new_from_data("type euicc\neid " EID "\n", &error);
-  if (!c->sim)
-    fail_msg("%s", error->message);
-  if (!euicc_sim_load_pki_dir(c->sim, smdp_fixture_get_pki_dir(smdp), &error))
-    fail_msg("%s", error->message);
-  r = tx(c, open, sizeof(open));
-  assert_int_equal(sw_of(r), 0x9000);
-  c->ch = ((const guint8 *)g_bytes_get_data(r, NULL))[0];
-  sel[0] = c->ch;
-  sel[1] = 0xA4;
-  sel[2] = 0x04;
-  sel[3] = 0x0C;
-  sel[4] = 16;
-  memcpy(sel + 5, g_bytes_get_data(aid, NULL), 16);
-  s = tx(c, sel, sizeof(sel));
-  assert_int_equal(sw_of(s), 0x9000);
+  smdp_fixture_card_open(smdp, c);
 }
 
-/* One ES10 command, through the project's own ISO 7816 driver (STORE DATA
- * blocks, GET RESPONSE). */
 static GBytes *es10(Card *c, GBytes *cmd)
 {
-  g_autoptr(GError) error = NULL;
-  GBytes *answer = iso7816_store_data_sync(test_sim_transmit, c->sim, c->ch, cmd, NULL, &error);
-
-  if (!answer)
-    fail_msg("ES10 command: %s", error->message);
-  return answer;
+  return smdp_card_es10(c, cmd);
 }
 
 /* GetEuiccChallenge and GetEuiccInfo1: what initiateAuthentication sends. */

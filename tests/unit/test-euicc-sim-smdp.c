@@ -46,69 +46,19 @@ static SoupSession *http;
 /* ------------------------------------------------------------------ */
 /* The card                                                             */
 
-typedef struct {
-  EuiccSim *sim;
-  guint8 ch;
-} Card;
-
-static GBytes *tx(Card *c, const guint8 *apdu, gsize len)
-{
-  GBytes *r = euicc_sim_transmit(c->sim, apdu, len);
-
-  assert_non_null(r);
-  assert_true(g_bytes_get_size(r) >= 2);
-  return r;
-}
-
-static guint16 sw_of(GBytes *r)
-{
-  gsize n;
-  const guint8 *p = g_bytes_get_data(r, &n);
-
-  return (guint16)(p[n - 2] << 8 | p[n - 1]);
-}
+typedef SmdpCard Card;
 
 static void card_open(Card *c)
 {
-  g_autoptr(GError) error = NULL;
-  static const guint8 open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
-  g_autoptr(GBytes) r = NULL;
-  g_autoptr(GBytes) s = NULL;
-  guint8 sel[5 + 16];
-
-  c->sim = euicc_sim_new_from_data("type euicc\neid " EID "\n", &error);
-  if (!c->sim)
-    fail_msg("%s", error->message);
-  if (!euicc_sim_load_pki_dir(c->sim, smdp_fixture_get_pki_dir(smdp), &error))
-    fail_msg("%s", error->message);
-  r = tx(c, open, sizeof(open));
-  assert_int_equal(sw_of(r), 0x9000);
-  c->ch = ((const guint8 *)g_bytes_get_data(r, NULL))[0];
-  sel[0] = c->ch;
-  sel[1] = 0xA4;
-  sel[2] = 0x04;
-  sel[3] = 0x0C;
-  sel[4] = 16;
-  for (guint i = 0; i < 16; i++)
-    sel[5 + i] =
-        (guint8)(g_ascii_xdigit_value(ISDR[2 * i]) << 4 | g_ascii_xdigit_value(ISDR[2 * i + 1]));
-  s = tx(c, sel, sizeof(sel));
-  assert_int_equal(sw_of(s), 0x9000);
+  smdp_fixture_card_open(smdp, c);
 }
 
-/* One ES10 command: STORE DATA blocks of 255 bytes, GET RESPONSE for the rest. */
-/* One ES10 command, through the project's own ISO 7816 driver (STORE DATA
- * blocks, GET RESPONSE). */
 static GByteArray *es10(Card *c, const guint8 *cmd, gsize len)
 {
   g_autoptr(GBytes) request = g_bytes_new(cmd, len);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) answer =
-      iso7816_store_data_sync(test_sim_transmit, c->sim, c->ch, request, NULL, &error);
+  g_autoptr(GBytes) answer = smdp_card_es10(c, request);
   GByteArray *out = g_byte_array_new();
 
-  if (!answer)
-    fail_msg("ES10 command: %s", error->message);
   g_byte_array_append(out, g_bytes_get_data(answer, NULL), (guint)g_bytes_get_size(answer));
   return out;
 }
