@@ -33,6 +33,9 @@ qmi_wwan, modem-sim's second QMI port for esimd. ModemManager opens
 cdc-wdm0 through the qmi-proxy it spawns (stopped on exit with it); esimd,
 started under umockdev's preload with start_esimd_udev(devices=
 ["qmi:/dev/cdc-wdm0"], udev=False, proxy=True), shares the port through it.
+add_usb_modem(protocol="mbim") is the same with MBIM: the interface driven
+by cdc_mbim, the mbim-proxy ModemManager spawns (stopped on exit as well),
+esimd given "mbim:/dev/cdc-wdm0"; port_users() tells who has the pty open.
 
 Other ways to give esimd the modem: add_usb_modem(esimd_tty=True) puts the
 second port in the testbed as ttyUSB1 and start_esimd_udev() lets esimd
@@ -189,6 +192,59 @@ A: bInterfaceSubClass=ff
 A: bInterfaceProtocol=ff
 A: bInterfaceNumber=04
 L: driver=../../../../../../bus/usb/drivers/qmi_wwan
+
+P: {USB_DEVICE}
+N: bus/usb/001/002
+E: DEVNAME=/dev/bus/usb/001/002
+E: DEVTYPE=usb_device
+E: SUBSYSTEM=usb
+E: ID_VENDOR_ID={USB_VENDOR}
+E: ID_MODEL_ID={USB_PRODUCT}
+E: ID_MM_DEVICE_PROCESS=1
+A: idVendor={USB_VENDOR}
+A: idProduct={USB_PRODUCT}
+A: manufacturer=esimd
+A: product=modem-sim
+A: busnum=1
+A: devnum=2
+A: bDeviceClass=00
+"""
+
+
+def _mbim_testbed_description():
+    """An MBIM modem: the control port (usbmisc cdc-wdm0, a pty in the
+    testbed) and net port wwan0 on an interface driven by cdc_mbim, which
+    makes ModemManager open the port as MBIM; the parents as in
+    _qmi_testbed_description(). The MBIM communication class interface
+    (02/0e/00) is what cdc_mbim binds to."""
+    return f"""P: {USB_DEVICE}/1-1:1.4/usbmisc/cdc-wdm0
+N: cdc-wdm0
+E: DEVNAME=/dev/cdc-wdm0
+E: SUBSYSTEM=usbmisc
+E: ID_MM_CANDIDATE=1
+E: ID_MM_DEVICE_PROCESS=1
+A: dev=180:176
+
+P: {USB_DEVICE}/1-1:1.4/net/wwan0
+E: INTERFACE=wwan0
+E: SUBSYSTEM=net
+E: DEVTYPE=wwan
+E: ID_MM_CANDIDATE=1
+E: ID_MM_DEVICE_PROCESS=1
+A: ifindex=5
+A: type=65534
+A: address=00:00:00:00:00:00
+
+P: {USB_DEVICE}/1-1:1.4
+E: DEVTYPE=usb_interface
+E: SUBSYSTEM=usb
+E: INTERFACE=2/14/0
+E: ID_MM_DEVICE_PROCESS=1
+A: bInterfaceClass=02
+A: bInterfaceSubClass=0e
+A: bInterfaceProtocol=00
+A: bInterfaceNumber=04
+L: driver=../../../../../../bus/usb/drivers/cdc_mbim
 
 P: {USB_DEVICE}
 N: bus/usb/001/002
@@ -449,7 +505,9 @@ class RealWorld(harness.World):
 
         protocol="qmi": modem-sim speaks QMI on both ports, and the testbed
         has the QMI modem of _qmi_testbed_description() (cdc-wdm0 relayed
-        to the first port) instead of the tty; esimd_tty is not for it."""
+        to the first port) instead of the tty; esimd_tty is not for it.
+        protocol="mbim": the same with MBIM, the interface driven by cdc_mbim
+        (_mbim_testbed_description())."""
         if esimd_tty and protocol != "at":
             raise harness.HarnessError("esimd_tty is a second AT tty: only for protocol='at'")
         import gi
@@ -457,8 +515,8 @@ class RealWorld(harness.World):
         from gi.repository import UMockdev
 
         self.apdu_log = os.path.join(self.tmpdir, "apdu.log")
-        if protocol == "qmi":
-            argv = [harness.env_path("MODEM_SIM"), "--qmi", "--extra-port", "qmi",
+        if protocol in ("qmi", "mbim"):
+            argv = [harness.env_path("MODEM_SIM"), f"--{protocol}", "--extra-port", protocol,
                     "--slot", harness.card_path(card), "--apdu-log", self.apdu_log]
         else:
             argv = [harness.env_path("MODEM_SIM"), "--at", "--extra-port", "at",
@@ -483,8 +541,10 @@ class RealWorld(harness.World):
         self.modems.append(self.esimd_modem)
 
         self.testbed = UMockdev.Testbed.new()
-        description, node = ((_qmi_testbed_description(), "/dev/cdc-wdm0") if protocol == "qmi"
-                             else (_testbed_description(), "/dev/ttyUSB0"))
+        description, node = {
+            "qmi": (_qmi_testbed_description(), "/dev/cdc-wdm0"),
+            "mbim": (_mbim_testbed_description(), "/dev/cdc-wdm0"),
+        }.get(protocol, (_testbed_description(), "/dev/ttyUSB0"))
         if not self.testbed.add_from_string(description):
             raise harness.HarnessError("umockdev refused the modem's description")
         master = self.testbed.get_dev_fd(node)
@@ -520,6 +580,23 @@ class RealWorld(harness.World):
         """The pty behind ttyUSB0 (/dev/pts/N): the same port ModemManager
         uses, for a client that runs without umockdev's preload (esimd)."""
         return os.path.realpath(os.path.join(self.testbed.get_root_dir(), "dev", "ttyUSB0"))
+
+    def port_users(self, node):
+        """The processes that have the pty behind the testbed's node
+        ("/dev/cdc-wdm0") open: {pid: command name}. The relay holds the
+        master side, which is not counted."""
+        pty = os.path.realpath(os.path.join(self.testbed.get_root_dir(), node.lstrip("/")))
+        users = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                if not any(os.readlink(f"/proc/{pid}/fd/{fd}") == pty for fd in fds):
+                    continue
+                with open(f"/proc/{pid}/comm") as f:
+                    users[int(pid)] = f.read().strip()
+            except OSError:
+                continue
+        return users
 
     # -- ModemManager --
 

@@ -322,6 +322,45 @@ class RealModemManager(realmm.RealTestCase):
         measure("qmi: esimctl enable", returned - start)
         measure("qmi: enable returned -> mmcli shows the new ICCID", seen)
 
+    def test_esimd_shares_the_mbim_port_with_modemmanager(self):
+        """An MBIM modem (cdc-wdm0 on cdc_mbim): the real ModemManager makes
+        a modem of it and reads the SIM's ICCID, esimd opens the same
+        cdc-wdm port through the mbim-proxy ModemManager spawned, switches a
+        profile, and ModemManager shows the new ICCID."""
+        self.enabled = iccids("enabled")[0]
+        self.disabled = iccids("disabled")
+        self.world.start_polkit_allow_all()
+        self.world.add_usb_modem(CARD, options=[f"imei={IMEI}"], protocol="mbim")
+        self.world.start_modemmanager()
+        probe = self.world.wait_for_sim_iccid(self.enabled, 60)
+        modem = self.world.mm_modem()
+        self.device = modem["generic"]["device"]
+        self.assertCountEqual(modem["generic"]["ports"], ["cdc-wdm0 (mbim)", "wwan0 (net)"])
+        self.assertEqual(modem["generic"]["drivers"], ["cdc_mbim"])
+        self.assertEqual(modem["generic"]["equipment-identifier"], IMEI)
+        measure("mbim: probe until mmcli shows the SIM", probe)
+
+        self.world.start_esimd_udev(devices=["mbim:/dev/cdc-wdm0"], udev=False, proxy=True,
+                                    args=[f"--modem-device=/dev/cdc-wdm0={self.device}"])
+        euicc = self.world.euicc_paths()[0]
+        self.assertEqual(self.world.get_property(euicc, EUICC, "Device"), self.device)
+
+        # libmbim does not log whether it went through the proxy: the pty
+        # behind cdc-wdm0 is open in mbim-proxy alone, not in esimd.
+        self.assertEqual(sorted(self.world.port_users("/dev/cdc-wdm0").values()),
+                         ["mbim-proxy"])
+        target = self.disabled[0]
+        since = len(self.world.mm_log_text())
+        start = time.monotonic()
+        self.esimctl_ok("enable", target)
+        returned = time.monotonic()
+        seen = self.world.wait_for_sim_iccid(target, 60)
+        log = self.world.mm_log_text()[since:]
+        self.assertIn(f"device inhibition setup for uid '{self.device}'", log)
+        self.assertIn(f"device inhibition teardown for uid '{self.device}'", log)
+        measure("mbim: esimctl enable", returned - start)
+        measure("mbim: enable returned -> mmcli shows the new ICCID", seen)
+
     def check_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         name = "esimd-test-gsm"
         self.world.nmcli("connection", "add", "type", "gsm", "ifname", "*", "con-name", name,
