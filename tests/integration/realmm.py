@@ -141,7 +141,12 @@ A: bInterfaceProtocol=ff
 A: bInterfaceNumber=00
 L: driver=../../../../../../bus/usb/drivers/option
 
-P: {USB_DEVICE}
+""" + _usb_device_description()
+
+
+def _usb_device_description():
+    """The USB device every testbed's interfaces hang off."""
+    return f"""P: {USB_DEVICE}
 N: bus/usb/001/002
 E: DEVNAME=/dev/bus/usb/001/002
 E: DEVTYPE=usb_device
@@ -157,111 +162,56 @@ A: busnum=1
 A: devnum=2
 A: bDeviceClass=00
 """
+
+
+def _wwan_testbed_description(driver, interface_class, net_attributes=""):
+    """A modem whose control port is usbmisc cdc-wdm0 (a pty in the testbed)
+    beside its net port wwan0, on one interface driven by driver (qmi_wwan
+    or cdc_mbim: which one makes ModemManager open the port as QMI or MBIM);
+    interface_class is (class, subclass, protocol) in hex."""
+    klass, subclass, protocol = interface_class
+    return f"""P: {USB_DEVICE}/1-1:1.4/usbmisc/cdc-wdm0
+N: cdc-wdm0
+E: DEVNAME=/dev/cdc-wdm0
+E: SUBSYSTEM=usbmisc
+E: ID_MM_CANDIDATE=1
+E: ID_MM_DEVICE_PROCESS=1
+A: dev=180:176
+
+P: {USB_DEVICE}/1-1:1.4/net/wwan0
+E: INTERFACE=wwan0
+E: SUBSYSTEM=net
+E: DEVTYPE=wwan
+E: ID_MM_CANDIDATE=1
+E: ID_MM_DEVICE_PROCESS=1
+A: ifindex=5
+A: type=65534
+A: address=00:00:00:00:00:00
+{net_attributes}
+P: {USB_DEVICE}/1-1:1.4
+E: DEVTYPE=usb_interface
+E: SUBSYSTEM=usb
+E: INTERFACE={int(klass, 16)}/{int(subclass, 16)}/{int(protocol, 16)}
+E: ID_MM_DEVICE_PROCESS=1
+A: bInterfaceClass={klass}
+A: bInterfaceSubClass={subclass}
+A: bInterfaceProtocol={protocol}
+A: bInterfaceNumber=04
+L: driver=../../../../../../bus/usb/drivers/{driver}
+
+""" + _usb_device_description()
 
 
 def _qmi_testbed_description():
-    """A QMI modem: one vendor-specific interface driven by qmi_wwan, with
-    its control port (usbmisc cdc-wdm0, a pty in the testbed) and its net
-    port wwan0, the parents as in _testbed_description()."""
-    return f"""P: {USB_DEVICE}/1-1:1.4/usbmisc/cdc-wdm0
-N: cdc-wdm0
-E: DEVNAME=/dev/cdc-wdm0
-E: SUBSYSTEM=usbmisc
-E: ID_MM_CANDIDATE=1
-E: ID_MM_DEVICE_PROCESS=1
-A: dev=180:176
-
-P: {USB_DEVICE}/1-1:1.4/net/wwan0
-E: INTERFACE=wwan0
-E: SUBSYSTEM=net
-E: DEVTYPE=wwan
-E: ID_MM_CANDIDATE=1
-E: ID_MM_DEVICE_PROCESS=1
-A: ifindex=5
-A: type=65534
-A: address=00:00:00:00:00:00
-A: qmi/raw_ip=Y
-
-P: {USB_DEVICE}/1-1:1.4
-E: DEVTYPE=usb_interface
-E: SUBSYSTEM=usb
-E: INTERFACE=255/255/255
-E: ID_MM_DEVICE_PROCESS=1
-A: bInterfaceClass=ff
-A: bInterfaceSubClass=ff
-A: bInterfaceProtocol=ff
-A: bInterfaceNumber=04
-L: driver=../../../../../../bus/usb/drivers/qmi_wwan
-
-P: {USB_DEVICE}
-N: bus/usb/001/002
-E: DEVNAME=/dev/bus/usb/001/002
-E: DEVTYPE=usb_device
-E: SUBSYSTEM=usb
-E: ID_VENDOR_ID={USB_VENDOR}
-E: ID_MODEL_ID={USB_PRODUCT}
-E: ID_MM_DEVICE_PROCESS=1
-A: idVendor={USB_VENDOR}
-A: idProduct={USB_PRODUCT}
-A: manufacturer=esimd
-A: product=modem-sim
-A: busnum=1
-A: devnum=2
-A: bDeviceClass=00
-"""
+    """A QMI modem: a vendor-specific interface driven by qmi_wwan, its net
+    port in raw-IP mode."""
+    return _wwan_testbed_description("qmi_wwan", ("ff", "ff", "ff"), "A: qmi/raw_ip=Y\n")
 
 
 def _mbim_testbed_description():
-    """An MBIM modem: the control port (usbmisc cdc-wdm0, a pty in the
-    testbed) and net port wwan0 on an interface driven by cdc_mbim, which
-    makes ModemManager open the port as MBIM; the parents as in
-    _qmi_testbed_description(). The MBIM communication class interface
-    (02/0e/00) is what cdc_mbim binds to."""
-    return f"""P: {USB_DEVICE}/1-1:1.4/usbmisc/cdc-wdm0
-N: cdc-wdm0
-E: DEVNAME=/dev/cdc-wdm0
-E: SUBSYSTEM=usbmisc
-E: ID_MM_CANDIDATE=1
-E: ID_MM_DEVICE_PROCESS=1
-A: dev=180:176
-
-P: {USB_DEVICE}/1-1:1.4/net/wwan0
-E: INTERFACE=wwan0
-E: SUBSYSTEM=net
-E: DEVTYPE=wwan
-E: ID_MM_CANDIDATE=1
-E: ID_MM_DEVICE_PROCESS=1
-A: ifindex=5
-A: type=65534
-A: address=00:00:00:00:00:00
-
-P: {USB_DEVICE}/1-1:1.4
-E: DEVTYPE=usb_interface
-E: SUBSYSTEM=usb
-E: INTERFACE=2/14/0
-E: ID_MM_DEVICE_PROCESS=1
-A: bInterfaceClass=02
-A: bInterfaceSubClass=0e
-A: bInterfaceProtocol=00
-A: bInterfaceNumber=04
-L: driver=../../../../../../bus/usb/drivers/cdc_mbim
-
-P: {USB_DEVICE}
-N: bus/usb/001/002
-E: DEVNAME=/dev/bus/usb/001/002
-E: DEVTYPE=usb_device
-E: SUBSYSTEM=usb
-E: ID_VENDOR_ID={USB_VENDOR}
-E: ID_MODEL_ID={USB_PRODUCT}
-E: ID_MM_DEVICE_PROCESS=1
-A: idVendor={USB_VENDOR}
-A: idProduct={USB_PRODUCT}
-A: manufacturer=esimd
-A: product=modem-sim
-A: busnum=1
-A: devnum=2
-A: bDeviceClass=00
-"""
+    """An MBIM modem: the MBIM communication class interface (02/0e/00),
+    which cdc_mbim binds to."""
+    return _wwan_testbed_description("cdc_mbim", ("02", "0e", "00"))
 
 
 # ModemManager's log lines: "ModemManager[PID]: <level> [SECONDS.MICRO] ...".
