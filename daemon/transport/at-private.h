@@ -154,6 +154,9 @@ gchar *at_csim_line(const guint8 *apdu, gsize len);
 void at_fail_all(AtTransport *self, gboolean report_removed, const char *why);
 gchar *at_hex(const guint8 *data, gsize len);
 gboolean at_on_readable(gint fd, GIOCondition cond, gpointer data);
+/* One "+WS46:" line of AT+WS46=? (27.007 5.9) as TransportRat bits; codes
+ * that name no radio access network SGP.22 knows are left out. */
+gboolean at_parse_ws46(const char *line, guint *rats, GError **error);
 GBytes *at_parse_apdu_reply(const AtResponse *r, const char *prefix, GError **error);
 char *at_response_describe(const AtResponse *r);
 gboolean at_response_is_unsupported(const AtResponse *r);

@@ -483,7 +483,7 @@ static guint ws46_rats(guint n)
 }
 
 /* "+WS46: (12,22,25,28-31)": numbers and ranges, parentheses optional. */
-static gboolean parse_ws46(const char *line, guint *rats, GError **error)
+gboolean at_parse_ws46(const char *line, guint *rats, GError **error)
 {
   const char *p = line + strlen("+WS46:");
   gboolean any = FALSE;
@@ -541,7 +541,7 @@ static void get_rats_ready(GObject *source, GAsyncResult *res, gpointer user_dat
   for (guint i = 0; i < r->lines->len; i++) {
     guint more;
 
-    if (!parse_ws46(g_ptr_array_index(r->lines, i), &more, &error)) {
+    if (!at_parse_ws46(g_ptr_array_index(r->lines, i), &more, &error)) {
       g_task_return_error(task, g_steal_pointer(&error));
       return;
     }

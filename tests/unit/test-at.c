@@ -17,6 +17,7 @@
 
 #include "es10/es10.h"
 #include "modem-sim.h"
+#include "transport/at-private.h"
 #include "transport/iso7816.h"
 #include "test-util.h"
 #include "transport/transport.h"
@@ -914,12 +915,97 @@ static const SimSetup imei_14 = {NULL, {"imei=35290611123456"}};
 static const SimSetup imeisv_quoted = {NULL, {"imei=3529061112345601", "quirk=cgsn-quoted"}};
 static const SimSetup bad_imei_quoted = {NULL, {"imei=35290611", "quirk=cgsn-quoted"}};
 
+/* ---- the AT+WS46=? answer (27.007 5.9), without a modem ---- */
+
+enum {
+  G = TRANSPORT_RAT_GERAN,
+  U = TRANSPORT_RAT_UTRAN,
+  E = TRANSPORT_RAT_EUTRAN,
+  NSA = TRANSPORT_RAT_NR_NSA,
+  SA = TRANSPORT_RAT_NR_SA,
+};
+
+static guint ws46_ok(const char *line)
+{
+  g_autoptr(GError) error = NULL;
+  guint rats = 0xdead;
+
+  if (!at_parse_ws46(line, &rats, &error))
+    fail_msg("%s: %s", line, error->message);
+  return rats;
+}
+
+static void assert_ws46_refused(const char *line)
+{
+  g_autoptr(GError) error = NULL;
+  guint rats = 0xdead;
+
+  if (at_parse_ws46(line, &rats, &error))
+    fail_msg("%s was taken as 0x%x", line, rats);
+  assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
+  assert_non_null(strstr(error->message, line));
+}
+
+static void test_ws46_list_and_ranges_become_rats(void **state)
+{
+  assert_int_equal(ws46_ok("+WS46: (12,22,25,28-31)"), G | U | E);
+  assert_int_equal(ws46_ok("+WS46: (12)"), G);
+  assert_int_equal(ws46_ok("+WS46: (28)"), E);
+  /* 36 is NG-RAN alone: standalone; 37 is beside E-UTRAN: non-standalone. */
+  assert_int_equal(ws46_ok("+WS46: (36)"), SA);
+  assert_int_equal(ws46_ok("+WS46: (37)"), E | NSA);
+  assert_int_equal(ws46_ok("+WS46: (40)"), U | SA);
+  assert_int_equal(ws46_ok("+WS46: (12,22,25,28-31,35-42)"), G | U | E | NSA | SA);
+}
+
+static void test_ws46_odd_spacing_and_no_parentheses(void **state)
+{
+  assert_int_equal(ws46_ok("+WS46:(12,22)"), G | U);
+  assert_int_equal(ws46_ok("+WS46:   (  12 ,  28  )  "), G | E);
+  assert_int_equal(ws46_ok("+WS46: 12,22,28"), G | U | E);
+  assert_int_equal(ws46_ok("+WS46:28-31"), G | U | E);
+  assert_int_equal(ws46_ok("+WS46: 36"), SA);
+}
+
+static void test_ws46_range_across_nr_codes(void **state)
+{
+  /* 31..37 crosses 32-34 (not radio access networks) into the NR ones. */
+  assert_int_equal(ws46_ok("+WS46: (31-37)"), G | U | E | NSA | SA);
+  assert_int_equal(ws46_ok("+WS46: (36-36)"), SA);
+  assert_int_equal(ws46_ok("+WS46: (40-42)"), G | U | SA);
+}
+
+static void test_ws46_unknown_codes_are_left_out(void **state)
+{
+  /* 27.007's 23 (WLAN) and 32-34 are no radio access network SGP.22 names. */
+  assert_int_equal(ws46_ok("+WS46: (0,23,32-34)"), 0);
+  assert_int_equal(ws46_ok("+WS46: (23,28,99)"), E);
+  assert_int_equal(ws46_ok("+WS46: (0-255)"), G | U | E | NSA | SA);
+  /* 2^32 + 12 must not wrap around to 12, nor 2^64 - 1 to anything. */
+  assert_int_equal(ws46_ok("+WS46: (4294967308)"), 0);
+  assert_int_equal(ws46_ok("+WS46: (28,18446744073709551615)"), E);
+  assert_int_equal(ws46_ok("+WS46: (250-18446744073709551615)"), 0);
+}
+
+static void test_ws46_empty_list_is_protocol_error(void **state)
+{
+  assert_ws46_refused("+WS46:");
+  assert_ws46_refused("+WS46: ");
+  assert_ws46_refused("+WS46: ()");
+  assert_ws46_refused("+WS46: (,)");
+}
+
 #define PER_MODEM(fn, setup_fn, modem)                                                             \
   cmocka_unit_test_prestate_setup_teardown(fn, setup_fn, teardown, (void *)&(modem))
 
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ws46_list_and_ranges_become_rats),
+      cmocka_unit_test(test_ws46_odd_spacing_and_no_parentheses),
+      cmocka_unit_test(test_ws46_range_across_nr_codes),
+      cmocka_unit_test(test_ws46_unknown_codes_are_left_out),
+      cmocka_unit_test(test_ws46_empty_list_is_protocol_error),
       PER_MODEM(test_es10_operations_work_over_this_modem, setup, plain_modem),
       PER_MODEM(test_es10_operations_work_over_this_modem, setup, ccho_nospace),
       PER_MODEM(test_es10_operations_work_over_this_modem, setup, ccho_bare),
