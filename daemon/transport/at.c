@@ -482,34 +482,47 @@ static guint ws46_rats(guint n)
   return 0; /* 27.007's others are not radio access networks SGP.22 names */
 }
 
-/* "+WS46: (12,22,25,28-31)": numbers and ranges, parentheses optional. */
+/*
+ * "+WS46: (12,22,25,28-31)": numbers and ranges, parentheses optional. A
+ * reversed range, a parenthesis left open or closed twice, or a number too
+ * large for 64 bits is not a list a modem meant to send: protocol error
+ * rather than a guess.
+ */
 gboolean at_parse_ws46(const char *line, guint *rats, GError **error)
 {
   const char *p = line + strlen("+WS46:");
-  gboolean any = FALSE;
+  gboolean any = FALSE, bad = FALSE;
+  guint depth = 0;
 
   *rats = 0;
-  while (*p) {
+  while (*p && !bad) {
     guint64 first, last;
     char *end;
 
     if (!g_ascii_isdigit(*p)) {
-      if (!strchr(" (),", *p))
-        break;
+      if (*p == '(')
+        depth++;
+      else if (*p == ')' && depth > 0)
+        depth--;
+      else if (!strchr(" ,", *p))
+        break; /* a ')' with none open ends up here too */
       p++;
       continue;
     }
+    errno = 0;
     first = last = g_ascii_strtoull(p, &end, 10);
     p = end;
     if (*p == '-' && g_ascii_isdigit(p[1])) {
       last = g_ascii_strtoull(p + 1, &end, 10);
       p = end;
     }
+    bad = errno == ERANGE || last < first;
     for (guint64 n = first; n <= last && n <= 255; n++)
       *rats |= ws46_rats((guint)n);
     any = TRUE;
   }
-  if (*p || !any) {
+  if (*p || bad || depth || !any) {
+    *rats = 0;
     g_set_error(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL,
                 "The modem answered AT+WS46=? with \"%s\"", line);
     return FALSE;

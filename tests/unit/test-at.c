@@ -944,6 +944,7 @@ static void assert_ws46_refused(const char *line)
     fail_msg("%s was taken as 0x%x", line, rats);
   assert_true(g_error_matches(error, TRANSPORT_ERROR, TRANSPORT_ERROR_PROTOCOL));
   assert_non_null(strstr(error->message, line));
+  assert_int_equal(rats, 0);
 }
 
 static void test_ws46_list_and_ranges_become_rats(void **state)
@@ -995,6 +996,28 @@ static void test_ws46_empty_list_is_protocol_error(void **state)
   assert_ws46_refused("+WS46: (,)");
 }
 
+static void test_ws46_garbage_is_protocol_error(void **state)
+{
+  assert_ws46_refused("+WS46: (x)");
+  assert_ws46_refused("+WS46: (12,x)");
+  assert_ws46_refused("+WS46: (12;22)");
+  assert_ws46_refused("+WS46: (12-)");
+  assert_ws46_refused("+WS46: (-12)");
+  assert_ws46_refused("+WS46: (12 - 22)");
+  assert_ws46_refused("+WS46: (28-31-36)");
+  /* A line cut short, or parentheses that do not pair up. */
+  assert_ws46_refused("+WS46: (12,");
+  assert_ws46_refused("+WS46: (12,22");
+  assert_ws46_refused("+WS46: 12)");
+  assert_ws46_refused("+WS46: (12))");
+  /* A reversed range says nothing the modem meant: not "no RATs". */
+  assert_ws46_refused("+WS46: (31-28)");
+  assert_ws46_refused("+WS46: (12,31-28)");
+  /* More digits than 64 bits hold. */
+  assert_ws46_refused("+WS46: (99999999999999999999999)");
+  assert_ws46_refused("+WS46: (12-99999999999999999999999)");
+}
+
 #define PER_MODEM(fn, setup_fn, modem)                                                             \
   cmocka_unit_test_prestate_setup_teardown(fn, setup_fn, teardown, (void *)&(modem))
 
@@ -1006,6 +1029,7 @@ int main(void)
       cmocka_unit_test(test_ws46_range_across_nr_codes),
       cmocka_unit_test(test_ws46_unknown_codes_are_left_out),
       cmocka_unit_test(test_ws46_empty_list_is_protocol_error),
+      cmocka_unit_test(test_ws46_garbage_is_protocol_error),
       PER_MODEM(test_es10_operations_work_over_this_modem, setup, plain_modem),
       PER_MODEM(test_es10_operations_work_over_this_modem, setup, ccho_nospace),
       PER_MODEM(test_es10_operations_work_over_this_modem, setup, ccho_bare),
