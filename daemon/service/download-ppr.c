@@ -101,9 +101,10 @@ static gboolean operator_matches(const Es10OperatorId *allowed, const Es10Operat
   return TRUE;
 }
 
-/* The first rule of the RAT for ppr and this owner (2.9.2: the RAT is read in order). */
-static const Es10bRatRule *find_rule(GPtrArray *rat, guint32 ppr, const Es10OperatorId *owner)
+const Es10bRatRule *download_ppr_find_rule(GPtrArray *rat, guint32 ppr, const Es10OperatorId *owner)
 {
+  if (!owner)
+    return NULL;
   for (guint i = 0; i < rat->len; i++) {
     const Es10bRatRule *r = g_ptr_array_index(rat, i);
 
@@ -132,7 +133,7 @@ gboolean download_ppr_check_rat(GBytes *metadata_der, GPtrArray *rat, gboolean *
 
     if (!(pprs & bit))
       continue;
-    r = m->owner ? find_rule(rat, bit, m->owner) : NULL;
+    r = download_ppr_find_rule(rat, bit, m->owner);
     if (!r)
       refused |= bit;
     else if (r->ppr_flags & ES10B_RAT_FLAG_CONSENT_REQUIRED)

@@ -97,6 +97,11 @@ guint32 download_ppr_wanted(GBytes *metadata_der);
 /* PPR1 on an eUICC that already holds an operational profile (the
  * cache): FALSE with ESIMD_ERROR_DISALLOWED_BY_POLICY. */
 gboolean download_ppr_check_profiles(Euicc *euicc, guint32 pprs, const char *iccid, GError **error);
+/* The first rule of the RAT (Es10bRatRule*; 2.9.2: read in order) that
+ * has ppr (one Es10Ppr bit) and an allowed operator matching owner; NULL
+ * when none does, or when the profile has no owner. */
+const Es10bRatRule *download_ppr_find_rule(GPtrArray *rat, guint32 ppr,
+                                           const Es10OperatorId *owner);
 /* Every PPR of the metadata against the RAT (Es10bRatRule*) for its
  * owner: FALSE with ESIMD_ERROR_DISALLOWED_BY_POLICY naming the refused
  * ones; else *consent_required when a matching rule wants the user's
