@@ -289,66 +289,49 @@ class RealModemManager(realmm.RealTestCase):
         real ModemManager reads the SIM's ICCID from UIM Get Slot Status,
         esimd opens the same cdc-wdm port through the qmi-proxy ModemManager
         spawned, switches a profile, and ModemManager shows the new ICCID."""
-        self.enabled = iccids("enabled")[0]
-        self.disabled = iccids("disabled")
-        self.world.start_polkit_allow_all()
-        self.world.add_usb_modem(CARD, options=[f"imei={IMEI}"], protocol="qmi")
-        self.world.start_modemmanager()
-        probe = self.world.wait_for_sim_iccid(self.enabled, 60)
-        modem = self.world.mm_modem()
-        self.device = modem["generic"]["device"]
-        self.assertCountEqual(modem["generic"]["ports"], ["cdc-wdm0 (qmi)", "wwan0 (net)"])
-        self.assertEqual(modem["generic"]["drivers"], ["qmi_wwan"])
-        self.assertEqual(modem["generic"]["equipment-identifier"], IMEI)
-        measure("qmi: probe until mmcli shows the SIM", probe)
-
-        self.world.start_esimd_udev(devices=["qmi:/dev/cdc-wdm0"], udev=False, proxy=True,
-                                    args=[f"--modem-device=/dev/cdc-wdm0={self.device}"])
-        euicc = self.world.euicc_paths()[0]
-        self.assertEqual(self.world.get_property(euicc, EUICC, "Device"), self.device)
-        # libqmi's own log line: esimd's client went through the proxy.
-        self.assertIn("[/dev/cdc-wdm0] opening device with flags 'version-info, proxy'",
-                      self.world.esimd_log_text())
-
-        target = self.disabled[0]
-        since = len(self.world.mm_log_text())
-        start = time.monotonic()
-        self.esimctl_ok("enable", target)
-        returned = time.monotonic()
-        seen = self.world.wait_for_sim_iccid(target, 60)
-        log = self.world.mm_log_text()[since:]
-        self.assertIn(f"device inhibition setup for uid '{self.device}'", log)
-        self.assertIn(f"device inhibition teardown for uid '{self.device}'", log)
-        measure("qmi: esimctl enable", returned - start)
-        measure("qmi: enable returned -> mmcli shows the new ICCID", seen)
+        def through_proxy():
+            # libqmi's own log line: esimd's client went through the proxy.
+            self.assertIn("[/dev/cdc-wdm0] opening device with flags 'version-info, proxy'",
+                          self.world.esimd_log_text())
+        self.share_cdc_wdm_port("qmi", "qmi_wwan", through_proxy)
 
     def test_esimd_shares_the_mbim_port_with_modemmanager(self):
         """An MBIM modem (cdc-wdm0 on cdc_mbim): the real ModemManager makes
         a modem of it and reads the SIM's ICCID, esimd opens the same
         cdc-wdm port through the mbim-proxy ModemManager spawned, switches a
         profile, and ModemManager shows the new ICCID."""
+        def through_proxy():
+            # libmbim does not log whether it went through the proxy: the pty
+            # behind cdc-wdm0 is open in mbim-proxy alone, not in esimd.
+            self.assertEqual(sorted(self.world.port_users("/dev/cdc-wdm0").values()),
+                             ["mbim-proxy"])
+        self.share_cdc_wdm_port("mbim", "cdc_mbim", through_proxy)
+
+    def share_cdc_wdm_port(self, protocol, driver, through_proxy):
+        """ModemManager probes a cdc-wdm0 modem of protocol (its interface
+        driven by driver); esimd shares the port through the proxy
+        (through_proxy() checks that it did) and enables another profile."""
         self.enabled = iccids("enabled")[0]
         self.disabled = iccids("disabled")
         self.world.start_polkit_allow_all()
-        self.world.add_usb_modem(CARD, options=[f"imei={IMEI}"], protocol="mbim")
+        self.world.add_usb_modem(CARD, options=[f"imei={IMEI}"], protocol=protocol)
         self.world.start_modemmanager()
         probe = self.world.wait_for_sim_iccid(self.enabled, 60)
         modem = self.world.mm_modem()
         self.device = modem["generic"]["device"]
-        self.assertCountEqual(modem["generic"]["ports"], ["cdc-wdm0 (mbim)", "wwan0 (net)"])
-        self.assertEqual(modem["generic"]["drivers"], ["cdc_mbim"])
+        self.assertCountEqual(modem["generic"]["ports"],
+                              [f"cdc-wdm0 ({protocol})", "wwan0 (net)"])
+        self.assertEqual(modem["generic"]["drivers"], [driver])
         self.assertEqual(modem["generic"]["equipment-identifier"], IMEI)
-        measure("mbim: probe until mmcli shows the SIM", probe)
+        measure(f"{protocol}: probe until mmcli shows the SIM", probe)
 
-        self.world.start_esimd_udev(devices=["mbim:/dev/cdc-wdm0"], udev=False, proxy=True,
+        self.world.start_esimd_udev(devices=[f"{protocol}:/dev/cdc-wdm0"], udev=False,
+                                    proxy=True,
                                     args=[f"--modem-device=/dev/cdc-wdm0={self.device}"])
         euicc = self.world.euicc_paths()[0]
         self.assertEqual(self.world.get_property(euicc, EUICC, "Device"), self.device)
+        through_proxy()
 
-        # libmbim does not log whether it went through the proxy: the pty
-        # behind cdc-wdm0 is open in mbim-proxy alone, not in esimd.
-        self.assertEqual(sorted(self.world.port_users("/dev/cdc-wdm0").values()),
-                         ["mbim-proxy"])
         target = self.disabled[0]
         since = len(self.world.mm_log_text())
         start = time.monotonic()
@@ -358,8 +341,8 @@ class RealModemManager(realmm.RealTestCase):
         log = self.world.mm_log_text()[since:]
         self.assertIn(f"device inhibition setup for uid '{self.device}'", log)
         self.assertIn(f"device inhibition teardown for uid '{self.device}'", log)
-        measure("mbim: esimctl enable", returned - start)
-        measure("mbim: enable returned -> mmcli shows the new ICCID", seen)
+        measure(f"{protocol}: esimctl enable", returned - start)
+        measure(f"{protocol}: enable returned -> mmcli shows the new ICCID", seen)
 
     def check_networkmanager_takes_a_gsm_connection_for_the_iccid(self):
         name = "esimd-test-gsm"
