@@ -5,9 +5,6 @@
 #include "bus-private.h"
 #include "service/discover.h"
 
-/* SGP.22 ES10a/ES10c memory reset: eUICCMemoryReset bits (rsp.asn). */
-/* RFC 1035 2.3.4 */
-
 static int euicc1_find(sd_bus *sdbus, const char *path, const char *interface, void *user_data,
                        void **ret_found, sd_bus_error *ret_error)
 {
